@@ -1,0 +1,104 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grelay {
+
+// A `host:port` as written in the config. |host| is an IP literal (IPv6 without brackets)
+// or a DNS name.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+
+  // The text as the user wrote it, for messages.
+  std::string text;
+};
+
+enum class LogLevel { debug, info, warn, error };
+
+struct AdminConfig {
+  HostPort address;
+  int line = 0;
+};
+
+struct ListenerConfig {
+  HostPort address;
+  // SETTINGS_MAX_CONCURRENT_STREAMS announced to clients.
+  uint32_t max_concurrent_streams = 1000;
+  int line = 0;
+};
+
+enum class RouteMatch {
+  path,     // :path equals |match| exactly ("/pkg.Svc/Method").
+  service,  // :path is "/" + |match| + "/" + a method name.
+  prefix,   // :path starts with |match|.
+  any,      // catch-all.
+};
+
+struct RouteConfig {
+  RouteMatch kind = RouteMatch::any;
+  std::string match;
+  // Optional exact :authority match (compared case-insensitively, port included if given).
+  std::optional<std::string> authority;
+  std::string cluster;
+  // Index of |cluster| in Config::clusters, filled by validation.
+  size_t cluster_index = 0;
+  // Optional cap on the call's deadline.
+  std::optional<std::chrono::milliseconds> timeout;
+  int line = 0;
+};
+
+enum class LbPolicy { round_robin };
+
+struct ClusterConfig {
+  std::string name;
+  std::vector<HostPort> endpoints;
+  LbPolicy lb = LbPolicy::round_robin;
+  // Most backend connections opened to one endpoint; calls beyond what they carry
+  // (SETTINGS_MAX_CONCURRENT_STREAMS each) get RESOURCE_EXHAUSTED.
+  uint32_t max_connections_per_endpoint = 8;
+  std::chrono::milliseconds connect_timeout{5000};
+  int line = 0;
+};
+
+struct Config {
+  // Path of the file this was loaded from ("" when built in code).
+  std::string path;
+  // Worker threads; 0 = one per CPU.
+  uint32_t workers = 1;
+  LogLevel log_level = LogLevel::info;
+  std::optional<AdminConfig> admin;
+  std::vector<ListenerConfig> listeners;
+  std::vector<RouteConfig> routes;
+  std::vector<ClusterConfig> clusters;
+};
+
+// Thrown by load_config and parse_config. what() is "file:line: message" (line omitted
+// when unknown).
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, const std::string& message);
+  const std::string& file() const noexcept { return file_; }
+  int line() const noexcept { return line_; }
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string message_;
+};
+
+// Reads, parses and validates the TOML file at |path|. Throws ConfigError.
+std::shared_ptr<const Config> load_config(const std::string& path);
+
+// Parses and validates |text| as if read from |path|. Throws ConfigError.
+std::shared_ptr<const Config> parse_config(std::string_view text, const std::string& path);
+
+}  // namespace grelay

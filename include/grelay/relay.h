@@ -1,0 +1,49 @@
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grelay/config.h"
+
+namespace grelay {
+
+class Worker;
+
+// The relay on one libuv loop: its listeners, client connections, backend connection pools
+// and calls. Use it from the loop's thread only. Relays on different loops share nothing but
+// the immutable Config.
+class Relay {
+ public:
+  Relay(uv_loop_t* loop, std::shared_ptr<const Config> config);
+  // Call only before anything was served, or after shutdown()'s |done| has run.
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // Opens every [[listener]] of the config. Sockets are opened with SO_REUSEPORT, so Relays
+  // on other loops may listen on the same addresses. Throws std::system_error.
+  void listen();
+  // Serves connections from |fd|, a socket already listening, for listener |listener_index|
+  // of the config. Takes ownership of |fd|. Throws std::system_error.
+  void listen_fd(size_t listener_index, int fd);
+  // Serves one accepted h2c connection, as a listener would. Takes ownership of |fd|.
+  // Returns 0 or a negative libuv error.
+  int serve(uv_os_sock_t fd, size_t listener_index = 0);
+
+  // The addresses listened on, as "ip:port", in the order listeners were opened.
+  std::vector<std::string> addresses() const;
+
+  // Stops accepting. With |graceful|, clients get GOAWAY and open calls run to their end;
+  // without, every connection closes now. |done| runs on the loop once every handle of the
+  // relay is released.
+  void shutdown(bool graceful, std::function<void()> done);
+
+ private:
+  std::unique_ptr<Worker> worker_;
+};
+
+}  // namespace grelay

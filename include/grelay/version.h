@@ -1,0 +1,7 @@
+#pragma once
+
+namespace grelay {
+
+inline constexpr const char* version_string = "0.1.0";
+
+}  // namespace grelay

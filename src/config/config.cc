@@ -1,0 +1,461 @@
+#include "grelay/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/duration.h"
+#include "config/host_port.h"
+
+namespace grelay {
+
+namespace {
+
+std::string format_what(const std::string& file, int line, const std::string& message) {
+  if (line > 0) return file + ":" + std::to_string(line) + ": " + message;
+  return file + ": " + message;
+}
+
+std::string quoted(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the candidate closest to |word|, or "" when none is close.
+template <typename Range>
+std::string suggestion(std::string_view word, const Range& candidates) {
+  std::string_view best;
+  size_t best_distance = std::min<size_t>(2, word.size() / 2);
+  for (std::string_view candidate : candidates) {
+    size_t d = edit_distance(word, candidate);
+    if (d <= best_distance && (best.empty() || d < edit_distance(word, best))) best = candidate;
+  }
+  if (best.empty()) return "";
+  return " (did you mean " + quoted(best) + "?)";
+}
+
+int line_of(const toml::node& node) {
+  return static_cast<int>(node.source().begin.line);
+}
+
+// Turns a parsed TOML document into a Config, throwing ConfigError at the first problem.
+class ConfigParser {
+ public:
+  ConfigParser(const std::string& path, Config& config) : path_(path), config_(config) {}
+
+  void parse(const toml::table& root);
+
+ private:
+  // One top-level item, visited in file order so the first error reported is the first
+  // one in the file.
+  struct Item {
+    int line;
+    std::string_view key;
+    const toml::node* node;
+    // True for one table of a [[listener]], [[route]] or [[cluster]] array.
+    bool section;
+  };
+
+  [[noreturn]] void fail(int line, const std::string& message) const {
+    throw ConfigError(path_, line, message);
+  }
+
+  void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                  std::string_view where) const;
+  std::string string_of(const toml::node& node, std::string_view name) const;
+  int64_t integer_of(const toml::node& node, std::string_view name, int64_t min, int64_t max) const;
+  std::chrono::milliseconds duration_of(const toml::node& node, std::string_view name) const;
+  HostPort address_of(const toml::node& node, std::string_view name, HostRule rule) const;
+
+  void parse_workers(const toml::node& node);
+  void parse_log_level(const toml::node& node);
+  void parse_admin(const toml::node& node);
+  void parse_listener(const toml::table& table);
+  void parse_route(const toml::table& table);
+  void parse_route_match(const toml::table& table, RouteConfig& route);
+  void parse_cluster(const toml::table& table);
+  void link_routes();
+
+  const std::string& path_;
+  Config& config_;
+  // Line of each route's `cluster` value, for errors found once all clusters are known.
+  std::vector<int> route_cluster_lines_;
+};
+
+void ConfigParser::check_keys(const toml::table& table,
+                              std::initializer_list<std::string_view> allowed,
+                              std::string_view where) const {
+  const toml::key* first = nullptr;
+  for (auto&& [key, value] : table) {
+    if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+    if (first == nullptr || key.source().begin.line < first->source().begin.line) first = &key;
+  }
+  if (first == nullptr) return;
+  fail(static_cast<int>(first->source().begin.line), "unknown key " + quoted(first->str()) + " " +
+                                                         std::string(where) +
+                                                         suggestion(first->str(), allowed));
+}
+
+std::string ConfigParser::string_of(const toml::node& node, std::string_view name) const {
+  const auto* value = node.as_string();
+  if (value == nullptr) fail(line_of(node), std::string(name) + " must be a string");
+  return value->get();
+}
+
+int64_t ConfigParser::integer_of(const toml::node& node, std::string_view name, int64_t min,
+                                 int64_t max) const {
+  const auto* value = node.as_integer();
+  if (value == nullptr) fail(line_of(node), std::string(name) + " must be an integer");
+  int64_t v = value->get();
+  if (v < min || v > max) {
+    fail(line_of(node), std::string(name) + " must be between " + std::to_string(min) + " and " +
+                            std::to_string(max) + ", got " + std::to_string(v));
+  }
+  return v;
+}
+
+std::chrono::milliseconds ConfigParser::duration_of(const toml::node& node,
+                                                    std::string_view name) const {
+  const auto* value = node.as_string();
+  if (value == nullptr) {
+    fail(line_of(node), std::string(name) + " must be a duration string such as \"30s\"");
+  }
+  std::string error;
+  auto d = parse_duration(value->get(), &error);
+  if (!d) {
+    fail(line_of(node), "bad " + std::string(name) + " " + quoted(value->get()) + ": " + error);
+  }
+  return *d;
+}
+
+HostPort ConfigParser::address_of(const toml::node& node, std::string_view name,
+                                  HostRule rule) const {
+  std::string text = string_of(node, name);
+  std::string error;
+  auto address = parse_host_port(text, rule, &error);
+  if (!address) fail(line_of(node), "bad " + std::string(name) + " " + quoted(text) + ": " + error);
+  return std::move(*address);
+}
+
+void ConfigParser::parse(const toml::table& root) {
+  static constexpr std::string_view top_level[] = {"workers",  "log_level", "admin",
+                                                   "listener", "route",     "cluster"};
+  std::vector<Item> items;
+  for (auto&& [key, value] : root) {
+    std::string_view k = key.str();
+    const toml::array* array = value.as_array();
+    bool sections =
+        (k == "listener" || k == "route" || k == "cluster") && array != nullptr &&
+        std::all_of(array->begin(), array->end(), [](const toml::node& e) { return e.is_table(); });
+    if (sections) {
+      for (const toml::node& element : *array) {
+        items.push_back({line_of(element), k, &element, true});
+      }
+    } else {
+      items.push_back({static_cast<int>(key.source().begin.line), k, &value, false});
+    }
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.line < b.line; });
+  for (const Item& item : items) {
+    std::string_view k = item.key;
+    if (item.section) {
+      const toml::table& table = *item.node->as_table();
+      if (k == "listener") {
+        parse_listener(table);
+      } else if (k == "route") {
+        parse_route(table);
+      } else {
+        parse_cluster(table);
+      }
+    } else if (k == "workers") {
+      parse_workers(*item.node);
+    } else if (k == "log_level") {
+      parse_log_level(*item.node);
+    } else if (k == "admin") {
+      parse_admin(*item.node);
+    } else if (k == "listener" || k == "route" || k == "cluster") {
+      fail(item.line, std::string(k) + " must be an array of tables ([[" + std::string(k) + "]])");
+    } else {
+      fail(item.line, "unknown key " + quoted(k) + " at top level" + suggestion(k, top_level));
+    }
+  }
+  if (config_.listeners.empty()) fail(0, "no [[listener]] defined");
+  link_routes();
+}
+
+void ConfigParser::parse_workers(const toml::node& node) {
+  config_.workers = static_cast<uint32_t>(integer_of(node, "workers", 0, 1024));
+}
+
+void ConfigParser::parse_log_level(const toml::node& node) {
+  std::string level = string_of(node, "log_level");
+  if (level == "debug") {
+    config_.log_level = LogLevel::debug;
+  } else if (level == "info") {
+    config_.log_level = LogLevel::info;
+  } else if (level == "warn") {
+    config_.log_level = LogLevel::warn;
+  } else if (level == "error") {
+    config_.log_level = LogLevel::error;
+  } else {
+    fail(line_of(node),
+         "unknown log_level " + quoted(level) + " (supported: debug, info, warn, error)");
+  }
+}
+
+void ConfigParser::parse_admin(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) fail(line_of(node), "admin must be a table ([admin])");
+  check_keys(*table, {"address"}, "in [admin]");
+  AdminConfig admin;
+  admin.line = line_of(node);
+  const toml::node* address = table->get("address");
+  if (address == nullptr) fail(admin.line, "[admin] is missing 'address'");
+  admin.address = address_of(*address, "[admin] address", HostRule::ip_or_localhost);
+  config_.admin = std::move(admin);
+}
+
+void ConfigParser::parse_listener(const toml::table& table) {
+  check_keys(table, {"address", "max_concurrent_streams"}, "in [[listener]]");
+  ListenerConfig listener;
+  listener.line = line_of(table);
+  const toml::node* address = table.get("address");
+  if (address == nullptr) fail(listener.line, "[[listener]] is missing 'address'");
+  listener.address = address_of(*address, "[[listener]] address", HostRule::ip_or_localhost);
+  for (const ListenerConfig& other : config_.listeners) {
+    if (other.address.host == listener.address.host &&
+        other.address.port == listener.address.port) {
+      fail(line_of(*address), "duplicate listener address " + quoted(listener.address.text) +
+                                  " (first at line " + std::to_string(other.line) + ")");
+    }
+  }
+  if (const toml::node* n = table.get("max_concurrent_streams")) {
+    listener.max_concurrent_streams = static_cast<uint32_t>(integer_of(
+        *n, "[[listener]] max_concurrent_streams", 1, std::numeric_limits<int32_t>::max()));
+  }
+  config_.listeners.push_back(std::move(listener));
+}
+
+void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& route) {
+  constexpr std::string_view kinds[] = {"path", "service", "prefix", "none"};
+  const toml::node* found = nullptr;
+  std::string_view found_kind;
+  for (std::string_view kind : kinds) {
+    const toml::node* node = table.get(kind);
+    if (node == nullptr) continue;
+    if (found != nullptr) {
+      fail(route.line, "[[route]] has both " + quoted(found_kind) + " and " + quoted(kind) +
+                           "; use exactly one of path, service, prefix, none");
+    }
+    found = node;
+    found_kind = kind;
+  }
+  if (found == nullptr) {
+    fail(route.line,
+         "[[route]] needs one of path, service, prefix, or none = true for a catch-all");
+  }
+  int line = line_of(*found);
+  if (found_kind == "none") {
+    const auto* value = found->as_boolean();
+    if (value == nullptr || !value->get()) {
+      fail(line, "[[route]] none must be true (it marks a catch-all route)");
+    }
+    route.kind = RouteMatch::any;
+    return;
+  }
+  std::string text = string_of(*found, "[[route]] " + std::string(found_kind));
+  std::string bad = "bad [[route]] " + std::string(found_kind) + " " + quoted(text) + ": ";
+  if (found_kind == "path") {
+    size_t slash = text.find('/', 1);
+    bool ok = text.size() >= 4 && text[0] == '/' && slash != std::string::npos && slash > 1 &&
+              slash + 1 < text.size() && text.find('/', slash + 1) == std::string::npos;
+    if (!ok) fail(line, bad + "must look like /package.Service/Method");
+    route.kind = RouteMatch::path;
+  } else if (found_kind == "service") {
+    if (text.empty()) fail(line, "[[route]] service must not be empty");
+    if (text.find('/') != std::string::npos) {
+      fail(line, bad + "must not contain '/' (write \"package.Service\")");
+    }
+    route.kind = RouteMatch::service;
+  } else {
+    if (text.empty() || text[0] != '/') fail(line, bad + "must start with '/'");
+    route.kind = RouteMatch::prefix;
+  }
+  route.match = std::move(text);
+}
+
+void ConfigParser::parse_route(const toml::table& table) {
+  check_keys(table, {"path", "service", "prefix", "none", "authority", "cluster", "timeout"},
+             "in [[route]]");
+  RouteConfig route;
+  route.line = line_of(table);
+  parse_route_match(table, route);
+  if (const toml::node* n = table.get("authority")) {
+    std::string authority = string_of(*n, "[[route]] authority");
+    bool ok = !authority.empty();
+    for (unsigned char c : authority) {
+      ok = ok && c > ' ' && c != 0x7f && c != '/';
+    }
+    if (!ok) {
+      fail(line_of(*n),
+           "bad [[route]] authority " + quoted(authority) + ": expected host or host:port");
+    }
+    route.authority = std::move(authority);
+  }
+  const toml::node* cluster = table.get("cluster");
+  if (cluster == nullptr) fail(route.line, "[[route]] is missing 'cluster'");
+  route.cluster = string_of(*cluster, "[[route]] cluster");
+  route_cluster_lines_.push_back(line_of(*cluster));
+  if (const toml::node* n = table.get("timeout")) {
+    route.timeout = duration_of(*n, "[[route]] timeout");
+  }
+  config_.routes.push_back(std::move(route));
+}
+
+void ConfigParser::parse_cluster(const toml::table& table) {
+  check_keys(table, {"name", "endpoints", "lb", "max_connections_per_endpoint", "connect_timeout"},
+             "in [[cluster]]");
+  ClusterConfig cluster;
+  cluster.line = line_of(table);
+  const toml::node* name = table.get("name");
+  if (name == nullptr) fail(cluster.line, "[[cluster]] is missing 'name'");
+  cluster.name = string_of(*name, "[[cluster]] name");
+  if (cluster.name.empty()) fail(line_of(*name), "[[cluster]] name must not be empty");
+  // Names end up in metric labels and log lines; keep them plain.
+  for (char c : cluster.name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      fail(line_of(*name), "bad [[cluster]] name " + quoted(cluster.name) +
+                               ": use only letters, digits, '.', '_' and '-'");
+    }
+  }
+  for (const ClusterConfig& other : config_.clusters) {
+    if (other.name == cluster.name) {
+      fail(line_of(*name), "duplicate cluster name " + quoted(cluster.name) +
+                               " (first defined at line " + std::to_string(other.line) + ")");
+    }
+  }
+
+  const toml::node* endpoints = table.get("endpoints");
+  if (endpoints == nullptr) fail(cluster.line, "[[cluster]] is missing 'endpoints'");
+  const toml::array* array = endpoints->as_array();
+  if (array == nullptr) {
+    fail(line_of(*endpoints), "[[cluster]] endpoints must be an array of strings");
+  }
+  if (array->empty()) {
+    fail(line_of(*endpoints),
+         "[[cluster]] " + quoted(cluster.name) + " has an empty endpoints list");
+  }
+  for (const toml::node& endpoint : *array) {
+    cluster.endpoints.push_back(address_of(endpoint, "[[cluster]] endpoint", HostRule::ip_or_dns));
+  }
+
+  if (const toml::node* n = table.get("lb")) {
+    std::string lb = string_of(*n, "[[cluster]] lb");
+    if (lb != "round_robin") {
+      fail(line_of(*n), "unknown lb policy " + quoted(lb) + " (supported: round_robin)");
+    }
+    cluster.lb = LbPolicy::round_robin;
+  }
+  if (const toml::node* n = table.get("max_connections_per_endpoint")) {
+    cluster.max_connections_per_endpoint =
+        static_cast<uint32_t>(integer_of(*n, "[[cluster]] max_connections_per_endpoint", 1, 1024));
+  }
+  if (const toml::node* n = table.get("connect_timeout")) {
+    cluster.connect_timeout = duration_of(*n, "[[cluster]] connect_timeout");
+  }
+  config_.clusters.push_back(std::move(cluster));
+}
+
+void ConfigParser::link_routes() {
+  std::vector<std::string_view> names;
+  for (const ClusterConfig& cluster : config_.clusters) {
+    names.push_back(cluster.name);
+  }
+  for (size_t i = 0; i < config_.routes.size(); ++i) {
+    RouteConfig& route = config_.routes[i];
+    auto it = std::find(names.begin(), names.end(), route.cluster);
+    if (it == names.end()) {
+      fail(route_cluster_lines_[i],
+           "route names unknown cluster " + quoted(route.cluster) +
+               (names.empty() ? " (no [[cluster]] defined)" : suggestion(route.cluster, names)));
+    }
+    route.cluster_index = static_cast<size_t>(it - names.begin());
+  }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, int line, const std::string& message)
+    : std::runtime_error(format_what(file, line, message)),
+      file_(std::move(file)),
+      line_(line),
+      message_(message) {}
+
+std::shared_ptr<const Config> parse_config(std::string_view text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path, static_cast<int>(e.source().begin.line),
+                      "TOML syntax error: " + std::string(e.description()));
+  }
+  auto config = std::make_shared<Config>();
+  config->path = path;
+  ConfigParser(path, *config).parse(root);
+  return config;
+}
+
+std::shared_ptr<const Config> load_config(const std::string& path) {
+  auto cannot_read = [&path](int error) {
+    return ConfigError(path, 0,
+                       "cannot read: " + std::error_code(error, std::generic_category()).message());
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw cannot_read(errno);
+  std::string text;
+  char buffer[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int error = errno;
+      ::close(fd);
+      throw cannot_read(error);
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return parse_config(text, path);
+}
+
+}  // namespace grelay

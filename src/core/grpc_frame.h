@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace grelay {
+
+// Follows the gRPC length-prefixed message framing (1 flag byte, 4-byte big-endian length,
+// payload) through a byte stream cut at arbitrary points, without keeping the bytes. Tells
+// whether the stream stands between two messages and how many messages began.
+class GrpcFrameTracker {
+ public:
+  void advance(const uint8_t* data, size_t len) noexcept {
+    while (len > 0) {
+      if (remaining_ > 0) {
+        size_t take = len < remaining_ ? len : static_cast<size_t>(remaining_);
+        remaining_ -= take;
+        data += take;
+        len -= take;
+        continue;
+      }
+      header_[header_len_++] = *data++;
+      --len;
+      if (header_len_ == sizeof(header_)) {
+        remaining_ = (uint32_t{header_[1]} << 24) | (uint32_t{header_[2]} << 16) |
+                     (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
+        header_len_ = 0;
+        ++messages_;
+      }
+    }
+  }
+
+  // True when no message is partly through the stream.
+  bool at_boundary() const noexcept { return header_len_ == 0 && remaining_ == 0; }
+  uint64_t messages() const noexcept { return messages_; }
+
+ private:
+  uint8_t header_[5] = {};
+  uint8_t header_len_ = 0;
+  uint64_t remaining_ = 0;
+  uint64_t messages_ = 0;
+};
+
+}  // namespace grelay

@@ -1,0 +1,160 @@
+#include "h2/client_session.h"
+
+namespace grelay {
+namespace {
+
+ClientStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noexcept {
+  return static_cast<ClientStreamHandler*>(
+      nghttp2_session_get_stream_user_data(session, stream_id));
+}
+
+ssize_t read_body_cb(nghttp2_session*, int32_t, uint8_t*, size_t length, uint32_t* data_flags,
+                     nghttp2_data_source* source, void*) noexcept {
+  return static_cast<ClientStreamHandler*>(source->ptr)->read_request_body(length, data_flags);
+}
+
+}  // namespace
+
+struct ClientSessionCallbacks {
+  static ClientSession* self(void* user_data) noexcept {
+    return static_cast<ClientSession*>(static_cast<H2Session*>(user_data));
+  }
+
+  static int on_header(nghttp2_session* session, const nghttp2_frame* frame, nghttp2_rcbuf* name,
+                       nghttp2_rcbuf* value, uint8_t, void*) noexcept {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (auto* handler = handler_of(session, frame->hd.stream_id)) {
+      handler->on_response_header(name, value, frame->headers.cat == NGHTTP2_HCAT_HEADERS);
+    }
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame,
+                           void* user_data) noexcept {
+    switch (frame->hd.type) {
+      case NGHTTP2_GOAWAY:
+        self(user_data)->on_goaway(frame->goaway.error_code);
+        return 0;
+      case NGHTTP2_HEADERS:
+      case NGHTTP2_DATA:
+        break;
+      default:
+        return 0;
+    }
+    auto* handler = handler_of(session, frame->hd.stream_id);
+    if (!handler) return 0;
+    bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+      handler->on_response_headers_end(end_stream);
+      handler = handler_of(session, frame->hd.stream_id);
+      if (!handler) return 0;
+    }
+    if (end_stream) handler->on_response_end();
+    return 0;
+  }
+
+  static int on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream_id,
+                                const uint8_t* data, size_t len, void* user_data) noexcept {
+    if (auto* handler = handler_of(session, stream_id)) {
+      handler->on_response_data(data, len);
+    } else {
+      self(user_data)->consume(stream_id, len);
+    }
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+                             void* user_data) noexcept {
+    if (auto* handler = handler_of(session, stream_id)) {
+      nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
+      self(user_data)->streams_.erase(*handler);
+      handler->on_upstream_close(error_code);
+    }
+    return 0;
+  }
+
+  static nghttp2_session_callbacks* table() noexcept {
+    static NgCallbacksPtr callbacks = [] {
+      nghttp2_session_callbacks* cbs = nullptr;
+      nghttp2_session_callbacks_new(&cbs);
+      set_common_callbacks(cbs);
+      nghttp2_session_callbacks_set_on_header_callback2(cbs, on_header);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+      nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+      return NgCallbacksPtr(cbs);
+    }();
+    return callbacks.get();
+  }
+};
+
+ClientSession::ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept
+    : H2Session(loop, pool, flush_queue) {}
+
+bool ClientSession::start() noexcept {
+  NgOptionPtr option = make_session_options();
+  nghttp2_session* session = nullptr;
+  if (!option || nghttp2_session_client_new2(&session, ClientSessionCallbacks::table(),
+                                             static_cast<H2Session*>(this), option.get()) != 0) {
+    return false;
+  }
+  session_.reset(session);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window_size)},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size},
+  };
+  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
+      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
+                                            connection_window_size) != 0) {
+    return false;
+  }
+  schedule_send();
+  return true;
+}
+
+int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
+                                      ClientStreamHandler* handler) noexcept {
+  nghttp2_data_provider provider;
+  provider.source.ptr = handler;
+  provider.read_callback = read_body_cb;
+  int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva, nvlen, &provider, handler);
+  if (id > 0) {
+    streams_.push_front(*handler);
+    schedule_send();
+  }
+  return id;
+}
+
+void ClientSession::resume(int32_t stream_id) noexcept {
+  if (closed()) return;
+  nghttp2_session_resume_data(session_.get(), stream_id);
+  schedule_send();
+}
+
+void ClientSession::reset(int32_t stream_id, uint32_t error_code) noexcept {
+  if (auto* handler = handler_of(session_.get(), stream_id)) {
+    nghttp2_session_set_stream_user_data(session_.get(), stream_id, nullptr);
+    streams_.erase(*handler);
+  }
+  if (closed()) return;
+  nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
+  schedule_send();
+}
+
+uint32_t ClientSession::max_concurrent_streams() const noexcept {
+  return nghttp2_session_get_remote_settings(session_.get(),
+                                             NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+void ClientSession::write_body(nghttp2_data_source* source, ChunkChain& out,
+                               size_t length) noexcept {
+  static_cast<ClientStreamHandler*>(source->ptr)->write_request_body(out, length);
+}
+
+void ClientSession::fail_all_streams(uint32_t error_code) noexcept {
+  while (ClientStreamHandler* handler = streams_.pop_front())
+    handler->on_upstream_close(error_code);
+}
+
+}  // namespace grelay

@@ -1,0 +1,70 @@
+#pragma once
+
+#include "core/intrusive_list.h"
+#include "h2/h2_session.h"
+
+namespace grelay {
+
+// The error code on_upstream_close() reports when the whole connection was lost; it is not
+// an HTTP/2 code.
+inline constexpr uint32_t h2_connection_lost = 0xffffffffu;
+
+// What a client session tells the owner of one of its streams.
+class ClientStreamHandler : public ListHook<ClientStreamHandler> {
+ public:
+  // A header of a response HEADERS block (|trailer| false) or of the trailers (|trailer| true).
+  virtual void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                                  bool trailer) noexcept = 0;
+  // A response HEADERS block is complete (informational 1xx ones included).
+  virtual void on_response_headers_end(bool end_stream) noexcept = 0;
+  virtual void on_response_data(const uint8_t* data, size_t len) noexcept = 0;
+  // The backend half-closed the stream (after DATA or trailers).
+  virtual void on_response_end() noexcept = 0;
+  // The stream closed with |error_code|, or the connection went away. The session forgets
+  // the handler before this call.
+  virtual void on_upstream_close(uint32_t error_code) noexcept = 0;
+
+  // Request body, pulled by the session; see ServerStreamHandler::read_response_body.
+  virtual ssize_t read_request_body(size_t length, uint32_t* data_flags) noexcept = 0;
+  virtual void write_request_body(ChunkChain& out, size_t length) noexcept = 0;
+
+ protected:
+  ~ClientStreamHandler() = default;
+};
+
+// The upstream side: an h2c connection to a backend.
+class ClientSession : public H2Session {
+ public:
+  ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept;
+
+  // Creates the nghttp2 session and queues SETTINGS. Returns false on failure.
+  bool start() noexcept;
+
+  // Opens a stream; returns its id, or a negative nghttp2 error.
+  int32_t submit_request(const nghttp2_nv* nva, size_t nvlen,
+                         ClientStreamHandler* handler) noexcept;
+  void resume(int32_t stream_id) noexcept;
+  // Resets |stream_id| and forgets its handler (no on_stream_close follows).
+  void reset(int32_t stream_id, uint32_t error_code) noexcept;
+
+  size_t stream_count() const noexcept { return streams_.size(); }
+  // The backend's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).
+  uint32_t max_concurrent_streams() const noexcept;
+
+  void write_body(nghttp2_data_source* source, ChunkChain& out, size_t length) noexcept override;
+
+ protected:
+  // The backend sent GOAWAY: take no new streams. Streams above its last-stream-id are
+  // closed by nghttp2 with REFUSED_STREAM.
+  virtual void on_goaway(uint32_t error_code) noexcept = 0;
+
+  // Fails every stream with |error_code| (the connection is gone).
+  void fail_all_streams(uint32_t error_code) noexcept;
+
+ private:
+  friend struct ClientSessionCallbacks;
+
+  IntrusiveList<ClientStreamHandler> streams_;
+};
+
+}  // namespace grelay

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <memory>
+
+#include "core/chunk.h"
+#include "net/connection.h"
+#include "net/flush_queue.h"
+
+namespace grelay {
+
+struct NgSessionDeleter {
+  void operator()(nghttp2_session* session) const noexcept { nghttp2_session_del(session); }
+};
+using NgSessionPtr = std::unique_ptr<nghttp2_session, NgSessionDeleter>;
+
+struct NgCallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* cbs) const noexcept {
+    nghttp2_session_callbacks_del(cbs);
+  }
+};
+using NgCallbacksPtr = std::unique_ptr<nghttp2_session_callbacks, NgCallbacksDeleter>;
+
+struct NgOptionDeleter {
+  void operator()(nghttp2_option* option) const noexcept { nghttp2_option_del(option); }
+};
+using NgOptionPtr = std::unique_ptr<nghttp2_option, NgOptionDeleter>;
+
+// Windows and frame sizes both sessions announce. The stream window bounds what the relay
+// buffers per stream in each direction; the connection window bounds it per connection.
+inline constexpr int32_t stream_window_size = 1 << 20;
+inline constexpr int32_t connection_window_size = 16 << 20;
+inline constexpr uint32_t max_frame_size = 16384;
+// Output held per connection before DATA production pauses until the socket drains.
+inline constexpr size_t output_high_water = 256 * 1024;
+
+// Callbacks every session table shares: frame output to the connection and NO_COPY DATA.
+void set_common_callbacks(nghttp2_session_callbacks* cbs) noexcept;
+// Options both sessions use: manual window updates, no closed-stream retention.
+NgOptionPtr make_session_options();
+
+// One HTTP/2 connection: the socket, the nghttp2 session and the send loop between them.
+// Owned by itself: it deletes itself from on_closed() once the socket is released.
+class H2Session : public ConnectionHandler, public Flushable {
+ public:
+  H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept;
+  virtual ~H2Session();
+  H2Session(const H2Session&) = delete;
+  H2Session& operator=(const H2Session&) = delete;
+
+  nghttp2_session* ng() const noexcept { return session_.get(); }
+  Connection& connection() noexcept { return conn_; }
+  ChunkPool& pool() noexcept { return pool_; }
+
+  // Produce and write frames at the end of this loop turn.
+  void schedule_send() noexcept;
+  // Grants the peer |n| more bytes of window on |stream_id| (and the connection).
+  void consume(int32_t stream_id, size_t n) noexcept;
+  // Closes the socket now; streams are told through on_teardown().
+  void close() noexcept;
+  bool closed() const noexcept { return conn_.closing(); }
+
+  void flush_now() noexcept override;
+
+  // Appends a DATA payload of |length| bytes taken from |source| to the output, right after
+  // its frame header.
+  virtual void write_body(nghttp2_data_source* source, ChunkChain& out, size_t length) noexcept = 0;
+
+ protected:
+  // The socket is gone: fail every stream. The session is deleted right after.
+  virtual void on_teardown() noexcept = 0;
+
+  bool on_read(const uint8_t* data, size_t len) noexcept override;
+  void on_read_end(int status) noexcept override;
+  void on_write_done() noexcept override;
+  void on_closed() noexcept override;
+  void on_connect(int) noexcept override {}
+  void on_timer() noexcept override {}
+
+  Connection conn_;
+  NgSessionPtr session_;
+
+ private:
+  friend struct H2SessionCallbacks;
+
+  ChunkPool& pool_;
+  FlushQueue& flush_queue_;
+  // Set when a callback refused to produce output because the socket is backed up.
+  bool blocked_ = false;
+};
+
+}  // namespace grelay

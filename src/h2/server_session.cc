@@ -1,0 +1,186 @@
+#include "h2/server_session.h"
+
+#include "core/log.h"
+
+namespace grelay {
+namespace {
+
+ServerStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noexcept {
+  return static_cast<ServerStreamHandler*>(
+      nghttp2_session_get_stream_user_data(session, stream_id));
+}
+
+ssize_t read_body_cb(nghttp2_session*, int32_t, uint8_t*, size_t length, uint32_t* data_flags,
+                     nghttp2_data_source* source, void*) noexcept {
+  auto* handler = static_cast<ServerStreamHandler*>(source->ptr);
+  return handler->read_response_body(length, data_flags);
+}
+
+}  // namespace
+
+struct ServerSessionCallbacks {
+  static ServerSession* self(void* user_data) noexcept {
+    return static_cast<ServerSession*>(static_cast<H2Session*>(user_data));
+  }
+
+  static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
+                              void* user_data) noexcept {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    ServerSession* s = self(user_data);
+    ServerStreamHandler* handler = s->owner_.on_new_stream(*s, frame->hd.stream_id);
+    if (!handler) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
+    s->streams_.push_front(*handler);
+    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, handler);
+    return 0;
+  }
+
+  static int on_header(nghttp2_session* session, const nghttp2_frame* frame, nghttp2_rcbuf* name,
+                       nghttp2_rcbuf* value, uint8_t, void*) noexcept {
+    // Request trailers carry nothing gRPC uses; only the first HEADERS block is kept.
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (auto* handler = handler_of(session, frame->hd.stream_id)) {
+      handler->on_request_header(name, value);
+    }
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+    auto* handler = handler_of(session, frame->hd.stream_id);
+    if (!handler) return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      handler->on_request_headers_end();
+      // The handler may have ended the stream; look it up again.
+      handler = handler_of(session, frame->hd.stream_id);
+      if (!handler) return 0;
+    }
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) handler->on_request_end();
+    return 0;
+  }
+
+  static int on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream_id,
+                                const uint8_t* data, size_t len, void* user_data) noexcept {
+    if (auto* handler = handler_of(session, stream_id)) {
+      handler->on_request_data(data, len);
+    } else {
+      // Nobody will forward these bytes: hand the window back at once.
+      self(user_data)->consume(stream_id, len);
+    }
+    return 0;
+  }
+
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+    // A response that ended while the client is still sending: the rest of the request is
+    // not wanted, so release the stream (as gRPC servers do, with NO_ERROR).
+    if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+                             void* user_data) noexcept {
+    auto* handler = handler_of(session, stream_id);
+    if (!handler) return 0;
+    nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
+    self(user_data)->streams_.erase(*handler);
+    handler->on_downstream_close(error_code);
+    return 0;
+  }
+
+  static nghttp2_session_callbacks* table() noexcept {
+    static NgCallbacksPtr callbacks = [] {
+      nghttp2_session_callbacks* cbs = nullptr;
+      nghttp2_session_callbacks_new(&cbs);
+      set_common_callbacks(cbs);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+      nghttp2_session_callbacks_set_on_header_callback2(cbs, on_header);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+      nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+      return NgCallbacksPtr(cbs);
+    }();
+    return callbacks.get();
+  }
+};
+
+ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+                             ServerSessionOwner& owner) noexcept
+    : H2Session(loop, pool, flush_queue), owner_(owner) {}
+
+bool ServerSession::start(const ListenerConfig& listener) noexcept {
+  NgOptionPtr option = make_session_options();
+  nghttp2_session* session = nullptr;
+  if (!option || nghttp2_session_server_new2(&session, ServerSessionCallbacks::table(),
+                                             static_cast<H2Session*>(this), option.get()) != 0) {
+    return false;
+  }
+  session_.reset(session);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window_size)},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size},
+  };
+  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
+      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
+                                            connection_window_size) != 0) {
+    return false;
+  }
+  schedule_send();
+  return true;
+}
+
+int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
+                                   ServerStreamHandler* body) noexcept {
+  nghttp2_data_provider provider;
+  provider.source.ptr = body;
+  provider.read_callback = read_body_cb;
+  int rv =
+      nghttp2_submit_response(session_.get(), stream_id, nva, nvlen, body ? &provider : nullptr);
+  schedule_send();
+  return rv;
+}
+
+int ServerSession::submit_trailer(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen) noexcept {
+  return nghttp2_submit_trailer(session_.get(), stream_id, nva, nvlen);
+}
+
+void ServerSession::resume(int32_t stream_id) noexcept {
+  if (closed()) return;
+  nghttp2_session_resume_data(session_.get(), stream_id);
+  schedule_send();
+}
+
+void ServerSession::reset(int32_t stream_id, uint32_t error_code) noexcept {
+  if (closed()) return;
+  nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
+  schedule_send();
+}
+
+void ServerSession::shutdown() noexcept {
+  if (closed() || !session_) return;
+  nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  schedule_send();
+}
+
+void ServerSession::write_body(nghttp2_data_source* source, ChunkChain& out,
+                               size_t length) noexcept {
+  static_cast<ServerStreamHandler*>(source->ptr)->write_response_body(out, length);
+}
+
+void ServerSession::on_teardown() noexcept {
+  while (ServerStreamHandler* handler = streams_.pop_front()) {
+    handler->on_downstream_close(NGHTTP2_CANCEL);
+  }
+  owner_.on_session_gone(*this);
+}
+
+}  // namespace grelay

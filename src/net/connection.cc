@@ -1,0 +1,180 @@
+#include "net/connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/uio.h>
+
+#include <cstdio>
+
+namespace grelay {
+namespace {
+
+constexpr int max_write_iov = 64;
+
+// Reads land in one buffer per thread: a read is handed to the session before the next
+// one starts, so nothing outlives the callback.
+constexpr size_t read_buffer_size = 64 * 1024;
+thread_local uint8_t read_buffer[read_buffer_size];
+
+Connection* from(uv_handle_t* handle) {
+  return static_cast<Connection*>(handle->data);
+}
+
+}  // namespace
+
+Connection::Connection(uv_loop_t* loop, ChunkPool& pool, ConnectionHandler& handler) noexcept
+    : handler_(handler), output_(pool) {
+  uv_tcp_init(loop, &tcp_);
+  uv_timer_init(loop, &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  write_req_.data = this;
+  connect_req_.data = this;
+}
+
+int Connection::accept(uv_stream_t* server) noexcept {
+  int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (rc != 0) return rc;
+  return start_reading();
+}
+
+int Connection::open(uv_os_sock_t fd) noexcept {
+  int rc = uv_tcp_open(&tcp_, fd);
+  if (rc != 0) return rc;
+  return start_reading();
+}
+
+int Connection::connect(const sockaddr* addr) noexcept {
+  return uv_tcp_connect(&connect_req_, &tcp_, addr, connect_cb);
+}
+
+int Connection::start_reading() noexcept {
+  uv_tcp_nodelay(&tcp_, 1);
+  return uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_cb, read_cb);
+}
+
+void Connection::alloc_cb(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
+  buf->base = reinterpret_cast<char*>(read_buffer);
+  buf->len = read_buffer_size;
+}
+
+void Connection::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+  Connection* self = from(reinterpret_cast<uv_handle_t*>(stream));
+  if (self->closing_) return;
+  if (nread > 0) {
+    if (!self->handler_.on_read(reinterpret_cast<const uint8_t*>(buf->base),
+                                static_cast<size_t>(nread))) {
+      self->close();
+    }
+    return;
+  }
+  if (nread < 0) {
+    uv_read_stop(stream);
+    self->handler_.on_read_end(static_cast<int>(nread));
+  }
+}
+
+void Connection::flush() noexcept {
+  if (closing_ || writing_ || output_.empty()) return;
+  iovec iov[max_write_iov];
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  int n = output_.peek(iov, max_write_iov);
+  int written = uv_try_write(stream, reinterpret_cast<uv_buf_t*>(iov), n);
+  if (written > 0) output_.drain(static_cast<size_t>(written));
+  if (written < 0 && written != UV_EAGAIN) {
+    output_.clear();
+    handler_.on_read_end(written);
+    return;
+  }
+  if (output_.empty()) return;
+  // The rest goes out with one queued write. Its bytes stay in |output_| (appends never move
+  // them) and are dropped in write_cb.
+  n = output_.peek(iov, max_write_iov);
+  in_flight_ = 0;
+  for (int i = 0; i < n; ++i)
+    in_flight_ += iov[i].iov_len;
+  int rc = uv_write(&write_req_, stream, reinterpret_cast<uv_buf_t*>(iov), n, write_cb);
+  if (rc != 0) {
+    output_.clear();
+    handler_.on_read_end(rc);
+    return;
+  }
+  writing_ = true;
+}
+
+void Connection::write_cb(uv_write_t* req, int status) noexcept {
+  auto* self = static_cast<Connection*>(req->data);
+  self->writing_ = false;
+  self->output_.drain(self->in_flight_);
+  self->in_flight_ = 0;
+  if (self->closing_) return;
+  if (status < 0) {
+    self->output_.clear();
+    self->handler_.on_read_end(status);
+    return;
+  }
+  if (!self->output_.empty()) {
+    self->flush();
+    if (self->writing_) return;
+  }
+  self->handler_.on_write_done();
+}
+
+void Connection::connect_cb(uv_connect_t* req, int status) noexcept {
+  auto* self = static_cast<Connection*>(req->data);
+  if (self->closing_) return;
+  if (status == 0) status = self->start_reading();
+  self->handler_.on_connect(status);
+}
+
+void Connection::start_timer(uint64_t timeout_ms) noexcept {
+  if (closing_) return;
+  uv_timer_start(&timer_, timer_cb, timeout_ms, 0);
+}
+
+void Connection::stop_timer() noexcept {
+  uv_timer_stop(&timer_);
+}
+
+void Connection::timer_cb(uv_timer_t* timer) noexcept {
+  Connection* self = from(reinterpret_cast<uv_handle_t*>(timer));
+  if (!self->closing_) self->handler_.on_timer();
+}
+
+void Connection::close() noexcept {
+  if (closing_) return;
+  closing_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), close_cb);
+}
+
+void Connection::close_cb(uv_handle_t* handle) noexcept {
+  Connection* self = from(handle);
+  if (--self->open_handles_ > 0) return;
+  // A write cancelled by the close has run its callback before this one.
+  self->output_.clear();
+  self->handler_.on_closed();
+}
+
+void Connection::peer_name(char* buf, size_t len) const noexcept {
+  sockaddr_storage ss{};
+  int namelen = sizeof(ss);
+  if (len == 0) return;
+  buf[0] = '\0';
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &namelen) != 0) {
+    std::snprintf(buf, len, "?");
+    return;
+  }
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(sa, ip, sizeof(ip));
+    std::snprintf(buf, len, "[%s]:%u", ip, ntohs(sa->sin6_port));
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(sa, ip, sizeof(ip));
+    std::snprintf(buf, len, "%s:%u", ip, ntohs(sa->sin_port));
+  }
+}
+
+}  // namespace grelay

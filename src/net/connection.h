@@ -1,0 +1,87 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/chunk.h"
+
+namespace grelay {
+
+// Events of a Connection, implemented by the protocol session that owns it.
+class ConnectionHandler {
+ public:
+  // An outgoing connect finished; |status| is 0 or a negative libuv error.
+  virtual void on_connect(int status) noexcept = 0;
+  // Bytes arrived. Returns false to close the connection.
+  virtual bool on_read(const uint8_t* data, size_t len) noexcept = 0;
+  // The peer closed (UV_EOF) or the socket failed (a negative libuv error).
+  virtual void on_read_end(int status) noexcept = 0;
+  // A queued write finished and the output is empty: produce more.
+  virtual void on_write_done() noexcept = 0;
+  // The connection timer fired.
+  virtual void on_timer() noexcept = 0;
+  // Every handle is closed. The handler may delete itself (and so the Connection) here.
+  virtual void on_closed() noexcept = 0;
+
+ protected:
+  ~ConnectionHandler() = default;
+};
+
+// A TCP socket with an output queue and one timer. Lives inside its handler; the handler is
+// freed only from on_closed(), after libuv has released both handles.
+class Connection {
+ public:
+  Connection(uv_loop_t* loop, ChunkPool& pool, ConnectionHandler& handler) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Accepts a pending connection from |server| and starts reading. Returns 0 or a libuv error;
+  // on error the caller must still close().
+  int accept(uv_stream_t* server) noexcept;
+  // Adopts an already connected socket and starts reading.
+  int open(uv_os_sock_t fd) noexcept;
+  // Starts a connect; on_connect() reports the result (reading starts on success).
+  int connect(const sockaddr* addr) noexcept;
+
+  // Bytes queued for the peer. Append, then flush().
+  ChunkChain& output() noexcept { return output_; }
+  // Writes what output() holds: a direct write first, the rest queued with one uv_write.
+  void flush() noexcept;
+  // True while a queued write is in flight.
+  bool writing() const noexcept { return writing_; }
+
+  void start_timer(uint64_t timeout_ms) noexcept;
+  void stop_timer() noexcept;
+
+  // Closes both handles; on_closed() follows. Idempotent.
+  void close() noexcept;
+  bool closing() const noexcept { return closing_; }
+
+  // The peer's address as "ip:port", for logs.
+  void peer_name(char* buf, size_t len) const noexcept;
+
+ private:
+  int start_reading() noexcept;
+
+  static void alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
+  static void read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void write_cb(uv_write_t* req, int status) noexcept;
+  static void connect_cb(uv_connect_t* req, int status) noexcept;
+  static void timer_cb(uv_timer_t* timer) noexcept;
+  static void close_cb(uv_handle_t* handle) noexcept;
+
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  uv_write_t write_req_;
+  uv_connect_t connect_req_;
+  ConnectionHandler& handler_;
+  ChunkChain output_;
+  size_t in_flight_ = 0;
+  int open_handles_ = 2;
+  bool writing_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace grelay

@@ -1,0 +1,67 @@
+#include "net/flush_queue.h"
+
+namespace grelay {
+
+FlushQueue::FlushQueue(uv_loop_t* loop) noexcept {
+  uv_prepare_init(loop, &prepare_);
+  uv_check_init(loop, &check_);
+  prepare_.data = this;
+  check_.data = this;
+  uv_prepare_start(&prepare_, prepare_cb);
+  uv_check_start(&check_, check_cb);
+  // Neither handle keeps the loop alive on its own.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+}
+
+void FlushQueue::add(Flushable& item) noexcept {
+  if (item.queued_) return;
+  item.queued_ = true;
+  item.prev_ = nullptr;
+  item.next_ = head_;
+  if (head_) head_->prev_ = &item;
+  head_ = &item;
+}
+
+void FlushQueue::remove(Flushable& item) noexcept {
+  if (!item.queued_) return;
+  if (item.prev_)
+    item.prev_->next_ = item.next_;
+  else
+    head_ = item.next_;
+  if (item.next_) item.next_->prev_ = item.prev_;
+  item.prev_ = item.next_ = nullptr;
+  item.queued_ = false;
+}
+
+void FlushQueue::run() noexcept {
+  // An item may queue itself or others again while flushing; those run in the next turn's
+  // pass, which comes before the loop sleeps.
+  while (head_) {
+    Flushable* item = head_;
+    remove(*item);
+    item->flush_now();
+  }
+}
+
+void FlushQueue::prepare_cb(uv_prepare_t* handle) noexcept {
+  static_cast<FlushQueue*>(handle->data)->run();
+}
+
+void FlushQueue::check_cb(uv_check_t* handle) noexcept {
+  static_cast<FlushQueue*>(handle->data)->run();
+}
+
+void FlushQueue::close(void (*done)(void*), void* ctx) noexcept {
+  close_done_ = done;
+  close_ctx_ = ctx;
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), close_cb);
+}
+
+void FlushQueue::close_cb(uv_handle_t* handle) noexcept {
+  auto* self = static_cast<FlushQueue*>(handle->data);
+  if (--self->open_handles_ == 0 && self->close_done_) self->close_done_(self->close_ctx_);
+}
+
+}  // namespace grelay

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/chunk.h"
+#include "core/grpc_frame.h"
+#include "grelay/status.h"
+#include "h2/server_session.h"
+#include "relay/deadline_queue.h"
+#include "relay/header_list.h"
+#include "upstream/upstream_handler.h"
+
+namespace grelay {
+
+class Worker;
+class Cluster;
+struct RouteConfig;
+
+// One gRPC call: a client's stream on a ServerSession paired with a stream on a backend
+// connection. Owned by its downstream stream: the ServerSession reports the stream's close
+// through on_downstream_close(), which deletes the Call. The upstream stream is only referred
+// to; the Call resets and forgets it when it goes first.
+class Call final : public ServerStreamHandler, public UpstreamHandler, public DeadlineQueue::Entry {
+ public:
+  Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept;
+  ~Call();
+
+  // ServerStreamHandler: the client side.
+  void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept override;
+  void on_request_headers_end() noexcept override;
+  void on_request_data(const uint8_t* data, size_t len) noexcept override;
+  void on_request_end() noexcept override;
+  void on_downstream_close(uint32_t error_code) noexcept override;
+  ssize_t read_response_body(size_t length, uint32_t* data_flags) noexcept override;
+  void write_response_body(ChunkChain& out, size_t length) noexcept override;
+
+  // UpstreamHandler: the backend side.
+  void on_upstream_ready(BackendSession& session) noexcept override;
+  void on_upstream_failed(StatusCode status, const std::string& why) noexcept override;
+  void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                          bool trailer) noexcept override;
+  void on_response_headers_end(bool end_stream) noexcept override;
+  void on_response_data(const uint8_t* data, size_t len) noexcept override;
+  void on_response_end() noexcept override;
+  void on_upstream_close(uint32_t error_code) noexcept override;
+  ssize_t read_request_body(size_t length, uint32_t* data_flags) noexcept override;
+  void write_request_body(ChunkChain& out, size_t length) noexcept override;
+
+  void on_deadline() noexcept override;
+
+ private:
+  // Where the response to the client stands.
+  enum class Response {
+    none,       // nothing sent yet
+    streaming,  // HEADERS sent; DATA and trailers follow
+    done,       // the end (trailers, Trailers-Only, or reset) is submitted
+  };
+
+  void start_upstream() noexcept;
+  // Ends the call with a relay-made |status|: Trailers-Only when nothing was sent yet,
+  // trailers after the body otherwise (a reset if that would cut a message). With
+  // |drop_pending| the response bytes not yet sent are dropped first.
+  void finish(StatusCode status, const std::string& message, bool drop_pending = false) noexcept;
+  // Answers with one HEADERS frame that ends the stream: HTTP |http_status| with a gRPC
+  // status (Trailers-Only when |http_status| is "200").
+  void reject_http(const char* http_status, StatusCode status, const std::string& message) noexcept;
+  // Resets the backend stream (if any) with |error_code| and forgets it.
+  void release_upstream(uint32_t error_code) noexcept;
+  void forward_response_headers(bool end_stream) noexcept;
+  bool retryable() const noexcept;
+
+  Worker& worker_;
+  ServerSession* downstream_;
+  int32_t stream_id_;
+  BackendSession* upstream_ = nullptr;
+  int32_t upstream_id_ = 0;
+  const RouteConfig* route_ = nullptr;
+  Cluster* cluster_ = nullptr;
+
+  HeaderList request_headers_;
+  HeaderList response_headers_;
+  HeaderList trailers_;
+  ChunkChain request_body_;
+  ChunkChain response_body_;
+  GrpcFrameTracker response_frames_;
+
+  // Absolute deadline on the uv_hrtime() clock; 0 when the call has none.
+  uint64_t deadline_ns_ = 0;
+  uint32_t attempts_ = 0;
+  Response response_ = Response::none;
+  StatusCode relay_status_ = StatusCode::ok;
+  std::string relay_message_;
+  bool relay_end_ = false;
+  bool request_ended_ = false;
+  bool response_ended_ = false;
+  // Request bytes already handed to a backend (a call with any cannot be replayed).
+  uint64_t request_bytes_sent_ = 0;
+  // The call is over on the backend side: later request bytes are dropped.
+  bool upstream_done_ = false;
+  bool started_ = false;
+};
+
+}  // namespace grelay

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <string_view>
+#include <vector>
+
+namespace grelay {
+
+inline std::string_view rcbuf_view(nghttp2_rcbuf* buf) noexcept {
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
+  return {reinterpret_cast<const char*>(v.base), v.len};
+}
+
+// Header fields kept by reference to nghttp2's own buffers: no copy of names or values.
+class HeaderList {
+ public:
+  struct Field {
+    nghttp2_rcbuf* name;
+    nghttp2_rcbuf* value;
+  };
+
+  HeaderList() = default;
+  ~HeaderList() { clear(); }
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+
+  void add(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
+    fields_.push_back({name, value});
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
+  }
+
+  void clear() noexcept {
+    for (Field& f : fields_) {
+      nghttp2_rcbuf_decref(f.name);
+      nghttp2_rcbuf_decref(f.value);
+    }
+    fields_.clear();
+  }
+
+  // The value of the first field named |name|, or an empty view.
+  std::string_view get(std::string_view name) const noexcept {
+    for (const Field& f : fields_) {
+      if (rcbuf_view(f.name) == name) return rcbuf_view(f.value);
+    }
+    return {};
+  }
+
+  bool has(std::string_view name) const noexcept {
+    for (const Field& f : fields_) {
+      if (rcbuf_view(f.name) == name) return true;
+    }
+    return false;
+  }
+
+  bool empty() const noexcept { return fields_.empty(); }
+  const std::vector<Field>& fields() const noexcept { return fields_; }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+// Builds an nghttp2_nv array; names and values must outlive the submit call only (nghttp2
+// copies them).
+class NvArray {
+ public:
+  void add(std::string_view name, std::string_view value) {
+    nva_.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  const nghttp2_nv* data() const noexcept { return nva_.data(); }
+  size_t size() const noexcept { return nva_.size(); }
+  void reserve(size_t n) { nva_.reserve(n); }
+
+ private:
+  std::vector<nghttp2_nv> nva_;
+};
+
+// Connection-specific fields that HTTP/2 forbids or that describe one hop only.
+inline bool is_hop_by_hop(std::string_view name) noexcept {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade" || name == "host" || name == "te";
+}
+
+}  // namespace grelay

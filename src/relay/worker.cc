@@ -1,0 +1,130 @@
+#include "relay/worker.h"
+
+#include <unistd.h>
+
+#include <system_error>
+
+#include "core/log.h"
+#include "relay/call.h"
+
+namespace grelay {
+
+Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config)
+    : loop_(loop),
+      config_(std::move(config)),
+      flush_queue_(loop),
+      deadlines_(loop),
+      router_(*config_),
+      upstream_{loop, pool_, flush_queue_} {
+  clusters_.reserve(config_->clusters.size());
+  for (const ClusterConfig& cluster : config_->clusters) {
+    clusters_.push_back(std::make_unique<Cluster>(upstream_, cluster));
+  }
+}
+
+Worker::~Worker() = default;
+
+int Worker::listen(size_t index, int fd) noexcept {
+  auto slot = std::make_unique<ListenerSlot>(ListenerSlot{this, index, nullptr});
+  int err = 0;
+  slot->listener = Listener::open(loop_, fd, on_accept, slot.get(), err);
+  if (!slot->listener) return err;
+  sockaddr_storage addr{};
+  if (socket_local_address(fd, addr)) {
+    addresses_.push_back(sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr)));
+  }
+  listeners_.push_back(std::move(slot));
+  return 0;
+}
+
+void Worker::on_accept(void* ctx, uv_stream_t* server) noexcept {
+  auto* slot = static_cast<ListenerSlot*>(ctx);
+  Worker* self = slot->worker;
+  ServerSession* session = self->new_session(slot->index);
+  if (!session) return;
+  int rc = session->connection().accept(server);
+  if (rc != 0 || !session->start(self->config_->listeners[slot->index])) {
+    GRELAY_LOG_WARN("cannot accept a connection: %s", rc ? uv_strerror(rc) : "session setup");
+    session->close();
+  }
+}
+
+int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
+  if (listener_index >= config_->listeners.size()) return UV_EINVAL;
+  ServerSession* session = new_session(listener_index);
+  if (!session) return UV_ECANCELED;
+  int rc = session->connection().open(fd);
+  if (rc == 0 && !session->start(config_->listeners[listener_index])) rc = UV_ENOMEM;
+  if (rc != 0) session->close();
+  return rc;
+}
+
+ServerSession* Worker::new_session(size_t) noexcept {
+  if (phase_ != Phase::running) return nullptr;
+  auto* session = new ServerSession(loop_, pool_, flush_queue_, *this);
+  sessions_.push_back(*session);
+  return session;
+}
+
+ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
+  return new Call(*this, session, stream_id);
+}
+
+void Worker::on_session_gone(ServerSession& session) noexcept {
+  sessions_.erase(session);
+  if (phase_ == Phase::draining) maybe_finish_shutdown();
+}
+
+void Worker::shutdown(bool graceful, std::function<void()> done) {
+  if (done) shutdown_done_ = std::move(done);
+  if (phase_ == Phase::running) {
+    for (auto& slot : listeners_)
+      slot->listener->close();
+    listeners_.clear();
+    phase_ = Phase::draining;
+  }
+  if (phase_ != Phase::draining) return;
+  for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
+    if (graceful)
+      s->shutdown();
+    else
+      s->close();
+  }
+  maybe_finish_shutdown();
+}
+
+void Worker::maybe_finish_shutdown() noexcept {
+  if (phase_ != Phase::draining || !sessions_.empty()) return;
+  // Clients are gone; now the backend connections, then the loop handles.
+  phase_ = Phase::closing_backends;
+  if (upstream_.live_sessions == 0) {
+    on_backends_closed(this);
+    return;
+  }
+  upstream_.on_all_closed = on_backends_closed;
+  upstream_.on_all_closed_ctx = this;
+  for (auto& cluster : clusters_)
+    cluster->close_all();
+}
+
+void Worker::on_backends_closed(void* ctx) noexcept {
+  auto* self = static_cast<Worker*>(ctx);
+  if (self->phase_ != Phase::closing_backends) return;
+  self->phase_ = Phase::closing_handles;
+  self->upstream_.on_all_closed = nullptr;
+  self->open_handles_ = 2;
+  self->flush_queue_.close(on_handle_closed, self);
+  self->deadlines_.close(on_handle_closed, self);
+}
+
+void Worker::on_handle_closed(void* ctx) noexcept {
+  auto* self = static_cast<Worker*>(ctx);
+  if (--self->open_handles_ > 0) return;
+  self->phase_ = Phase::closed;
+  if (self->shutdown_done_) {
+    auto done = std::move(self->shutdown_done_);
+    done();
+  }
+}
+
+}  // namespace grelay

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "grelay/config.h"
+#include "upstream/endpoint.h"
+
+namespace grelay {
+
+// The endpoints of one [[cluster]] on one worker, balanced round robin.
+class Cluster {
+ public:
+  Cluster(UpstreamContext& ctx, const ClusterConfig& config);
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Finds a connection for |handler| on the next endpoint that is not backing off after
+  // connect failures; fails it with UNAVAILABLE when every endpoint is.
+  void open_stream(UpstreamHandler& handler) noexcept;
+
+  const ClusterConfig& config() const noexcept { return config_; }
+  size_t endpoint_count() const noexcept { return endpoints_.size(); }
+  void close_all() noexcept;
+
+ private:
+  const ClusterConfig& config_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
+  size_t next_ = 0;
+};
+
+}  // namespace grelay

@@ -1,0 +1,177 @@
+#include "core/log.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <string>
+#include <vector>
+
+using grelay::LogLevel;
+
+namespace {
+
+// Sends stderr to a temporary file while alive; lines() reads what was written.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    file_ = std::tmpfile();
+    REQUIRE(file_ != nullptr);
+    std::fflush(stderr);
+    saved_ = ::dup(STDERR_FILENO);
+    REQUIRE(saved_ >= 0);
+    REQUIRE(::dup2(::fileno(file_), STDERR_FILENO) >= 0);
+  }
+  ~StderrCapture() {
+    restore();
+    std::fclose(file_);
+  }
+
+  std::vector<std::string> lines() {
+    restore();
+    std::vector<std::string> out;
+    std::rewind(file_);
+    std::string line;
+    for (int c; (c = std::fgetc(file_)) != EOF;) {
+      if (c == '\n') {
+        out.push_back(line);
+        line.clear();
+      } else {
+        line.push_back(static_cast<char>(c));
+      }
+    }
+    // A trailing piece without a newline would be a malformed line; keep it visible.
+    if (!line.empty()) out.push_back(line + "<no newline>");
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    saved_ = -1;
+  }
+
+  std::FILE* file_ = nullptr;
+  int saved_ = -1;
+};
+
+// Restores the default level when a test ends.
+struct LevelGuard {
+  ~LevelGuard() { grelay::set_log_level(LogLevel::info); }
+};
+
+const std::regex line_format(
+    R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (debug|info|warn|error) .*)");
+
+// "2026-11-21T07:50:00.123Z " precedes the level word.
+constexpr size_t timestamp_len = 25;
+
+}  // namespace
+
+TEST_CASE("log_message writes one timestamped line with the level word") {
+  LevelGuard guard;
+  grelay::set_log_level(LogLevel::debug);
+  StderrCapture capture;
+  grelay::log_message(LogLevel::info, "listening on %s:%d", "127.0.0.1", 50050);
+  grelay::log_message(LogLevel::debug, "d");
+  grelay::log_message(LogLevel::warn, "w");
+  grelay::log_message(LogLevel::error, "e %d%%", 5);
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 4);
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(std::regex_match(line, line_format));
+  }
+  CHECK(lines[0].substr(timestamp_len) == "info listening on 127.0.0.1:50050");
+  CHECK(lines[1].substr(timestamp_len) == "debug d");
+  CHECK(lines[2].substr(timestamp_len) == "warn w");
+  CHECK(lines[3].substr(timestamp_len) == "error e 5%");
+}
+
+TEST_CASE("log levels below the threshold are dropped") {
+  LevelGuard guard;
+  CHECK_FALSE(grelay::log_enabled(LogLevel::debug));  // The default is info.
+  CHECK(grelay::log_enabled(LogLevel::info));
+  grelay::set_log_level(LogLevel::warn);
+  CHECK_FALSE(grelay::log_enabled(LogLevel::info));
+  CHECK(grelay::log_enabled(LogLevel::warn));
+  CHECK(grelay::log_enabled(LogLevel::error));
+
+  StderrCapture capture;
+  grelay::log_message(LogLevel::info, "dropped");
+  GRELAY_LOG_DEBUG("dropped");
+  GRELAY_LOG_INFO("dropped");
+  GRELAY_LOG_WARN("kept %d", 1);
+  GRELAY_LOG_ERROR("kept %d", 2);
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].substr(timestamp_len) == "warn kept 1");
+  CHECK(lines[1].substr(timestamp_len) == "error kept 2");
+}
+
+TEST_CASE("log macros do not evaluate their arguments when the level is disabled") {
+  LevelGuard guard;
+  grelay::set_log_level(LogLevel::error);
+  int evaluated = 0;
+  auto count = [&evaluated] { return ++evaluated; };
+  StderrCapture capture;
+  GRELAY_LOG_DEBUG("%d", count());
+  GRELAY_LOG_INFO("%d", count());
+  GRELAY_LOG_WARN("%d", count());
+  CHECK(evaluated == 0);
+  GRELAY_LOG_ERROR("%d", count());
+  CHECK(evaluated == 1);
+  CHECK(capture.lines().size() == 1);
+}
+
+TEST_CASE("log_message replaces control characters so a message stays on one line") {
+  StderrCapture capture;
+  grelay::log_message(LogLevel::error, "bad path %s", "/a\nforged\r\x1b[31m\x1f\x7f\t~");
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].substr(timestamp_len) == "error bad path /a?forged??[31m???~");
+}
+
+TEST_CASE("log_message cuts a long message but still ends the line") {
+  StderrCapture capture;
+  const std::string big(10000, 'x');
+  grelay::log_message(LogLevel::error, "%s", big.c_str());
+  grelay::log_message(LogLevel::error, "after");
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].size() < 4096);
+  CHECK(lines[0].size() > 4000);
+  CHECK(lines[0].find_first_not_of('x', timestamp_len + 6) == std::string::npos);
+  CHECK(lines[1].substr(timestamp_len) == "error after");
+}
+
+TEST_CASE("log_message leaves errno as it was") {
+  StderrCapture capture;
+  errno = ERANGE;
+  grelay::log_message(LogLevel::error, "x");
+  CHECK(errno == ERANGE);
+  CHECK(capture.lines().size() == 1);
+}
+
+TEST_CASE("log_message leaves errno as it was even when the write fails") {
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  REQUIRE(saved >= 0);
+  // A read-only stderr makes write(2) fail with EBADF.
+  const int read_only = ::open("/dev/null", O_RDONLY);
+  REQUIRE(read_only >= 0);
+  REQUIRE(::dup2(read_only, STDERR_FILENO) >= 0);
+  errno = ERANGE;
+  grelay::log_message(LogLevel::error, "lost");
+  const int after = errno;
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(read_only);
+  CHECK(after == ERANGE);
+}
