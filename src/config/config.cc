@@ -249,8 +249,9 @@ void ConfigParser::parse_listener(const toml::table& table) {
   const toml::node* address = table.get("address");
   if (address == nullptr) fail(listener.line, "[[listener]] is missing 'address'");
   listener.address = address_of(*address, "[[listener]] address", HostRule::ip_or_localhost);
+  // Port 0 gets a fresh port per listener, so only fixed ports can clash.
   for (const ListenerConfig& other : config_.listeners) {
-    if (other.address.host == listener.address.host &&
+    if (listener.address.port != 0 && other.address.host == listener.address.host &&
         other.address.port == listener.address.port) {
       fail(line_of(*address), "duplicate listener address " + quoted(listener.address.text) +
                                   " (first at line " + std::to_string(other.line) + ")");

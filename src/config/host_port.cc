@@ -110,8 +110,10 @@ std::optional<HostPort> parse_host_port(std::string_view text, HostRule rule, st
     port = port * 10 + (c - '0');
     if (port > 65535) break;
   }
-  if (port == 0 || port > 65535) {
-    *error = "port must be between 1 and 65535";
+  // Port 0 asks the kernel for a free port: meaningful only for addresses we bind to.
+  const int min_port = rule == HostRule::ip_or_localhost ? 0 : 1;
+  if (port < min_port || port > 65535) {
+    *error = min_port == 0 ? "port must be between 0 and 65535" : "port must be between 1 and 65535";
     return std::nullopt;
   }
   if (host.empty()) {
