@@ -61,8 +61,9 @@ struct ClusterConfig {
   std::string name;
   std::vector<HostPort> endpoints;
   LbPolicy lb = LbPolicy::round_robin;
-  // Most backend connections opened to one endpoint; calls beyond what they carry
-  // (SETTINGS_MAX_CONCURRENT_STREAMS each) get RESOURCE_EXHAUSTED.
+  // Most backend connections opened to one endpoint. A new one opens when every open one is
+  // at the backend's SETTINGS_MAX_CONCURRENT_STREAMS; past the cap, calls queue on the least
+  // loaded connection until a stream slot frees.
   uint32_t max_connections_per_endpoint = 8;
   std::chrono::milliseconds connect_timeout{5000};
   int line = 0;
