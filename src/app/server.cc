@@ -99,6 +99,7 @@ int Server::run() {
     uv_close(reinterpret_cast<uv_handle_t*>(&self->sigint_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->sighup_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_timer_), nullptr);
+    if (self->admin_) self->admin_->close();
   });
   all_stopped_.data = this;
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_}) {
@@ -110,6 +111,10 @@ int Server::run() {
   uv_signal_start(&sighup_, signal_cb, SIGHUP);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  if (config_->admin) {
+    admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin);
+    GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
+  }
 
   for (size_t w = 0; w < listen_fds_.size(); ++w) {
     auto worker = std::make_unique<WorkerThread>();
@@ -162,6 +167,7 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
 
 void Server::start_drain() {
   draining_ = true;
+  if (admin_) admin_->set_draining();
   GRELAY_LOG_INFO("draining: no new connections; open calls may run for %llu ms",
                   static_cast<unsigned long long>(drain_timeout_ms));
   for (auto& worker : workers_)

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "grelay/config.h"
 #include "grelay/relay.h"
 
@@ -43,6 +44,7 @@ class Server {
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::atomic<int> running_workers_{0};
   uv_async_t all_stopped_;
+  std::unique_ptr<AdminServer> admin_;
   bool draining_ = false;
 };
 
