@@ -22,7 +22,9 @@ def _start(workdir, backend_addr):
       extra='[admin]\naddress = "127.0.0.1:0"\n')
   relay = support.RelayProcess(text, str(workdir), name="admin")
   lines = relay.log.wait_for(lambda ls: [m for m in map(ADMIN_RE.search, ls) if m], 10)
-  assert lines, "grelay did not log its admin address:\n" + relay.log.tail()
+  if not lines:
+    relay.kill()
+    pytest.fail("grelay did not log its admin address:\n" + relay.log.tail())
   return relay, (lines[0].group(1), int(lines[0].group(2)))
 
 
