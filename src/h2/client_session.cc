@@ -8,8 +8,11 @@ ClientStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noe
       nghttp2_session_get_stream_user_data(session, stream_id));
 }
 
-ssize_t read_body_cb(nghttp2_session*, int32_t, uint8_t*, size_t length, uint32_t* data_flags,
-                     nghttp2_data_source* source, void*) noexcept {
+ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
+                     uint32_t* data_flags, nghttp2_data_source* source, void* user_data) noexcept {
+  if (static_cast<H2Session*>(user_data)->pause_if_backed_up(stream_id)) {
+    return NGHTTP2_ERR_DEFERRED;
+  }
   return static_cast<ClientStreamHandler*>(source->ptr)->read_request_body(length, data_flags);
 }
 
@@ -132,11 +135,12 @@ void ClientSession::resume(int32_t stream_id) noexcept {
   schedule_send();
 }
 
-void ClientSession::reset(int32_t stream_id, uint32_t error_code) noexcept {
-  if (auto* handler = handler_of(session_.get(), stream_id)) {
-    nghttp2_session_set_stream_user_data(session_.get(), stream_id, nullptr);
-    streams_.erase(*handler);
-  }
+void ClientSession::reset(int32_t stream_id, ClientStreamHandler& handler,
+                          uint32_t error_code) noexcept {
+  streams_.erase(handler);
+  // Also reaches a request nghttp2 has queued but not opened yet: it would otherwise report
+  // that stream's close to |handler| later, by the pointer given at submit time.
+  nghttp2_session_set_stream_user_data(session_.get(), stream_id, nullptr);
   if (closed()) return;
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
   schedule_send();

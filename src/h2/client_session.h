@@ -44,8 +44,8 @@ class ClientSession : public H2Session {
   int32_t submit_request(const nghttp2_nv* nva, size_t nvlen,
                          ClientStreamHandler* handler) noexcept;
   void resume(int32_t stream_id) noexcept;
-  // Resets |stream_id| and forgets its handler (no on_stream_close follows).
-  void reset(int32_t stream_id, uint32_t error_code) noexcept;
+  // Resets |stream_id| and forgets |handler|, its handler: no callback reaches it after.
+  void reset(int32_t stream_id, ClientStreamHandler& handler, uint32_t error_code) noexcept;
 
   size_t stream_count() const noexcept { return streams_.size(); }
   // The backend's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).

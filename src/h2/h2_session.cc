@@ -14,12 +14,10 @@ struct H2SessionCallbacks {
 
   static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
                        size_t length, nghttp2_data_source* source, void* user_data) noexcept {
+    // Never WOULDBLOCK here: nghttp2 would keep the frame and call back later, when its
+    // source may be gone. Backpressure happens before, in the read callbacks.
     auto* self = static_cast<H2Session*>(user_data);
     ChunkChain& out = self->conn_.output();
-    if (out.size() >= output_high_water) {
-      self->blocked_ = true;
-      return NGHTTP2_ERR_WOULDBLOCK;
-    }
     out.append(framehd, 9);
     if (frame->data.padlen > 0) {
       // Sessions never pad, so padlen stays 0; kept correct should that change.
@@ -68,7 +66,6 @@ void H2Session::consume(int32_t stream_id, size_t n) noexcept {
 void H2Session::flush_now() noexcept {
   if (conn_.closing() || !session_) return;
   for (;;) {
-    blocked_ = false;
     int rv = nghttp2_session_send(session_.get());
     if (rv != 0) {
       GRELAY_LOG_DEBUG("h2 send failed: %s", nghttp2_strerror(rv));
@@ -77,8 +74,8 @@ void H2Session::flush_now() noexcept {
     }
     conn_.flush();
     if (conn_.closing()) return;
-    // The socket took everything and nghttp2 stopped only for the high-water mark: go on.
-    if (blocked_ && !conn_.writing() && conn_.output().empty()) continue;
+    // The socket took everything: streams paused for the high-water mark may go on.
+    if (!conn_.writing() && conn_.output().empty() && resume_paused()) continue;
     break;
   }
   if (!conn_.writing() && conn_.output().empty() &&
@@ -86,6 +83,21 @@ void H2Session::flush_now() noexcept {
       nghttp2_session_want_write(session_.get()) == 0) {
     close();
   }
+}
+
+bool H2Session::pause_if_backed_up(int32_t stream_id) noexcept {
+  if (conn_.output().size() < output_high_water) return false;
+  paused_streams_.push_back(stream_id);
+  return true;
+}
+
+bool H2Session::resume_paused() noexcept {
+  if (paused_streams_.empty()) return false;
+  std::vector<int32_t> paused;
+  paused.swap(paused_streams_);
+  for (int32_t id : paused)
+    nghttp2_session_resume_data(session_.get(), id);
+  return true;
 }
 
 bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <memory>
+#include <vector>
 
 #include "core/chunk.h"
 #include "net/connection.h"
@@ -67,6 +68,11 @@ class H2Session : public ConnectionHandler, public Flushable {
   // its frame header.
   virtual void write_body(nghttp2_data_source* source, ChunkChain& out, size_t length) noexcept = 0;
 
+  // For data read callbacks: true when the socket is backed up and |stream_id| must wait. The
+  // stream is resumed once the output drains. Streams are remembered by id, never by pointer,
+  // so one that closes meanwhile is simply not found.
+  bool pause_if_backed_up(int32_t stream_id) noexcept;
+
  protected:
   // The socket is gone: fail every stream. The session is deleted right after.
   virtual void on_teardown() noexcept = 0;
@@ -84,10 +90,12 @@ class H2Session : public ConnectionHandler, public Flushable {
  private:
   friend struct H2SessionCallbacks;
 
+  // Resumes the streams paused by pause_if_backed_up(). Returns true if there were any.
+  bool resume_paused() noexcept;
+
   ChunkPool& pool_;
   FlushQueue& flush_queue_;
-  // Set when a callback refused to produce output because the socket is backed up.
-  bool blocked_ = false;
+  std::vector<int32_t> paused_streams_;
 };
 
 }  // namespace grelay

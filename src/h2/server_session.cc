@@ -10,8 +10,11 @@ ServerStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noe
       nghttp2_session_get_stream_user_data(session, stream_id));
 }
 
-ssize_t read_body_cb(nghttp2_session*, int32_t, uint8_t*, size_t length, uint32_t* data_flags,
-                     nghttp2_data_source* source, void*) noexcept {
+ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
+                     uint32_t* data_flags, nghttp2_data_source* source, void* user_data) noexcept {
+  if (static_cast<H2Session*>(user_data)->pause_if_backed_up(stream_id)) {
+    return NGHTTP2_ERR_DEFERRED;
+  }
   auto* handler = static_cast<ServerStreamHandler*>(source->ptr);
   return handler->read_response_body(length, data_flags);
 }

@@ -16,6 +16,9 @@ namespace {
 
 // A REFUSED_STREAM call is replayed on another connection at most this many times.
 constexpr uint32_t max_refused_retries = 3;
+// Request bytes kept after sending, until the backend answers, so a stream it refused can be
+// replayed. A call that sends more before any answer can no longer be replayed.
+constexpr size_t replay_limit = 64 * 1024;
 
 bool is_grpc_content_type(std::string_view ct) noexcept {
   constexpr std::string_view grpc = "application/grpc";
@@ -23,15 +26,25 @@ bool is_grpc_content_type(std::string_view ct) noexcept {
   return ct.size() == grpc.size() || ct[grpc.size()] == '+' || ct[grpc.size()] == ';';
 }
 
-// Copies the first |length| bytes of |from| to |to| and reports them to |frames|. |length|
-// is one DATA frame's payload, far less than 16 chunks.
-void copy_front(const ChunkChain& from, ChunkChain& to, size_t length,
+// Copies |length| bytes of |from|, starting |offset| bytes in, to |to| and reports them to
+// |frames|. |offset| + |length| is at most a replay buffer and one DATA frame's payload, far
+// less than 16 chunks.
+void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain& to,
                 GrpcFrameTracker* frames) noexcept {
   iovec iov[16];
-  int n = from.peek(iov, 16, length);
+  int n = from.peek(iov, 16, offset + length);
   for (int i = 0; i < n; ++i) {
-    to.append(iov[i].iov_base, iov[i].iov_len);
-    if (frames) frames->advance(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len);
+    auto* base = static_cast<const uint8_t*>(iov[i].iov_base);
+    size_t len = iov[i].iov_len;
+    if (offset >= len) {
+      offset -= len;
+      continue;
+    }
+    base += offset;
+    len -= offset;
+    offset = 0;
+    to.append(base, len);
+    if (frames) frames->advance(base, len);
   }
 }
 
@@ -63,7 +76,7 @@ Call::~Call() {
   cancel_wait();
   release_upstream(NGHTTP2_CANCEL);
   // Request bytes never forwarded still hold the client's connection window.
-  downstream_->consume(stream_id_, request_body_.size());
+  downstream_->consume(stream_id_, request_body_.size() - consumed_prefix_);
 }
 
 // --- client side -------------------------------------------------------------------------
@@ -159,7 +172,6 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     if (!trailers_.empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       NvArray nva;
-      nva.reserve(trailers_.fields().size());
       for (const auto& f : trailers_.fields()) {
         std::string_view name = rcbuf_view(f.name);
         if (name.empty() || name[0] == ':' || is_hop_by_hop(name)) continue;
@@ -173,7 +185,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
 }
 
 void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
-  copy_front(response_body_, out, length, &response_frames_);
+  copy_range(response_body_, 0, length, out, &response_frames_);
   response_body_.drain(length);
   if (upstream_) upstream_->consume(upstream_id_, length);
 }
@@ -186,13 +198,19 @@ void Call::start_upstream() noexcept {
 }
 
 bool Call::retryable() const noexcept {
-  return request_bytes_sent_ == 0 && response_ == Response::none && !upstream_done_;
+  return replayable_ && response_ == Response::none && !upstream_done_;
+}
+
+void Call::drop_replay() noexcept {
+  if (replay_offset_ > 0) replayable_ = false;
+  request_body_.drain(replay_offset_);
+  consumed_prefix_ -= replay_offset_;
+  replay_offset_ = 0;
 }
 
 void Call::on_upstream_ready(BackendSession& session) noexcept {
   if (upstream_done_ || response_ == Response::done) return;
   NvArray nva;
-  nva.reserve(request_headers_.fields().size() + 2);
   for (const auto& f : request_headers_.fields()) {
     std::string_view name = rcbuf_view(f.name);
     if (is_hop_by_hop(name) || name == "grpc-timeout") continue;
@@ -221,6 +239,7 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
   if (upstream_done_ || response_ != Response::none) return;
   // Nothing reached a backend yet: another endpoint may take the call.
   if (attempts_ < cluster_->endpoint_count() && retryable()) {
+    replay_offset_ = 0;
     start_upstream();
     return;
   }
@@ -241,6 +260,8 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
     response_headers_.clear();
     return;
   }
+  // The backend processed the request: it will not be replayed.
+  drop_replay();
   if (http_status != 200 && !response_headers_.has("grpc-status")) {
     release_upstream(NGHTTP2_CANCEL);
     finish(status_from_http(http_status),
@@ -252,7 +273,6 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
 
 void Call::forward_response_headers(bool end_stream) noexcept {
   NvArray nva;
-  nva.reserve(response_headers_.fields().size());
   for (const auto& f : response_headers_.fields()) {
     std::string_view name = rcbuf_view(f.name);
     if (is_hop_by_hop(name)) continue;
@@ -289,7 +309,8 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
   }
   if (error_code == NGHTTP2_REFUSED_STREAM && retryable() &&
       attempts_ < max_refused_retries + cluster_->endpoint_count()) {
-    // The backend never processed the stream: replaying it is safe.
+    // The backend never processed the stream: replaying it, from the first byte, is safe.
+    replay_offset_ = 0;
     start_upstream();
     return;
   }
@@ -303,9 +324,10 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
 }
 
 ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
-  if (!request_body_.empty()) {
+  size_t available = request_body_.size() - replay_offset_;
+  if (available > 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    return static_cast<ssize_t>(std::min(length, request_body_.size()));
+    return static_cast<ssize_t>(std::min(length, available));
   }
   if (request_ended_) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -315,10 +337,14 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
 }
 
 void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
-  copy_front(request_body_, out, length, nullptr);
-  request_body_.drain(length);
-  request_bytes_sent_ += length;
-  downstream_->consume(stream_id_, length);
+  copy_range(request_body_, replay_offset_, length, out, nullptr);
+  replay_offset_ += length;
+  // The client gets window back once, for bytes a replay sends again too.
+  if (replay_offset_ > consumed_prefix_) {
+    downstream_->consume(stream_id_, replay_offset_ - consumed_prefix_);
+    consumed_prefix_ = replay_offset_;
+  }
+  if (!replayable_ || replay_offset_ > replay_limit) drop_replay();
 }
 
 // --- endings -----------------------------------------------------------------------------
@@ -335,7 +361,7 @@ void Call::release_upstream(uint32_t error_code) noexcept {
   if (!upstream_) return;
   BackendSession* session = upstream_;
   upstream_ = nullptr;
-  session->reset(upstream_id_, error_code);
+  session->reset(upstream_id_, *this, error_code);
   session->consume(upstream_id_, response_body_.size());
 }
 

@@ -69,6 +69,8 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
   bool retryable() const noexcept;
+  // Stops keeping sent request bytes for a replay.
+  void drop_replay() noexcept;
 
   Worker& worker_;
   ServerSession* downstream_;
@@ -94,8 +96,13 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   bool relay_end_ = false;
   bool request_ended_ = false;
   bool response_ended_ = false;
-  // Request bytes already handed to a backend (a call with any cannot be replayed).
-  uint64_t request_bytes_sent_ = 0;
+  // Request bytes sent to the current backend stream but kept at the front of
+  // |request_body_| for a replay, until the backend answers or they pass the replay limit.
+  size_t replay_offset_ = 0;
+  // Bytes at the front of |request_body_| whose window was already handed back to the client.
+  size_t consumed_prefix_ = 0;
+  // False once request bytes were sent and dropped: the call can no longer be replayed.
+  bool replayable_ = true;
   // The call is over on the backend side: later request bytes are dropped.
   bool upstream_done_ = false;
   bool started_ = false;

@@ -3,7 +3,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include <string_view>
-#include <vector>
+
+#include "core/small_vector.h"
 
 namespace grelay {
 
@@ -55,10 +56,10 @@ class HeaderList {
   }
 
   bool empty() const noexcept { return fields_.empty(); }
-  const std::vector<Field>& fields() const noexcept { return fields_; }
+  const SmallVector<Field, 16>& fields() const noexcept { return fields_; }
 
  private:
-  std::vector<Field> fields_;
+  SmallVector<Field, 16> fields_;
 };
 
 // Builds an nghttp2_nv array; names and values must outlive the submit call only (nghttp2
@@ -72,10 +73,9 @@ class NvArray {
   }
   const nghttp2_nv* data() const noexcept { return nva_.data(); }
   size_t size() const noexcept { return nva_.size(); }
-  void reserve(size_t n) { nva_.reserve(n); }
 
  private:
-  std::vector<nghttp2_nv> nva_;
+  SmallVector<nghttp2_nv, 24> nva_;
 };
 
 // Connection-specific fields that HTTP/2 forbids or that describe one hop only.
