@@ -1,0 +1,60 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "unique_fd.h"
+
+namespace grelay::bench {
+
+// Owns a uv loop. Destroying it first closes every handle still open on the loop, so an
+// owner that embeds handles declares its UvLoop first: it is destroyed last, while the
+// storage of those handles is still alive.
+class UvLoop {
+ public:
+  UvLoop();  // Throws std::runtime_error if the loop cannot be created.
+  ~UvLoop();
+  UvLoop(const UvLoop&) = delete;
+  UvLoop& operator=(const UvLoop&) = delete;
+
+  uv_loop_t* get() noexcept { return &loop_; }
+
+ private:
+  uv_loop_t loop_{};
+};
+
+// One event loop on one thread, accepting on its own SO_REUSEPORT listening socket and
+// serving the accepted connections until stop().
+class EchoWorker {
+ public:
+  // Serves |listen_fd|, an already listening TCP socket, and takes it over once its
+  // listener handle has adopted it. Throws std::runtime_error on failure (start-up).
+  explicit EchoWorker(UniqueFd& listen_fd);
+  EchoWorker(const EchoWorker&) = delete;
+  EchoWorker& operator=(const EchoWorker&) = delete;
+
+  // Runs the loop on the calling thread until stop() has closed every handle.
+  void run() noexcept;
+  // Asks the loop to close its listener and connections; safe from any thread.
+  void stop() noexcept;
+
+  uv_loop_t* loop() noexcept { return loop_.get(); }
+  // One read buffer per loop: each read is fully processed before its callback returns.
+  uv_buf_t read_buffer() noexcept { return uv_buf_init(read_buffer_.get(), read_buffer_size); }
+
+ private:
+  static constexpr size_t read_buffer_size = 64 * 1024;
+
+  static void on_connection_cb(uv_stream_t* listener, int status) noexcept;
+  static void on_stop_cb(uv_async_t* async) noexcept;
+  void on_stop() noexcept;
+
+  UvLoop loop_;  // First: see UvLoop.
+  uv_tcp_t listener_{};
+  uv_async_t stop_{};
+  std::unique_ptr<char[]> read_buffer_;
+};
+
+}  // namespace grelay::bench
