@@ -38,6 +38,9 @@ struct ClientSessionCallbacks {
       case NGHTTP2_GOAWAY:
         self(user_data)->on_goaway(frame->goaway.error_code);
         return 0;
+      case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) self(user_data)->on_remote_settings();
+        return 0;
       case NGHTTP2_HEADERS:
       case NGHTTP2_DATA:
         break;

@@ -57,6 +57,8 @@ class ClientSession : public H2Session {
   // The backend sent GOAWAY: take no new streams. Streams above its last-stream-id are
   // closed by nghttp2 with REFUSED_STREAM.
   virtual void on_goaway(uint32_t error_code) noexcept = 0;
+  // The backend's first SETTINGS frame arrived: it speaks HTTP/2.
+  virtual void on_remote_settings() noexcept = 0;
 
   // Fails every stream with |error_code| (the connection is gone).
   void fail_all_streams(uint32_t error_code) noexcept;

@@ -97,7 +97,7 @@ void BackendSession::on_connect(int status) noexcept {
     fail(std::string("connect to ") + endpoint_.name() + " failed: " + uv_strerror(status));
     return;
   }
-  conn_.stop_timer();
+  // The connect timeout runs on until the backend's SETTINGS show it speaks HTTP/2.
   if (!start()) {
     fail("cannot create an HTTP/2 session");
     return;
@@ -114,7 +114,17 @@ void BackendSession::on_connect(int status) noexcept {
 void BackendSession::on_timer() noexcept {
   if (state_ == State::resolving || state_ == State::connecting) {
     fail(std::string("connect to ") + endpoint_.name() + " timed out");
+  } else if (!settings_seen_) {
+    // Calls already sent on it end as "connection lost" (UNAVAILABLE).
+    fail(std::string("backend ") + endpoint_.name() +
+         " accepted the connection but sent no HTTP/2 SETTINGS in time");
   }
+}
+
+void BackendSession::on_remote_settings() noexcept {
+  if (settings_seen_) return;
+  settings_seen_ = true;
+  conn_.stop_timer();
 }
 
 void BackendSession::fail(const std::string& why) noexcept {

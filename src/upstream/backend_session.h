@@ -39,6 +39,7 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   void on_connect(int status) noexcept override;
   void on_timer() noexcept override;
   void on_goaway(uint32_t error_code) noexcept override;
+  void on_remote_settings() noexcept override;
   void on_teardown() noexcept override;
 
   struct ResolveRequest;
@@ -51,6 +52,7 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   Endpoint& endpoint_;
   State state_ = State::resolving;
   IntrusiveList<UpstreamHandler> pending_;
+  bool settings_seen_ = false;
   // The resolver request in flight, if any. It outlives the session when the session closes
   // first, so it is told to drop its answer.
   ResolveRequest* resolving_ = nullptr;

@@ -96,6 +96,42 @@ def test_connect_timeout_gives_unavailable(relay_factory, grpc_channel):
     hole.close()
 
 
+@pytest.mark.relay_only
+def test_backend_that_never_speaks_http2_gives_unavailable(relay_factory, grpc_channel):
+  """A backend that accepts TCP and then says nothing: the connect timeout also covers its
+  SETTINGS, so a call without a deadline still ends, with UNAVAILABLE."""
+  import socket
+  silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+  silent.bind(("127.0.0.1", 0))
+  silent.listen(16)
+  accepted = []
+  stop = threading.Event()
+
+  def accept_loop():
+    silent.settimeout(0.1)
+    while not stop.is_set():
+      try:
+        accepted.append(silent.accept()[0])
+      except OSError:
+        pass
+
+  thread = threading.Thread(target=accept_loop, daemon=True)
+  thread.start()
+  try:
+    relay = relay_factory(routes=[{"service": "test.Echo", "cluster": "silent"}],
+                          clusters={"silent": {"endpoints": ["127.0.0.1:%d" % silent.getsockname()[1]],
+                                               "connect_timeout": "500ms"}})
+    ch = grpc_channel(relay.addr())
+    assert _code(support.unary(ch), b"x") == grpc.StatusCode.UNAVAILABLE
+    assert accepted, "the relay never connected to the silent backend"
+  finally:
+    stop.set()
+    thread.join()
+    for conn in accepted:
+      conn.close()
+    silent.close()
+
+
 HTTP_MAPPING = [
     (400, grpc.StatusCode.INTERNAL),
     (401, grpc.StatusCode.UNAUTHENTICATED),
