@@ -568,7 +568,8 @@ TEST_CASE("the shipped configs load") {
   auto config = grelay::load_config((root / "conf/grelay.toml").string());
   REQUIRE(config->listeners.size() == 1);
   CHECK(config->listeners[0].address.text == "127.0.0.1:50050");
-  CHECK_FALSE(config->admin.has_value());
+  REQUIRE(config->admin.has_value());
+  CHECK(config->admin->address.text == "127.0.0.1:9901");
   REQUIRE(config->routes.size() == 2);
   CHECK(config->routes[0].kind == grelay::RouteMatch::service);
   CHECK(config->routes[0].match == "helloworld.Greeter");
