@@ -113,7 +113,8 @@ std::optional<HostPort> parse_host_port(std::string_view text, HostRule rule, st
   // Port 0 asks the kernel for a free port: meaningful only for addresses we bind to.
   const uint32_t min_port = rule == HostRule::ip_or_localhost ? 0 : 1;
   if (port < min_port || port > 65535) {
-    *error = min_port == 0 ? "port must be between 0 and 65535" : "port must be between 1 and 65535";
+    *error =
+        min_port == 0 ? "port must be between 0 and 65535" : "port must be between 1 and 65535";
     return std::nullopt;
   }
   if (host.empty()) {

@@ -50,7 +50,9 @@ struct ClientSessionCallbacks {
     auto* handler = handler_of(session, frame->hd.stream_id);
     if (!handler) return 0;
     bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+      // After an informational (1xx) response nghttp2 files the final response under
+      // NGHTTP2_HCAT_HEADERS, like trailers; the handler tells them apart.
       handler->on_response_headers_end(end_stream);
       handler = handler_of(session, frame->hd.stream_id);
       if (!handler) return 0;
@@ -61,6 +63,7 @@ struct ClientSessionCallbacks {
 
   static int on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream_id,
                                 const uint8_t* data, size_t len, void* user_data) noexcept {
+    self(user_data)->on_data_received(len);
     if (auto* handler = handler_of(session, stream_id)) {
       handler->on_response_data(data, len);
     } else {
@@ -95,7 +98,7 @@ struct ClientSessionCallbacks {
 };
 
 ClientSession::ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept
-    : H2Session(loop, pool, flush_queue) {}
+    : H2Session(loop, pool, flush_queue, /*eager_connection_window=*/true) {}
 
 bool ClientSession::start() noexcept {
   NgOptionPtr option = make_session_options();

@@ -12,10 +12,11 @@ inline constexpr uint32_t h2_connection_lost = 0xffffffffu;
 // What a client session tells the owner of one of its streams.
 class ClientStreamHandler : public ListHook<ClientStreamHandler> {
  public:
-  // A header of a response HEADERS block (|trailer| false) or of the trailers (|trailer| true).
+  // A header of the first HEADERS block (|later_block| false) or of a later one (true):
+  // trailers, or the final response after an informational 1xx one.
   virtual void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
-                                  bool trailer) noexcept = 0;
-  // A response HEADERS block is complete (informational 1xx ones included).
+                                  bool later_block) noexcept = 0;
+  // A HEADERS block is complete: a response (1xx included) or trailers.
   virtual void on_response_headers_end(bool end_stream) noexcept = 0;
   virtual void on_response_data(const uint8_t* data, size_t len) noexcept = 0;
   // The backend half-closed the stream (after DATA or trailers).

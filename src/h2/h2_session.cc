@@ -46,8 +46,12 @@ NgOptionPtr make_session_options() {
   return NgOptionPtr(option);
 }
 
-H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept
-    : conn_(loop, pool, *this), pool_(pool), flush_queue_(flush_queue) {}
+H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+                     bool eager_connection_window) noexcept
+    : conn_(loop, pool, *this),
+      pool_(pool),
+      flush_queue_(flush_queue),
+      eager_connection_window_(eager_connection_window) {}
 
 H2Session::~H2Session() {
   flush_queue_.remove(*this);
@@ -57,9 +61,18 @@ void H2Session::schedule_send() noexcept {
   if (!conn_.closing()) flush_queue_.add(*this);
 }
 
+void H2Session::on_data_received(size_t n) noexcept {
+  if (eager_connection_window_ && n > 0) nghttp2_session_consume_connection(session_.get(), n);
+}
+
 void H2Session::consume(int32_t stream_id, size_t n) noexcept {
   if (n == 0 || !session_ || conn_.closing()) return;
-  nghttp2_session_consume(session_.get(), stream_id, n);
+  // For a stream already closed only the connection part (if any) is left to grant.
+  if (eager_connection_window_) {
+    nghttp2_session_consume_stream(session_.get(), stream_id, n);
+  } else {
+    nghttp2_session_consume(session_.get(), stream_id, n);
+  }
   schedule_send();
 }
 
@@ -110,6 +123,9 @@ bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
     return false;
   }
   flush_now();
+  // A peer that sends but never reads would make the relay queue answers for it without end:
+  // stop reading it until the output drains.
+  if (!conn_.closing() && conn_.output().size() >= read_pause_output) conn_.pause_reading();
   return true;
 }
 

@@ -35,6 +35,8 @@ inline constexpr int32_t connection_window_size = 16 << 20;
 inline constexpr uint32_t max_frame_size = 16384;
 // Output held per connection before DATA production pauses until the socket drains.
 inline constexpr size_t output_high_water = 256 * 1024;
+// Output held per connection before the relay stops reading the peer until the socket drains.
+inline constexpr size_t read_pause_output = 1024 * 1024;
 
 // Callbacks every session table shares: frame output to the connection and NO_COPY DATA.
 void set_common_callbacks(nghttp2_session_callbacks* cbs) noexcept;
@@ -45,7 +47,8 @@ NgOptionPtr make_session_options();
 // Owned by itself: it deletes itself from on_closed() once the socket is released.
 class H2Session : public ConnectionHandler, public Flushable {
  public:
-  H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept;
+  H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+            bool eager_connection_window) noexcept;
   virtual ~H2Session();
   H2Session(const H2Session&) = delete;
   H2Session& operator=(const H2Session&) = delete;
@@ -56,8 +59,15 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   // Produce and write frames at the end of this loop turn.
   void schedule_send() noexcept;
-  // Grants the peer |n| more bytes of window on |stream_id| (and the connection).
+  // Grants the peer window for |n| bytes of |stream_id| written to the other side. Each
+  // stream's window bounds what the relay buffers for it. On a session with an eager
+  // connection window (backend connections, shared by many clients) the connection window
+  // was already granted when the DATA arrived, so one client's stalled stream never starves
+  // another's; elsewhere (a client's own connection) it is granted here too, which bounds
+  // what one client makes the relay buffer.
   void consume(int32_t stream_id, size_t n) noexcept;
+  // For on_data_chunk_recv callbacks: grants the connection window at once if eager.
+  void on_data_received(size_t n) noexcept;
   // Closes the socket now; streams are told through on_teardown().
   void close() noexcept;
   bool closed() const noexcept { return conn_.closing(); }
@@ -96,6 +106,7 @@ class H2Session : public ConnectionHandler, public Flushable {
   ChunkPool& pool_;
   FlushQueue& flush_queue_;
   std::vector<int32_t> paused_streams_;
+  const bool eager_connection_window_;
 };
 
 }  // namespace grelay

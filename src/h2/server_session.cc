@@ -67,6 +67,7 @@ struct ServerSessionCallbacks {
 
   static int on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream_id,
                                 const uint8_t* data, size_t len, void* user_data) noexcept {
+    self(user_data)->on_data_received(len);
     if (auto* handler = handler_of(session, stream_id)) {
       handler->on_request_data(data, len);
     } else {
@@ -115,7 +116,7 @@ struct ServerSessionCallbacks {
 
 ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
                              ServerSessionOwner& owner) noexcept
-    : H2Session(loop, pool, flush_queue), owner_(owner) {}
+    : H2Session(loop, pool, flush_queue, /*eager_connection_window=*/false), owner_(owner) {}
 
 bool ServerSession::start(const ListenerConfig& listener) noexcept {
   NgOptionPtr option = make_session_options();

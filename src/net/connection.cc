@@ -53,6 +53,18 @@ int Connection::start_reading() noexcept {
   return uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_cb, read_cb);
 }
 
+void Connection::pause_reading() noexcept {
+  if (closing_ || reading_paused_) return;
+  reading_paused_ = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+void Connection::resume_reading() noexcept {
+  if (closing_ || !reading_paused_) return;
+  reading_paused_ = false;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_cb, read_cb);
+}
+
 void Connection::alloc_cb(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
   buf->base = reinterpret_cast<char*>(read_buffer);
   buf->len = read_buffer_size;

@@ -52,6 +52,10 @@ class Connection {
   // True while a queued write is in flight.
   bool writing() const noexcept { return writing_; }
 
+  // Stops and restarts reading (backpressure when the peer does not read our output).
+  void pause_reading() noexcept;
+  void resume_reading() noexcept;
+
   void start_timer(uint64_t timeout_ms) noexcept;
   void stop_timer() noexcept;
 
@@ -82,6 +86,7 @@ class Connection {
   int open_handles_ = 2;
   bool writing_ = false;
   bool closing_ = false;
+  bool reading_paused_ = false;
 };
 
 }  // namespace grelay

@@ -16,6 +16,9 @@ namespace {
 
 // A REFUSED_STREAM call is replayed on another connection at most this many times.
 constexpr uint32_t max_refused_retries = 3;
+// Request metadata larger than this is not forwarded (RESOURCE_EXHAUSTED): backends and
+// HTTP/2 libraries commonly refuse header blocks past 64 KiB.
+constexpr size_t max_request_header_bytes = 64 * 1024;
 // Request bytes kept after sending, until the backend answers, so a stream it refused can be
 // replayed. A call that sends more before any answer can no longer be replayed.
 constexpr size_t replay_limit = 64 * 1024;
@@ -82,10 +85,18 @@ Call::~Call() {
 // --- client side -------------------------------------------------------------------------
 
 void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept {
-  request_headers_.add(name, value);
+  request_header_bytes_ += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
+  // Past the limit the fields are not kept: the call is refused when the block ends.
+  if (request_header_bytes_ <= max_request_header_bytes) request_headers_.add(name, value);
 }
 
 void Call::on_request_headers_end() noexcept {
+  if (request_header_bytes_ > max_request_header_bytes) {
+    finish(StatusCode::resource_exhausted,
+           "request metadata of " + std::to_string(request_header_bytes_) +
+               " bytes is over the relay's limit of " + std::to_string(max_request_header_bytes));
+    return;
+  }
   std::string_view method = request_headers_.get(":method");
   std::string_view path = request_headers_.get(":path");
   if (method != "POST") {
@@ -247,12 +258,14 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
   finish(status, why);
 }
 
-void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailer) noexcept {
-  (trailer ? trailers_ : response_headers_).add(name, value);
+void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                              bool later_block) noexcept {
+  (later_block && final_headers_seen_ ? trailers_ : response_headers_).add(name, value);
 }
 
 void Call::on_response_headers_end(bool end_stream) noexcept {
-  if (response_ != Response::none) return;
+  // Trailers end the response through on_response_end().
+  if (final_headers_seen_ || response_ != Response::none) return;
   std::string_view status_text = response_headers_.get(":status");
   int http_status = 0;
   std::from_chars(status_text.data(), status_text.data() + status_text.size(), http_status);
@@ -260,6 +273,7 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
     response_headers_.clear();
     return;
   }
+  final_headers_seen_ = true;
   // The backend processed the request: it will not be replayed.
   drop_replay();
   if (http_status != 200 && !response_headers_.has("grpc-status")) {

@@ -39,7 +39,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void on_upstream_ready(BackendSession& session) noexcept override;
   void on_upstream_failed(StatusCode status, const std::string& why) noexcept override;
   void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
-                          bool trailer) noexcept override;
+                          bool later_block) noexcept override;
   void on_response_headers_end(bool end_stream) noexcept override;
   void on_response_data(const uint8_t* data, size_t len) noexcept override;
   void on_response_end() noexcept override;
@@ -96,6 +96,10 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   bool relay_end_ = false;
   bool request_ended_ = false;
   bool response_ended_ = false;
+  // The backend's final (non-1xx) response headers arrived; later HEADERS are trailers.
+  bool final_headers_seen_ = false;
+  // Bytes of request metadata (RFC 7541 size: name + value + 32 per field).
+  size_t request_header_bytes_ = 0;
   // Request bytes sent to the current backend stream but kept at the front of
   // |request_body_| for a replay, until the backend answers or they pass the replay limit.
   size_t replay_offset_ = 0;
