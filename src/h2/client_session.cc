@@ -97,14 +97,16 @@ struct ClientSessionCallbacks {
   }
 };
 
-ClientSession::ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept
-    : H2Session(loop, pool, flush_queue, /*eager_connection_window=*/true) {}
+ClientSession::ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+                             nghttp2_mem* mem) noexcept
+    : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/true) {}
 
 bool ClientSession::start() noexcept {
   NgOptionPtr option = make_session_options();
   nghttp2_session* session = nullptr;
-  if (!option || nghttp2_session_client_new2(&session, ClientSessionCallbacks::table(),
-                                             static_cast<H2Session*>(this), option.get()) != 0) {
+  if (!option ||
+      nghttp2_session_client_new3(&session, ClientSessionCallbacks::table(),
+                                  static_cast<H2Session*>(this), option.get(), mem_) != 0) {
     return false;
   }
   session_.reset(session);

@@ -36,7 +36,8 @@ class ClientStreamHandler : public ListHook<ClientStreamHandler> {
 // The upstream side: an h2c connection to a backend.
 class ClientSession : public H2Session {
  public:
-  ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue) noexcept;
+  ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+                nghttp2_mem* mem) noexcept;
 
   // Creates the nghttp2 session and queues SETTINGS. Returns false on failure.
   bool start() noexcept;

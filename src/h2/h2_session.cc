@@ -46,9 +46,10 @@ NgOptionPtr make_session_options() {
   return NgOptionPtr(option);
 }
 
-H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,
                      bool eager_connection_window) noexcept
     : conn_(loop, pool, *this),
+      mem_(mem),
       pool_(pool),
       flush_queue_(flush_queue),
       eager_connection_window_(eager_connection_window) {}

@@ -47,7 +47,7 @@ NgOptionPtr make_session_options();
 // Owned by itself: it deletes itself from on_closed() once the socket is released.
 class H2Session : public ConnectionHandler, public Flushable {
  public:
-  H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+  H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,
             bool eager_connection_window) noexcept;
   virtual ~H2Session();
   H2Session(const H2Session&) = delete;
@@ -96,6 +96,8 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   Connection conn_;
   NgSessionPtr session_;
+  // The worker's allocator for nghttp2 (SessionAllocator), shared by its sessions.
+  nghttp2_mem* mem_;
 
  private:
   friend struct H2SessionCallbacks;

@@ -115,14 +115,15 @@ struct ServerSessionCallbacks {
 };
 
 ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
-                             ServerSessionOwner& owner) noexcept
-    : H2Session(loop, pool, flush_queue, /*eager_connection_window=*/false), owner_(owner) {}
+                             nghttp2_mem* mem, ServerSessionOwner& owner) noexcept
+    : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/false), owner_(owner) {}
 
 bool ServerSession::start(const ListenerConfig& listener) noexcept {
   NgOptionPtr option = make_session_options();
   nghttp2_session* session = nullptr;
-  if (!option || nghttp2_session_server_new2(&session, ServerSessionCallbacks::table(),
-                                             static_cast<H2Session*>(this), option.get()) != 0) {
+  if (!option ||
+      nghttp2_session_server_new3(&session, ServerSessionCallbacks::table(),
+                                  static_cast<H2Session*>(this), option.get(), mem_) != 0) {
     return false;
   }
   session_.reset(session);

@@ -46,7 +46,7 @@ class ServerSessionOwner {
 // The downstream side: an h2c connection from a client.
 class ServerSession final : public H2Session, public ListHook<ServerSession> {
  public:
-  ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
+  ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,
                 ServerSessionOwner& owner) noexcept;
 
   // Creates the nghttp2 session and queues SETTINGS. Returns false on failure.

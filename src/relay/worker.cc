@@ -15,7 +15,7 @@ Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config)
       flush_queue_(loop),
       deadlines_(loop),
       router_(*config_),
-      upstream_{loop, pool_, flush_queue_} {
+      upstream_{loop, pool_, flush_queue_, allocator_.mem()} {
   clusters_.reserve(config_->clusters.size());
   for (const ClusterConfig& cluster : config_->clusters) {
     clusters_.push_back(std::make_unique<Cluster>(upstream_, cluster));
@@ -61,7 +61,7 @@ int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
 
 ServerSession* Worker::new_session(size_t) noexcept {
   if (phase_ != Phase::running) return nullptr;
-  auto* session = new ServerSession(loop_, pool_, flush_queue_, *this);
+  auto* session = new ServerSession(loop_, pool_, flush_queue_, allocator_.mem(), *this);
   sessions_.push_back(*session);
   return session;
 }

@@ -11,6 +11,7 @@
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
 #include "h2/server_session.h"
+#include "h2/session_allocator.h"
 #include "net/flush_queue.h"
 #include "net/listener.h"
 #include "relay/deadline_queue.h"
@@ -60,6 +61,8 @@ class Worker final : public ServerSessionOwner {
 
   uv_loop_t* loop_;
   std::shared_ptr<const Config> config_;
+  // Outlives every session (and so every rcbuf a Call still holds).
+  SessionAllocator allocator_;
   ChunkPool pool_;
   FlushQueue flush_queue_;
   DeadlineQueue deadlines_;

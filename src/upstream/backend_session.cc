@@ -28,7 +28,7 @@ UpstreamHandler* BackendSession::pop_pending() noexcept {
 
 BackendSession::BackendSession(Endpoint& endpoint) noexcept
     : ClientSession(endpoint.context().loop, endpoint.context().pool,
-                    endpoint.context().flush_queue),
+                    endpoint.context().flush_queue, endpoint.context().mem),
       endpoint_(endpoint) {
   ++endpoint_.context().live_sessions;
 }

@@ -18,6 +18,7 @@ struct UpstreamContext {
   uv_loop_t* loop;
   ChunkPool& pool;
   FlushQueue& flush_queue;
+  nghttp2_mem* mem;
   // Backend sessions alive (so shutdown knows when the last socket is released).
   size_t live_sessions = 0;
   // Called when |live_sessions| drops to zero, if set.
