@@ -92,6 +92,8 @@ void H2Session::flush_now() noexcept {
     if (!conn_.writing() && conn_.output().empty() && resume_paused()) continue;
     break;
   }
+  // Reading stopped while the output was piling up; it drained, so read again.
+  if (conn_.output().size() < output_high_water) conn_.resume_reading();
   if (!conn_.writing() && conn_.output().empty() &&
       nghttp2_session_want_read(session_.get()) == 0 &&
       nghttp2_session_want_write(session_.get()) == 0) {

@@ -35,8 +35,7 @@ void FlushQueue::remove(Flushable& item) noexcept {
 }
 
 void FlushQueue::run() noexcept {
-  // An item may queue itself or others again while flushing; those run in the next turn's
-  // pass, which comes before the loop sleeps.
+  // An item may queue itself or others while flushing; those run in this same pass.
   while (head_) {
     Flushable* item = head_;
     remove(*item);

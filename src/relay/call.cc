@@ -236,6 +236,12 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
     nva.add("grpc-timeout", timeout);
   }
   int32_t id = session.submit_request(nva.data(), nva.size(), this);
+  if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && retryable()) {
+    // This connection used up its stream ids: it takes no more calls; another one does.
+    session.retire();
+    start_upstream();
+    return;
+  }
   if (id < 0) {
     upstream_done_ = true;
     finish(StatusCode::unavailable,

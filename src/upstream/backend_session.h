@@ -34,6 +34,8 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   void attach(UpstreamHandler& handler) noexcept;
 
   Endpoint& endpoint() noexcept { return endpoint_; }
+  // Takes no new streams from now on (stream ids used up); open ones finish.
+  void retire() noexcept { state_ = State::draining; }
 
  private:
   void on_connect(int status) noexcept override;
