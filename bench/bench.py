@@ -400,6 +400,18 @@ def measure(target, backend, workload, body_file, args, pins):
     return result
 
 
+def measure_or_explain(target, backend, workload, body_file, args, pins):
+    """measure(), turning a failure into an exit that says which process misbehaved."""
+    try:
+        return measure(target, backend, workload, body_file, args, pins)
+    except (RuntimeError, subprocess.TimeoutExpired) as error:
+        for child in ([target.process] if target.process else []) + [backend]:
+            if child.proc.poll() is not None:
+                error = f"{error}\n{child.name} exited with {child.proc.returncode}: " \
+                        f"{child.tail()}"
+        sys.exit(f"bench: {workload.name} against {target.name} failed: {error}")
+
+
 # ---------------------------------------------------------------------------------------
 # Report
 
@@ -445,7 +457,8 @@ def run_line(r):
     return (f"{r['target']:8} {r['succeeded'] / r['elapsed']:10,.0f} calls/s  {proxy}  "
             f"failed {r['failed']} errored {r['errored'] + r['timeout']}  "
             f"other load {r['other_load']:3.0f}% steal {r['steal']:.0f}%"
-            + (f" ({r['top_other']})" if r["top_other"] else ""))
+            + (f" ({r['top_other']})" if r["top_other"] else "")
+            + (f" [attempt {r['attempt']}]" if r.get("attempt", 1) > 1 else ""))
 
 
 def load_note(runs):
@@ -614,8 +627,9 @@ def main():
                 for target in targets[shift:] + targets[:shift]:
                     # A run disturbed by other work on the machine is repeated.
                     for attempt in range(args.retries + 1):
-                        result = measure(target, backend, workload, str(body_file), args,
-                                         pins)
+                        result = measure_or_explain(target, backend, workload,
+                                                    str(body_file), args, pins)
+                        result["attempt"] = attempt + 1
                         if result["other_load"] <= args.max_other_load:
                             break
                         if attempt < args.retries:
@@ -632,13 +646,15 @@ def main():
             text = table(workload, summaries) + "\n\n" + load_note(runs)
             print(f"\n{workload.name}: {workload.description}\n\n{text}\n", flush=True)
             sections.append((workload, text, runs))
+    except RuntimeError as error:  # A process that did not start.
+        sys.exit(f"bench: {error}")
     finally:
         for target in targets:
             target.stop()
         backend.stop()
+        workdir.cleanup()
 
     write_report(args, command, pin_text, versions, targets, skipped, sections)
-    workdir.cleanup()
 
 
 def write_report(args, command, pin_text, versions, targets, skipped, sections):
@@ -663,7 +679,8 @@ def write_report(args, command, pin_text, versions, targets, skipped, sections):
                           key=lambda r: r["round"])
         lines += ["", f"## {workload.name}", "", workload.description + ".", "", text, "",
                   f"h2load (BODY: {len(workload.body())} bytes, the gRPC-framed request): "
-                  f"`{all_runs[0]['h2load']}`", "", "Every run, in the order run:", "", "```"]
+                  f"`{all_runs[0]['h2load']}`", "", "Every kept run, by round (a run repeated for other load shows its attempt):",
+                  "", "```"]
         lines += [f"round {r['round']} {run_line(r)}" for r in all_runs]
         lines += ["```"]
     lines += ["", "## Targets", ""]
