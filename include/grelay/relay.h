@@ -16,6 +16,10 @@ class Worker;
 // The relay on one libuv loop: its listeners, client connections, backend connection pools
 // and calls. Use it from the loop's thread only. Relays on different loops share nothing but
 // the immutable Config.
+//
+// libuv writes to sockets with write(2): a host process must ignore SIGPIPE
+// (signal(SIGPIPE, SIG_IGN)), as the grelay binary does, or a peer that hangs up mid-write
+// kills it.
 class Relay {
  public:
   Relay(uv_loop_t* loop, std::shared_ptr<const Config> config);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <limits>
 #include <system_error>
@@ -26,8 +27,21 @@ std::string format_what(const std::string& file, int line, const std::string& me
   return file + ": " + message;
 }
 
+// Quotes a value from the file for a message; control bytes (a TOML escape can hold any)
+// are shown as \xNN so the message stays one readable line.
 std::string quoted(std::string_view s) {
-  return "'" + std::string(s) + "'";
+  std::string out = "'";
+  for (char c : s) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char hex[5];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {

@@ -68,6 +68,14 @@ std::optional<HostPort> parse_host_port(std::string_view text, HostRule rule, st
     *error = "empty address (expected host:port)";
     return std::nullopt;
   }
+  // A TOML escape can put a NUL or another control byte in the text; inet_pton would read
+  // only the part before a NUL, so such an address must never get through.
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      *error = "address contains a control character";
+      return std::nullopt;
+    }
+  }
   std::string host;
   std::string_view rest;
   bool bracketed = text[0] == '[';

@@ -395,6 +395,12 @@ TEST_CASE("addresses are checked") {
   CHECK_CONFIG_ERROR(listen_on("[1.2.3.4]:1"), 2, "'1.2.3.4' is not an IPv6 address");
   CHECK_CONFIG_ERROR(listen_on(":50050"), 2, "missing host");
   CHECK_CONFIG_ERROR(listen_on("300.1.1.1:1"), 2, "'300.1.1.1' is not an IPv4 address");
+  // TOML escapes must not smuggle a NUL past inet_pton ("[::\0]" would listen on "::").
+  CHECK_CONFIG_ERROR(
+      listen_on("[::\\u0000]:2"), 2,
+      "bad [[listener]] address '[::\\x00]:2': address contains a control character");
+  CHECK_CONFIG_ERROR(listen_on("127.0.0.1\\u0000junk:50050"), 2,
+                     "address contains a control character");
   CHECK(error_of(listen_on("[::]:50050")) == "(no error)");
   CHECK(error_of(listen_on("LocalHost:50050")) == "(no error)");
   CHECK(error_of(listen_on("127.0.0.1:65535")) == "(no error)");
