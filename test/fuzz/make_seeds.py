@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the fuzzers in test/fuzz.
+
+corpus/downstream/: HTTP/2 client byte streams in fuzz_downstream's input layout (one flags
+byte, then what the client sends after the preface), made with the h2 package.
+corpus/config/: the example configs from conf/ and a few small ones.
+corpus/grpc_timeout/: a few grpc-timeout values and grpc-message texts.
+downstream.dict: HTTP/2 frames and HPACK header fields, a libFuzzer dictionary.
+
+Run from anywhere: /usr/bin/python3 test/fuzz/make_seeds.py
+Existing files of the same name are overwritten; other files (saved crashes) are kept.
+"""
+
+import pathlib
+import shutil
+import struct
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.settings
+import hpack
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+# fuzz_downstream flags: bits 0-2 == 7 leaves the preface out, bit 3 lingers 20 loop turns
+# before the half-close, bits 4-5 pick the write size, bit 6 starts a graceful shutdown once
+# everything is written, bit 7 lingers 3 ms.
+WITH_PREFACE = 0x00
+NO_PREFACE = 0x07
+LINGER = 0x08
+BYTES_1 = 0x10
+BYTES_9 = 0x20
+GRACEFUL = 0x40
+LINGER_3MS = 0x80
+
+
+def grpc_message(payload: bytes) -> bytes:
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+def request_headers(path="/fuzz.Echo/Call", authority="fuzz.example", method="POST",
+                    content_type="application/grpc", extra=()):
+    return [
+        (":method", method),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", authority),
+        ("content-type", content_type),
+        ("te", "trailers"),
+        *extra,
+    ]
+
+
+class Client:
+    def __init__(self):
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                           validate_outbound_headers=False)
+        self.conn = h2.connection.H2Connection(config=config)
+        self.conn.initiate_connection()
+
+    def call(self, stream_id, headers, messages=(b"hello",), end=True):
+        self.conn.send_headers(stream_id, headers)
+        for i, payload in enumerate(messages):
+            last = end and i == len(messages) - 1
+            self.conn.send_data(stream_id, grpc_message(payload), end_stream=last)
+        if end and not messages:
+            self.conn.end_stream(stream_id)
+
+    def bytes(self, flags=WITH_PREFACE) -> bytes:
+        data = self.conn.data_to_send()
+        assert data.startswith(PREFACE)
+        if (flags & 0x07) != 0x07:
+            data = data[len(PREFACE):]
+        return bytes([flags]) + data
+
+
+def downstream_seeds():
+    seeds = {}
+
+    c = Client()
+    c.call(1, request_headers(extra=[("grpc-timeout", "1S")]))
+    seeds["unary_call"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(), end=False)
+    c.conn.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
+    seeds["call_then_rst_stream"] = c.bytes()
+
+    c = Client()
+    c.conn.ping(b"fuzzping")
+    seeds["ping"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(), end=False)
+    c.conn.increment_flow_control_window(65536)
+    c.conn.increment_flow_control_window(4096, stream_id=1)
+    c.conn.end_stream(1)
+    seeds["window_update"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(path="/helloworld.Greeter/SayHello"))
+    seeds["catch_all_route_linger"] = c.bytes(WITH_PREFACE | LINGER)
+
+    c = Client()
+    c.call(1, request_headers(path="/helloworld.Greeter/SayHello", authority="other.example"))
+    seeds["no_route"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(path="/fuzz.Deadline/Wait"))
+    seeds["route_timeout_linger"] = c.bytes(WITH_PREFACE | LINGER)
+
+    c = Client()
+    c.call(1, request_headers(path="/fuzz.Deadline/Wait", extra=[("grpc-timeout", "1n")]),
+           end=False)
+    c.call(3, request_headers(path="/fuzz.Other/Call", extra=[("grpc-timeout", "2m")]),
+           end=False)
+    seeds["deadlines_linger_3ms"] = c.bytes(WITH_PREFACE | LINGER_3MS)
+
+    # The silent backend takes the connection and never answers: bodies are spliced onto it
+    # until the deadline or the connect timeout (no SETTINGS) ends the calls.
+    c = Client()
+    c.call(1, request_headers(path="/silent.Svc/Unary"), messages=(b"m" * 1000, b"n" * 1500))
+    c.call(3, request_headers(path="/silent.Svc/Stream", extra=[("grpc-timeout", "1m")]),
+           messages=(b"s" * 300,), end=False)
+    c.call(5, request_headers(path="/fuzz.Deadline/Wait"), messages=(b"d",), end=False)
+    c.conn.reset_stream(3, h2.errors.ErrorCodes.CANCEL)
+    seeds["silent_backend_linger_3ms"] = c.bytes(WITH_PREFACE | LINGER_3MS)
+
+    c = Client()
+    c.call(1, request_headers(path="/silent.Svc/Unary"))
+    seeds["silent_backend_linger"] = c.bytes(WITH_PREFACE | LINGER)
+
+    c = Client()
+    c.call(1, request_headers(path="/silent.Svc/Unary"), messages=(b"g" * 100,))
+    c.call(3, request_headers(), end=False)
+    seeds["graceful_shutdown_linger_3ms"] = c.bytes(WITH_PREFACE | GRACEFUL | LINGER_3MS)
+
+    # Over 64 KiB of metadata from under 4 KiB of input: the big field is sent once, then
+    # repeated by its HPACK dynamic table index.
+    c = Client()
+    big = [("x-big", "v" * 3000)] * 24
+    c.call(1, request_headers(extra=big))
+    seeds["metadata_over_limit"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(method="GET"), messages=())
+    c.call(3, request_headers(content_type="text/plain"))
+    c.call(5, request_headers(extra=[("grpc-timeout", "999999999H")]))
+    seeds["rejected_requests"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(), messages=(b"a" * 100, b"b" * 3000), end=False)
+    c.call(3, request_headers(path="/x.Y/Z"), messages=(b"",), end=False)
+    c.conn.send_data(1, grpc_message(b"c" * 10))
+    c.conn.send_headers(1, [("grpc-status", "0")], end_stream=True)
+    c.conn.end_stream(3)
+    seeds["two_streams_and_request_trailers"] = c.bytes(WITH_PREFACE | LINGER)
+
+    c = Client()
+    c.call(1, request_headers())
+    seeds["own_preface"] = c.bytes(NO_PREFACE)
+
+    c = Client()
+    c.call(1, request_headers(), messages=(b"split",))
+    seeds["byte_by_byte"] = c.bytes(WITH_PREFACE | BYTES_1)
+
+    c = Client()
+    c.call(1, request_headers(), messages=(b"x" * 200,))
+    seeds["frame_header_writes"] = c.bytes(WITH_PREFACE | BYTES_9)
+
+    c = Client()
+    c.call(1, request_headers(), end=False)
+    c.conn.close_connection()
+    seeds["goaway"] = c.bytes()
+
+    c = Client()
+    c.call(1, request_headers(), end=False)
+    c.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1,
+                            h2.settings.SettingCodes.MAX_FRAME_SIZE: 16384})
+    c.conn.end_stream(1)
+    seeds["settings_change"] = c.bytes(WITH_PREFACE | LINGER)
+    return seeds
+
+
+def dict_entry(name: str, data: bytes) -> str:
+    return name + '="' + "".join(f"\\x{b:02x}" for b in data) + '"'
+
+
+def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
+    return length.to_bytes(3, "big") + bytes([kind, flags]) + stream_id.to_bytes(4, "big")
+
+
+def downstream_dict() -> str:
+    """Tokens libFuzzer splices into inputs: whole HPACK header fields and frames, since it
+    cannot learn them from nghttp2 (not instrumented)."""
+    lines = ["# Generated by make_seeds.py: HTTP/2 frames and HPACK fields for fuzz_downstream."]
+    fields = [
+        (":method", "POST"), (":method", "GET"), (":scheme", "http"),
+        (":path", "/fuzz.Echo/Call"), (":path", "/fuzz.Deadline/Wait"),
+        (":path", "/helloworld.Greeter/SayHello"), (":path", "/"),
+        (":authority", "fuzz.example"), (":authority", "localhost:50050"),
+        ("content-type", "application/grpc"), ("content-type", "application/grpc+proto"),
+        ("content-type", "application/grpc;x"), ("te", "trailers"),
+        ("grpc-timeout", "1n"), ("grpc-timeout", "1S"), ("grpc-timeout", "99999999H"),
+        ("grpc-timeout", "1x"), ("grpc-encoding", "gzip"), ("grpc-status", "0"),
+        ("grpc-message", "%41%"), ("connection", "close"), ("keep-alive", "1"),
+        ("x-bin", "AAEC"),
+    ]
+    for i, (name, value) in enumerate(fields):
+        # A fresh encoder per field: each token stands alone (literal, no table reference).
+        lines.append(dict_entry(f"hpack_{i}", hpack.Encoder().encode([(name, value)],
+                                                                     huffman=False)))
+    # Frame type, flags and stream id after a length the fuzzer picks.
+    heads = {
+        "data_1": (0, 0, 1), "data_end_1": (0, 1, 1), "data_padded_1": (0, 8, 1),
+        "headers_1": (1, 4, 1), "headers_end_1": (1, 5, 1), "headers_3": (1, 4, 3),
+        "headers_partial_1": (1, 0, 1), "headers_priority_1": (1, 0x24, 1),
+        "continuation_1": (9, 4, 1), "push_promise_1": (5, 4, 1), "priority_1": (2, 0, 1),
+        "unknown_type": (0x20, 0, 1),
+    }
+    for name, (kind, flags, stream_id) in heads.items():
+        lines.append(dict_entry(f"frame_{name}", frame_header(0, kind, flags, stream_id)[3:]))
+    frames = {
+        "settings_ack": frame_header(0, 4, 1, 0),
+        "settings_window_0": frame_header(6, 4, 0, 0) + b"\x00\x04\x00\x00\x00\x00",
+        "settings_max_streams_1": frame_header(6, 4, 0, 0) + b"\x00\x03\x00\x00\x00\x01",
+        "ping": frame_header(8, 6, 0, 0) + b"fuzzping",
+        "rst_cancel_1": frame_header(4, 3, 0, 1) + (8).to_bytes(4, "big"),
+        "rst_no_error_3": frame_header(4, 3, 0, 3) + (0).to_bytes(4, "big"),
+        "window_update_0": frame_header(4, 8, 0, 0) + (65536).to_bytes(4, "big"),
+        "window_update_1": frame_header(4, 8, 0, 1) + (1).to_bytes(4, "big"),
+        "goaway": frame_header(8, 7, 0, 0) + bytes(8),
+        "empty_data_end_1": frame_header(0, 0, 1, 1),
+    }
+    for name, data in frames.items():
+        lines.append(dict_entry(f"frame_{name}", data))
+    lines.append(dict_entry("grpc_message_5", b"\x00\x00\x00\x00\x05hello"))
+    lines.append(dict_entry("grpc_compressed", b"\x01\x00\x00\x00\x00"))
+    lines.append(dict_entry("preface", PREFACE))
+    return "\n".join(lines) + "\n"
+
+
+def timeout_seeds():
+    return {
+        "seconds": b"1S",
+        "hours": b"99999999H",
+        "nanos": b"12345678n",
+        "minutes": b"30M",
+        "micros": b"1500u",
+        "message": "caf\u00e9 100% \t\n".encode(),
+        "encoded": b"%41%7e%zz%",
+    }
+
+
+# Small configs beside the examples: one minimal, and a few each failing a different check.
+CONFIG_SEEDS = {
+    "minimal": '[[listener]]\naddress = "127.0.0.1:0"\n',
+    "routes": """
+[[listener]]
+address = "[::1]:50050"
+max_concurrent_streams = 1
+
+[[route]]
+path = "/a.B/C"
+authority = "api.example.com:443"
+cluster = "c-1"
+timeout = "1.5s"
+
+[[route]]
+prefix = "/"
+cluster = "c-1"
+
+[[cluster]]
+name = "c-1"
+endpoints = ["backend.example.:1", "10.0.0.1:65535"]
+connect_timeout = "250ms"
+max_connections_per_endpoint = 1024
+""",
+    "bad_duration": """
+[[listener]]
+address = "127.0.0.1:0"
+[[route]]
+none = true
+cluster = "x"
+timeout = "0.0001s"
+[[cluster]]
+name = "x"
+endpoints = ["127.0.0.1:1"]
+""",
+    "bad_address": '[[listener]]\naddress = "[::1:50050"\n[admin]\naddress = "localhost:99999"\n',
+    "unknown_key": 'workerz = 2\n[[listener]]\naddress = "127.0.0.1:1"\n',
+}
+
+
+def main():
+    out = HERE / "corpus" / "downstream"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in downstream_seeds().items():
+        (out / f"seed_{name}").write_bytes(data)
+
+    (HERE / "downstream.dict").write_text(downstream_dict())
+
+    out = HERE / "corpus" / "grpc_timeout"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in timeout_seeds().items():
+        (out / f"seed_{name}").write_bytes(data)
+
+    out = HERE / "corpus" / "config"
+    out.mkdir(parents=True, exist_ok=True)
+    for toml in sorted((ROOT / "conf").rglob("*.toml")):
+        shutil.copyfile(toml, out / f"seed_{toml.stem}.toml")
+    for name, text in CONFIG_SEEDS.items():
+        (out / f"seed_{name}.toml").write_text(text.lstrip())
+
+
+if __name__ == "__main__":
+    main()
