@@ -102,29 +102,7 @@ ClientSession::ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush
     : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/true) {}
 
 bool ClientSession::start() noexcept {
-  NgOptionPtr option = make_session_options();
-  nghttp2_session* session = nullptr;
-  if (!option ||
-      nghttp2_session_client_new3(&session, ClientSessionCallbacks::table(),
-                                  static_cast<H2Session*>(this), option.get(), mem_) != 0) {
-    return false;
-  }
-  session_.reset(session);
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window_size)},
-      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size},
-      // gRPC does not use priorities; without the RFC 7540 tree nghttp2 schedules streams
-      // with less work per frame.
-      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
-  };
-  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
-      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
-                                            connection_window_size) != 0) {
-    return false;
-  }
-  schedule_send();
-  return true;
+  return start_session(false, ClientSessionCallbacks::table(), {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}});
 }
 
 int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,

@@ -38,14 +38,6 @@ void set_common_callbacks(nghttp2_session_callbacks* cbs) noexcept {
   nghttp2_session_callbacks_set_send_data_callback(cbs, H2SessionCallbacks::send_data);
 }
 
-NgOptionPtr make_session_options() {
-  nghttp2_option* option = nullptr;
-  if (nghttp2_option_new(&option) != 0) return nullptr;
-  nghttp2_option_set_no_auto_window_update(option, 1);
-  nghttp2_option_set_no_closed_streams(option, 1);
-  return NgOptionPtr(option);
-}
-
 H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,
                      bool eager_connection_window) noexcept
     : conn_(loop, pool, *this),
@@ -56,6 +48,39 @@ H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, 
 
 H2Session::~H2Session() {
   flush_queue_.remove(*this);
+}
+
+bool H2Session::start_session(bool server, const nghttp2_session_callbacks* callbacks,
+                              std::initializer_list<nghttp2_settings_entry> extra) noexcept {
+  nghttp2_option* raw_option = nullptr;
+  if (nghttp2_option_new(&raw_option) != 0) return false;
+  NgOptionPtr option(raw_option);
+  // Window updates follow what was written to the other side, not what arrived.
+  nghttp2_option_set_no_auto_window_update(raw_option, 1);
+  nghttp2_option_set_no_closed_streams(raw_option, 1);
+  nghttp2_session* session = nullptr;
+  void* self = static_cast<H2Session*>(this);
+  int rv = server ? nghttp2_session_server_new3(&session, callbacks, self, raw_option, mem_)
+                  : nghttp2_session_client_new3(&session, callbacks, self, raw_option, mem_);
+  if (rv != 0) return false;
+  session_.reset(session);
+  nghttp2_settings_entry settings[8];
+  size_t n = 0;
+  settings[n++] = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window_size)};
+  settings[n++] = {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size};
+  // gRPC does not use priorities; without the RFC 7540 tree nghttp2 schedules streams with
+  // less work per frame.
+  settings[n++] = {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1};
+  for (const nghttp2_settings_entry& entry : extra) {
+    if (n < std::size(settings)) settings[n++] = entry;
+  }
+  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, n) != 0 ||
+      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
+                                            connection_window_size) != 0) {
+    return false;
+  }
+  schedule_send();
+  return true;
 }
 
 void H2Session::schedule_send() noexcept {

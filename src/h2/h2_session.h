@@ -2,6 +2,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -40,8 +41,6 @@ inline constexpr size_t read_pause_output = 1024 * 1024;
 
 // Callbacks every session table shares: frame output to the connection and NO_COPY DATA.
 void set_common_callbacks(nghttp2_session_callbacks* cbs) noexcept;
-// Options both sessions use: manual window updates, no closed-stream retention.
-NgOptionPtr make_session_options();
 
 // One HTTP/2 connection: the socket, the nghttp2 session and the send loop between them.
 // Owned by itself: it deletes itself from on_closed() once the socket is released.
@@ -84,6 +83,11 @@ class H2Session : public ConnectionHandler, public Flushable {
   bool pause_if_backed_up(int32_t stream_id) noexcept;
 
  protected:
+  // Creates the nghttp2 session (server or client side) with |callbacks|, and queues the
+  // SETTINGS both sides share plus |extra| and the connection window. False on failure.
+  bool start_session(bool server, const nghttp2_session_callbacks* callbacks,
+                     std::initializer_list<nghttp2_settings_entry> extra) noexcept;
+
   // The socket is gone: fail every stream. The session is deleted right after.
   virtual void on_teardown() noexcept = 0;
 

@@ -119,29 +119,9 @@ ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush
     : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/false), owner_(owner) {}
 
 bool ServerSession::start(const ListenerConfig& listener) noexcept {
-  NgOptionPtr option = make_session_options();
-  nghttp2_session* session = nullptr;
-  if (!option ||
-      nghttp2_session_server_new3(&session, ServerSessionCallbacks::table(),
-                                  static_cast<H2Session*>(this), option.get(), mem_) != 0) {
-    return false;
-  }
-  session_.reset(session);
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window_size)},
-      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size},
-      // gRPC does not use priorities; without the RFC 7540 tree nghttp2 schedules streams
-      // with less work per frame.
-      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
-  };
-  if (nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
-      nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
-                                            connection_window_size) != 0) {
-    return false;
-  }
-  schedule_send();
-  return true;
+  return start_session(
+      true, ServerSessionCallbacks::table(),
+      {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}});
 }
 
 int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
