@@ -68,9 +68,9 @@ bool H2Session::start_session(bool server, const nghttp2_session_callbacks* call
   size_t n = 0;
   settings[n++] = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window_size)};
   settings[n++] = {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, max_frame_size};
-  // gRPC does not use priorities; without the RFC 7540 tree nghttp2 schedules streams with
-  // less work per frame.
-  settings[n++] = {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1};
+  // SETTINGS_NO_RFC7540_PRIORITIES is not sent: nghttp2 would then schedule same-urgency
+  // streams one after another (RFC 9218 non-incremental), and one long server stream would
+  // starve every other call on its connection.
   for (const nghttp2_settings_entry& entry : extra) {
     if (n < std::size(settings)) settings[n++] = entry;
   }

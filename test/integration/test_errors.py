@@ -280,6 +280,10 @@ def test_backend_lost_mid_message_never_ends_with_a_cut_message(relay_factory, w
               for _ in range(4)]
       while not all(len(client.response(s).data) > 2 * size for s in sids):
         assert client.pump(), "relay closed the client connection"
+        # Streams sharing a connection must progress together; a starved one would make
+        # this loop read (and keep) the others' data without end.
+        assert sum(len(client.response(s).data) for s in sids) < 64 * 1024 * 1024, (
+            "one stream starved the others: %r" % [len(client.response(s).data) for s in sids])
       backend.kill()
       for sid in sids:
         r = client.wait(sid)

@@ -147,3 +147,21 @@ def _check_stream(data, count):
   assert len(messages) == count
   for i, (flag, message) in enumerate(messages):
     assert flag == 0 and message == pattern_message(i, MESSAGE), "message %d differs" % i
+
+
+@pytest.mark.relay_only
+def test_long_server_streams_on_one_connection_share_it(relay):
+  """Four endless server streams on one client connection all make progress: the relay
+  interleaves their DATA rather than sending one stream after another."""
+  size = 64 * 1024
+  md = [("x-count", "100000"), ("x-size", str(size))]
+  with RawClient(relay.addr(), timeout=GUARD_SECONDS) as client:
+    sids = [client.start("/test.Echo/ServerStream", body=grpc_frame(b""), headers=md)
+            for _ in range(4)]
+    received = lambda: [len(client.response(s).data) for s in sids]
+    while sum(received()) < 16 * 1024 * 1024:
+      assert client.pump(), "relay closed the client connection"
+    counts = received()
+    assert min(counts) > 0, "a stream got nothing while the others got %r" % counts
+    # Fair within a wide margin: no stream below a tenth of the average.
+    assert min(counts) * 10 > sum(counts) / len(counts), "unfair split: %r" % counts
