@@ -1,0 +1,144 @@
+"""Running load for bench.py: h2load and load_client invocations, and the CPU accounting
+around a measured run."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+
+from bench_procs import children_cpu, cpu_delta, process_tree, snapshot, system_cpu
+
+H2LOAD_REQUESTS = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                             r"(\d+) failed, (\d+) errored, (\d+) timeout")
+H2LOAD_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+H2LOAD_FINISHED = re.compile(r"finished in ([\d.]+)(s|ms|us)")
+H2LOAD_TRAFFIC = re.compile(r"traffic: .*\((\d+)\) data")
+
+
+def framed_body(message_size, messages):
+    """|messages| gRPC messages of |message_size| payload bytes: what the echo returns."""
+    payload = bytes(i % 251 for i in range(message_size))
+    return (b"\x00" + message_size.to_bytes(4, "big") + payload) * messages
+
+
+def h2load_argv(port, body_file, path, clients, streams, threads=1, seconds=None,
+                requests=None, log_file=None):
+    argv = ["h2load", "-d", str(body_file), "-H", "content-type: application/grpc",
+            "-H", "te: trailers", "-c", str(clients), "-m", str(streams), "-t", str(threads)]
+    argv += ["-n", str(requests)] if requests else ["-D", str(seconds)]
+    if log_file:
+        argv.append(f"--log-file={log_file}")
+    return argv + [f"http://127.0.0.1:{port}{path}"]
+
+
+def shown_argv(argv, port, files=()):
+    """|argv| as the report shows it: file names and the port replaced by placeholders."""
+    text = shlex.join(argv).replace(f":{port}/", ":PORT/").replace(f"--port {port}",
+                                                                    "--port PORT")
+    for path, label in files:
+        text = text.replace(str(path), label)
+    return text
+
+
+def run_h2load(argv, cpus, timeout):
+    full = (["taskset", "-c", cpus] if cpus else []) + argv
+    out = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    text = out.stdout
+    requests = H2LOAD_REQUESTS.search(text)
+    finished = H2LOAD_FINISHED.search(text)
+    traffic = H2LOAD_TRAFFIC.search(text)
+    status = H2LOAD_STATUS.search(text)
+    if out.returncode != 0 or not (requests and finished and traffic):
+        raise RuntimeError(f"h2load failed (exit {out.returncode}): "
+                           f"{(out.stderr or text).strip()[-500:]}")
+    scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6}[finished.group(2)]
+    return {
+        "elapsed": float(finished.group(1)) * scale,
+        "succeeded": int(requests.group(4)),
+        "failed": int(requests.group(5)),
+        "errored": int(requests.group(6)),
+        "timeout": int(requests.group(7)),
+        "non_2xx": sum(int(status.group(i)) for i in (2, 3, 4)) if status else 0,
+        "data_bytes": int(traffic.group(1)),
+    }
+
+
+def probe_call(port, body_file, path):
+    """One call with h2load -v: a short description of what came back, to explain a
+    target whose calls were not echoed."""
+    argv = h2load_argv(port, body_file, path, 1, 1, requests=1) + ["-v"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "a single call did not finish within 30 s"
+    seen = []
+    for line in out.stdout.splitlines():
+        match = re.search(r"\] (:status|grpc-status|grpc-message): (.*)$", line)
+        if match:
+            seen.append(f"{match.group(1)} {match.group(2).strip()}")
+    return ", ".join(seen) or (out.stderr or out.stdout).strip()[-200:] or "no response"
+
+
+def run_load_client(argv, cpus, timeout):
+    """Runs load_client to completion; returns its last JSON line as a dict."""
+    full = (["taskset", "-c", cpus] if cpus else []) + [str(a) for a in argv]
+    out = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    if out.returncode != 0 or not result or "error" in result:
+        why = result.get("error") or (out.stderr or out.stdout).strip()[-500:]
+        raise RuntimeError(f"load_client failed (exit {out.returncode}): {why}")
+    return result
+
+
+def measure(target, backend, run_load):
+    """Runs |run_load| (which returns a dict with at least "elapsed") and adds the CPU the
+    proxy, the backend and the load client used meanwhile, and what the rest of the
+    machine did."""
+    before = snapshot()
+    system_before, steal_before = system_cpu()
+    load_before = children_cpu()
+    result = run_load()
+    system_after, steal_after = system_cpu()
+    load_cpu = children_cpu() - load_before
+    after = snapshot()
+    proxy_pids = process_tree(target.process.pid, after) if target.process else []
+    backend_pids = process_tree(backend.pid, after)
+    result["proxy_cpu"] = cpu_delta(before, after, proxy_pids) if target.process else None
+    result["backend_cpu"] = cpu_delta(before, after, backend_pids)
+    result["load_cpu"] = load_cpu
+    # What the machine did besides the proxy, the backend and the load client: other
+    # tenants, builds, this script. It should be near zero for numbers worth comparing.
+    ours = cpu_delta(before, after, proxy_pids + backend_pids) + load_cpu
+    elapsed = max(result["elapsed"], 1e-9)
+    result["other_load"] = max(0.0, system_after - system_before - ours) / elapsed * 100
+    result["steal"] = (steal_after - steal_before) / elapsed * 100
+    mine = set(proxy_pids + backend_pids)
+    names = {p: ("bench.py" if p == os.getpid() else after[p][1]) for p in after}
+    others = sorted(((cpu_delta(before, after, [p]), names[p]) for p in after
+                     if p not in mine), reverse=True)
+    result["top_other"] = ", ".join(f"{name} {seconds / elapsed * 100:.0f}%"
+                                    for seconds, name in others[:3]
+                                    if seconds / elapsed >= 0.02)
+    result["target"] = target.name
+    return result
+
+
+def percentiles(samples, fractions):
+    """The |fractions| percentiles of |samples| (nearest rank on the sorted list)."""
+    ordered = sorted(samples)
+    return [ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in fractions]
+
+
+def read_h2load_log(path):
+    """Per-request durations in microseconds from an h2load --log-file: one line per
+    request, tab-separated start time (us since the epoch), status, duration (us)."""
+    durations = []
+    with open(path) as f:
+        for line in f:
+            fields = line.split("\t")
+            if len(fields) >= 3 and fields[1].strip() == "200":
+                durations.append(int(fields[2]))
+    os.unlink(path)
+    return durations

@@ -1,0 +1,367 @@
+"""The report of bench.py: one Markdown table per workload, the goals of the speed issue
+with PASS/FAIL, and a PNG chart drawn by gnuplot."""
+
+import shutil
+import statistics
+import subprocess
+
+from bench_workloads import Bidi, H2loadThroughput, Latency, MIB, Scaling
+
+PEER_NAMES = ("nghttpx", "haproxy", "nginx", "envoy")
+
+
+def fmt(value, digits=1, suffix=""):
+    return "—" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def row(cells):
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def table_lines(head, rows):
+    return [row(head), "|" + "---|" * len(head)] + [row(r) for r in rows]
+
+
+def error_row(summary, width):
+    return [summary["target"], f"**failed**: {summary['error']}"] + ["—"] * (width - 2)
+
+
+def body_cell(s, workload):
+    text = fmt(s["body_per_call"], 0)
+    if not s["body_ok"]:
+        text += f" (expected {workload.body_size:,}; {s['problem'] or 'not echoed'})"
+    return text
+
+
+def throughput_table(workload, summaries):
+    by = {s["target"]: s for s in summaries if "error" not in s}
+    ref = by.get("nghttpx", {}).get("value")
+    direct = by.get("direct", {}).get("value")
+    if workload.unit == "calls":
+        head = ["target", "calls/s (median)", "min–max", "vs nghttpx", "proxy CPU µs/call",
+                "proxy CPU % of a core", "proxy peak RSS MiB", "backend CPU µs/call",
+                "failed", "errored", "response B/call"]
+    else:
+        head = ["target", "MiB/s echoed (median)", "min–max", "vs nghttpx", "vs direct",
+                "calls/s", "proxy CPU µs/call", "proxy CPU µs/MiB", "proxy CPU % of a core",
+                "backend + h2load CPU % of a core", "proxy peak RSS MiB", "failed", "errored",
+                "response B/call"]
+    rows = []
+    for s in summaries:
+        if "error" in s:
+            rows.append(error_row(s, len(head)))
+            continue
+        scale = 1 if workload.unit == "calls" else MIB
+        spread = f"{fmt(s['min'] / scale, 1 if scale > 1 else 0)}–" \
+                 f"{fmt(s['max'] / scale, 1 if scale > 1 else 0)}"
+        if workload.unit == "calls":
+            rows.append([s["target"], fmt(s["value"], 0), spread,
+                         fmt(ratio(s["value"], ref), 2, "x"), fmt(s["proxy_us"], 2),
+                         fmt(s["proxy_load"], 0), fmt(s["rss"], 1), fmt(s["backend_us"], 2),
+                         s["failed"], s["errored"], body_cell(s, workload)])
+        else:
+            rows.append([s["target"], fmt(s["value"] / MIB, 1), spread,
+                         fmt(ratio(s["value"], ref), 2, "x"),
+                         fmt(ratio(s["value"], direct), 2, "x"), fmt(s["calls_s"], 0),
+                         fmt(s["proxy_us"], 1), fmt(s["proxy_us_mib"], 0),
+                         fmt(s["proxy_load"], 0), fmt(s["backend_load"] + s["load_load"], 0),
+                         fmt(s["rss"], 1), s["failed"], s["errored"], body_cell(s, workload)])
+    return table_lines(head, rows)
+
+
+def scaling_table(workload, summaries):
+    by = {s["target"]: s for s in summaries if "error" not in s}
+    head = ["target", "calls/s (median)", "min–max", "vs 1 worker", "proxy CPU µs/call",
+            "proxy CPU % of a core", "backend % of a core", "h2load % of a core",
+            "proxy + backend + h2load, % of 2 cores", "response B/call"]
+    rows = []
+    for s in summaries:
+        if "error" in s:
+            rows.append(error_row(s, len(head)))
+            continue
+        one = by.get(s["target"].split("-w")[0]) if "-w" in s["target"] else None
+        used = sum(v for v in (s["proxy_load"], s["backend_load"], s["load_load"]) if v)
+        rows.append([s["target"], fmt(s["value"], 0), f"{fmt(s['min'], 0)}–{fmt(s['max'], 0)}",
+                     fmt(ratio(s["value"], one["value"]) if one else None, 2, "x"),
+                     fmt(s["proxy_us"], 2), fmt(s["proxy_load"], 0), fmt(s["backend_load"], 0),
+                     fmt(s["load_load"], 0), fmt(used / 2, 0), body_cell(s, workload)])
+    return table_lines(head, rows)
+
+
+def latency_table(workload, summaries):
+    by = {s["target"]: s for s in summaries if "error" not in s}
+    direct = by.get("direct")
+    head = ["target", "p50 µs", "p99 µs", "p99.9 µs", "mean µs", "p50 added vs direct",
+            "p99 added vs direct", "calls/s", "proxy CPU µs/call", "samples"]
+    rows = []
+    for s in summaries:
+        if "error" in s:
+            rows.append(error_row(s, len(head)))
+            continue
+        added = [None if not direct or s["target"] == "direct" else s[k] - direct[k]
+                 for k in ("p50", "p99")]
+        rows.append([s["target"], fmt(s["p50"]), fmt(s["p99"]), fmt(s["p999"]), fmt(s["mean"]),
+                     fmt(added[0], 1, " µs"), fmt(added[1], 1, " µs"), fmt(s["calls_s"], 0),
+                     fmt(s["proxy_us"], 2), f"{s['samples']:,}"])
+    return table_lines(head, rows)
+
+
+def bidi_table(workload, summaries):
+    by = {s["target"]: s for s in summaries if "error" not in s}
+    ref = by.get("nghttpx", {}).get("value")
+    head = ["target", "MiB/s echoed (median)", "min–max", "messages/s", "vs nghttpx",
+            "proxy CPU µs/message", "proxy CPU % of a core", "proxy peak RSS MiB"]
+    rows = []
+    for s in summaries:
+        if "error" in s:
+            rows.append(error_row(s, len(head)))
+            continue
+        rows.append([s["target"], fmt(s["value"] / MIB, 1),
+                     f"{fmt(s['min'] / MIB)}–{fmt(s['max'] / MIB)}", fmt(s["messages_s"], 0),
+                     fmt(ratio(s["value"], ref), 2, "x"), fmt(s["proxy_us"], 3),
+                     fmt(s["proxy_load"], 0), fmt(s["rss"], 1)])
+    return table_lines(head, rows)
+
+
+def memory_table(workload, summaries):
+    by = {s["target"]: s for s in summaries if "error" not in s}
+    mine = by.get("grelay", {}).get("value")
+    unit = workload.unit
+    head = ["target", f"RSS per {unit}, bytes (median)", "min–max", "vs grelay",
+            "RSS before → held, MiB", "Δ heap / anon mmap / file, KiB", "proxy fds opened",
+            "held intact"]
+    rows = []
+    for s in summaries:
+        if "error" in s:
+            rows.append(error_row(s, len(head)))
+            continue
+        m = s["map_delta"]
+        rows.append([s["target"], fmt(s["value"], 0), f"{fmt(s['min'], 0)}–{fmt(s['max'], 0)}",
+                     fmt(ratio(s["value"], mine), 2, "x"),
+                     f"{s['before_kib'] / 1024:.1f} → {s['held_kib'] / 1024:.1f}",
+                     f"{m['heap']:+,.0f} / {m['anon']:+,.0f} / {m['file']:+,.0f}",
+                     f"{s['fds']:+,.0f}", s["lost"]])
+    return table_lines(head, rows)
+
+
+def workload_table(workload, summaries):
+    if isinstance(workload, Scaling):
+        return scaling_table(workload, summaries)
+    if isinstance(workload, H2loadThroughput):
+        return throughput_table(workload, summaries)
+    if isinstance(workload, Latency):
+        return latency_table(workload, summaries)
+    if isinstance(workload, Bidi):
+        return bidi_table(workload, summaries)
+    return memory_table(workload, summaries)
+
+
+def load_note(runs):
+    """One line on how busy the machine was with other work while we measured."""
+    flat = [r for target_runs in runs.values() for r in target_runs if "other_load" in r]
+    if not flat:
+        return None
+    other = [r["other_load"] for r in flat]
+    note = (f"Other load during the measured runs (CPU used by anything but the proxy, the "
+            f"backend and the load client): median {statistics.median(other):.0f}% of a core, "
+            f"max {max(other):.0f}%; hypervisor steal max "
+            f"{max(r['steal'] for r in flat):.0f}%.")
+    if max(other) > 25:
+        note += " **The machine was not quiet: treat rates and latencies with caution.**"
+    return note
+
+
+# ---------------------------------------------------------------------------------------
+# Goals
+
+
+def goals(results):
+    """[(goal, measured, verdict)] for the speed issue's goals, from
+    results[workload][target] = summary."""
+    def get(workload, target):
+        s = results.get(workload, {}).get(target)
+        return s if s and "error" not in s else None
+
+    def verdict(ok):
+        return "PASS" if ok else "FAIL"
+
+    def missing(workload, *targets):
+        gone = [t for t in targets if not get(workload, t)]
+        if workload not in results:
+            return f"n/a ({workload} not run)"
+        if gone:
+            why = [results[workload][t]["error"] for t in gone if t in results[workload]]
+            return f"n/a ({', '.join(gone)} did not run{': ' + why[0] if why else ''})"
+        return None
+
+    def echo_problem(workload):
+        s = get(workload, "grelay")
+        return s is not None and "body_ok" in s and not s["body_ok"]
+
+    out = []
+
+    def vs(workload, goal, ref, need, what):
+        gap = missing(workload, "grelay", ref)
+        if gap:
+            out.append((goal, "—", gap))
+            return
+        mine, theirs = get(workload, "grelay"), get(workload, ref)
+        r = mine["value"] / theirs["value"]
+        scale, unit = (1, "calls/s") if what == "calls" else (MIB, "MiB/s")
+        measured = (f"{r:.2f}x ({mine['value'] / scale:,.{0 if scale == 1 else 1}f} vs "
+                    f"{theirs['value'] / scale:,.{0 if scale == 1 else 1}f} {unit})")
+        if echo_problem(workload):
+            out.append((goal, measured + "; grelay's calls were not echoed", "FAIL"))
+        else:
+            out.append((goal, measured, verdict(r >= need)))
+
+    vs("unary100", "Unary 100 B (16 x 32): grelay calls/s >= 1.5x nghttpx", "nghttpx", 1.5,
+       "calls")
+    mine = get("unary100", "grelay")
+    out.append(("Unary 100 B: grelay CPU <= 3 µs per call (utime+stime / calls)",
+                f"{mine['proxy_us']:.2f} µs/call" if mine else "—",
+                verdict(mine["proxy_us"] <= 3) if mine else missing("unary100", "grelay")))
+    vs("unary64k", "Unary 64 KiB (4 x 8): grelay bytes/s >= 1.3x nghttpx", "nghttpx", 1.3,
+       "bytes")
+    vs("stream1k", "Streamed 1 KiB messages, 1 MiB bodies (4 x 4): grelay bytes/s >= 1.3x "
+       "nghttpx", "nghttpx", 1.3, "bytes")
+    vs("serial1m", "One stream, 1 MiB messages, serial: grelay bytes/s >= 0.65x direct",
+       "direct", 0.65, "bytes")
+
+    for key, label in (("p50", "p50"), ("p99", "p99")):
+        goal = (f"Latency at low load (1 connection, 1 call): {label} added by grelay over "
+                "direct <= the best peer's")
+        peers = [p for p in PEER_NAMES if get("latency", p)]
+        gap = missing("latency", "grelay", "direct")
+        if gap or not peers:
+            out.append((goal, "—", gap or "n/a (no peer ran)"))
+            continue
+        base = get("latency", "direct")[key]
+        added = {p: get("latency", p)[key] - base for p in peers}
+        best = min(added, key=added.get)
+        mine = get("latency", "grelay")[key] - base
+        out.append((goal, f"grelay +{mine:.1f} µs; best peer {best} +{added[best]:.1f} µs "
+                    f"(direct {base:.1f} µs)", verdict(mine <= added[best])))
+
+    mine = get("idle_rss", "grelay")
+    peers = {p: get("idle_rss", p)["value"] for p in PEER_NAMES if get("idle_rss", p)}
+    peer_text = ", ".join(f"{p} {v:,.0f} B" for p, v in peers.items())
+    out.append(("Idle h2c connection (2,000 held): <= 16 KiB RSS each",
+                f"{mine['value']:,.0f} B per connection" + (f" (peers: {peer_text})"
+                                                             if peers else "")
+                if mine else "—",
+                verdict(mine["value"] <= 16384) if mine else missing("idle_rss", "grelay")))
+
+    mine = get("open_streams", "grelay")
+    peers = {p: get("open_streams", p)["value"] for p in PEER_NAMES if get("open_streams", p)}
+    if mine and peers:
+        best = min(peers, key=peers.get)
+        out.append(("Open streams (5,000): RSS per stream below every peer",
+                    f"grelay {mine['value']:,.0f} B; lowest peer {best} "
+                    f"{peers[best]:,.0f} B", verdict(mine["value"] < peers[best])))
+    else:
+        out.append(("Open streams (5,000): RSS per stream below every peer", "—",
+                    missing("open_streams", "grelay") or "n/a (no peer ran)"))
+
+    one, two = get("workers2", "grelay"), get("workers2", "grelay-w2")
+    goal = "workers = 2: throughput scales (unary100; this report counts >= 1.2x as scaling)"
+    if one and two:
+        r = two["value"] / one["value"]
+        extra = ""
+        n1, n2 = get("workers2", "nghttpx"), get("workers2", "nghttpx-w2")
+        if n1 and n2:
+            extra = f"; nghttpx 2/1 workers: {n2['value'] / n1['value']:.2f}x"
+        out.append((goal, f"{r:.2f}x ({two['value']:,.0f} vs {one['value']:,.0f} calls/s"
+                    f"{extra})", verdict(r >= 1.2)))
+    else:
+        out.append((goal, "—", missing("workers2", "grelay", "grelay-w2")))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Chart
+
+
+def chart(results, workdir, png):
+    """Draws |png| with gnuplot. Returns None, or why there is no chart."""
+    if shutil.which("gnuplot") is None:
+        return "no chart: gnuplot not on PATH (Debian package gnuplot-nox)"
+
+    def get(workload, target, key="value"):
+        s = results.get(workload, {}).get(target)
+        return s.get(key) if s and "error" not in s else None
+
+    def cell(value):
+        return "?" if value is None else f"{value:.4g}"
+
+    series = [t for t in ("grelay",) + PEER_NAMES
+              if any(get(w, t) is not None for w in results)]
+    # nghttpx is the 1.0 line of the ratio panel, not a bar.
+    others = [t for t in series if t != "nghttpx"]
+    ratio_rows = []
+    for w in ("unary100", "unary64k", "stream1k", "serial1m", "bidi1k"):
+        ref = get(w, "nghttpx")
+        if w in results and ref:
+            ratio_rows.append([w] + [cell(ratio(get(w, t), ref)) for t in others])
+    cpu_rows = [[t, cell(get("unary100", t, "proxy_us"))] for t in series
+                if get("unary100", t, "proxy_us") is not None]
+    lat_rows = []
+    direct = results.get("latency", {}).get("direct")
+    if direct and "error" not in direct:
+        for t in series:
+            if get("latency", t, "p50") is not None:
+                lat_rows.append([t, cell(get("latency", t, "p50") - direct["p50"]),
+                                 cell(get("latency", t, "p99") - direct["p99"])])
+    mem_rows = [[t, cell(get("idle_rss", t)), cell(get("open_streams", t))] for t in series
+                if get("idle_rss", t) is not None or get("open_streams", t) is not None]
+
+    def write(name, rows, header):
+        path = workdir / name
+        path.write_text("# " + " ".join(header) + "\n" +
+                        "".join(" ".join(f'"{r[0]}"' if i == 0 else r[i] for i in range(len(r)))
+                                + "\n" for r in rows))
+        return path
+
+    panels = []
+    if ratio_rows:
+        path = write("ratios.dat", ratio_rows, ["workload"] + others)
+        plots = ", ".join(f"'{path}' using {i + 2}{':xtic(1)' if i == 0 else ''} title '{t}'"
+                          for i, t in enumerate(others))
+        panels.append("set title 'Throughput vs nghttpx (1 worker each; 1.0 = nghttpx)'\n"
+                      "set ylabel 'ratio'\nset yrange [0:*]\n"
+                      f"plot {plots}, 1 with lines dt 2 lc rgb 'black' notitle\n")
+    if cpu_rows:
+        path = write("cpu.dat", cpu_rows, ["target", "us"])
+        panels.append("set title 'Proxy CPU per unary 100 B call (goal: grelay <= 3 µs)'\n"
+                      "set ylabel 'µs per call'\nset yrange [0:*]\n"
+                      f"plot '{path}' using 2:xtic(1) notitle lc rgb '#4477aa', "
+                      "3 with lines dt 2 lc rgb 'red' notitle\n")
+    if lat_rows:
+        path = write("latency.dat", lat_rows, ["target", "p50", "p99"])
+        panels.append("set title 'Latency added over direct (1 connection, 1 call; h2load log)'\n"
+                      "set ylabel 'µs'\nset yrange [*:*]\n"
+                      f"plot '{path}' using 2:xtic(1) title 'p50', '' using 3 title 'p99'\n")
+    if mem_rows:
+        path = write("memory.dat", mem_rows, ["target", "idle", "stream"])
+        panels.append("set title 'RSS per idle connection and per open stream'\n"
+                      "set ylabel 'bytes'\nset yrange [0:*]\n"
+                      f"plot '{path}' using 2:xtic(1) title 'per idle connection (2,000)', "
+                      "'' using 3 title 'per open stream (5,000)'\n")
+    if not panels:
+        return "no chart: no workload with data for it"
+    script = workdir / "chart.gp"
+    script.write_text(
+        f"set terminal pngcairo size 1600,1100 font 'sans,11'\nset output '{png}'\n"
+        "set datafile missing '?'\nset style data histograms\n"
+        "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+        "set boxwidth 0.9\nset grid ytics\nset key top right\nset xtics nomirror\n"
+        f"set multiplot layout 2,2 title 'grelay benchmark'\n" + "".join(panels) +
+        "unset multiplot\n")
+    out = subprocess.run(["gnuplot", str(script)], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        return f"no chart: gnuplot failed: {out.stderr.strip()[-300:]}"
+    return None

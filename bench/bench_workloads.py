@@ -1,0 +1,454 @@
+"""The workloads of bench.py. Each runs one load shape against one target (run), and turns
+a target's runs into one summary (summarize); bench_report.py renders the summaries."""
+
+import json
+import statistics
+import time
+
+from bench_load import (framed_body, h2load_argv, measure, percentiles, probe_call,
+                        read_h2load_log, run_h2load, run_load_client, shown_argv)
+from bench_procs import Child, fd_count, memory_map, peak_rss_mib, rss_kib
+
+# Who each kind of workload runs against (those requested and not skipped).
+STANDARD = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy")
+PROXIES = ("grelay", "nghttpx", "haproxy", "nginx", "envoy")
+SCALING = ("direct", "grelay", "grelay-w2", "nghttpx", "nghttpx-w2")
+NO_PINS = {"proxy": None, "backend": None, "load": None}
+MIB = 1024 * 1024
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+class Workload:
+    name = ""
+    description = ""
+    tool = ""  # Which program generates the load, for the report.
+    targets = STANDARD
+    # "split": the proxy alone on one CPU, backend and load on the other(s); "shared":
+    # everything on the load CPU; "none": nothing pinned.
+    pinning = "split"
+    fresh_per_run = False  # Start a fresh proxy for every run (memory measurements).
+    retry_on_noise = True  # Repeat runs the rest of the machine disturbed.
+
+    def prepare(self, ctx):
+        pass
+
+    def pins(self, ctx):
+        if self.pinning == "none" or ctx.pins["load"] is None:
+            return NO_PINS
+        if self.pinning == "shared":
+            one = ctx.pins["backend"]
+            return {"proxy": one, "backend": one, "load": one}
+        return ctx.pins
+
+    def pinning_text(self, ctx):
+        pins = self.pins(ctx)
+        if pins["proxy"] is None:
+            return "nothing pinned"
+        if self.pinning == "shared":
+            return f"proxy, echo backend and load client all on CPU {pins['proxy']}"
+        return (f"proxy on CPU {pins['proxy']}, echo backend on CPU {pins['backend']}, "
+                f"load client on CPU {pins['load']}")
+
+    def run(self, ctx, target):
+        raise NotImplementedError
+
+    def summarize(self, target, runs):
+        raise NotImplementedError
+
+    def run_line(self, r):
+        raise NotImplementedError
+
+    def command(self, runs):
+        """How the load was generated, from the first run that recorded it."""
+        return next((r["command"] for rs in runs.values() for r in rs if "command" in r), "")
+
+
+def cpu_fields(runs, per):
+    """Median proxy CPU per unit of |per(run)| and as % of a core, plus the backend's."""
+    def each(key, scale):
+        return median([r[key] / max(per(r), 1e-9) * scale for r in runs
+                       if r.get(key) is not None])
+    return {
+        "proxy_us": each("proxy_cpu", 1e6),
+        "proxy_load": median([r["proxy_cpu"] / r["elapsed"] * 100 for r in runs
+                              if r.get("proxy_cpu") is not None]),
+        "backend_us": each("backend_cpu", 1e6),
+        "backend_load": median([r["backend_cpu"] / r["elapsed"] * 100 for r in runs]),
+        "load_load": median([r["load_cpu"] / r["elapsed"] * 100 for r in runs]),
+    }
+
+
+def cpu_text(r, per, unit):
+    if r.get("proxy_cpu") is None:
+        return " " * 30
+    return (f"proxy {r['proxy_cpu'] / max(per, 1e-9) * 1e6:7.2f} us/{unit} "
+            f"{r['proxy_cpu'] / r['elapsed'] * 100:3.0f}% core")
+
+
+def noise_text(r):
+    return (f"other load {r['other_load']:3.0f}% steal {r['steal']:.0f}%"
+            + (f" ({r['top_other']})" if r.get("top_other") else "")
+            + (f" [attempt {r['attempt']}]" if r.get("attempt", 1) > 1 else ""))
+
+
+class H2loadThroughput(Workload):
+    """Fixed h2load shape for --duration seconds; calls/s or echoed bytes/s."""
+
+    tool = "h2load"
+
+    def __init__(self, name, description, message_size, messages, clients, streams, unit,
+                 path="/bench.Echo/Unary", threads=1):
+        self.name = name
+        self.description = description
+        self.message_size = message_size
+        self.messages = messages
+        self.clients = clients
+        self.streams = streams
+        self.unit = unit  # "calls" or "bytes": what the headline number counts.
+        self.path = path
+        self.threads = threads
+        self.body_size = len(framed_body(message_size, messages))
+
+    def prepare(self, ctx):
+        self.body_file = ctx.workdir / f"{self.name}.bin"
+        self.body_file.write_bytes(framed_body(self.message_size, self.messages))
+
+    def argv(self, port, seconds):
+        return h2load_argv(port, self.body_file, self.path, self.clients, self.streams,
+                           self.threads, seconds=seconds)
+
+    def run(self, ctx, target):
+        pins = self.pins(ctx)
+        timeout = ctx.args.duration + ctx.args.warmup + 120
+        if ctx.args.warmup > 0:
+            run_h2load(self.argv(target.port, ctx.args.warmup), pins["load"], timeout)
+        argv = self.argv(target.port, ctx.args.duration)
+        result = measure(target, ctx.backend,
+                         lambda: run_h2load(argv, pins["load"], timeout))
+        result["command"] = shown_argv(argv, target.port, [(self.body_file, "BODY")])
+        if not self.echoed(result):
+            result["problem"] = "calls not echoed: " + probe_call(target.port, self.body_file,
+                                                                 self.path)
+        return result
+
+    def echoed(self, r):
+        """Every completed call came back with its request body: a relay answering with a
+        gRPC error has no body. Calls in flight when a timed run stops may add partial
+        bodies, up to one per stream."""
+        if r["succeeded"] == 0 or r["non_2xx"]:
+            return False
+        low = r["succeeded"] * self.body_size * 0.99
+        high = (r["succeeded"] + self.clients * self.streams) * self.body_size * 1.01
+        return low <= r["data_bytes"] <= high
+
+    def summarize(self, target, runs):
+        calls = [r["succeeded"] / r["elapsed"] for r in runs]
+        rates = [r["data_bytes"] / r["elapsed"] for r in runs]
+        main = calls if self.unit == "calls" else rates
+        summary = {
+            "target": target.name,
+            "value": statistics.median(main),
+            "min": min(main),
+            "max": max(main),
+            "calls_s": statistics.median(calls),
+            "bytes_s": statistics.median(rates),
+            "failed": sum(r["failed"] for r in runs),
+            "errored": sum(r["errored"] + r["timeout"] for r in runs),
+            "body_per_call": statistics.median(r["data_bytes"] / max(r["succeeded"], 1)
+                                               for r in runs),
+            "body_ok": all(self.echoed(r) for r in runs),
+            "problem": next((r["problem"] for r in runs if "problem" in r), None),
+            "rss": peak_rss_mib(target.process.pid) if target.process else None,
+        }
+        summary.update(cpu_fields(runs, lambda r: r["succeeded"]))
+        summary["proxy_us_mib"] = median([r["proxy_cpu"] / max(r["data_bytes"] / MIB, 1e-9)
+                                          * 1e6 for r in runs if r.get("proxy_cpu")])
+        return summary
+
+    def run_line(self, r):
+        rate = (f"{r['succeeded'] / r['elapsed']:10,.0f} calls/s" if self.unit == "calls" else
+                f"{r['data_bytes'] / r['elapsed'] / MIB:8,.1f} MiB/s")
+        return (f"{r['target']:10} {rate}  {cpu_text(r, r['succeeded'], 'call')}  "
+                f"failed {r['failed']} errored {r['errored'] + r['timeout']}  {noise_text(r)}")
+
+
+class Scaling(H2loadThroughput):
+    """unary100 with 1 and 2 proxy workers, nothing pinned: every process may use both
+    CPUs, so a second worker can only help if CPU is left over."""
+
+    targets = SCALING
+    pinning = "none"
+
+
+class Latency(Workload):
+    """One connection, one call at a time, for --duration seconds; per-call latency from
+    h2load --log-file."""
+
+    tool = "h2load --log-file"
+    # With one call in flight only one process is runnable at a time, so sharing one CPU
+    # costs nothing, and no hop has to wake an idle CPU (tens of µs on a VM).
+    pinning = "shared"
+
+    def __init__(self, name, description, message_size):
+        self.name = name
+        self.description = description
+        self.message_size = message_size
+        self.path = "/bench.Echo/Unary"
+
+    def prepare(self, ctx):
+        self.body_file = ctx.workdir / f"{self.name}.bin"
+        self.body_file.write_bytes(framed_body(self.message_size, 1))
+
+    def run(self, ctx, target):
+        pins = self.pins(ctx)
+        timeout = ctx.args.duration + ctx.args.warmup + 120
+        if ctx.args.warmup > 0:
+            run_h2load(h2load_argv(target.port, self.body_file, self.path, 1, 1,
+                                   seconds=ctx.args.warmup), pins["load"], timeout)
+        log = ctx.workdir / f"{self.name}-{target.name}.log"
+        argv = h2load_argv(target.port, self.body_file, self.path, 1, 1,
+                           seconds=ctx.args.duration, log_file=log)
+        result = measure(target, ctx.backend, lambda: run_h2load(argv, pins["load"], timeout))
+        durations = read_h2load_log(log)
+        if not durations:
+            raise RuntimeError("h2load logged no successful call: "
+                               + probe_call(target.port, self.body_file, self.path))
+        result["p50"], result["p99"], result["p999"] = percentiles(durations,
+                                                                   (0.5, 0.99, 0.999))
+        result["mean"] = statistics.fmean(durations)
+        result["samples"] = len(durations)
+        result["command"] = shown_argv(argv, target.port, [(self.body_file, "BODY"),
+                                                           (log, "LOG")])
+        return result
+
+    def summarize(self, target, runs):
+        summary = {"target": target.name,
+                   "calls_s": median([r["succeeded"] / r["elapsed"] for r in runs]),
+                   "samples": sum(r["samples"] for r in runs),
+                   "failed": sum(r["failed"] for r in runs),
+                   "errored": sum(r["errored"] + r["timeout"] for r in runs)}
+        for key in ("p50", "p99", "p999", "mean"):
+            summary[key] = median([r[key] for r in runs])
+        summary.update(cpu_fields(runs, lambda r: r["succeeded"]))
+        return summary
+
+    def run_line(self, r):
+        return (f"{r['target']:10} p50 {r['p50']:6.1f} us p99 {r['p99']:7.1f} us "
+                f"p99.9 {r['p999']:7.1f} us  {r['succeeded'] / r['elapsed']:8,.0f} calls/s  "
+                f"{cpu_text(r, r['succeeded'], 'call')}  {noise_text(r)}")
+
+
+class PingPong(Latency):
+    """One bidi stream; one message out, wait for its echo, repeat (load_client)."""
+
+    tool = "load_client pingpong"
+
+    def __init__(self, name, description, message_size):
+        super().__init__(name, description, message_size)
+        self.path = "/bench.Echo/Stream"
+
+    def prepare(self, ctx):
+        pass
+
+    def argv(self, ctx, port, count, warmup):
+        return [ctx.load_client, "pingpong", "--port", str(port), "--size",
+                str(self.message_size), "--count", str(count), "--warmup", str(warmup)]
+
+    def run(self, ctx, target):
+        pins = self.pins(ctx)
+        count = ctx.args.pingpong_count
+        argv = self.argv(ctx, target.port, count, 1000)
+        out = {}
+
+        def load():
+            out.update(run_load_client(argv, pins["load"], 600))
+            return {"elapsed": out["elapsed_s"], "succeeded": out["count"], "failed": 0,
+                    "errored": 0, "timeout": 0}
+
+        result = measure(target, ctx.backend, load)
+        for key in ("p50", "p99", "p999", "mean"):
+            result[key] = out[f"{key}_us"]
+        result["samples"] = out["count"]
+        result["command"] = shown_argv([str(a) for a in argv], target.port,
+                                       [(ctx.load_client, "load_client")])
+        return result
+
+
+class Bidi(Workload):
+    """Long-lived bidi streams, each with messages in flight all the time (load_client)."""
+
+    tool = "load_client bidi"
+
+    def __init__(self, name, description, message_size, connections, streams, inflight):
+        self.name = name
+        self.description = description
+        self.message_size = message_size
+        self.connections = connections
+        self.streams = streams
+        self.inflight = inflight
+
+    def argv(self, ctx, port, seconds):
+        return [ctx.load_client, "bidi", "--port", str(port), "--connections",
+                str(self.connections), "--streams", str(self.streams), "--size",
+                str(self.message_size), "--inflight", str(self.inflight), "--seconds",
+                str(seconds)]
+
+    def run(self, ctx, target):
+        pins = self.pins(ctx)
+        timeout = ctx.args.duration + 120
+        if ctx.args.warmup > 0:
+            run_load_client(self.argv(ctx, target.port, ctx.args.warmup), pins["load"], timeout)
+        argv = self.argv(ctx, target.port, ctx.args.duration)
+        out = {}
+
+        def load():
+            out.update(run_load_client(argv, pins["load"], timeout))
+            return {"elapsed": out["elapsed_s"], "messages": out["messages"],
+                    "bytes": out["bytes"]}
+
+        result = measure(target, ctx.backend, load)
+        result["command"] = shown_argv([str(a) for a in argv], target.port,
+                                       [(ctx.load_client, "load_client")])
+        return result
+
+    def summarize(self, target, runs):
+        rates = [r["bytes"] / r["elapsed"] for r in runs]
+        summary = {"target": target.name, "value": statistics.median(rates),
+                   "min": min(rates), "max": max(rates), "bytes_s": statistics.median(rates),
+                   "messages_s": median([r["messages"] / r["elapsed"] for r in runs]),
+                   "rss": peak_rss_mib(target.process.pid) if target.process else None}
+        summary.update(cpu_fields(runs, lambda r: r["messages"]))
+        return summary
+
+    def run_line(self, r):
+        return (f"{r['target']:10} {r['bytes'] / r['elapsed'] / MIB:8,.1f} MiB/s "
+                f"{r['messages'] / r['elapsed']:10,.0f} messages/s  "
+                f"{cpu_text(r, r['messages'], 'msg')}  {noise_text(r)}")
+
+
+class HeldMemory(Workload):
+    """RSS a fresh proxy gains while load_client holds connections (and streams) open."""
+
+    tool = "load_client hold"
+    targets = PROXIES
+    fresh_per_run = True
+    retry_on_noise = False
+
+    def __init__(self, name, description, connections, streams, unit):
+        self.name = name
+        self.description = description
+        self.connections = connections
+        self.streams = streams
+        self.unit = unit  # "connection" or "stream": what the delta is divided by.
+
+    def units(self):
+        return self.connections * max(self.streams, 1) if self.unit == "stream" else \
+            self.connections
+
+    def prepare(self, ctx):
+        self.warm_file = ctx.workdir / f"{self.name}-warm.bin"
+        self.warm_file.write_bytes(framed_body(100, 1))
+
+    def run(self, ctx, target):
+        pins = self.pins(ctx)
+        # A few calls first, so that the backend connection, buffers and pools exist before
+        # the baseline and only what the held load costs is counted.
+        run_h2load(h2load_argv(target.port, self.warm_file, "/bench.Echo/Unary", 1, 4,
+                               requests=2000), pins["load"], 60)
+        time.sleep(0.5)
+        pid = target.process.pid
+        before, map_before, fds_before = rss_kib(pid), memory_map(pid), fd_count(pid)
+        argv = [ctx.load_client, "hold", "--port", str(target.port), "--connections",
+                str(self.connections), "--streams", str(self.streams), "--size", "100"]
+        client = Child("load_client", argv, pins["load"])
+        try:
+            client.wait_for_line(r'^\{"mode":"hold","connections"', timeout=180)
+            # Let the proxy finish what the set-up started, then take the larger of two
+            # samples.
+            time.sleep(1.0)
+            held = rss_kib(pid)
+            time.sleep(0.5)
+            held = max(held, rss_kib(pid))
+            map_held, fds_held = memory_map(pid), fd_count(pid)
+            # SIGTERM: load_client reports what it lost while holding, then exits.
+            client.stop()
+            released = json.loads(client.wait_for_line(r'^\{.*"released".*\}$',
+                                                       timeout=5).group(0))
+        finally:
+            client.stop()
+        if not target.alive():
+            raise RuntimeError(f"{target.name} exited while the load was held: "
+                               f"{target.process.tail()}")
+        delta = held - before
+        return {
+            "target": target.name,
+            "before_kib": before,
+            "held_kib": held,
+            "delta_kib": delta,
+            "per_unit": delta * 1024 / self.units(),
+            "map_delta": {k: map_held[k] - map_before.get(k, 0) for k in map_held},
+            "fds": fds_held - fds_before,
+            "lost": (f"lost {released['lost_streams']} streams, "
+                     f"{released['lost_connections']} connections while held"),
+            "command": shown_argv([str(a) for a in argv], target.port,
+                                  [(ctx.load_client, "load_client")]),
+        }
+
+    def summarize(self, target, runs):
+        return {
+            "target": target.name,
+            "value": median([r["per_unit"] for r in runs]),
+            "min": min(r["per_unit"] for r in runs),
+            "max": max(r["per_unit"] for r in runs),
+            "before_kib": median([r["before_kib"] for r in runs]),
+            "held_kib": median([r["held_kib"] for r in runs]),
+            "delta_kib": median([r["delta_kib"] for r in runs]),
+            "map_delta": {k: median([r["map_delta"][k] for r in runs])
+                          for k in runs[0]["map_delta"]},
+            "fds": median([r["fds"] for r in runs]),
+            "lost": "; ".join(sorted({r["lost"] for r in runs})),
+        }
+
+    def run_line(self, r):
+        m = r["map_delta"]
+        return (f"{r['target']:10} {r['per_unit']:9,.0f} B/{self.unit}  RSS "
+                f"{r['before_kib'] / 1024:6.1f} -> {r['held_kib'] / 1024:6.1f} MiB  "
+                f"(heap {m['heap']:+,} KiB, anon {m['anon']:+,} KiB, file {m['file']:+,} KiB)"
+                f"  fds {r['fds']:+,}  {r['lost']}")
+
+
+def make_workloads(args):
+    """Every workload by name, in report order."""
+    idle, open_c, open_s = args.idle_connections, args.open_connections, args.open_streams
+    workloads = [
+        H2loadThroughput("unary100", "unary call, 100 B message, 16 connections x 32 "
+                         "concurrent calls; calls/s", 100, 1, 16, 32, "calls"),
+        H2loadThroughput("unary64k", "unary call, 64 KiB message, 4 connections x 8 "
+                         "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes"),
+        H2loadThroughput("stream1k", "streaming call whose 1 MiB request body is 1,024 gRPC "
+                         "messages of 1 KiB, all echoed, 4 connections x 4 concurrent calls; "
+                         "echoed bytes/s", 1024, 1024, 4, 4, "bytes", "/bench.Echo/Stream"),
+        H2loadThroughput("serial1m", "one connection, one call at a time, one 1 MiB message "
+                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes"),
+        Latency("latency", "one connection, one unary call in flight, 100 B message; "
+                "per-call latency from h2load --log-file", 100),
+        PingPong("pingpong", "one bidi stream on one connection: one 100 B message, wait "
+                 "for its echo, repeat; round-trip latency from load_client", 100),
+        Bidi("bidi1k", "long-lived bidi streams, 4 connections x 4 streams, 1 KiB messages, "
+             "64 in flight per stream; echoed bytes/s from load_client", 1024, 4, 4, 64),
+        HeldMemory("idle_rss", f"{idle:,} idle h2c connections (preface and SETTINGS, "
+                   "nothing else) held open; RSS gained per connection", idle, 0,
+                   "connection"),
+        HeldMemory("open_streams", f"{open_c * open_s:,} open streams ({open_c} "
+                   f"connections x {open_s}), each opened with HEADERS and one 100 B message "
+                   "that was echoed, never ended; RSS gained per stream", open_c, open_s,
+                   "stream"),
+        Scaling("workers2", "unary100 (100 B, 16 connections x 32) with h2load -t 2, "
+                "nothing pinned; grelay and nghttpx with 1 and with 2 workers; calls/s",
+                100, 1, 16, 32, "calls", threads=2),
+    ]
+    return {w.name: w for w in workloads}
