@@ -307,7 +307,8 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
             lines += ["", "Every kept run, by round:", "", "```"]
             lines += [f"round {r['round']} {workload.run_line(r)}" for r in flat]
             lines += ["```"]
-    lines += ["", "## Targets", ""]
+    lines += ["", "## Targets", "", "How each target was last started (each workload's section "
+              "says how it was pinned) and its configuration.", ""]
     for t in targets:
         lines.append(f"- {t.name}: `{t.command or '(not started)'}`")
         if t.config_text:

@@ -41,10 +41,15 @@ def short(frame):
 def group(stack):
     """(what allocated, through which allocator) for one root-first stack."""
     frames = [f for f in stack.split(";") if f]
-    kind = ("16 KiB buffer chunk" if any("ChunkPool::get" in f for f in frames) else
-            "nghttp2, through the session allocator"
-            if any("SessionAllocator::allocate" in f or "mem_calloc" in f for f in frames)
-            else "malloc / new")
+    if any("ChunkPool::get" in f for f in frames):
+        kind = "a 16 KiB buffer chunk"
+    elif any("mem_calloc" in f for f in frames):
+        kind = "nghttp2 calloc (zeroed, so all resident)"
+    elif any("SessionAllocator::" in f or "mem_malloc" in f or "mem_realloc" in f
+             for f in frames):
+        kind = "nghttp2 malloc (resident where written)"
+    else:
+        kind = "malloc / new"
     meaningful = [short(f) for f in reversed(frames) if not PLUMBING.match(short(f))]
     return " ← ".join(meaningful[:2]) or "(unknown)", kind
 

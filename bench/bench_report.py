@@ -342,9 +342,12 @@ def chart(results, workdir, png):
                       "3 with lines dt 2 lc rgb 'red' notitle\n")
     if lat_rows:
         path = write("latency.dat", lat_rows, ["target", "p50", "p99"])
+        low = "0" if all(float(r[1]) >= 0 and float(r[2]) >= 0 for r in lat_rows
+                         if "?" not in r) else "*"
         panels.append("set title 'Latency added over direct (1 connection, 1 call; h2load log)'\n"
-                      "set ylabel 'µs'\nset yrange [*:*]\n"
-                      f"plot '{path}' using 2:xtic(1) title 'p50', '' using 3 title 'p99'\n")
+                      f"set ylabel 'µs'\nset yrange [{low}:*]\nset key top left\n"
+                      f"plot '{path}' using 2:xtic(1) title 'p50', '' using 3 title 'p99'\n"
+                      "set key top right\n")
     if mem_rows:
         path = write("memory.dat", mem_rows, ["target", "idle", "stream"])
         panels.append("set title 'RSS per idle connection and per open stream'\n"
@@ -359,6 +362,7 @@ def chart(results, workdir, png):
         "set datafile missing '?'\nset style data histograms\n"
         "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
         "set boxwidth 0.9\nset grid ytics\nset key top right\nset xtics nomirror\n"
+        "set offsets 0, 0, graph 0.1, 0\n"
         f"set multiplot layout 2,2 title 'grelay benchmark'\n" + "".join(panels) +
         "unset multiplot\n")
     out = subprocess.run(["gnuplot", str(script)], capture_output=True, text=True, timeout=60)

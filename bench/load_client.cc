@@ -137,6 +137,16 @@ std::vector<uint8_t> framed_message(int size) {
   return message;
 }
 
+// |text| as the inside of a JSON string.
+std::string json_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+  }
+  return out;
+}
+
 double seconds_since(uint64_t start_ns) {
   return static_cast<double>(uv_hrtime() - start_ns) / 1e9;
 }
@@ -198,7 +208,8 @@ class LoadRun : public LoadEvents {
   void fail(const std::string& why) {
     if (finishing_) return;
     std::fprintf(stderr, "load_client %s: %s\n", options_.mode.c_str(), why.c_str());
-    std::printf("{\"mode\":\"%s\",\"error\":\"%s\"}\n", options_.mode.c_str(), why.c_str());
+    std::printf("{\"mode\":\"%s\",\"error\":\"%s\"}\n", options_.mode.c_str(),
+                json_escape(why).c_str());
     std::fflush(stdout);
     finish(1);
   }
@@ -212,7 +223,7 @@ class LoadRun : public LoadEvents {
         fail("cannot create a connection");
         return;
       }
-      connection->tag = started_;
+      connection->set_tag(started_);
       connections_[started_++] = connection;
     }
   }
@@ -224,7 +235,7 @@ class LoadRun : public LoadEvents {
   }
 
   void on_closed(LoadConnection& connection, std::string_view why) noexcept override {
-    connections_[connection.tag] = nullptr;
+    connections_[connection.tag()] = nullptr;
     if (finishing_) return;
     on_lost(connection, why);
   }
@@ -362,7 +373,7 @@ class Hold final : public LoadRun {
 
  private:
   static uint64_t key(const LoadConnection& connection, int32_t stream_id) {
-    return (static_cast<uint64_t>(connection.tag) << 32) | static_cast<uint32_t>(stream_id);
+    return (static_cast<uint64_t>(connection.tag()) << 32) | static_cast<uint32_t>(stream_id);
   }
 
   size_t wanted_streams() const {
@@ -462,7 +473,7 @@ class Bidi final : public LoadRun {
   };
 
   static uint64_t key(const LoadConnection& connection, int32_t stream_id) {
-    return (static_cast<uint64_t>(connection.tag) << 32) | static_cast<uint32_t>(stream_id);
+    return (static_cast<uint64_t>(connection.tag()) << 32) | static_cast<uint32_t>(stream_id);
   }
 
   void on_ready(LoadConnection& connection) noexcept override {

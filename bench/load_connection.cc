@@ -33,15 +33,14 @@ struct CallbacksDeleter {
 
 }  // namespace
 
-LoadConnection::LoadConnection(uv_loop_t* loop, const LoadSettings& settings,
-                               LoadEvents& events) noexcept
-    : loop_(loop), settings_(settings), events_(events) {}
+LoadConnection::LoadConnection(const LoadSettings& settings, LoadEvents& events) noexcept
+    : settings_(settings), events_(events) {}
 
 LoadConnection::~LoadConnection() = default;
 
 LoadConnection* LoadConnection::connect(uv_loop_t* loop, const sockaddr_in& address,
                                         const LoadSettings& settings, LoadEvents& events) noexcept {
-  std::unique_ptr<LoadConnection> owned(new (std::nothrow) LoadConnection(loop, settings, events));
+  std::unique_ptr<LoadConnection> owned(new (std::nothrow) LoadConnection(settings, events));
   if (!owned || uv_tcp_init(loop, &owned->tcp_) != 0) return nullptr;
   owned->tcp_.data = owned.get();
   // From here on the close callback frees the connection.

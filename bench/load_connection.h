@@ -70,7 +70,8 @@ class LoadConnection {
 
   size_t open_streams() const noexcept { return streams_.size(); }
   // Free for the owner: which slot of its table this connection fills.
-  size_t tag = 0;
+  size_t tag() const noexcept { return tag_; }
+  void set_tag(size_t tag) noexcept { tag_ = tag; }
 
   LoadConnection(const LoadConnection&) = delete;
   LoadConnection& operator=(const LoadConnection&) = delete;
@@ -89,7 +90,7 @@ class LoadConnection {
     void operator()(nghttp2_session* session) const noexcept { nghttp2_session_del(session); }
   };
 
-  LoadConnection(uv_loop_t* loop, const LoadSettings& settings, LoadEvents& events) noexcept;
+  LoadConnection(const LoadSettings& settings, LoadEvents& events) noexcept;
 
   bool start_session() noexcept;
   uv_stream_t* socket() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -119,7 +120,6 @@ class LoadConnection {
                               size_t length, uint32_t* data_flags, nghttp2_data_source* source,
                               void* user_data) noexcept;
 
-  uv_loop_t* loop_;
   LoadSettings settings_;
   LoadEvents& events_;
   uv_tcp_t tcp_{};
@@ -131,6 +131,7 @@ class LoadConnection {
   std::string out_;      // Serialized frames not yet given to the socket.
   std::string writing_;  // The buffer of the uv_write in flight.
   std::string close_reason_;
+  size_t tag_ = 0;
   bool write_in_flight_ = false;
   bool closing_ = false;
   bool remote_settings_ = false;
