@@ -122,7 +122,7 @@ def explain(error, target, backend):
     """|error| plus the last words of whichever process died."""
     text = str(error).strip()
     for child in ([target.process] if target.process else []) + [backend]:
-        if child.proc.poll() is not None:
+        if child.proc.poll() is not None and f"{child.name} exited" not in text:
             text += f"; {child.name} exited with {child.proc.returncode}: {child.tail(3)}"
     return text.replace("\n", " ").replace("|", "/")[:400]
 
@@ -243,7 +243,7 @@ def main():
             summaries, runs = run_workload(ctx, workload, targets)
             extra = []
             if (isinstance(workload, HeldMemory) and not args.no_heaptrack
-                    and any(t.name == "grelay" for t in targets)):
+                    and any(s["target"] == "grelay" and "error" not in s for s in summaries)):
                 extra = where_bytes_go(ctx, workload, grelay_binary)
             sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra))
             print("\n".join(workload_table(workload, summaries) + [""] + extra) + "\n",

@@ -82,7 +82,7 @@ def where_bytes_go(ctx, workload, grelay_binary):
         if target.process:
             processes = snapshot()
             for pid in process_tree(target.process.pid, processes):
-                if processes[pid][1] == "grelay":
+                if processes.get(pid, (0, "", 0))[1] == "grelay":
                     subprocess.run(["kill", "-TERM", str(pid)], check=False)
             try:
                 target.process.proc.wait(timeout=60)

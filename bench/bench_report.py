@@ -327,7 +327,7 @@ def chart(results, workdir, png):
         return path
 
     panels = []
-    if ratio_rows:
+    if ratio_rows and others:
         path = write("ratios.dat", ratio_rows, ["workload"] + others)
         plots = ", ".join(f"'{path}' using {i + 2}{':xtic(1)' if i == 0 else ''} title '{t}'"
                           for i, t in enumerate(others))
@@ -367,5 +367,5 @@ def chart(results, workdir, png):
         "unset multiplot\n")
     out = subprocess.run(["gnuplot", str(script)], capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
-        return f"no chart: gnuplot failed: {out.stderr.strip()[-300:]}"
+        return "no chart: gnuplot failed: " + " ".join(out.stderr.split())[-300:]
     return None
