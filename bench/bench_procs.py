@@ -141,11 +141,11 @@ def process_tree(root, processes=None):
     children = {}
     for pid, (ppid, _, _) in (processes or snapshot()).items():
         children.setdefault(ppid, []).append(pid)
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
         tree.append(pid)
-        todo.extend(children.get(pid, []))
+        pending.extend(children.get(pid, []))
     return tree
 
 
@@ -169,15 +169,21 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def _status_kib(pid, key):
+def _proc_kib(path, key):
+    """The kB value of the line starting with |key| in a /proc file such as
+    /proc/PID/status or /proc/meminfo; 0 when absent or unreadable."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(key):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _status_kib(pid, key):
+    return _proc_kib(f"/proc/{pid}/status", key)
 
 
 def peak_rss_mib(root):
@@ -249,14 +255,7 @@ def machine_info():
 
 
 def _status_meminfo(key):
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kib("/proc/meminfo", key)
 
 
 def pin_plan(enabled):
