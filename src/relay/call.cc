@@ -87,7 +87,40 @@ Call::~Call() {
 void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept {
   request_header_bytes_ += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
   // Past the limit the fields are not kept: the call is refused when the block ends.
-  if (request_header_bytes_ <= max_request_header_bytes) request_headers_.add(name, value);
+  if (request_header_bytes_ > max_request_header_bytes) return;
+  const auto index = static_cast<uint16_t>(request_headers_.fields().size());
+  request_headers_.add(name, value);
+  std::string_view n = rcbuf_view(name);
+  uint16_t* slot = nullptr;
+  switch (n.size()) {
+    case 4:
+      if (n == "host") slot = &request_index_.host;
+      break;
+    case 5:
+      if (n == ":path") slot = &request_index_.path;
+      break;
+    case 7:
+      if (n == ":method") slot = &request_index_.method;
+      break;
+    case 10:
+      if (n == ":authority") slot = &request_index_.authority;
+      break;
+    case 12:
+      if (n == "content-type") {
+        slot = &request_index_.content_type;
+      } else if (n == "grpc-timeout") {
+        slot = &request_index_.grpc_timeout;
+      }
+      break;
+    default:
+      break;
+  }
+  if (slot && *slot == RequestFieldIndex::none) *slot = index;
+}
+
+std::string_view Call::request_field(uint16_t index) const noexcept {
+  if (index == RequestFieldIndex::none) return {};
+  return rcbuf_view(request_headers_.fields().data()[index].value);
 }
 
 void Call::on_request_headers_end() noexcept {
@@ -97,27 +130,31 @@ void Call::on_request_headers_end() noexcept {
                " bytes is over the relay's limit of " + std::to_string(max_request_header_bytes));
     return;
   }
-  std::string_view method = request_headers_.get(":method");
-  std::string_view path = request_headers_.get(":path");
+  std::string_view method = request_field(request_index_.method);
+  std::string_view path = request_field(request_index_.path);
   if (method != "POST") {
     reject_http("405", StatusCode::internal,
                 "method " + std::string(method) + " not allowed: gRPC calls use POST");
     return;
   }
-  std::string_view content_type = request_headers_.get("content-type");
+  std::string_view content_type = request_field(request_index_.content_type);
   if (!is_grpc_content_type(content_type)) {
     reject_http("415", StatusCode::internal,
                 "invalid gRPC request content-type '" + std::string(content_type) + "'");
     return;
   }
-  route_ = worker_.router().match(path, request_headers_.get(":authority"));
+  // A request may name its authority in host instead (RFC 9113 §8.3.1).
+  if (request_index_.authority == RequestFieldIndex::none) {
+    request_index_.authority = request_index_.host;
+  }
+  route_ = worker_.router().match(path, request_field(request_index_.authority));
   if (!route_) {
     finish(StatusCode::unimplemented, "no route for " + std::string(path));
     return;
   }
   std::optional<std::chrono::nanoseconds> timeout;
-  if (request_headers_.has("grpc-timeout")) {
-    std::string_view text = request_headers_.get("grpc-timeout");
+  if (request_index_.grpc_timeout != RequestFieldIndex::none) {
+    std::string_view text = request_field(request_index_.grpc_timeout);
     timeout = parse_grpc_timeout(text);
     if (!timeout) {
       finish(StatusCode::internal, "malformed grpc-timeout '" + std::string(text) + "'");
@@ -186,7 +223,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
       for (const auto& f : trailers_.fields()) {
         std::string_view name = rcbuf_view(f.name);
         if (name.empty() || name[0] == ':' || is_hop_by_hop(name)) continue;
-        nva.add(name, rcbuf_view(f.value));
+        nva.add_kept(name, rcbuf_view(f.value));
       }
       downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
     }
@@ -222,12 +259,18 @@ void Call::drop_replay() noexcept {
 void Call::on_upstream_ready(BackendSession& session) noexcept {
   if (upstream_done_ || response_ == Response::done) return;
   NvArray nva;
+  // host is not forwarded (HTTP/2 uses :authority); a request that gave only host gets its
+  // value as :authority, ahead of every regular field.
+  if (request_index_.authority == request_index_.host &&
+      request_index_.host != RequestFieldIndex::none) {
+    nva.add_kept(":authority", request_field(request_index_.host));
+  }
   for (const auto& f : request_headers_.fields()) {
     std::string_view name = rcbuf_view(f.name);
     if (is_hop_by_hop(name) || name == "grpc-timeout") continue;
-    nva.add(name, rcbuf_view(f.value));
+    nva.add_kept(name, rcbuf_view(f.value));
   }
-  nva.add("te", "trailers");
+  nva.add_kept("te", "trailers");
   std::string timeout;
   if (deadline_ns_ != 0) {
     uint64_t now = uv_hrtime();
@@ -296,12 +339,11 @@ void Call::forward_response_headers(bool end_stream) noexcept {
   for (const auto& f : response_headers_.fields()) {
     std::string_view name = rcbuf_view(f.name);
     if (is_hop_by_hop(name)) continue;
-    nva.add(name, rcbuf_view(f.value));
+    nva.add_kept(name, rcbuf_view(f.value));
   }
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
   response_ = end_stream ? Response::done : Response::streaming;
   downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
-  response_headers_.clear();
 }
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {

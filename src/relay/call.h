@@ -71,6 +71,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   bool retryable() const noexcept;
   // Stops keeping sent request bytes for a replay.
   void drop_replay() noexcept;
+  std::string_view request_field(uint16_t index) const noexcept;
 
   Worker& worker_;
   ServerSession* downstream_;
@@ -81,6 +82,18 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   Cluster* cluster_ = nullptr;
 
   HeaderList request_headers_;
+  // Where the fields the relay reads sit in |request_headers_| (first occurrence), noted as
+  // they arrive so that no lookup scans the list.
+  struct RequestFieldIndex {
+    static constexpr uint16_t none = UINT16_MAX;
+    uint16_t method = none;
+    uint16_t path = none;
+    uint16_t authority = none;
+    uint16_t host = none;
+    uint16_t content_type = none;
+    uint16_t grpc_timeout = none;
+  } request_index_;
+  // Kept until the call ends: the response HEADERS frame refers to these fields uncopied.
   HeaderList response_headers_;
   HeaderList trailers_;
   ChunkChain request_body_;

@@ -62,26 +62,52 @@ class HeaderList {
   SmallVector<Field, 16> fields_;
 };
 
-// Builds an nghttp2_nv array; names and values must outlive the submit call only (nghttp2
-// copies them).
+// Builds an nghttp2_nv array. add() fields must outlive the submit call only (nghttp2 copies
+// them). add_kept() fields are not copied: they must stay valid until nghttp2 has serialized
+// the frame or dropped it, which holds for string literals and for fields of a HeaderList that
+// lives as long as the stream's Call (a Call resets its streams before it releases its
+// headers, and nghttp2 never serializes a HEADERS frame for a closed or cancelled stream).
+// Names given to add_kept() must be lowercase: nghttp2 lowercases only names it copies.
 class NvArray {
  public:
   void add(std::string_view name, std::string_view value) {
-    nva_.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE});
+    push(name, value, NGHTTP2_NV_FLAG_NONE);
+  }
+  void add_kept(std::string_view name, std::string_view value) {
+    push(name, value, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
   }
   const nghttp2_nv* data() const noexcept { return nva_.data(); }
   size_t size() const noexcept { return nva_.size(); }
 
  private:
+  void push(std::string_view name, std::string_view value, uint8_t flags) {
+    nva_.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), flags});
+  }
+
   SmallVector<nghttp2_nv, 24> nva_;
 };
 
 // Connection-specific fields that HTTP/2 forbids or that describe one hop only.
+// Runs for every forwarded field, so it looks at the length before comparing.
 inline bool is_hop_by_hop(std::string_view name) noexcept {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "upgrade" || name == "host" || name == "te";
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 4:
+      return name == "host";
+    case 7:
+      return name == "upgrade";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 16:
+      return name == "proxy-connection";
+    case 17:
+      return name == "transfer-encoding";
+    default:
+      return false;
+  }
 }
 
 }  // namespace grelay
