@@ -3,11 +3,6 @@
 namespace grelay {
 namespace {
 
-ClientStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noexcept {
-  return static_cast<ClientStreamHandler*>(
-      nghttp2_session_get_stream_user_data(session, stream_id));
-}
-
 ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
                      uint32_t* data_flags, nghttp2_data_source* source, void* user_data) noexcept {
   if (static_cast<H2Session*>(user_data)->pause_if_backed_up(stream_id)) {
@@ -22,18 +17,20 @@ struct ClientSessionCallbacks {
   static ClientSession* self(void* user_data) noexcept {
     return static_cast<ClientSession*>(static_cast<H2Session*>(user_data));
   }
+  static ClientStreamHandler* handler_of(void* user_data, int32_t stream_id) noexcept {
+    return static_cast<ClientStreamHandler*>(self(user_data)->stream_data(stream_id));
+  }
 
-  static int on_header(nghttp2_session* session, const nghttp2_frame* frame, nghttp2_rcbuf* name,
-                       nghttp2_rcbuf* value, uint8_t, void*) noexcept {
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, nghttp2_rcbuf* name,
+                       nghttp2_rcbuf* value, uint8_t, void* user_data) noexcept {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-    if (auto* handler = handler_of(session, frame->hd.stream_id)) {
+    if (auto* handler = handler_of(user_data, frame->hd.stream_id)) {
       handler->on_response_header(name, value, frame->headers.cat == NGHTTP2_HCAT_HEADERS);
     }
     return 0;
   }
 
-  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame,
-                           void* user_data) noexcept {
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
     switch (frame->hd.type) {
       case NGHTTP2_GOAWAY:
         self(user_data)->on_goaway(frame->goaway.error_code);
@@ -47,24 +44,24 @@ struct ClientSessionCallbacks {
       default:
         return 0;
     }
-    auto* handler = handler_of(session, frame->hd.stream_id);
+    auto* handler = handler_of(user_data, frame->hd.stream_id);
     if (!handler) return 0;
     bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS) {
       // After an informational (1xx) response nghttp2 files the final response under
       // NGHTTP2_HCAT_HEADERS, like trailers; the handler tells them apart.
       handler->on_response_headers_end(end_stream);
-      handler = handler_of(session, frame->hd.stream_id);
+      handler = handler_of(user_data, frame->hd.stream_id);
       if (!handler) return 0;
     }
     if (end_stream) handler->on_response_end();
     return 0;
   }
 
-  static int on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream_id,
-                                const uint8_t* data, size_t len, void* user_data) noexcept {
+  static int on_data_chunk_recv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                                size_t len, void* user_data) noexcept {
     self(user_data)->on_data_received(len);
-    if (auto* handler = handler_of(session, stream_id)) {
+    if (auto* handler = handler_of(user_data, stream_id)) {
       handler->on_response_data(data, len);
     } else {
       self(user_data)->consume(stream_id, len);
@@ -72,10 +69,10 @@ struct ClientSessionCallbacks {
     return 0;
   }
 
-  static int on_stream_close(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
-    if (auto* handler = handler_of(session, stream_id)) {
-      nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
+    if (auto* handler = handler_of(user_data, stream_id)) {
+      self(user_data)->set_stream_data(stream_id, nullptr);
       self(user_data)->streams_.erase(*handler);
       handler->on_upstream_close(error_code);
     }
@@ -112,6 +109,7 @@ int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
   provider.read_callback = read_body_cb;
   int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva, nvlen, &provider, handler);
   if (id > 0) {
+    forget_stream_data(id);
     streams_.push_front(*handler);
     schedule_send();
   }
@@ -129,7 +127,7 @@ void ClientSession::reset(int32_t stream_id, ClientStreamHandler& handler,
   streams_.erase(handler);
   // Also reaches a request nghttp2 has queued but not opened yet: it would otherwise report
   // that stream's close to |handler| later, by the pointer given at submit time.
-  nghttp2_session_set_stream_user_data(session_.get(), stream_id, nullptr);
+  set_stream_data(stream_id, nullptr);
   if (closed()) return;
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
   schedule_send();

@@ -91,6 +91,26 @@ class H2Session : public ConnectionHandler, public Flushable {
   // The socket is gone: fail every stream. The session is deleted right after.
   virtual void on_teardown() noexcept = 0;
 
+  // A stream's user data (its handler). The last stream looked up is remembered: the
+  // callbacks of one frame, and of every field of a header block, ask for the same stream,
+  // and nghttp2 finds it by a hash lookup each time. Every change of a stream's user data
+  // goes through set_stream_data() so the remembered one stays true.
+  void* stream_data(int32_t stream_id) noexcept {
+    if (stream_id != cached_stream_id_) {
+      cached_stream_id_ = stream_id;
+      cached_stream_data_ = nghttp2_session_get_stream_user_data(session_.get(), stream_id);
+    }
+    return cached_stream_data_;
+  }
+  void set_stream_data(int32_t stream_id, void* data) noexcept {
+    nghttp2_session_set_stream_user_data(session_.get(), stream_id, data);
+    if (stream_id == cached_stream_id_) cached_stream_data_ = data;
+  }
+  // A new stream got its user data from nghttp2 (at submit time).
+  void forget_stream_data(int32_t stream_id) noexcept {
+    if (stream_id == cached_stream_id_) cached_stream_id_ = 0;
+  }
+
   bool on_read(const uint8_t* data, size_t len) noexcept override;
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;
@@ -113,6 +133,8 @@ class H2Session : public ConnectionHandler, public Flushable {
   FlushQueue& flush_queue_;
   std::vector<int32_t> paused_streams_;
   const bool eager_connection_window_;
+  int32_t cached_stream_id_ = 0;
+  void* cached_stream_data_ = nullptr;
 };
 
 }  // namespace grelay

@@ -5,9 +5,9 @@
 namespace grelay {
 namespace {
 
-ServerStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noexcept {
-  return static_cast<ServerStreamHandler*>(
-      nghttp2_session_get_stream_user_data(session, stream_id));
+std::string_view view(nghttp2_rcbuf* buf) noexcept {
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
+  return {reinterpret_cast<const char*>(v.base), v.len};
 }
 
 ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
@@ -25,6 +25,9 @@ struct ServerSessionCallbacks {
   static ServerSession* self(void* user_data) noexcept {
     return static_cast<ServerSession*>(static_cast<H2Session*>(user_data));
   }
+  static ServerStreamHandler* handler_of(void* user_data, int32_t stream_id) noexcept {
+    return static_cast<ServerStreamHandler*>(self(user_data)->stream_data(stream_id));
+  }
 
   static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
                               void* user_data) noexcept {
@@ -37,38 +40,67 @@ struct ServerSessionCallbacks {
       return 0;
     }
     s->streams_.push_front(*handler);
-    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, handler);
+    s->set_stream_data(frame->hd.stream_id, handler);
     return 0;
   }
 
-  static int on_header(nghttp2_session* session, const nghttp2_frame* frame, nghttp2_rcbuf* name,
-                       nghttp2_rcbuf* value, uint8_t, void*) noexcept {
-    // Request trailers carry nothing gRPC uses; only the first HEADERS block is kept.
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    if (auto* handler = handler_of(session, frame->hd.stream_id)) {
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, nghttp2_rcbuf* name,
+                       nghttp2_rcbuf* value, uint8_t, void* user_data) noexcept {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    auto* handler = handler_of(user_data, frame->hd.stream_id);
+    if (!handler) return 0;
+    const bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
+    if (!handler->request_check_.on_field(view(name), view(value), trailer)) {
+      self(user_data)->reject_malformed(frame->hd.stream_id, *handler);
+    } else if (!trailer) {
+      // Request trailers carry nothing gRPC uses; only the first HEADERS block is kept.
       handler->on_request_header(name, value);
     }
     return 0;
   }
 
-  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
-    auto* handler = handler_of(session, frame->hd.stream_id);
+    const int32_t stream_id = frame->hd.stream_id;
+    auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      handler->on_request_headers_end();
-      // The handler may have ended the stream; look it up again.
-      handler = handler_of(session, frame->hd.stream_id);
-      if (!handler) return 0;
+    const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+      if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        if (!handler->request_check_.on_headers_end()) {
+          self(user_data)->reject_malformed(stream_id, *handler);
+          return 0;
+        }
+        handler->on_request_headers_end();
+        // The handler may have ended the stream; look it up again.
+        handler = handler_of(user_data, stream_id);
+        if (!handler) return 0;
+      } else if (!end_stream) {
+        // Trailers end the request; a later HEADERS block that does not is malformed.
+        self(user_data)->reject_malformed(stream_id, *handler);
+        return 0;
+      }
     }
-    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) handler->on_request_end();
+    if (end_stream) {
+      if (!handler->request_check_.on_end()) {
+        self(user_data)->reject_malformed(stream_id, *handler);
+        return 0;
+      }
+      handler->on_request_end();
+    }
     return 0;
   }
 
-  static int on_data_chunk_recv(nghttp2_session* session, uint8_t, int32_t stream_id,
-                                const uint8_t* data, size_t len, void* user_data) noexcept {
+  static int on_data_chunk_recv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                                size_t len, void* user_data) noexcept {
     self(user_data)->on_data_received(len);
-    if (auto* handler = handler_of(session, stream_id)) {
+    auto* handler = handler_of(user_data, stream_id);
+    if (handler && !handler->request_check_.on_data(len)) {
+      // More body than the request's content-length declared.
+      self(user_data)->reject_malformed(stream_id, *handler);
+      handler = nullptr;
+    }
+    if (handler) {
       handler->on_request_data(data, len);
     } else {
       // Nobody will forward these bytes: hand the window back at once.
@@ -87,11 +119,11 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
-  static int on_stream_close(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+  static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
-    auto* handler = handler_of(session, stream_id);
+    auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
-    nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
+    self(user_data)->set_stream_data(stream_id, nullptr);
     self(user_data)->streams_.erase(*handler);
     handler->on_downstream_close(error_code);
     return 0;
@@ -162,6 +194,15 @@ void ServerSession::shutdown() noexcept {
 void ServerSession::write_body(nghttp2_data_source* source, ChunkChain& out,
                                size_t length) noexcept {
   static_cast<ServerStreamHandler*>(source->ptr)->write_response_body(out, length);
+}
+
+void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept {
+  GRELAY_LOG_DEBUG("stream %d: malformed request; resetting it with PROTOCOL_ERROR", stream_id);
+  nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_PROTOCOL_ERROR);
+  set_stream_data(stream_id, nullptr);
+  streams_.erase(handler);
+  handler.on_downstream_close(NGHTTP2_PROTOCOL_ERROR);
+  schedule_send();
 }
 
 void ServerSession::on_teardown() noexcept {

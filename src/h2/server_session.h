@@ -3,6 +3,7 @@
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
 #include "h2/h2_session.h"
+#include "h2/request_check.h"
 
 namespace grelay {
 
@@ -28,6 +29,12 @@ class ServerStreamHandler : public ListHook<ServerStreamHandler> {
 
  protected:
   ~ServerStreamHandler() = default;
+
+ private:
+  friend struct ServerSessionCallbacks;
+
+  // The session's HTTP/2 message checks of this request; the handler sees only what passes.
+  RequestCheck request_check_;
 };
 
 class ServerSession;
@@ -70,6 +77,8 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   friend struct ServerSessionCallbacks;
 
   void on_teardown() noexcept override;
+  // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
+  void reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept;
 
   ServerSessionOwner& owner_;
   IntrusiveList<ServerStreamHandler> streams_;

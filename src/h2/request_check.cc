@@ -1,0 +1,210 @@
+#include "h2/request_check.h"
+
+#include <array>
+#include <cstring>
+
+namespace grelay {
+namespace {
+
+// Character classes, one bit each, looked up once per byte.
+enum CharClass : uint8_t {
+  name_char = 1 << 0,       // tchar without uppercase letters (RFC 9110 §5.6.2, RFC 9113 §8.2)
+  token_char = 1 << 1,      // tchar (a method)
+  value_char = 1 << 2,      // field-value octets: VCHAR, SP, HTAB, obs-text (RFC 9110 §5.5)
+  path_char = 1 << 3,       // VCHAR and obs-text: no spaces or controls
+  authority_char = 1 << 4,  // reg-name, IP literals, port and userinfo characters
+  scheme_char = 1 << 5,     // ALPHA / DIGIT / "+" / "-" / "."
+};
+
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  constexpr std::string_view tchar_symbols = "!#$%&'*+-.^_`|~";
+  constexpr std::string_view authority_symbols = "-._~!$&'()*+,;=:@[]%";
+  for (int c = 0; c < 256; ++c) {
+    uint8_t k = 0;
+    const bool lower = c >= 'a' && c <= 'z';
+    const bool upper = c >= 'A' && c <= 'Z';
+    const bool digit = c >= '0' && c <= '9';
+    const bool tsym = tchar_symbols.find(static_cast<char>(c)) != std::string_view::npos;
+    if (lower || digit || tsym) k |= name_char;
+    if (lower || upper || digit || tsym) k |= token_char;
+    if (c == '\t' || (c >= 0x20 && c != 0x7f)) k |= value_char;
+    if (c > 0x20 && c != 0x7f) k |= path_char;
+    if (lower || upper || digit ||
+        authority_symbols.find(static_cast<char>(c)) != std::string_view::npos) {
+      k |= authority_char;
+    }
+    if (lower || upper || digit || c == '+' || c == '-' || c == '.') k |= scheme_char;
+    t[static_cast<size_t>(c)] = k;
+  }
+  return t;
+}
+
+constexpr std::array<uint8_t, 256> classes = make_classes();
+
+bool all_of(std::string_view s, CharClass k) noexcept {
+  for (char c : s) {
+    if (!(classes[static_cast<uint8_t>(c)] & k)) return false;
+  }
+  return true;
+}
+
+// True if a byte of |x| is below 0x20 or is 0x7f (bytes of 0x80 and up never count).
+constexpr bool has_control(uint64_t x) noexcept {
+  constexpr uint64_t ones = 0x0101010101010101ULL;
+  constexpr uint64_t highs = 0x8080808080808080ULL;
+  const uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+  const uint64_t del = x ^ (ones * 0x7f);
+  const uint64_t is_del = (del - ones) & ~del & highs;
+  return (below_space | is_del) != 0;
+}
+
+bool valid_value(std::string_view v) noexcept {
+  if (v.empty()) return true;
+  if (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t') {
+    return false;
+  }
+  // Eight bytes at a time; a word with a control byte in it is looked at byte by byte, as
+  // HTAB is the one control a value may hold.
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, v.data() + i, 8);
+    if (has_control(word) && !all_of(v.substr(i, 8), value_char)) return false;
+  }
+  return all_of(v.substr(i), value_char);
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view lower) noexcept {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// A content-length value: digits only, no sign, fits in int64. -1 if not.
+int64_t parse_length(std::string_view v) noexcept {
+  if (v.empty()) return -1;
+  int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return -1;
+    if (n > (INT64_MAX - (c - '0')) / 10) return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+bool RequestCheck::first(Seen flag) noexcept {
+  if (seen_ & flag) return false;
+  seen_ |= flag;
+  return true;
+}
+
+bool RequestCheck::on_field(std::string_view name, std::string_view value, bool trailer) noexcept {
+  if (!name.empty() && name[0] == ':') {
+    if (trailer || (seen_ & regular)) return false;
+    return on_pseudo(name, value);
+  }
+  seen_ |= regular;
+  if (name.empty() || !all_of(name, name_char)) return false;
+  return on_regular(name, value);
+}
+
+bool RequestCheck::on_pseudo(std::string_view name, std::string_view value) noexcept {
+  constexpr bool bad = false;
+  if (value.empty()) return bad;
+  if (name.size() == 5 && name == ":path") {
+    if (!first(path) || !all_of(value, path_char)) return bad;
+    if (value[0] == '/') {
+      seen_ |= path_slash;
+    } else if (value == "*") {
+      seen_ |= path_asterisk;
+    }
+  } else if (name.size() == 7 && name == ":method") {
+    if (!first(method) || !all_of(value, token_char)) return bad;
+    if (value.size() == 7) {
+      if (value == "CONNECT") seen_ |= method_connect;
+      if (value == "OPTIONS") seen_ |= method_options;
+    }
+  } else if (name.size() == 7 && name == ":scheme") {
+    if (!first(scheme) || !all_of(value, scheme_char)) return bad;
+    if (!((value[0] >= 'a' && value[0] <= 'z') || (value[0] >= 'A' && value[0] <= 'Z'))) {
+      return bad;
+    }
+    if (equals_ignoring_case(value, "http") || equals_ignoring_case(value, "https")) {
+      seen_ |= scheme_http;
+    }
+  } else if (name.size() == 10 && name == ":authority") {
+    if (!first(authority) || !all_of(value, authority_char)) return bad;
+  } else {
+    // :status belongs to responses; :protocol needs extended CONNECT, which the relay does
+    // not offer; anything else is undefined.
+    return bad;
+  }
+  return true;
+}
+
+bool RequestCheck::on_regular(std::string_view name, std::string_view value) noexcept {
+  constexpr bool bad = false;
+  if (name.size() == 4 && name == "host") {
+    return !value.empty() && all_of(value, authority_char) && first(host);
+  }
+  if (!valid_value(value)) return bad;
+  switch (name.size()) {
+    case 2:
+      if (name == "te" && !equals_ignoring_case(value, "trailers")) return bad;
+      break;
+    case 7:
+      if (name == "upgrade") return bad;
+      break;
+    case 10:
+      if (name == "connection" || name == "keep-alive") return bad;
+      break;
+    case 14:
+      if (name == "content-length") {
+        if (content_length_ != -1) return bad;
+        content_length_ = parse_length(value);
+        if (content_length_ == -1) return bad;
+      }
+      break;
+    case 16:
+      if (name == "proxy-connection") return bad;
+      break;
+    case 17:
+      if (name == "transfer-encoding") return bad;
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+bool RequestCheck::on_headers_end() const noexcept {
+  if (seen_ & method_connect) {
+    // CONNECT names only the authority (RFC 9113 §8.5).
+    return (seen_ & authority) && !(seen_ & (scheme | path));
+  }
+  constexpr uint16_t required = method | scheme | path;
+  if ((seen_ & required) != required || !(seen_ & (authority | host))) return false;
+  // For http and https targets the path is absolute, or "*" for a server-wide OPTIONS.
+  if (seen_ & scheme_http) {
+    return (seen_ & path_slash) || ((seen_ & method_options) && (seen_ & path_asterisk));
+  }
+  return true;
+}
+
+bool RequestCheck::on_data(size_t n) noexcept {
+  body_length_ += n;
+  return content_length_ == -1 || body_length_ <= static_cast<uint64_t>(content_length_);
+}
+
+bool RequestCheck::on_end() const noexcept {
+  return content_length_ == -1 || body_length_ == static_cast<uint64_t>(content_length_);
+}
+
+}  // namespace grelay
