@@ -90,6 +90,34 @@ void ChunkChain::append(const void* data, size_t len) {
   }
 }
 
+void ChunkChain::move_to(ChunkChain& to, size_t len) {
+  len = std::min(len, size_);
+  while (len > 0) {
+    // Only a reserved tail chunk can be empty, and bytes remain, so the head holds some.
+    Chunk* chunk = head_;
+    const size_t n = chunk->end - chunk->begin;
+    if (n <= len && to.pool_ == pool_) {
+      head_ = chunk->next;
+      if (head_ == nullptr) tail_ = nullptr;
+      chunk->next = nullptr;
+      size_ -= n;
+      if (to.tail_ == nullptr) {
+        to.head_ = chunk;
+      } else {
+        to.tail_->next = chunk;
+      }
+      to.tail_ = chunk;
+      to.size_ += n;
+      len -= n;
+      continue;
+    }
+    const size_t m = std::min(n, len);
+    to.append(chunk->data + chunk->begin, m);
+    drain(m);
+    len -= m;
+  }
+}
+
 int ChunkChain::peek(struct iovec* iov, int max_iov, size_t limit) const noexcept {
   int count = 0;
   for (Chunk* chunk = head_; chunk != nullptr && count < max_iov && limit > 0;

@@ -76,6 +76,11 @@ class ChunkChain {
   // copied.
   size_t copy_out(void* dst, size_t len) const noexcept;
 
+  // Moves |len| bytes (at most size()) from the front to the back of |to|. Chunks whose bytes
+  // all go are relinked rather than copied (when both chains share a pool); |to| then
+  // appends after them, into their free space.
+  void move_to(ChunkChain& to, size_t len);
+
   // Drops |len| bytes (all of them when |len| >= size()) from the front, returning emptied
   // chunks to the pool.
   void drain(size_t len) noexcept;

@@ -29,11 +29,9 @@ bool is_grpc_content_type(std::string_view ct) noexcept {
   return ct.size() == grpc.size() || ct[grpc.size()] == '+' || ct[grpc.size()] == ';';
 }
 
-// Copies |length| bytes of |from|, starting |offset| bytes in, to |to| and reports them to
-// |frames|. |offset| + |length| is at most a replay buffer and one DATA frame's payload, far
-// less than 16 chunks.
-void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain& to,
-                GrpcFrameTracker* frames) noexcept {
+// Copies |length| bytes of |from|, starting |offset| bytes in, to |to|. |offset| + |length| is
+// at most a replay buffer and one DATA frame's payload, far less than 16 chunks.
+void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain& to) noexcept {
   iovec iov[16];
   int n = from.peek(iov, 16, offset + length);
   for (int i = 0; i < n; ++i) {
@@ -43,11 +41,8 @@ void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain
       offset -= len;
       continue;
     }
-    base += offset;
-    len -= offset;
+    to.append(base + offset, len - offset);
     offset = 0;
-    to.append(base, len);
-    if (frames) frames->advance(base, len);
   }
 }
 
@@ -233,8 +228,12 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
 }
 
 void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
-  copy_range(response_body_, 0, length, out, &response_frames_);
-  response_body_.drain(length);
+  iovec iov[16];
+  int n = response_body_.peek(iov, 16, length);
+  for (int i = 0; i < n; ++i) {
+    response_frames_.advance(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len);
+  }
+  response_body_.move_to(out, length);
   if (upstream_) upstream_->consume(upstream_id_, length);
 }
 
@@ -399,7 +398,18 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
 }
 
 void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
-  copy_range(request_body_, replay_offset_, length, out, nullptr);
+  if (!replayable_ && replay_offset_ == 0) {
+    // Nothing is kept for a replay any more: the bytes move to the output.
+    request_body_.move_to(out, length);
+    if (length > consumed_prefix_) {
+      downstream_->consume(stream_id_, length - consumed_prefix_);
+      consumed_prefix_ = 0;
+    } else {
+      consumed_prefix_ -= length;
+    }
+    return;
+  }
+  copy_range(request_body_, replay_offset_, length, out);
   replay_offset_ += length;
   // The client gets window back once, for bytes a replay sends again too.
   if (replay_offset_ > consumed_prefix_) {

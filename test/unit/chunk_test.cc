@@ -427,3 +427,42 @@ TEST_CASE("ChunkChain destruction returns every chunk to the pool") {
   CHECK(pool.cached() == 2);
   CHECK(pool.allocated() == 2);
 }
+
+TEST_CASE("ChunkChain move_to relinks whole chunks and copies partial ones") {
+  grelay::ChunkPool pool;
+  grelay::ChunkChain from(pool);
+  grelay::ChunkChain to(pool);
+  std::vector<uint8_t> bytes(2 * grelay::chunk_size + 100);
+  for (size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<uint8_t>(i * 7);
+  from.append(bytes.data(), bytes.size());
+  to.append("hdr", 3);
+  const size_t before = pool.allocated();
+
+  // The first chunk goes whole: no chunk is taken from the pool for it.
+  from.move_to(to, grelay::chunk_size);
+  CHECK(pool.allocated() == before);
+  CHECK(from.size() == grelay::chunk_size + 100);
+  CHECK(to.size() == 3 + grelay::chunk_size);
+
+  // Part of the next chunk is copied; the rest stays in |from|.
+  from.move_to(to, 10);
+  CHECK(from.size() == grelay::chunk_size + 90);
+
+  // What |to| appends next lands after the moved bytes.
+  to.append("x", 1);
+  from.move_to(to, SIZE_MAX);
+  CHECK(from.empty());
+
+  std::vector<uint8_t> out(to.size());
+  REQUIRE(to.copy_out(out.data(), out.size()) == out.size());
+  std::vector<uint8_t> want = {'h', 'd', 'r'};
+  want.insert(want.end(), bytes.begin(), bytes.begin() + grelay::chunk_size + 10);
+  want.push_back('x');
+  want.insert(want.end(), bytes.begin() + grelay::chunk_size + 10, bytes.end());
+  CHECK(out == want);
+
+  // |from| keeps working after giving its chunks away.
+  from.append("abc", 3);
+  CHECK(from.size() == 3);
+}
