@@ -43,6 +43,9 @@ enum class RouteMatch {
 };
 
 struct RouteConfig {
+  // Optional label of the route in metrics and the access log; unique when set. When empty
+  // the label is what the route matches.
+  std::string name;
   RouteMatch kind = RouteMatch::any;
   std::string match;
   // Optional exact :authority match (compared case-insensitively, port included if given).
@@ -69,6 +72,16 @@ struct ClusterConfig {
   int line = 0;
 };
 
+struct AccessLogConfig {
+  // File the JSON lines are appended to; "-" is standard output.
+  std::string path;
+  // Fraction of the calls (that pass |only_errors|) logged, 0 to 1.
+  double sample_rate = 1.0;
+  // Log only calls that did not end with OK.
+  bool only_errors = false;
+  int line = 0;
+};
+
 struct Config {
   // Path of the file this was loaded from ("" when built in code).
   std::string path;
@@ -79,6 +92,9 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
   std::vector<ClusterConfig> clusters;
+  std::optional<AccessLogConfig> access_log;
+  // The TOML text the config was parsed from (for the admin endpoint's /config).
+  std::string source;
 };
 
 // Thrown by load_config and parse_config. what() is "file:line: message" (line omitted

@@ -12,6 +12,7 @@
 namespace grelay {
 
 class Worker;
+class WorkerStats;
 
 // The relay on one libuv loop: its listeners, client connections, backend connection pools
 // and calls. Use it from the loop's thread only. Relays on different loops share nothing but
@@ -40,6 +41,12 @@ class Relay {
 
   // The addresses listened on, as "ip:port", in the order listeners were opened.
   std::vector<std::string> addresses() const;
+
+  // The relay's counters (an internal type, read by the grelay binary's admin endpoint). They
+  // stay valid after the Relay is gone.
+  std::shared_ptr<const WorkerStats> stats() const;
+  // Reopens the access log file at the next flush (after logrotate moved it). Any thread.
+  void reopen_logs();
 
   // Stops accepting. With |graceful|, clients get GOAWAY and open calls run to their end;
   // without, every connection closes now. |done| runs on the loop once every handle of the

@@ -3,21 +3,29 @@
 #include <uv.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
+#include <string_view>
 
+#include "admin/admin_h2_session.h"
+#include "admin/metrics.h"
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
 
 namespace grelay {
 
-// The [admin] endpoint: plain HTTP/1.1 GETs on its own loop (the process's main loop), one
-// request per connection.
-//   /healthz  200 "ok" while the process runs
-//   /ready    200 "ready", or 503 "draining" once a drain has begun
-// Other paths get 404, other methods 405. Every answer closes the connection.
+// The [admin] endpoint, on its own loop (the process's main loop). Plain GETs over HTTP/1.1
+// (one request per connection) or h2c with prior knowledge (any number of requests):
+//   /metrics   every counter, in the Prometheus text format
+//   /healthz   200 "ok" while the process runs
+//   /ready     200 "ready", or 503 "draining" once a drain has begun
+//   /config    the running config as JSON, secrets redacted
+//   /clusters  clusters and endpoints as JSON: active calls, connections, health, ejection
+// Other paths get 404, other methods 405.
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, const AdminConfig& config) noexcept;
+  AdminServer(uv_loop_t* loop, const AdminConfig& config, Metrics& metrics,
+              std::shared_ptr<const Config> running) noexcept;
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -25,21 +33,31 @@ class AdminServer {
   std::string start();
   // /ready turns 503 from now on.
   void set_draining() noexcept { draining_.store(true); }
+  // The config /config shows from now on (after a reload). Loop thread only.
+  void set_config(std::shared_ptr<const Config> running) noexcept { running_ = std::move(running); }
   // Stops listening and closes every admin connection.
   void close() noexcept;
+
+  // The answer to |method| |path| (the path without its query).
+  AdminResponse handle(std::string_view method, std::string_view path) const;
 
  private:
   struct Client;
 
   static void connection_cb(uv_stream_t* server, int status) noexcept;
-  void answer(Client& client, const std::string& request_line) noexcept;
 
   uv_loop_t* loop_;
   const AdminConfig& config_;
+  Metrics& metrics_;
+  std::shared_ptr<const Config> running_;
   uv_tcp_t tcp_;
   bool listening_ = false;
   IntrusiveList<Client> clients_;
   std::atomic<bool> draining_{false};
 };
+
+// |config|'s TOML source as JSON, with the value of every key named key, password or secret
+// (or ending in _key, _password or _secret) replaced by "<redacted>".
+std::string redacted_config_json(const Config& config);
 
 }  // namespace grelay

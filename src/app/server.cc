@@ -1,7 +1,9 @@
 #include "app/server.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <mutex>
 #include <stdexcept>
@@ -30,6 +32,11 @@ struct Server::WorkerThread {
   // Guards |stop_async| against a send from the main thread after the worker closed it.
   std::mutex mutex;
   bool stopped = false;
+
+  void reopen_logs() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!stopped) relay->reopen_logs();
+  }
 
   void request_stop(int mode) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -89,6 +96,16 @@ void Server::open_listeners() {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // Each worker opens the access log itself; a path that cannot be opened stops the start
+  // here, before anything listens.
+  if (config_->access_log && config_->access_log->path != "-") {
+    const std::string& path = config_->access_log->path;
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      throw std::system_error(errno, std::generic_category(), "cannot open access log " + path);
+    }
+    ::close(fd);
+  }
   open_listeners();
 
   uv_async_init(&loop_, &all_stopped_, [](uv_async_t* handle) {
@@ -98,21 +115,23 @@ int Server::run() {
     uv_close(reinterpret_cast<uv_handle_t*>(&self->sigterm_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->sigint_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->sighup_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->sigusr1_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_timer_), nullptr);
     if (self->admin_) self->admin_->close();
   });
   all_stopped_.data = this;
-  for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_}) {
+  for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
     uv_signal_init(&loop_, sig);
     sig->data = this;
   }
   uv_signal_start(&sigterm_, signal_cb, SIGTERM);
   uv_signal_start(&sigint_, signal_cb, SIGINT);
   uv_signal_start(&sighup_, signal_cb, SIGHUP);
+  uv_signal_start(&sigusr1_, signal_cb, SIGUSR1);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
   if (config_->admin) {
-    admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin);
+    admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_, config_);
     GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
   }
 
@@ -124,6 +143,7 @@ int Server::run() {
     uv_async_init(&t->loop, &t->stop_async, WorkerThread::stop_cb);
     t->stop_async.data = t;
     t->relay = std::make_unique<Relay>(&t->loop, config_);
+    metrics_.add_worker(t->relay->stats());
     for (size_t i = 0; i < listen_fds_[w].size(); ++i) {
       t->relay->listen_fd(i, listen_fds_[w][i]);
       listen_fds_[w][i] = -1;
@@ -150,6 +170,8 @@ int Server::run() {
 
 void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
   auto* self = static_cast<Server*>(handle->data);
+  if (signum == SIGHUP || signum == SIGUSR1) self->reopen_logs();
+  if (signum == SIGUSR1) return;
   if (signum == SIGHUP) {
     GRELAY_LOG_WARN(
         "SIGHUP: this version does not reload its config; restart grelay to apply "
@@ -165,8 +187,16 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
   self->start_drain();
 }
 
+void Server::reopen_logs() {
+  if (!config_->access_log) return;
+  GRELAY_LOG_INFO("reopening the access log %s", config_->access_log->path.c_str());
+  for (auto& worker : workers_)
+    worker->reopen_logs();
+}
+
 void Server::start_drain() {
   draining_ = true;
+  metrics_.process().drains.add();
   if (admin_) admin_->set_draining();
   GRELAY_LOG_INFO("draining: no new connections; open calls may run for %llu ms",
                   static_cast<unsigned long long>(drain_timeout_ms));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "admin/metrics.h"
 #include "grelay/config.h"
 #include "grelay/relay.h"
 
@@ -30,6 +31,8 @@ class Server {
   void open_listeners();
   void start_drain();
   void force_stop();
+  // Asks every worker to reopen its access log (logrotate moved the file).
+  void reopen_logs();
   static void signal_cb(uv_signal_t* handle, int signum) noexcept;
   static void drain_timer_cb(uv_timer_t* handle) noexcept;
 
@@ -38,12 +41,14 @@ class Server {
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   uv_signal_t sighup_;
+  uv_signal_t sigusr1_;
   uv_timer_t drain_timer_;
   // listen_fds_[worker][listener]
   std::vector<std::vector<int>> listen_fds_;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   std::atomic<int> running_workers_{0};
   uv_async_t all_stopped_;
+  Metrics metrics_;
   std::unique_ptr<AdminServer> admin_;
   bool draining_ = false;
 };

@@ -110,6 +110,7 @@ class ConfigParser {
   void parse_workers(const toml::node& node);
   void parse_log_level(const toml::node& node);
   void parse_admin(const toml::node& node);
+  void parse_access_log(const toml::node& node);
   void parse_listener(const toml::table& table);
   void parse_route(const toml::table& table);
   void parse_route_match(const toml::table& table, RouteConfig& route);
@@ -178,8 +179,8 @@ HostPort ConfigParser::address_of(const toml::node& node, std::string_view name,
 }
 
 void ConfigParser::parse(const toml::table& root) {
-  static constexpr std::string_view top_level[] = {"workers",  "log_level", "admin",
-                                                   "listener", "route",     "cluster"};
+  static constexpr std::string_view top_level[] = {"workers", "log_level", "admin",     "listener",
+                                                   "route",   "cluster",   "access_log"};
   std::vector<Item> items;
   for (auto&& [key, value] : root) {
     std::string_view k = key.str();
@@ -214,6 +215,8 @@ void ConfigParser::parse(const toml::table& root) {
       parse_log_level(*item.node);
     } else if (k == "admin") {
       parse_admin(*item.node);
+    } else if (k == "access_log") {
+      parse_access_log(*item.node);
     } else if (k == "listener" || k == "route" || k == "cluster") {
       fail(item.line, std::string(k) + " must be an array of tables ([[" + std::string(k) + "]])");
     } else {
@@ -251,9 +254,42 @@ void ConfigParser::parse_admin(const toml::node& node) {
   AdminConfig admin;
   admin.line = line_of(node);
   const toml::node* address = table->get("address");
-  if (address == nullptr) fail(admin.line, "[admin] is missing 'address'");
-  admin.address = address_of(*address, "[admin] address", HostRule::ip_or_localhost);
+  if (address != nullptr) {
+    admin.address = address_of(*address, "[admin] address", HostRule::ip_or_localhost);
+  } else {
+    // Loopback unless told otherwise: the endpoint asks for no credentials.
+    std::string unused;
+    admin.address = *parse_host_port("127.0.0.1:9901", HostRule::ip_or_localhost, &unused);
+  }
   config_.admin = std::move(admin);
+}
+
+void ConfigParser::parse_access_log(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) fail(line_of(node), "access_log must be a table ([access_log])");
+  check_keys(*table, {"path", "sample_rate", "only_errors"}, "in [access_log]");
+  AccessLogConfig log;
+  log.line = line_of(node);
+  const toml::node* path = table->get("path");
+  if (path == nullptr)
+    fail(log.line, "[access_log] is missing 'path' (a file, or \"-\" for stdout)");
+  log.path = string_of(*path, "[access_log] path");
+  if (log.path.empty()) fail(line_of(*path), "[access_log] path must not be empty");
+  if (const toml::node* n = table->get("sample_rate")) {
+    std::optional<double> rate;
+    if (const auto* f = n->as_floating_point()) rate = f->get();
+    if (const auto* i = n->as_integer()) rate = static_cast<double>(i->get());
+    if (!rate || !(*rate >= 0.0 && *rate <= 1.0)) {
+      fail(line_of(*n), "[access_log] sample_rate must be a number from 0 to 1");
+    }
+    log.sample_rate = *rate;
+  }
+  if (const toml::node* n = table->get("only_errors")) {
+    const auto* value = n->as_boolean();
+    if (value == nullptr) fail(line_of(*n), "[access_log] only_errors must be true or false");
+    log.only_errors = value->get();
+  }
+  config_.access_log = std::move(log);
 }
 
 void ConfigParser::parse_listener(const toml::table& table) {
@@ -327,10 +363,29 @@ void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& rout
 }
 
 void ConfigParser::parse_route(const toml::table& table) {
-  check_keys(table, {"path", "service", "prefix", "none", "authority", "cluster", "timeout"},
+  check_keys(table,
+             {"path", "service", "prefix", "none", "authority", "cluster", "timeout", "name"},
              "in [[route]]");
   RouteConfig route;
   route.line = line_of(table);
+  if (const toml::node* n = table.get("name")) {
+    route.name = string_of(*n, "[[route]] name");
+    bool ok = !route.name.empty();
+    for (char c : route.name) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == '/');
+    }
+    if (!ok) {
+      fail(line_of(*n), "bad [[route]] name " + quoted(route.name) +
+                            ": use only letters, digits, '.', '_', '-' and '/'");
+    }
+    for (const RouteConfig& other : config_.routes) {
+      if (other.name == route.name) {
+        fail(line_of(*n), "duplicate route name " + quoted(route.name) +
+                              " (first defined at line " + std::to_string(other.line) + ")");
+      }
+    }
+  }
   parse_route_match(table, route);
   if (const toml::node* n = table.get("authority")) {
     std::string authority = string_of(*n, "[[route]] authority");
@@ -445,6 +500,7 @@ std::shared_ptr<const Config> parse_config(std::string_view text, const std::str
   }
   auto config = std::make_shared<Config>();
   config->path = path;
+  config->source = std::string(text);
   ConfigParser(path, *config).parse(root);
   return config;
 }

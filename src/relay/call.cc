@@ -60,6 +60,17 @@ struct StatusFields {
   std::string encoded;
 };
 
+// The status named by a grpc-status value; UNKNOWN when it names none.
+StatusCode status_from_text(std::string_view text) noexcept {
+  int code = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
+  if (ec != std::errc() || end != text.data() + text.size() || code < 0 ||
+      code >= static_cast<int>(status_code_count)) {
+    return StatusCode::unknown;
+  }
+  return static_cast<StatusCode>(code);
+}
+
 }  // namespace
 
 Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept
@@ -67,9 +78,13 @@ Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcep
       downstream_(&downstream),
       stream_id_(stream_id),
       request_body_(downstream.pool()),
-      response_body_(downstream.pool()) {}
+      response_body_(downstream.pool()),
+      start_ns_(uv_hrtime()) {}
 
 Call::~Call() {
+  if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
+  if (listener_calls_) listener_calls_->add(-1);
+  if (series_ && cluster_) cluster_->stats()->active_calls.add(-1);
   worker_.deadlines().remove(*this);
   cancel_wait();
   release_upstream(NGHTTP2_CANCEL);
@@ -120,31 +135,45 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 
 void Call::on_request_headers_end() noexcept {
   if (request_header_bytes_ > max_request_header_bytes) {
+    series_ = &worker_.stats().unrouted();
+    series_->started.add();
     finish(StatusCode::resource_exhausted,
            "request metadata of " + std::to_string(request_header_bytes_) +
-               " bytes is over the relay's limit of " + std::to_string(max_request_header_bytes));
+               " bytes is over the relay's limit of " + std::to_string(max_request_header_bytes),
+           ErrorReason::metadata_too_large);
     return;
   }
   std::string_view method = request_field(request_index_.method);
   std::string_view path = request_field(request_index_.path);
-  if (method != "POST") {
-    reject_http("405", StatusCode::internal,
-                "method " + std::string(method) + " not allowed: gRPC calls use POST");
-    return;
-  }
-  std::string_view content_type = request_field(request_index_.content_type);
-  if (!is_grpc_content_type(content_type)) {
-    reject_http("415", StatusCode::internal,
-                "invalid gRPC request content-type '" + std::string(content_type) + "'");
-    return;
-  }
   // A request may name its authority in host instead (RFC 9113 §8.3.1).
   if (request_index_.authority == RequestFieldIndex::none) {
     request_index_.authority = request_index_.host;
   }
   route_ = worker_.router().match(path, request_field(request_index_.authority));
+  if (route_) {
+    cluster_ = &worker_.cluster(route_->cluster_index);
+    series_ =
+        &worker_.stats().routed(static_cast<size_t>(route_ - worker_.config().routes.data()), path);
+    cluster_->stats()->active_calls.add(1);
+  } else {
+    series_ = &worker_.stats().unrouted();
+  }
+  series_->started.add();
+  if (method != "POST") {
+    reject_http("405", StatusCode::internal,
+                "method " + std::string(method) + " not allowed: gRPC calls use POST",
+                ErrorReason::bad_method);
+    return;
+  }
+  std::string_view content_type = request_field(request_index_.content_type);
+  if (!is_grpc_content_type(content_type)) {
+    reject_http("415", StatusCode::internal,
+                "invalid gRPC request content-type '" + std::string(content_type) + "'",
+                ErrorReason::bad_content_type);
+    return;
+  }
   if (!route_) {
-    finish(StatusCode::unimplemented, "no route for " + std::string(path));
+    finish(StatusCode::unimplemented, "no route for " + std::string(path), ErrorReason::no_route);
     return;
   }
   std::optional<std::chrono::nanoseconds> timeout;
@@ -152,7 +181,8 @@ void Call::on_request_headers_end() noexcept {
     std::string_view text = request_field(request_index_.grpc_timeout);
     timeout = parse_grpc_timeout(text);
     if (!timeout) {
-      finish(StatusCode::internal, "malformed grpc-timeout '" + std::string(text) + "'");
+      finish(StatusCode::internal, "malformed grpc-timeout '" + std::string(text) + "'",
+             ErrorReason::bad_timeout);
       return;
     }
   }
@@ -166,11 +196,12 @@ void Call::on_request_headers_end() noexcept {
     uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
     worker_.deadlines().add(*this, uv_now(worker_.loop()) + ms);
   }
-  cluster_ = &worker_.cluster(route_->cluster_index);
   start_upstream();
 }
 
 void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
+  request_bytes_ += len;
+  request_frames_.advance(data, len);
   if (upstream_done_ || response_ == Response::done) {
     downstream_->consume(stream_id_, len);
     return;
@@ -189,6 +220,9 @@ void Call::on_downstream_close(uint32_t error_code) noexcept {
     GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
                      nghttp2_http2_strerror(error_code));
   }
+  // A call that ends before its status was decided was cancelled by the client.
+  set_final_status(StatusCode::cancelled);
+  record_end();
   // The destructor resets a backend stream still open with CANCEL.
   delete this;
 }
@@ -207,11 +241,14 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     NvArray nva;
     fields.add_to(nva);
     downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
+    set_final_status(relay_status_, error_reason_);
     return 0;
   }
   if (response_ended_) {
     response_ = Response::done;
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    set_final_status(trailers_.has("grpc-status") ? status_from_text(trailers_.get("grpc-status"))
+                                                  : StatusCode::unknown);
     if (!trailers_.empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       NvArray nva;
@@ -233,6 +270,7 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
   for (int i = 0; i < n; ++i) {
     response_frames_.advance(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len);
   }
+  response_bytes_ += length;
   response_body_.move_to(out, length);
   if (upstream_) upstream_->consume(upstream_id_, length);
 }
@@ -240,6 +278,7 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
 // --- backend side ------------------------------------------------------------------------
 
 void Call::start_upstream() noexcept {
+  if (attempts_ > 0) cluster_->stats()->retries.add();
   ++attempts_;
   cluster_->open_stream(*this);
 }
@@ -287,11 +326,18 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
   if (id < 0) {
     upstream_done_ = true;
     finish(StatusCode::unavailable,
-           std::string("cannot open a backend stream: ") + nghttp2_strerror(id));
+           std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
+           ErrorReason::backend_stream);
     return;
   }
   upstream_ = &session;
   upstream_id_ = id;
+  EndpointStats* endpoint = session.endpoint().stats();
+  if (endpoint != endpoint_stats_) {
+    if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
+    endpoint_stats_ = endpoint;
+    if (endpoint_stats_) endpoint_stats_->active_calls.add(1);
+  }
 }
 
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
@@ -303,7 +349,7 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
     return;
   }
   upstream_done_ = true;
-  finish(status, why);
+  finish(status, why, ErrorReason::no_endpoint);
 }
 
 void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
@@ -327,7 +373,8 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
   if (http_status != 200 && !response_headers_.has("grpc-status")) {
     release_upstream(NGHTTP2_CANCEL);
     finish(status_from_http(http_status),
-           "backend answered HTTP " + std::string(status_text) + " without a gRPC status");
+           "backend answered HTTP " + std::string(status_text) + " without a gRPC status",
+           ErrorReason::backend_http_status);
     return;
   }
   forward_response_headers(end_stream);
@@ -342,6 +389,11 @@ void Call::forward_response_headers(bool end_stream) noexcept {
   }
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
   response_ = end_stream ? Response::done : Response::streaming;
+  if (end_stream) {
+    set_final_status(response_headers_.has("grpc-status")
+                         ? status_from_text(response_headers_.get("grpc-status"))
+                         : StatusCode::unknown);
+  }
   downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
 }
 
@@ -377,10 +429,12 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
   }
   upstream_done_ = true;
   if (error_code == h2_connection_lost) {
-    finish(StatusCode::unavailable, "backend connection lost");
+    finish(StatusCode::unavailable, "backend connection lost",
+           ErrorReason::backend_connection_lost);
   } else {
     finish(status_from_h2_error(error_code),
-           std::string("backend reset the stream: ") + nghttp2_http2_strerror(error_code));
+           std::string("backend reset the stream: ") + nghttp2_http2_strerror(error_code),
+           ErrorReason::backend_reset);
   }
 }
 
@@ -424,7 +478,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
 void Call::on_deadline() noexcept {
   GRELAY_LOG_DEBUG("stream %d: deadline exceeded; cancelling the backend stream", stream_id_);
   release_upstream(NGHTTP2_CANCEL);
-  finish(StatusCode::deadline_exceeded, "deadline exceeded", true);
+  finish(StatusCode::deadline_exceeded, "deadline exceeded", ErrorReason::deadline_exceeded, true);
 }
 
 void Call::release_upstream(uint32_t error_code) noexcept {
@@ -437,31 +491,70 @@ void Call::release_upstream(uint32_t error_code) noexcept {
   session->consume(upstream_id_, response_body_.size());
 }
 
-void Call::finish(StatusCode status, const std::string& message, bool drop_pending) noexcept {
+void Call::finish(StatusCode status, const std::string& message, ErrorReason reason,
+                  bool drop_pending) noexcept {
   if (response_ == Response::done) return;
   if (upstream_) release_upstream(NGHTTP2_CANCEL);
   upstream_done_ = true;
   if (drop_pending || response_ == Response::none) response_body_.clear();
   if (response_ == Response::none) {
-    reject_http("200", status, message);
+    reject_http("200", status, message, reason);
     return;
   }
+  set_final_status(status, reason);
   relay_end_ = true;
   relay_status_ = status;
   relay_message_ = message;
   downstream_->resume(stream_id_);
 }
 
-void Call::reject_http(const char* http_status, StatusCode status,
-                       const std::string& message) noexcept {
+void Call::reject_http(const char* http_status, StatusCode status, const std::string& message,
+                       ErrorReason reason) noexcept {
   upstream_done_ = true;
   response_ = Response::done;
+  // Kept only for the access log: most relay-made answers are never logged.
+  if (worker_.access_log()) relay_message_ = message;
+  set_final_status(status, reason);
   StatusFields fields(status, message);
   NvArray nva;
   nva.add(":status", http_status);
   nva.add("content-type", "application/grpc");
   fields.add_to(nva);
   downstream_->submit_response(stream_id_, nva.data(), nva.size(), nullptr);
+}
+
+void Call::set_final_status(StatusCode status, ErrorReason reason) noexcept {
+  if (status_known_) return;
+  status_known_ = true;
+  final_status_ = status;
+  error_reason_ = reason;
+}
+
+void Call::record_end() noexcept {
+  if (!series_) return;
+  uint64_t duration = uv_hrtime() - start_ns_;
+  series_->finish(final_status_, duration, request_frames_.messages(), response_frames_.messages(),
+                  request_bytes_, response_bytes_);
+  if (error_reason_ != ErrorReason::none) worker_.stats().errors(error_reason_).add();
+  AccessLog* log = worker_.access_log();
+  if (!log || !log->wants(final_status_)) return;
+  AccessLogEntry entry;
+  entry.peer = worker_.peer_of(*downstream_);
+  entry.authority = request_field(request_index_.authority);
+  entry.path = request_field(request_index_.path);
+  entry.route = series_->route;
+  entry.cluster = series_->cluster;
+  if (endpoint_stats_) entry.endpoint = endpoint_stats_->address;
+  entry.status = final_status_;
+  entry.duration_ns = duration;
+  entry.request_bytes = request_bytes_;
+  entry.response_bytes = response_bytes_;
+  entry.request_messages = request_frames_.messages();
+  entry.response_messages = response_frames_.messages();
+  entry.retries = attempts_ > 0 ? attempts_ - 1 : 0;
+  entry.error = error_reason_name(error_reason_);
+  if (error_reason_ != ErrorReason::none) entry.message = relay_message_;
+  log->append(entry);
 }
 
 }  // namespace grelay

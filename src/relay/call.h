@@ -5,6 +5,7 @@
 
 #include "core/chunk.h"
 #include "core/grpc_frame.h"
+#include "core/worker_stats.h"
 #include "grelay/status.h"
 #include "h2/server_session.h"
 #include "relay/deadline_queue.h"
@@ -49,6 +50,12 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
 
   void on_deadline() noexcept override;
 
+  // Counts the call among its listener's active calls until it ends.
+  void count_in(Gauge& listener_calls) noexcept {
+    listener_calls_ = &listener_calls;
+    listener_calls.add(1);
+  }
+
  private:
   // Where the response to the client stands.
   enum class Response {
@@ -61,10 +68,16 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // Ends the call with a relay-made |status|: Trailers-Only when nothing was sent yet,
   // trailers after the body otherwise (a reset if that would cut a message). With
   // |drop_pending| the response bytes not yet sent are dropped first.
-  void finish(StatusCode status, const std::string& message, bool drop_pending = false) noexcept;
+  void finish(StatusCode status, const std::string& message, ErrorReason reason,
+              bool drop_pending = false) noexcept;
   // Answers with one HEADERS frame that ends the stream: HTTP |http_status| with a gRPC
   // status (Trailers-Only when |http_status| is "200").
-  void reject_http(const char* http_status, StatusCode status, const std::string& message) noexcept;
+  void reject_http(const char* http_status, StatusCode status, const std::string& message,
+                   ErrorReason reason) noexcept;
+  // Notes the status the client gets, the first time it is known.
+  void set_final_status(StatusCode status, ErrorReason reason = ErrorReason::none) noexcept;
+  // Counts the finished call and writes its access log line.
+  void record_end() noexcept;
   // Resets the backend stream (if any) with |error_code| and forgets it.
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
@@ -99,6 +112,18 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   ChunkChain request_body_;
   ChunkChain response_body_;
   GrpcFrameTracker response_frames_;
+  GrpcFrameTracker request_frames_;
+
+  // Where the call is counted: set once its request headers are complete.
+  CallSeries* series_ = nullptr;
+  EndpointStats* endpoint_stats_ = nullptr;
+  Gauge* listener_calls_ = nullptr;
+  uint64_t start_ns_ = 0;
+  uint64_t request_bytes_ = 0;
+  uint64_t response_bytes_ = 0;
+  StatusCode final_status_ = StatusCode::unknown;
+  ErrorReason error_reason_ = ErrorReason::none;
+  bool status_known_ = false;
 
   // Absolute deadline on the uv_hrtime() clock; 0 when the call has none.
   uint64_t deadline_ns_ = 0;

@@ -42,6 +42,14 @@ std::vector<std::string> Relay::addresses() const {
   return worker_->addresses();
 }
 
+std::shared_ptr<const WorkerStats> Relay::stats() const {
+  return worker_->shared_stats();
+}
+
+void Relay::reopen_logs() {
+  if (AccessLog* log = worker_->access_log()) log->request_reopen();
+}
+
 void Relay::shutdown(bool graceful, std::function<void()> done) {
   worker_->shutdown(graceful, std::move(done));
 }

@@ -15,11 +15,14 @@ Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config)
       flush_queue_(loop),
       deadlines_(loop),
       router_(*config_),
-      upstream_{loop, pool_, flush_queue_, allocator_.mem()} {
+      upstream_{loop, pool_, flush_queue_, allocator_.mem()},
+      stats_(std::make_shared<WorkerStats>(*config_)) {
   clusters_.reserve(config_->clusters.size());
   for (const ClusterConfig& cluster : config_->clusters) {
     clusters_.push_back(std::make_unique<Cluster>(upstream_, cluster));
+    clusters_.back()->set_stats(stats_->cluster(clusters_.size() - 1));
   }
+  if (config_->access_log) access_log_ = std::make_unique<AccessLog>(loop, *config_->access_log);
 }
 
 Worker::~Worker() = default;
@@ -43,6 +46,11 @@ void Worker::on_accept(void* ctx, uv_stream_t* server) noexcept {
   ServerSession* session = self->new_session(slot->index);
   if (!session) return;
   int rc = session->connection().accept(server);
+  if (rc == 0 && self->access_log_) {
+    char peer[64];
+    session->connection().peer_name(peer, sizeof(peer));
+    self->session_info_[session].peer = peer;
+  }
   if (rc != 0 || !session->start(self->config_->listeners[slot->index])) {
     GRELAY_LOG_WARN("cannot accept a connection: %s", rc ? uv_strerror(rc) : "session setup");
     session->close();
@@ -54,24 +62,46 @@ int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
   ServerSession* session = new_session(listener_index);
   if (!session) return UV_ECANCELED;
   int rc = session->connection().open(fd);
+  if (rc == 0 && access_log_) {
+    char peer[64];
+    session->connection().peer_name(peer, sizeof(peer));
+    session_info_[session].peer = peer;
+  }
   if (rc == 0 && !session->start(config_->listeners[listener_index])) rc = UV_ENOMEM;
   if (rc != 0) session->close();
   return rc;
 }
 
-ServerSession* Worker::new_session(size_t) noexcept {
+ServerSession* Worker::new_session(size_t listener_index) noexcept {
   if (phase_ != Phase::running) return nullptr;
   auto* session = new ServerSession(loop_, pool_, flush_queue_, allocator_.mem(), *this);
   sessions_.push_back(*session);
+  session_info_[session].listener = listener_index;
+  ListenerStats& stats = stats_->listener(listener_index);
+  stats.connections.add();
+  stats.active_connections.add(1);
   return session;
 }
 
+std::string_view Worker::peer_of(const ServerSession& session) const noexcept {
+  auto it = session_info_.find(&session);
+  return it == session_info_.end() ? std::string_view() : std::string_view(it->second.peer);
+}
+
 ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
-  return new Call(*this, session, stream_id);
+  auto* call = new Call(*this, session, stream_id);
+  auto it = session_info_.find(&session);
+  if (it != session_info_.end()) call->count_in(stats_->listener(it->second.listener).active_calls);
+  return call;
 }
 
 void Worker::on_session_gone(ServerSession& session) noexcept {
   sessions_.erase(session);
+  auto it = session_info_.find(&session);
+  if (it != session_info_.end()) {
+    stats_->listener(it->second.listener).active_connections.add(-1);
+    session_info_.erase(it);
+  }
   if (phase_ == Phase::draining) maybe_finish_shutdown();
 }
 
@@ -112,9 +142,10 @@ void Worker::on_backends_closed(void* ctx) noexcept {
   if (self->phase_ != Phase::closing_backends) return;
   self->phase_ = Phase::closing_handles;
   self->upstream_.on_all_closed = nullptr;
-  self->open_handles_ = 2;
+  self->open_handles_ = self->access_log_ ? 3 : 2;
   self->flush_queue_.close(on_handle_closed, self);
   self->deadlines_.close(on_handle_closed, self);
+  if (self->access_log_) self->access_log_->close(on_handle_closed, self);
 }
 
 void Worker::on_handle_closed(void* ctx) noexcept {

@@ -5,15 +5,18 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
+#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "h2/server_session.h"
 #include "h2/session_allocator.h"
 #include "net/flush_queue.h"
 #include "net/listener.h"
+#include "relay/access_log.h"
 #include "relay/deadline_queue.h"
 #include "route/router.h"
 #include "upstream/cluster.h"
@@ -35,6 +38,12 @@ class Worker final : public ServerSessionOwner {
   const Router& router() const noexcept { return router_; }
   Cluster& cluster(size_t index) noexcept { return *clusters_[index]; }
   const Config& config() const noexcept { return *config_; }
+  WorkerStats& stats() noexcept { return *stats_; }
+  std::shared_ptr<const WorkerStats> shared_stats() const noexcept { return stats_; }
+  // The access log, or nullptr when the config has none.
+  AccessLog* access_log() noexcept { return access_log_.get(); }
+  // The client address of |session| ("ip:port"), kept while the access log is on; else "".
+  std::string_view peer_of(const ServerSession& session) const noexcept;
 
   // Adopts the listening socket |fd| for listener |index|. Returns 0 or a libuv error.
   int listen(size_t index, int fd) noexcept;
@@ -72,6 +81,13 @@ class Worker final : public ServerSessionOwner {
   std::vector<std::unique_ptr<ListenerSlot>> listeners_;
   std::vector<std::string> addresses_;
   IntrusiveList<ServerSession> sessions_;
+  std::shared_ptr<WorkerStats> stats_;
+  std::unique_ptr<AccessLog> access_log_;
+  struct SessionInfo {
+    size_t listener;
+    std::string peer;
+  };
+  std::unordered_map<const ServerSession*, SessionInfo> session_info_;
 
   enum class Phase { running, draining, closing_backends, closing_handles, closed };
   Phase phase_ = Phase::running;

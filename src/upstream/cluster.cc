@@ -31,6 +31,12 @@ void Cluster::open_stream(UpstreamHandler& handler) noexcept {
                                  "' (last error: " + last.last_error() + ")");
 }
 
+void Cluster::set_stats(ClusterStats& stats) noexcept {
+  stats_ = &stats;
+  for (size_t i = 0; i < endpoints_.size() && i < stats.endpoints.size(); ++i)
+    endpoints_[i]->set_stats(&stats, &stats.endpoints[i]);
+}
+
 void Cluster::close_all() noexcept {
   for (auto& endpoint : endpoints_)
     endpoint->close_all();

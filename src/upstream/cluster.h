@@ -19,6 +19,10 @@ class Cluster {
   // connect failures; fails it with UNAVAILABLE when every endpoint is.
   void open_stream(UpstreamHandler& handler) noexcept;
 
+  // Where the cluster and its endpoints count; set once before it serves.
+  void set_stats(ClusterStats& stats) noexcept;
+  ClusterStats* stats() noexcept { return stats_; }
+
   const ClusterConfig& config() const noexcept { return config_; }
   size_t endpoint_count() const noexcept { return endpoints_.size(); }
   void close_all() noexcept;
@@ -27,6 +31,7 @@ class Cluster {
   const ClusterConfig& config_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   size_t next_ = 0;
+  ClusterStats* stats_ = nullptr;
 };
 
 }  // namespace grelay

@@ -59,6 +59,10 @@ void Endpoint::open_stream(UpstreamHandler& handler) noexcept {
 BackendSession* Endpoint::dial() noexcept {
   auto* session = new BackendSession(*this);
   sessions_.push_front(*session);
+  if (stats_) {
+    stats_->connections.add(1);
+    cluster_stats_->connections.add(1);
+  }
   session->dial(address_.host, address_.port,
                 literal_ ? reinterpret_cast<const sockaddr*>(&addr_) : nullptr);
   // A dial can fail at once (and close the session, which stays listed until released).
@@ -73,6 +77,7 @@ void Endpoint::on_connected() noexcept {
 
 void Endpoint::on_connect_failed(const std::string& why) noexcept {
   ++failures_;
+  if (stats_) stats_->connect_failures.add();
   uint64_t delay = backoff_base_ms << std::min<uint32_t>(failures_ - 1, 10);
   delay = std::min(delay, backoff_max_ms);
   // Jitter spreads the redials of many workers and endpoints.
@@ -83,6 +88,10 @@ void Endpoint::on_connect_failed(const std::string& why) noexcept {
 
 void Endpoint::on_session_gone(BackendSession& session) noexcept {
   sessions_.erase(session);
+  if (stats_) {
+    stats_->connections.add(-1);
+    cluster_stats_->connections.add(-1);
+  }
 }
 
 void Endpoint::close_all() noexcept {

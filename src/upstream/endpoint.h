@@ -7,6 +7,7 @@
 
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
+#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "net/flush_queue.h"
 #include "upstream/backend_session.h"
@@ -49,6 +50,14 @@ class Endpoint {
   // Closes every connection (shutdown).
   void close_all() noexcept;
 
+  // Where this endpoint counts connections and failures; set once before it serves.
+  void set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept {
+    cluster_stats_ = cluster;
+    stats_ = endpoint;
+  }
+  ClusterStats* cluster_stats() noexcept { return cluster_stats_; }
+  EndpointStats* stats() noexcept { return stats_; }
+
   UpstreamContext& context() noexcept { return ctx_; }
   const ClusterConfig& cluster() const noexcept { return cluster_; }
 
@@ -69,6 +78,8 @@ class Endpoint {
   uint32_t failures_ = 0;
   uint64_t retry_at_ms_ = 0;
   std::string last_error_;
+  ClusterStats* cluster_stats_ = nullptr;
+  EndpointStats* stats_ = nullptr;
 };
 
 }  // namespace grelay

@@ -284,8 +284,9 @@ TEST_CASE("wrong types are reported") {
 TEST_CASE("missing required keys are reported at their section") {
   CHECK_CONFIG_ERROR(doc({"workers = 1", listener, "max_concurrent_streams = 5"}), 2,
                      "[[listener]] is missing 'address'");
-  CHECK_CONFIG_ERROR(doc({listener, listener_address, "[admin]"}), 3,
-                     "[admin] is missing 'address'");
+  // ([admin] address is optional: it defaults to loopback.)
+  CHECK_CONFIG_ERROR(doc({listener, listener_address, "[access_log]"}), 3,
+                     "[access_log] is missing 'path' (a file, or \"-\" for stdout)");
   CHECK_CONFIG_ERROR(doc({listener, listener_address, "[[route]]", "prefix = \"/\""}), 3,
                      "[[route]] is missing 'cluster'");
   CHECK_CONFIG_ERROR(doc({listener, listener_address, cluster, cluster_endpoints}), 3,
@@ -589,7 +590,61 @@ TEST_CASE("the shipped configs load") {
 
   auto full = grelay::load_config((root / "conf/examples/full.toml").string());
   CHECK(full->admin.has_value());
+  CHECK(full->access_log.has_value());
   CHECK_FALSE(full->listeners.empty());
   CHECK_FALSE(full->routes.empty());
   CHECK_FALSE(full->clusters.empty());
+}
+
+TEST_CASE("[access_log] and route names") {
+  auto base = [](std::initializer_list<std::string_view> extra) {
+    std::string text = doc({listener, listener_address, cluster, cluster_name, cluster_endpoints});
+    for (std::string_view line : extra) {
+      text += line;
+      text += '\n';
+    }
+    return text;
+  };
+  auto config =
+      parse_config(base({"[access_log]", "path = \"-\"", "sample_rate = 0.5", "only_errors = true",
+                         "[[route]]", "name = \"api/v1\"", "none = true", "cluster = \"c\""}),
+                   "t.toml");
+  REQUIRE(config->access_log);
+  CHECK(config->access_log->path == "-");
+  CHECK(config->access_log->sample_rate == 0.5);
+  CHECK(config->access_log->only_errors);
+  CHECK(config->access_log->line == 6);
+  CHECK(config->routes[0].name == "api/v1");
+  CHECK(contains(config->source, "sample_rate = 0.5"));
+
+  auto defaults = parse_config(base({"[access_log]", "path = \"/var/log/grelay.log\""}), "t.toml");
+  CHECK(defaults->access_log->sample_rate == 1.0);
+  CHECK_FALSE(defaults->access_log->only_errors);
+  CHECK(parse_config(base({}), "t.toml")->access_log == std::nullopt);
+
+  CHECK(error_of(base({"[access_log]"})) ==
+        location(6) + "[access_log] is missing 'path' (a file, or \"-\" for stdout)");
+  CHECK(error_of(base({"[access_log]", "path = \"-\"", "sample_rate = 1.5"})) ==
+        location(8) + "[access_log] sample_rate must be a number from 0 to 1");
+  CHECK(error_of(base({"[access_log]", "path = \"-\"", "sample_rate = \"all\""})) ==
+        location(8) + "[access_log] sample_rate must be a number from 0 to 1");
+  CHECK(error_of(base({"[access_log]", "path = \"-\"", "only_errors = 1"})) ==
+        location(8) + "[access_log] only_errors must be true or false");
+  CHECK(error_of(base({"[access_log]", "path = \"-\"", "format = 1"})) ==
+        location(8) + "unknown key 'format' in [access_log]");
+  CHECK(error_of("access_log = \"x\"\n" + base({})) ==
+        location(1) + "access_log must be a table ([access_log])");
+  CHECK(error_of(base({"[[route]]", "name = \"a b\"", "none = true", "cluster = \"c\""})) ==
+        location(7) + "bad [[route]] name 'a b': use only letters, digits, '.', '_', '-' and '/'");
+  CHECK(error_of(base({"[[route]]", "name = \"r\"", "none = true", "cluster = \"c\"", "[[route]]",
+                       "name = \"r\"", "none = true", "cluster = \"c\""})) ==
+        location(11) + "duplicate route name 'r' (first defined at line 6)");
+}
+
+TEST_CASE("[admin] listens on loopback by default") {
+  auto config = parse_config(doc({"[admin]", listener, listener_address}), "t.toml");
+  REQUIRE(config->admin);
+  CHECK(config->admin->address.host == "127.0.0.1");
+  CHECK(config->admin->address.port == 9901);
+  CHECK(config->admin->line == 1);
 }

@@ -67,10 +67,10 @@ struct LevelGuard {
 };
 
 const std::regex line_format(
-    R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (debug|info|warn|error) .*)");
+    R"(ts=\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z level=(debug|info|warn|error) msg=".*"( suppressed=\d+)?)");
 
-// "2026-11-21T07:50:00.123Z " precedes the level word.
-constexpr size_t timestamp_len = 25;
+// "ts=2026-11-21T07:50:00.123Z level=" precedes the level word.
+constexpr size_t timestamp_len = 34;
 
 }  // namespace
 
@@ -88,10 +88,10 @@ TEST_CASE("log_message writes one timestamped line with the level word") {
     CAPTURE(line);
     CHECK(std::regex_match(line, line_format));
   }
-  CHECK(lines[0].substr(timestamp_len) == "info listening on 127.0.0.1:50050");
-  CHECK(lines[1].substr(timestamp_len) == "debug d");
-  CHECK(lines[2].substr(timestamp_len) == "warn w");
-  CHECK(lines[3].substr(timestamp_len) == "error e 5%");
+  CHECK(lines[0].substr(timestamp_len) == R"(info msg="listening on 127.0.0.1:50050")");
+  CHECK(lines[1].substr(timestamp_len) == R"(debug msg="d")");
+  CHECK(lines[2].substr(timestamp_len) == R"(warn msg="w")");
+  CHECK(lines[3].substr(timestamp_len) == R"(error msg="e 5%")");
 }
 
 TEST_CASE("log levels below the threshold are dropped") {
@@ -111,8 +111,8 @@ TEST_CASE("log levels below the threshold are dropped") {
   GRELAY_LOG_ERROR("kept %d", 2);
   const auto lines = capture.lines();
   REQUIRE(lines.size() == 2);
-  CHECK(lines[0].substr(timestamp_len) == "warn kept 1");
-  CHECK(lines[1].substr(timestamp_len) == "error kept 2");
+  CHECK(lines[0].substr(timestamp_len) == R"(warn msg="kept 1")");
+  CHECK(lines[1].substr(timestamp_len) == R"(error msg="kept 2")");
 }
 
 TEST_CASE("log macros do not evaluate their arguments when the level is disabled") {
@@ -135,7 +135,7 @@ TEST_CASE("log_message replaces control characters so a message stays on one lin
   grelay::log_message(LogLevel::error, "bad path %s", "/a\nforged\r\x1b[31m\x1f\x7f\t~");
   const auto lines = capture.lines();
   REQUIRE(lines.size() == 1);
-  CHECK(lines[0].substr(timestamp_len) == "error bad path /a?forged??[31m???~");
+  CHECK(lines[0].substr(timestamp_len) == R"(error msg="bad path /a?forged??[31m???~")");
 }
 
 TEST_CASE("log_message cuts a long message but still ends the line") {
@@ -147,8 +147,8 @@ TEST_CASE("log_message cuts a long message but still ends the line") {
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].size() < 4096);
   CHECK(lines[0].size() > 4000);
-  CHECK(lines[0].find_first_not_of('x', timestamp_len + 6) == std::string::npos);
-  CHECK(lines[1].substr(timestamp_len) == "error after");
+  CHECK(lines[0].find_first_not_of('x', timestamp_len + 11) == lines[0].size() - 1);
+  CHECK(lines[1].substr(timestamp_len) == R"(error msg="after")");
 }
 
 TEST_CASE("log_message leaves errno as it was") {
@@ -174,4 +174,42 @@ TEST_CASE("log_message leaves errno as it was even when the write fails") {
   ::close(saved);
   ::close(read_only);
   CHECK(after == ERANGE);
+}
+
+TEST_CASE("log_message escapes quotes and backslashes so the msg field stays one value") {
+  StderrCapture capture;
+  grelay::log_message(LogLevel::error, "path %s", "/a\"b\\c");
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(std::regex_match(lines[0], line_format));
+  CHECK(lines[0].substr(timestamp_len) == R"(error msg="path /a\"b\\c")");
+}
+
+TEST_CASE("LogRateLimit lets a site write a few lines per second and counts the rest") {
+  grelay::LogRateLimit limit;
+  uint64_t suppressed = 99;
+  int allowed = 0;
+  for (int i = 0; i < 25; ++i) {
+    if (limit.allow(5000, &suppressed)) {
+      ++allowed;
+      CHECK(suppressed == 0);
+    }
+  }
+  CHECK(allowed == static_cast<int>(grelay::LogRateLimit::max_per_second));
+  // The next second lets lines through again; the first reports what was held back.
+  REQUIRE(limit.allow(6001, &suppressed));
+  CHECK(suppressed == 25 - grelay::LogRateLimit::max_per_second);
+  REQUIRE(limit.allow(6002, &suppressed));
+  CHECK(suppressed == 0);
+}
+
+TEST_CASE("repeated warnings from one site are rate-limited with a suppressed count") {
+  StderrCapture capture;
+  for (int i = 0; i < 30; ++i)
+    GRELAY_LOG_WARN("backend down %d", i);
+  const auto lines = capture.lines();
+  // All 30 usually fall within one second; a second boundary may let up to 10 more through.
+  CHECK(lines.size() >= grelay::LogRateLimit::max_per_second);
+  CHECK(lines.size() <= 2 * grelay::LogRateLimit::max_per_second);
+  CHECK(lines[0].substr(timestamp_len) == R"(warn msg="backend down 0")");
 }

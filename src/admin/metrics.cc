@@ -1,0 +1,378 @@
+#include "admin/metrics.h"
+
+#include <cstdio>
+#include <map>
+
+#include "grelay/version.h"
+
+namespace grelay {
+namespace {
+
+// A label value as the exposition format wants it: backslash, quote and newline escaped.
+std::string escape_label(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// `name="value",...` for the given pairs.
+std::string labels(std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
+  std::string out;
+  for (const auto& [name, value] : pairs) {
+    if (!out.empty()) out += ',';
+    out += name;
+    out += "=\"";
+    out += escape_label(value);
+    out += '"';
+  }
+  return out;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\u%04x", byte);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string format_double(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+class Writer {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  void sample(const std::string& name, const std::string& label_text, const std::string& value) {
+    out_ += name;
+    if (!label_text.empty()) {
+      out_ += '{';
+      out_ += label_text;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(const std::string& name, const std::string& label_text, uint64_t value) {
+    sample(name, label_text, std::to_string(value));
+  }
+  void gauge(const std::string& name, const std::string& label_text, int64_t value) {
+    sample(name, label_text, std::to_string(value));
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+// The merged counters of every call series with the same labels.
+struct SeriesTotals {
+  uint64_t started = 0;
+  std::array<uint64_t, status_code_count> finished{};
+  std::array<uint64_t, duration_bounds.size() + 1> buckets{};
+  uint64_t sum_ns = 0;
+  uint64_t request_messages = 0;
+  uint64_t response_messages = 0;
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
+  bool shown = false;
+};
+
+struct EndpointTotals {
+  int64_t active_calls = 0;
+  int64_t connections = 0;
+  uint64_t connect_failures = 0;
+  uint64_t ejections = 0;
+  uint64_t checks_ok = 0;
+  uint64_t checks_failed = 0;
+  bool any_healthy = false;
+  bool any_unhealthy = false;
+  size_t ejected = 0;
+};
+
+struct ClusterTotals {
+  std::string name;
+  int64_t active_calls = 0;
+  int64_t connections = 0;
+  uint64_t retries = 0;
+  std::vector<std::pair<std::string, EndpointTotals>> endpoints;
+};
+
+// Sums every worker's cluster counters, in config order.
+std::vector<ClusterTotals> merge_clusters(
+    const std::vector<std::shared_ptr<const WorkerStats>>& workers) {
+  std::vector<ClusterTotals> out;
+  for (const auto& w : workers) {
+    const auto& clusters = w->clusters();
+    if (out.size() < clusters.size()) out.resize(clusters.size());
+    for (size_t i = 0; i < clusters.size(); ++i) {
+      const ClusterStats& c = clusters[i];
+      ClusterTotals& t = out[i];
+      t.name = c.name;
+      t.active_calls += c.active_calls.get();
+      t.connections += c.connections.get();
+      t.retries += c.retries.get();
+      if (t.endpoints.size() < c.endpoints.size()) t.endpoints.resize(c.endpoints.size());
+      for (size_t j = 0; j < c.endpoints.size(); ++j) {
+        const EndpointStats& e = c.endpoints[j];
+        auto& [address, et] = t.endpoints[j];
+        address = e.address;
+        et.active_calls += e.active_calls.get();
+        et.connections += e.connections.get();
+        et.connect_failures += e.connect_failures.get();
+        et.ejections += e.ejections.get();
+        et.checks_ok += e.health_checks_ok.get();
+        et.checks_failed += e.health_checks_failed.get();
+        auto health = e.health.load(std::memory_order_relaxed);
+        et.any_healthy |= health == EndpointStats::Health::healthy;
+        et.any_unhealthy |= health == EndpointStats::Health::unhealthy;
+        if (e.ejected.load(std::memory_order_relaxed)) ++et.ejected;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::add_worker(std::shared_ptr<const WorkerStats> stats) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  workers_.push_back(std::move(stats));
+}
+
+void Metrics::clear_workers() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  workers_.clear();
+}
+
+std::vector<std::shared_ptr<const WorkerStats>> Metrics::snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return workers_;
+}
+
+std::string Metrics::render_prometheus() const {
+  auto workers = snapshot();
+  Writer w;
+
+  w.family("grelay_build_info", "gauge", "Always 1; the version label names the running build.");
+  w.gauge("grelay_build_info", labels({{"version", version_string}}), 1);
+
+  // Call series, merged over workers by their labels (sorted, so scrapes compare line by line).
+  std::map<std::string, SeriesTotals> series;
+  for (const auto& worker : workers) {
+    worker->for_each_series([&](const CallSeries& s) {
+      SeriesTotals& t = series[labels({{"route", s.route},
+                                       {"cluster", s.cluster},
+                                       {"grpc_service", s.service},
+                                       {"grpc_method", s.method}})];
+      uint64_t started = s.started.get();
+      // A route's fixed series shows from the start; others once they counted a call.
+      t.shown |= started > 0 || (!s.route.empty() && s.service != "other");
+      t.started += started;
+      for (size_t i = 0; i < status_code_count; ++i)
+        t.finished[i] += s.finished[i].get();
+      for (size_t i = 0; i < t.buckets.size(); ++i)
+        t.buckets[i] += s.duration_buckets[i].get();
+      t.sum_ns += s.duration_sum_ns.get();
+      t.request_messages += s.request_messages.get();
+      t.response_messages += s.response_messages.get();
+      t.request_bytes += s.request_bytes.get();
+      t.response_bytes += s.response_bytes.get();
+    });
+  }
+
+  w.family("grelay_calls_started_total", "counter",
+           "Calls whose request headers arrived, by route, cluster, gRPC service and method.");
+  for (const auto& [l, t] : series)
+    if (t.shown) w.sample("grelay_calls_started_total", l, t.started);
+
+  w.family("grelay_calls_total", "counter",
+           "Calls finished, by the gRPC status the client got (relay-made ones included).");
+  for (const auto& [l, t] : series) {
+    if (!t.shown) continue;
+    for (size_t i = 0; i < status_code_count; ++i) {
+      if (t.finished[i] == 0) continue;
+      std::string code(status_name(static_cast<StatusCode>(i)));
+      w.sample("grelay_calls_total", l + "," + labels({{"grpc_code", code}}), t.finished[i]);
+    }
+  }
+
+  w.family("grelay_call_duration_seconds", "histogram",
+           "Time from a call's request headers to its end.");
+  for (const auto& [l, t] : series) {
+    if (!t.shown) continue;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < t.buckets.size(); ++i) {
+      cumulative += t.buckets[i];
+      std::string le = i < duration_bounds.size() ? format_double(duration_bounds[i]) : "+Inf";
+      w.sample("grelay_call_duration_seconds_bucket", l + "," + labels({{"le", le}}), cumulative);
+    }
+    w.sample("grelay_call_duration_seconds_sum", l, format_double(t.sum_ns / 1e9));
+    w.sample("grelay_call_duration_seconds_count", l, cumulative);
+  }
+
+  struct Field {
+    const char* name;
+    const char* help;
+    uint64_t SeriesTotals::*member;
+  };
+  static constexpr Field fields[] = {
+      {"grelay_request_messages_total", "gRPC messages received from clients (length prefixes).",
+       &SeriesTotals::request_messages},
+      {"grelay_response_messages_total", "gRPC messages sent to clients (length prefixes).",
+       &SeriesTotals::response_messages},
+      {"grelay_request_bytes_total", "Request DATA bytes received from clients.",
+       &SeriesTotals::request_bytes},
+      {"grelay_response_bytes_total", "Response DATA bytes sent to clients.",
+       &SeriesTotals::response_bytes},
+  };
+  for (const Field& f : fields) {
+    w.family(f.name, "counter", f.help);
+    for (const auto& [l, t] : series)
+      if (t.shown) w.sample(f.name, l, t.*f.member);
+  }
+
+  // Listeners, merged by address.
+  struct ListenerTotals {
+    int64_t calls = 0;
+    int64_t connections = 0;
+    uint64_t accepted = 0;
+  };
+  std::map<std::string, ListenerTotals> listeners;
+  for (const auto& worker : workers) {
+    for (const ListenerStats& l : worker->listeners()) {
+      ListenerTotals& t = listeners[labels({{"listener", l.address}})];
+      t.calls += l.active_calls.get();
+      t.connections += l.active_connections.get();
+      t.accepted += l.connections.get();
+    }
+  }
+  w.family("grelay_listener_active_calls", "gauge", "Client streams (calls) open.");
+  for (const auto& [l, t] : listeners)
+    w.gauge("grelay_listener_active_calls", l, t.calls);
+  w.family("grelay_listener_active_connections", "gauge", "Client connections open.");
+  for (const auto& [l, t] : listeners)
+    w.gauge("grelay_listener_active_connections", l, t.connections);
+  w.family("grelay_listener_connections_total", "counter", "Client connections accepted.");
+  for (const auto& [l, t] : listeners)
+    w.sample("grelay_listener_connections_total", l, t.accepted);
+
+  auto clusters = merge_clusters(workers);
+  w.family("grelay_cluster_active_calls", "gauge", "Calls routed to the cluster and not ended.");
+  for (const auto& c : clusters)
+    w.gauge("grelay_cluster_active_calls", labels({{"cluster", c.name}}), c.active_calls);
+  w.family("grelay_cluster_active_connections", "gauge", "Backend connections open.");
+  for (const auto& c : clusters)
+    w.gauge("grelay_cluster_active_connections", labels({{"cluster", c.name}}), c.connections);
+  w.family("grelay_retries_total", "counter",
+           "Call attempts after the first (another connection or endpoint).");
+  for (const auto& c : clusters)
+    w.sample("grelay_retries_total", labels({{"cluster", c.name}}), c.retries);
+
+  w.family("grelay_backend_connect_failures_total", "counter",
+           "Backend connections that could not be established.");
+  for (const auto& c : clusters) {
+    for (const auto& [address, e] : c.endpoints) {
+      w.sample("grelay_backend_connect_failures_total",
+               labels({{"cluster", c.name}, {"endpoint", address}}), e.connect_failures);
+    }
+  }
+  w.family("grelay_ejections_total", "counter", "Times an endpoint was ejected from balancing.");
+  for (const auto& c : clusters) {
+    for (const auto& [address, e] : c.endpoints) {
+      w.sample("grelay_ejections_total", labels({{"cluster", c.name}, {"endpoint", address}}),
+               e.ejections);
+    }
+  }
+  w.family("grelay_health_checks_total", "counter", "Active health checks, by result.");
+  for (const auto& c : clusters) {
+    for (const auto& [address, e] : c.endpoints) {
+      w.sample("grelay_health_checks_total",
+               labels({{"cluster", c.name}, {"endpoint", address}, {"result", "healthy"}}),
+               e.checks_ok);
+      w.sample("grelay_health_checks_total",
+               labels({{"cluster", c.name}, {"endpoint", address}, {"result", "unhealthy"}}),
+               e.checks_failed);
+    }
+  }
+
+  w.family("grelay_relay_errors_total", "counter",
+           "Calls the relay ended with an error status of its own, by reason.");
+  for (size_t i = 1; i < error_reason_count; ++i) {
+    auto reason = static_cast<ErrorReason>(i);
+    uint64_t total = 0;
+    for (const auto& worker : workers)
+      total += worker->errors(reason);
+    w.sample("grelay_relay_errors_total", labels({{"reason", error_reason_name(reason)}}), total);
+  }
+
+  w.family("grelay_drains_total", "counter", "Graceful drains started (SIGTERM/SIGINT).");
+  w.sample("grelay_drains_total", "", process_.drains.get());
+  w.family("grelay_reloads_total", "counter", "Config reloads, by result.");
+  w.sample("grelay_reloads_total", labels({{"result", "success"}}), process_.reloads_ok.get());
+  w.sample("grelay_reloads_total", labels({{"result", "failure"}}), process_.reloads_failed.get());
+  return w.take();
+}
+
+std::string Metrics::render_clusters() const {
+  auto clusters = merge_clusters(snapshot());
+  std::string out = "{\"clusters\":[";
+  for (size_t i = 0; i < clusters.size(); ++i) {
+    const ClusterTotals& c = clusters[i];
+    if (i > 0) out += ',';
+    out += "{\"name\":" + json_string(c.name) +
+           ",\"active_calls\":" + std::to_string(c.active_calls) +
+           ",\"connections\":" + std::to_string(c.connections) +
+           ",\"retries\":" + std::to_string(c.retries) + ",\"endpoints\":[";
+    for (size_t j = 0; j < c.endpoints.size(); ++j) {
+      const auto& [address, e] = c.endpoints[j];
+      if (j > 0) out += ',';
+      // Workers check and eject on their own: the worst state any of them has is shown.
+      const char* health = e.any_unhealthy ? "unhealthy" : e.any_healthy ? "healthy" : "unknown";
+      out += "{\"address\":" + json_string(address) + ",\"health\":\"" + health +
+             "\",\"ejected\":" + (e.ejected > 0 ? "true" : "false") +
+             ",\"active_calls\":" + std::to_string(e.active_calls) +
+             ",\"connections\":" + std::to_string(e.connections) +
+             ",\"connect_failures\":" + std::to_string(e.connect_failures) + "}";
+    }
+    out += "]}";
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace grelay

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/worker_stats.h"
+
+namespace grelay {
+
+// Process-wide events, counted by the server (any thread).
+struct ProcessStats {
+  SharedCounter drains;
+  SharedCounter reloads_ok;
+  SharedCounter reloads_failed;
+};
+
+// What the admin endpoint reports: every worker's counters, merged when asked.
+// Hooks for features that count outside the data path:
+//   process().drains.add()                       each drain started (SIGTERM/SIGINT)
+//   process().reloads_ok.add() / reloads_failed  each config reload attempt
+class Metrics {
+ public:
+  // Adds the counters of one worker. They stay reported (counters never go back) until
+  // clear_workers().
+  void add_worker(std::shared_ptr<const WorkerStats> stats);
+  // Forgets every worker (before adding the workers of a new generation).
+  void clear_workers();
+  ProcessStats& process() noexcept { return process_; }
+
+  // Every metric in the Prometheus text exposition format (version 0.0.4).
+  std::string render_prometheus() const;
+  // The clusters, their endpoints and what is known of each, as JSON.
+  std::string render_clusters() const;
+
+ private:
+  std::vector<std::shared_ptr<const WorkerStats>> snapshot() const;
+
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<const WorkerStats>> workers_;
+  ProcessStats process_;
+};
+
+}  // namespace grelay

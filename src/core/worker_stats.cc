@@ -1,0 +1,152 @@
+#include "core/worker_stats.h"
+
+namespace grelay {
+namespace {
+
+bool is_name_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.';
+}
+
+bool is_name(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!is_name_char(c)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view error_reason_name(ErrorReason reason) noexcept {
+  switch (reason) {
+    case ErrorReason::none:
+      return "";
+    case ErrorReason::no_route:
+      return "no_route";
+    case ErrorReason::bad_method:
+      return "bad_method";
+    case ErrorReason::bad_content_type:
+      return "bad_content_type";
+    case ErrorReason::metadata_too_large:
+      return "metadata_too_large";
+    case ErrorReason::bad_timeout:
+      return "bad_timeout";
+    case ErrorReason::no_endpoint:
+      return "no_endpoint";
+    case ErrorReason::backend_stream:
+      return "backend_stream";
+    case ErrorReason::backend_http_status:
+      return "backend_http_status";
+    case ErrorReason::backend_reset:
+      return "backend_reset";
+    case ErrorReason::backend_connection_lost:
+      return "backend_connection_lost";
+    case ErrorReason::deadline_exceeded:
+      return "deadline_exceeded";
+    case ErrorReason::count_:
+      break;
+  }
+  return "";
+}
+
+void CallSeries::finish(StatusCode code, uint64_t duration_ns, uint64_t req_messages,
+                        uint64_t resp_messages, uint64_t req_bytes, uint64_t resp_bytes) noexcept {
+  auto index = static_cast<size_t>(code);
+  finished[index < status_code_count ? index : static_cast<size_t>(StatusCode::unknown)].add();
+  // Bounds are compared in nanoseconds so no floating point runs per call.
+  static constexpr auto bounds_ns = [] {
+    std::array<uint64_t, duration_bounds.size()> out{};
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = static_cast<uint64_t>(duration_bounds[i] * 1e9 + 0.5);
+    return out;
+  }();
+  size_t bucket = 0;
+  while (bucket < bounds_ns.size() && duration_ns > bounds_ns[bucket])
+    ++bucket;
+  duration_buckets[bucket].add();
+  duration_sum_ns.add(duration_ns);
+  request_messages.add(req_messages);
+  response_messages.add(resp_messages);
+  request_bytes.add(req_bytes);
+  response_bytes.add(resp_bytes);
+}
+
+std::string route_label(const RouteConfig& route) {
+  if (!route.name.empty()) return route.name;
+  std::string label;
+  switch (route.kind) {
+    case RouteMatch::path:
+    case RouteMatch::service:
+    case RouteMatch::prefix:
+      label = route.match;
+      break;
+    case RouteMatch::any:
+      label = "*";
+      break;
+  }
+  if (route.authority) label += "@" + *route.authority;
+  return label;
+}
+
+bool split_grpc_path(std::string_view path, std::string_view& service, std::string_view& method) {
+  if (path.size() < 4 || path[0] != '/') return false;
+  size_t slash = path.find('/', 1);
+  if (slash == std::string_view::npos) return false;
+  service = path.substr(1, slash - 1);
+  method = path.substr(slash + 1);
+  return is_name(service) && is_name(method);
+}
+
+WorkerStats::WorkerStats(const Config& config) {
+  for (const ClusterConfig& c : config.clusters) {
+    ClusterStats& cluster = clusters_.emplace_back();
+    cluster.name = c.name;
+    for (const HostPort& endpoint : c.endpoints)
+      cluster.endpoints.emplace_back().address = endpoint.text;
+  }
+  for (const ListenerConfig& l : config.listeners)
+    listeners_.emplace_back().address = l.address.text;
+  unrouted_ = &add_series("", "", "", "");
+  routes_.resize(config.routes.size());
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    const RouteConfig& route = config.routes[i];
+    std::string_view service, method;
+    RouteSlot& slot = routes_[i];
+    if (route.kind == RouteMatch::path && split_grpc_path(route.match, service, method)) {
+      slot.exact = true;
+      slot.fixed =
+          &add_series(route_label(route), route.cluster, std::string(service), std::string(method));
+    } else {
+      slot.fixed = &add_series(route_label(route), route.cluster, "other", "other");
+    }
+  }
+}
+
+CallSeries& WorkerStats::add_series(std::string route, std::string cluster, std::string service,
+                                    std::string method) {
+  std::lock_guard<std::mutex> lock(series_mutex_);
+  CallSeries& s = series_.emplace_back();
+  s.route = std::move(route);
+  s.cluster = std::move(cluster);
+  s.service = std::move(service);
+  s.method = std::move(method);
+  return s;
+}
+
+CallSeries& WorkerStats::routed(size_t route_index, std::string_view path) {
+  RouteSlot& slot = routes_[route_index];
+  if (slot.exact) return *slot.fixed;
+  auto it = slot.methods.find(path);
+  if (it != slot.methods.end()) return *it->second;
+  std::string_view service, method;
+  if (slot.methods.size() >= max_methods_per_route || !split_grpc_path(path, service, method)) {
+    return *slot.fixed;
+  }
+  CallSeries& s =
+      add_series(slot.fixed->route, slot.fixed->cluster, std::string(service), std::string(method));
+  slot.methods.emplace(std::string(path), &s);
+  return s;
+}
+
+}  // namespace grelay

@@ -1,0 +1,206 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "grelay/config.h"
+#include "grelay/status.h"
+
+namespace grelay {
+
+// A counter with one writer (the worker that owns it) and any number of readers (the admin
+// thread at scrape time). The writer adds with a relaxed load and store, which costs no
+// locked instruction; readers see a value that is at most a little stale.
+class Counter {
+ public:
+  void add(uint64_t n = 1) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// A gauge with one writer, like Counter.
+class Gauge {
+ public:
+  void add(int64_t n) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  int64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+// A counter several threads may bump (process-wide events such as reloads).
+class SharedCounter {
+ public:
+  void add(uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// Why the relay itself ended a call with an error status.
+enum class ErrorReason : uint8_t {
+  none,
+  no_route,
+  bad_method,
+  bad_content_type,
+  metadata_too_large,
+  bad_timeout,
+  no_endpoint,
+  backend_stream,
+  backend_http_status,
+  backend_reset,
+  backend_connection_lost,
+  deadline_exceeded,
+  count_,
+};
+inline constexpr size_t error_reason_count = static_cast<size_t>(ErrorReason::count_);
+
+// The label value of |reason| ("no_route", ...); "" for none.
+std::string_view error_reason_name(ErrorReason reason) noexcept;
+
+inline constexpr size_t status_code_count = 17;
+
+// Upper bounds of the call duration histogram buckets, in seconds (+Inf is implicit).
+inline constexpr std::array<double, 16> duration_bounds = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+// The counters of the calls of one (route, cluster, gRPC service, gRPC method).
+struct CallSeries {
+  std::string route;
+  std::string cluster;
+  std::string service;
+  std::string method;
+
+  Counter started;
+  std::array<Counter, status_code_count> finished;
+  // Non-cumulative: buckets[i] counts durations in (bounds[i-1], bounds[i]]; the last slot
+  // is +Inf.
+  std::array<Counter, duration_bounds.size() + 1> duration_buckets;
+  Counter duration_sum_ns;
+  Counter request_messages;
+  Counter response_messages;
+  Counter request_bytes;
+  Counter response_bytes;
+
+  // Records one finished call.
+  void finish(StatusCode code, uint64_t duration_ns, uint64_t request_messages,
+              uint64_t response_messages, uint64_t request_bytes, uint64_t response_bytes) noexcept;
+};
+
+struct EndpointStats {
+  std::string address;
+  Gauge active_calls;
+  Gauge connections;
+  Counter connect_failures;
+  Counter ejections;
+  Counter health_checks_ok;
+  Counter health_checks_failed;
+  // Set by health checking and outlier ejection (written by the owning worker).
+  enum class Health : uint8_t { unknown, healthy, unhealthy };
+  std::atomic<Health> health{Health::unknown};
+  std::atomic<bool> ejected{false};
+};
+
+struct ClusterStats {
+  std::string name;
+  Gauge active_calls;
+  Gauge connections;
+  Counter retries;
+  // One per configured endpoint, in config order.
+  std::deque<EndpointStats> endpoints;
+};
+
+struct ListenerStats {
+  std::string address;
+  Gauge active_calls;
+  Gauge active_connections;
+  Counter connections;
+};
+
+// Everything one worker counts. Created from the config before the worker serves; the
+// worker writes, the admin thread reads (and merges every worker's) at scrape time.
+class WorkerStats {
+ public:
+  explicit WorkerStats(const Config& config);
+  WorkerStats(const WorkerStats&) = delete;
+  WorkerStats& operator=(const WorkerStats&) = delete;
+
+  // The series of a call routed by route |route_index| with request :path |path|. Worker
+  // thread only. A path route's series is fixed; other routes get one series per distinct
+  // method (bounded per route; beyond it, or for a :path that is no gRPC method name, the
+  // route's "other" series).
+  CallSeries& routed(size_t route_index, std::string_view path);
+  // The series of calls no route took (route, cluster, service and method "").
+  CallSeries& unrouted() noexcept { return *unrouted_; }
+
+  ClusterStats& cluster(size_t index) noexcept { return clusters_[index]; }
+  ListenerStats& listener(size_t index) noexcept { return listeners_[index]; }
+  Counter& errors(ErrorReason reason) noexcept { return errors_[static_cast<size_t>(reason)]; }
+
+  // Readers (any thread).
+  template <typename F>
+  void for_each_series(F&& f) const {
+    std::lock_guard<std::mutex> lock(series_mutex_);
+    for (const CallSeries& s : series_)
+      f(s);
+  }
+  const std::deque<ClusterStats>& clusters() const noexcept { return clusters_; }
+  const std::deque<ListenerStats>& listeners() const noexcept { return listeners_; }
+  uint64_t errors(ErrorReason reason) const noexcept {
+    return errors_[static_cast<size_t>(reason)].get();
+  }
+
+  // Most distinct methods given their own series per route and worker.
+  static constexpr size_t max_methods_per_route = 200;
+
+ private:
+  // Lets the method map be searched with a string_view, without allocating.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  struct RouteSlot {
+    // The series of every call of a path route; the "other" series of other routes.
+    CallSeries* fixed = nullptr;
+    bool exact = false;
+    std::unordered_map<std::string, CallSeries*, StringHash, std::equal_to<>> methods;
+  };
+
+  CallSeries& add_series(std::string route, std::string cluster, std::string service,
+                         std::string method);
+
+  mutable std::mutex series_mutex_;
+  // A deque keeps the address of every series as more are added.
+  std::deque<CallSeries> series_;
+  std::vector<RouteSlot> routes_;
+  CallSeries* unrouted_ = nullptr;
+  std::deque<ClusterStats> clusters_;
+  std::deque<ListenerStats> listeners_;
+  std::array<Counter, error_reason_count> errors_;
+};
+
+// The label value of a route: its `name`, else what it matches.
+std::string route_label(const RouteConfig& route);
+
+// Splits "/pkg.Service/Method" into its service and method. False when |path| is not a gRPC
+// method path made of letters, digits, '_' and '.'.
+bool split_grpc_path(std::string_view path, std::string_view& service, std::string_view& method);
+
+}  // namespace grelay

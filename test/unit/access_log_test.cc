@@ -1,0 +1,34 @@
+#include "relay/access_log.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+TEST_CASE("AccessLog::format writes one JSON line with every field") {
+  grelay::AccessLogEntry e;
+  e.peer = "127.0.0.1:4000";
+  e.authority = "api\"x\\";
+  e.path = "/a.S/M\n\xff";
+  e.route = "a.S";
+  e.cluster = "c";
+  e.endpoint = "10.0.0.1:50051";
+  e.status = grelay::StatusCode::unavailable;
+  e.duration_ns = 1'234'567;
+  e.request_bytes = 10;
+  e.response_bytes = 0;
+  e.request_messages = 1;
+  e.response_messages = 0;
+  e.retries = 2;
+  e.error = "no_endpoint";
+  e.message = "no reachable endpoint";
+  std::string out;
+  // 2026-11-21T07:50:00.123Z
+  grelay::AccessLog::format(out, e, 1'795'247'400'123'000'000ull);
+  CHECK(out ==
+        R"({"time":"2026-11-21T07:50:00.123Z","peer":"127.0.0.1:4000","authority":"api\"x\\",)"
+        R"("path":"/a.S/M\u000a\u00ff","route":"a.S","cluster":"c","endpoint":"10.0.0.1:50051",)"
+        R"("status":"UNAVAILABLE","grpc_code":14,"duration_ms":1.235,"request_bytes":10,)"
+        R"("response_bytes":0,"request_messages":1,"response_messages":0,"retries":2,)"
+        R"("error":"no_endpoint","message":"no reachable endpoint"})"
+        "\n");
+}

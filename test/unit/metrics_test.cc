@@ -1,0 +1,112 @@
+#include "admin/metrics.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+
+#include "admin/admin_server.h"
+#include "grelay/config.h"
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::shared_ptr<const grelay::Config> config() {
+  return grelay::parse_config(R"(
+[[listener]]
+address = "127.0.0.1:5000"
+[[route]]
+service = "a.S"
+cluster = "c"
+[[cluster]]
+name = "c"
+endpoints = ["127.0.0.1:1"]
+)",
+                              "t.toml");
+}
+
+}  // namespace
+
+TEST_CASE("Metrics merges every worker's series by their labels") {
+  auto cfg = config();
+  auto w1 = std::make_shared<grelay::WorkerStats>(*cfg);
+  auto w2 = std::make_shared<grelay::WorkerStats>(*cfg);
+  grelay::Metrics metrics;
+  metrics.add_worker(w1);
+  metrics.add_worker(w2);
+
+  w1->routed(0, "/a.S/Get").started.add();
+  w1->routed(0, "/a.S/Get").finish(grelay::StatusCode::ok, 1'000'000, 1, 1, 10, 12);
+  w2->routed(0, "/a.S/Get").started.add();
+  w2->routed(0, "/a.S/Get").finish(grelay::StatusCode::ok, 2'000'000'000, 2, 3, 20, 30);
+  w2->unrouted().started.add();
+  w2->unrouted().finish(grelay::StatusCode::unimplemented, 1000, 0, 0, 0, 0);
+  w1->errors(grelay::ErrorReason::no_route).add();
+  w1->cluster(0).endpoints[0].connect_failures.add(2);
+  w2->cluster(0).retries.add();
+  w1->listener(0).connections.add();
+  w1->listener(0).active_connections.add(1);
+  metrics.process().drains.add();
+
+  const std::string text = metrics.render_prometheus();
+  const std::string get = R"(route="a.S",cluster="c",grpc_service="a.S",grpc_method="Get")";
+  CHECK(contains(text, "grelay_calls_started_total{" + get + "} 2\n"));
+  CHECK(contains(text, "grelay_calls_total{" + get + ",grpc_code=\"OK\"} 2\n"));
+  CHECK(contains(text, "grelay_call_duration_seconds_bucket{" + get + ",le=\"0.001\"} 1\n"));
+  CHECK(contains(text, "grelay_call_duration_seconds_bucket{" + get + ",le=\"1\"} 1\n"));
+  CHECK(contains(text, "grelay_call_duration_seconds_bucket{" + get + ",le=\"2.5\"} 2\n"));
+  CHECK(contains(text, "grelay_call_duration_seconds_bucket{" + get + ",le=\"+Inf\"} 2\n"));
+  CHECK(contains(text, "grelay_call_duration_seconds_sum{" + get + "} 2.001\n"));
+  CHECK(contains(text, "grelay_call_duration_seconds_count{" + get + "} 2\n"));
+  CHECK(contains(text, "grelay_request_messages_total{" + get + "} 3\n"));
+  CHECK(contains(text, "grelay_response_bytes_total{" + get + "} 42\n"));
+  const std::string none = R"(route="",cluster="",grpc_service="",grpc_method="")";
+  CHECK(contains(text, "grelay_calls_total{" + none + ",grpc_code=\"UNIMPLEMENTED\"} 1\n"));
+  // The route's catch-all "other" series shows only once it counted a call.
+  CHECK_FALSE(contains(text, "grpc_service=\"other\""));
+  CHECK(contains(text, "grelay_relay_errors_total{reason=\"no_route\"} 1\n"));
+  CHECK(contains(text, "grelay_relay_errors_total{reason=\"deadline_exceeded\"} 0\n"));
+  CHECK(contains(
+      text, "grelay_backend_connect_failures_total{cluster=\"c\",endpoint=\"127.0.0.1:1\"} 2\n"));
+  CHECK(contains(text, "grelay_retries_total{cluster=\"c\"} 1\n"));
+  CHECK(contains(text, "grelay_listener_connections_total{listener=\"127.0.0.1:5000\"} 1\n"));
+  CHECK(contains(text, "grelay_listener_active_connections{listener=\"127.0.0.1:5000\"} 1\n"));
+  CHECK(contains(text, "grelay_drains_total 1\n"));
+  CHECK(contains(text, "grelay_reloads_total{result=\"failure\"} 0\n"));
+  CHECK(contains(text, "# TYPE grelay_call_duration_seconds histogram\n"));
+
+  const std::string clusters = metrics.render_clusters();
+  CHECK(clusters ==
+        R"({"clusters":[{"name":"c","active_calls":0,"connections":0,"retries":1,"endpoints":[)"
+        R"({"address":"127.0.0.1:1","health":"unknown","ejected":false,"active_calls":0,)"
+        R"("connections":0,"connect_failures":2}]}]})"
+        "\n");
+}
+
+TEST_CASE("redacted_config_json hides keys, passwords and secrets") {
+  grelay::Config config;
+  config.path = "t.toml";
+  config.source = R"(
+workers = 2
+[[listener]]
+address = "127.0.0.1:1"
+tls = { cert = "server.pem", key = "server.key" }
+[[cluster]]
+name = "c"
+tls = { ca = "ca.pem", key = "client.key", api_secret = "s3", password = "pw" }
+)";
+  const std::string json = grelay::redacted_config_json(config);
+  CHECK(contains(json, "\"workers\" : 2"));
+  CHECK(contains(json, "\"cert\" : \"server.pem\""));
+  CHECK(contains(json, "\"ca\" : \"ca.pem\""));
+  for (const char* secret : {"server.key", "client.key", "s3", "pw"}) {
+    CAPTURE(secret);
+    CHECK_FALSE(contains(json, std::string("\"") + secret + "\""));
+  }
+  CHECK(contains(json, "\"key\" : \"<redacted>\""));
+  CHECK(contains(json, "\"api_secret\" : \"<redacted>\""));
+  CHECK(contains(json, "\"password\" : \"<redacted>\""));
+}
