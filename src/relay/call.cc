@@ -110,7 +110,9 @@ void Call::on_request_headers_end() noexcept {
                 "invalid gRPC request content-type '" + std::string(content_type) + "'");
     return;
   }
-  route_ = worker_.router().match(path, request_headers_.get(":authority"));
+  const PeerIdentity* client = downstream_->peer_identity();
+  route_ = worker_.router().match(path, request_headers_.get(":authority"),
+                                  client ? &client->sans : nullptr);
   if (!route_) {
     finish(StatusCode::unimplemented, "no route for " + std::string(path));
     return;

@@ -9,6 +9,7 @@
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
 #include "net/flush_queue.h"
+#include "net/tls_context.h"
 #include "upstream/backend_session.h"
 
 namespace grelay {
@@ -29,7 +30,9 @@ struct UpstreamContext {
 // One backend address of a cluster and its pooled connections.
 class Endpoint {
  public:
-  Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster) noexcept;
+  // |tls|: dial over TLS with it (nullptr: h2c).
+  Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster,
+           const ClientTls* tls = nullptr) noexcept;
   // Destroy only once every session is released (UpstreamContext::live_sessions is 0):
   // sessions report to their endpoint until then.
   ~Endpoint() = default;
@@ -51,6 +54,7 @@ class Endpoint {
 
   UpstreamContext& context() noexcept { return ctx_; }
   const ClusterConfig& cluster() const noexcept { return cluster_; }
+  const ClientTls* tls() const noexcept { return tls_; }
 
  private:
   friend class BackendSession;
@@ -63,12 +67,16 @@ class Endpoint {
   UpstreamContext& ctx_;
   HostPort address_;
   const ClusterConfig& cluster_;
+  const ClientTls* tls_;
   IntrusiveList<BackendSession> sessions_;
   bool literal_ = false;
   sockaddr_storage addr_{};
   uint32_t failures_ = 0;
   uint64_t retry_at_ms_ = 0;
   std::string last_error_;
+  // The failure last logged at warning level; the same one again is logged at debug level
+  // only, until a connection succeeds.
+  std::string logged_error_;
 };
 
 }  // namespace grelay
