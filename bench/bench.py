@@ -70,7 +70,8 @@ def parse_args(workload_names):
     parser.add_argument("--load-client", help="load client (default: BUILD/bench/load_client)")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
                         help="comma-separated subset of " + ",".join(DEFAULT_TARGETS)
-                        + " (workers2 adds grelay-w2 and nghttpx-w2 itself)")
+                        + " (workers2 adds grelay-w2 and nghttpx-w2 itself, unary100tls "
+                        "grelay-tls and nghttpx-tls)")
     parser.add_argument("--workload", default="all",
                         help="comma-separated subset of: " + ", ".join(workload_names)
                         + " (default all)")
@@ -217,6 +218,8 @@ def main():
     names = list(args.targets)
     if "workers2" in args.workloads:
         names += [n + "-w2" for n in ("grelay", "nghttpx") if n in names]
+    if "unary100tls" in args.workloads:
+        names += [n + "-tls" for n in ("grelay", "nghttpx") if n in names]
     all_targets = make_targets(names, grelay_binary)
     skipped = [t for t in all_targets if t.skipped]
     runnable = [t for t in all_targets if not t.skipped]

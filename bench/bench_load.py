@@ -23,13 +23,14 @@ def framed_body(message_size, messages):
 
 
 def h2load_argv(port, body_file, path, clients, streams, threads=1, seconds=None,
-                requests=None, log_file=None):
+                requests=None, log_file=None, scheme="http"):
     argv = ["h2load", "-d", str(body_file), "-H", "content-type: application/grpc",
             "-H", "te: trailers", "-c", str(clients), "-m", str(streams), "-t", str(threads)]
     argv += ["-n", str(requests)] if requests else ["-D", str(seconds)]
     if log_file:
         argv.append(f"--log-file={log_file}")
-    return argv + [f"http://127.0.0.1:{port}{path}"]
+    # With https h2load negotiates h2 with ALPN and does not verify the certificate.
+    return argv + [f"{scheme}://127.0.0.1:{port}{path}"]
 
 
 def shown_argv(argv, port, files=()):
@@ -64,10 +65,10 @@ def run_h2load(argv, cpus, timeout):
     }
 
 
-def probe_call(port, body_file, path):
+def probe_call(port, body_file, path, scheme="http"):
     """One call with h2load -v: a short description of what came back, to explain a
     target whose calls were not echoed."""
-    argv = h2load_argv(port, body_file, path, 1, 1, requests=1) + ["-v"]
+    argv = h2load_argv(port, body_file, path, 1, 1, requests=1, scheme=scheme) + ["-v"]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:

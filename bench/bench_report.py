@@ -39,7 +39,8 @@ def body_cell(s, workload):
 
 def throughput_table(workload, summaries):
     by = {s["target"]: s for s in summaries if "error" not in s}
-    ref = by.get("nghttpx", {}).get("value")
+    # Over TLS the reference is nghttpx with a TLS frontend.
+    ref = (by.get("nghttpx") or by.get("nghttpx-tls") or {}).get("value")
     direct = by.get("direct", {}).get("value")
     if workload.unit == "calls":
         head = ["target", "calls/s (median)", "min–max", "vs nghttpx", "proxy CPU µs/call",
@@ -198,24 +199,24 @@ def goals(results):
             return f"n/a ({', '.join(gone)} did not run{': ' + why[0] if why else ''})"
         return None
 
-    def echo_problem(workload):
-        s = get(workload, "grelay")
+    def echo_problem(workload, me="grelay"):
+        s = get(workload, me)
         return s is not None and "body_ok" in s and not s["body_ok"]
 
     out = []
 
-    def vs(workload, goal, ref, need, what):
-        gap = missing(workload, "grelay", ref)
+    def vs(workload, goal, ref, need, what, me="grelay"):
+        gap = missing(workload, me, ref)
         if gap:
             out.append((goal, "—", gap))
             return
-        mine, theirs = get(workload, "grelay"), get(workload, ref)
+        mine, theirs = get(workload, me), get(workload, ref)
         r = mine["value"] / theirs["value"]
         scale, unit = (1, "calls/s") if what == "calls" else (MIB, "MiB/s")
         measured = (f"{r:.2f}x ({mine['value'] / scale:,.{0 if scale == 1 else 1}f} vs "
                     f"{theirs['value'] / scale:,.{0 if scale == 1 else 1}f} {unit})")
-        if echo_problem(workload):
-            out.append((goal, measured + "; grelay's calls were not echoed", "FAIL"))
+        if echo_problem(workload, me):
+            out.append((goal, measured + f"; {me}'s calls were not echoed", "FAIL"))
         else:
             out.append((goal, measured, verdict(r >= need)))
 
@@ -231,6 +232,8 @@ def goals(results):
        "nghttpx", "nghttpx", 1.3, "bytes")
     vs("serial1m", "One stream, 1 MiB messages, serial: grelay bytes/s >= 0.65x direct",
        "direct", 0.65, "bytes")
+    vs("unary100tls", "Unary 100 B over TLS (16 x 32): grelay calls/s >= 1.5x nghttpx",
+       "nghttpx-tls", 1.5, "calls", me="grelay-tls")
 
     for key, label in (("p50", "p50"), ("p99", "p99")):
         goal = (f"Latency at low load (1 connection, 1 call): {label} added by grelay over "

@@ -24,6 +24,19 @@ def _all_output(argv):
         return ""
 
 
+def tls_files(workdir):
+    """A self-signed certificate and key for the TLS targets (made once per run; h2load
+    does not verify it)."""
+    cert, key = Path(workdir) / "bench-tls.pem", Path(workdir) / "bench-tls.key"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-subj", "/CN=127.0.0.1", "-days", "2", "-addext",
+                        "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 def fill_template(name, values):
     """The text of bench/peers/|name| with every @KEY@ replaced from |values|."""
     text = (PEERS / name).read_text()
@@ -39,6 +52,7 @@ class Target:
     name = ""
     kind = ""  # "direct", "grelay" or the peer's program name.
     workers = 1
+    scheme = "http"  # "https": the client side is h2 over TLS (backends stay h2c).
     process = None  # The Child whose CPU and memory are measured; None for direct.
     port = 0
     skipped = None  # Why the target cannot run at all, or None.
@@ -79,10 +93,13 @@ class Grelay(Target):
     kind = "grelay"
     wrapper = []  # A program grelay runs under (bench_heaptrack.py uses heaptrack).
 
-    def __init__(self, binary, workers=1):
+    def __init__(self, binary, workers=1, tls=False):
         self.binary = binary
         self.workers = workers
         self.name = "grelay" if workers == 1 else f"grelay-w{workers}"
+        if tls:
+            self.name += "-tls"
+            self.scheme = "https"
         self.config_lang = "toml"
         if binary is None:
             self.skipped = "no grelay binary in the build directory (see --grelay)"
@@ -92,10 +109,14 @@ class Grelay(Target):
 
     def start(self, backend_port, cpus, workdir, nofile):
         self.port = free_port()
+        tls = ""
+        if self.scheme == "https":
+            cert, key = tls_files(workdir)
+            tls = f'tls = {{ cert = "{cert}", key = "{key}" }}\n'
         self.config_text = (
             f"workers = {self.workers}\n\n"
             "[[listener]]\n"
-            f'address = "127.0.0.1:{self.port}"\n\n'
+            f'address = "127.0.0.1:{self.port}"\n{tls}\n'
             "[[route]]\n"
             "none = true\n"
             'cluster = "echo"\n\n'
@@ -111,9 +132,12 @@ class Grelay(Target):
 class Nghttpx(Target):
     kind = "nghttpx"
 
-    def __init__(self, workers=1):
+    def __init__(self, workers=1, tls=False):
         self.workers = workers
         self.name = "nghttpx" if workers == 1 else f"nghttpx-w{workers}"
+        if tls:
+            self.name += "-tls"
+            self.scheme = "https"
         self.binary = shutil.which("nghttpx")
         if self.binary is None:
             self.skipped = "nghttpx not on PATH (Debian package nghttp2-proxy)"
@@ -126,7 +150,7 @@ class Nghttpx(Target):
         argv = [
             self.binary,
             "--conf=/dev/null",  # Do not read /etc/nghttpx/nghttpx.conf.
-            f"--frontend=127.0.0.1,{self.port};no-tls",
+            f"--frontend=127.0.0.1,{self.port}" + ("" if self.scheme == "https" else ";no-tls"),
             f"--backend=127.0.0.1,{backend_port};;proto=h2",
             f"--workers={self.workers}",
             "--no-ocsp",
@@ -146,6 +170,8 @@ class Nghttpx(Target):
             "--frontend-http2-read-timeout=10m",
             "--backend-read-timeout=10m",
         ]
+        if self.scheme == "https":
+            argv += [str(path) for path in reversed(tls_files(workdir))]  # KEY CERT
         # SIGQUIT is nghttpx's graceful stop: its master then reaps the worker process,
         # which SIGTERM leaves behind as a zombie.
         self._launch(argv, cpus, stop_signal=signal.SIGQUIT)
@@ -231,6 +257,8 @@ def make_targets(names, grelay_binary):
         "direct": Direct,
         "grelay": lambda: Grelay(grelay_binary),
         "grelay-w2": lambda: Grelay(grelay_binary, 2),
+        "grelay-tls": lambda: Grelay(grelay_binary, tls=True),
+        "nghttpx-tls": lambda: Nghttpx(tls=True),
         "nghttpx": Nghttpx,
         "nghttpx-w2": lambda: Nghttpx(2),
         "haproxy": Haproxy,
@@ -241,4 +269,4 @@ def make_targets(names, grelay_binary):
 
 
 ALL_TARGETS = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy", "grelay-w2",
-               "nghttpx-w2")
+               "nghttpx-w2", "grelay-tls", "nghttpx-tls")

@@ -13,6 +13,7 @@ from bench_procs import Child, fd_count, memory_map, peak_rss_mib, rss_kib
 STANDARD = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy")
 PROXIES = ("grelay", "nghttpx", "haproxy", "nginx", "envoy")
 SCALING = ("direct", "grelay", "grelay-w2", "nghttpx", "nghttpx-w2")
+TLS = ("grelay-tls", "nghttpx-tls")
 NO_PINS = {"proxy": None, "backend": None, "load": None}
 MIB = 1024 * 1024
 
@@ -117,22 +118,23 @@ class H2loadThroughput(Workload):
         self.body_file = ctx.workdir / f"{self.name}.bin"
         self.body_file.write_bytes(framed_body(self.message_size, self.messages))
 
-    def argv(self, port, seconds):
+    def argv(self, port, seconds, scheme="http"):
         return h2load_argv(port, self.body_file, self.path, self.clients, self.streams,
-                           self.threads, seconds=seconds)
+                           self.threads, seconds=seconds, scheme=scheme)
 
     def run(self, ctx, target):
         pins = self.pins(ctx)
         timeout = ctx.args.duration + ctx.args.warmup + 120
         if ctx.args.warmup > 0:
-            run_h2load(self.argv(target.port, ctx.args.warmup), pins["load"], timeout)
-        argv = self.argv(target.port, ctx.args.duration)
+            run_h2load(self.argv(target.port, ctx.args.warmup, target.scheme), pins["load"],
+                       timeout)
+        argv = self.argv(target.port, ctx.args.duration, target.scheme)
         result = measure(target, ctx.backend,
                          lambda: run_h2load(argv, pins["load"], timeout))
         result["command"] = shown_argv(argv, target.port, [(self.body_file, "BODY")])
         if not self.echoed(result):
             result["problem"] = "calls not echoed: " + probe_call(target.port, self.body_file,
-                                                                 self.path)
+                                                                 self.path, target.scheme)
         return result
 
     def echoed(self, r):
@@ -182,6 +184,12 @@ class Scaling(H2loadThroughput):
 
     targets = SCALING
     pinning = "none"
+
+
+class TlsThroughput(H2loadThroughput):
+    """An h2load shape over TLS (h2 with ALPN) from the client; the backend stays h2c."""
+
+    targets = TLS
 
 
 class Latency(Workload):
@@ -450,5 +458,8 @@ def make_workloads(args):
         Scaling("workers2", "unary100 (100 B, 16 connections x 32) with h2load -t 2, "
                 "nothing pinned; grelay and nghttpx with 1 and with 2 workers; calls/s",
                 100, 1, 16, 32, "calls", threads=2),
+        TlsThroughput("unary100tls", "unary100 (100 B, 16 connections x 32) with the clients "
+                      "on h2 over TLS (TLS 1.3, ALPN h2; backend h2c); grelay and nghttpx; "
+                      "calls/s", 100, 1, 16, 32, "calls"),
     ]
     return {w.name: w for w in workloads}

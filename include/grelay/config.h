@@ -28,10 +28,34 @@ struct AdminConfig {
   int line = 0;
 };
 
+// A certificate chain and its private key (PEM files), with the server names it serves.
+struct TlsCertificate {
+  // SNI names this pair answers ("api.example.com", "*.example.com"); empty for the default.
+  std::vector<std::string> names;
+  std::string cert;
+  std::string key;
+  int line = 0;
+};
+
+enum class ClientCertMode { none, optional, require };
+
+// `tls = { ... }` of a [[listener]]: h2 over TLS, ALPN h2 only.
+struct ListenerTlsConfig {
+  // The first one is served when no name matches the client's SNI (or it sent none).
+  std::vector<TlsCertificate> certificates;
+  // CA bundle that client certificates must chain to; empty: none are asked for.
+  std::string client_ca;
+  ClientCertMode client_verify = ClientCertMode::none;
+  int line = 0;
+};
+
 struct ListenerConfig {
   HostPort address;
   // SETTINGS_MAX_CONCURRENT_STREAMS announced to clients.
   uint32_t max_concurrent_streams = 1000;
+  std::optional<ListenerTlsConfig> tls;
+  // A TLS client that has not finished its handshake by then is disconnected.
+  std::chrono::milliseconds handshake_timeout{10000};
   int line = 0;
 };
 
@@ -55,10 +79,25 @@ struct RouteConfig {
   size_t cluster_index = 0;
   // Optional cap on the call's deadline.
   std::optional<std::chrono::milliseconds> timeout;
+  // Optional: the client's verified certificate must carry a subjectAltName with this value.
+  std::optional<std::string> client_san;
   int line = 0;
 };
 
 enum class LbPolicy { round_robin };
+
+// `tls = { ... }` of a [[cluster]]: backends are dialled over TLS with ALPN h2.
+struct ClusterTlsConfig {
+  // CA bundle the backends' chains must lead to; empty: the system's default CAs.
+  std::string ca;
+  // Client certificate and key presented to the backends (mTLS); both or neither.
+  std::string cert;
+  std::string key;
+  // SNI and the name verified; empty: the endpoint's host (a DNS name or an IP SAN).
+  std::string server_name;
+  bool verify = true;
+  int line = 0;
+};
 
 struct ClusterConfig {
   std::string name;
@@ -69,6 +108,7 @@ struct ClusterConfig {
   // loaded connection until a stream slot frees.
   uint32_t max_connections_per_endpoint = 8;
   std::chrono::milliseconds connect_timeout{5000};
+  std::optional<ClusterTlsConfig> tls;
   int line = 0;
 };
 

@@ -13,6 +13,8 @@ namespace grelay {
 
 class Worker;
 class WorkerStats;
+// The loaded certificates and keys of a config's TLS listeners and clusters (opaque here).
+class TlsContexts;
 
 // The relay on one libuv loop: its listeners, client connections, backend connection pools
 // and calls. Use it from the loop's thread only. Relays on different loops share nothing but
@@ -23,7 +25,11 @@ class WorkerStats;
 // kills it.
 class Relay {
  public:
-  Relay(uv_loop_t* loop, std::shared_ptr<const Config> config);
+  // Loads the config's certificates (throws std::runtime_error when one fails), or uses
+  // |tls|: the tls_contexts() of a Relay on another loop with the same config, so that every
+  // loop serves the same certificates and resumes each other's TLS sessions.
+  Relay(uv_loop_t* loop, std::shared_ptr<const Config> config,
+        std::shared_ptr<TlsContexts> tls = nullptr);
   // Call only before anything was served, or after shutdown()'s |done| has run.
   ~Relay();
   Relay(const Relay&) = delete;
@@ -47,6 +53,12 @@ class Relay {
   std::shared_ptr<const WorkerStats> stats() const;
   // Reopens the access log file at the next flush (after logrotate moved it). Any thread.
   void reopen_logs();
+  std::shared_ptr<TlsContexts> tls_contexts() const;
+  // Reads every certificate, key and CA file of the config again; new TLS handshakes (on
+  // every Relay sharing these contexts) use them, open connections keep theirs. A listener
+  // or cluster whose new files fail to load keeps what it had, and the failure is logged.
+  // Returns false if any failed. May be called from any thread.
+  bool reload_certificates();
 
   // Stops accepting. With |graceful|, clients get GOAWAY and open calls run to their end;
   // without, every connection closes now. |done| runs on the loop once every handle of the

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "net/listener.h"
+#include "net/tls_contexts.h"
 
 namespace grelay {
 namespace {
@@ -118,6 +119,7 @@ int Server::run() {
     uv_close(reinterpret_cast<uv_handle_t*>(&self->sigusr1_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_timer_), nullptr);
     if (self->admin_) self->admin_->close();
+    if (self->cert_watcher_) self->cert_watcher_->close();
   });
   all_stopped_.data = this;
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
@@ -135,6 +137,11 @@ int Server::run() {
     GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
   }
 
+  tls_ = std::make_shared<TlsContexts>(*config_);
+  if (std::vector<std::string> files = tls_->files(); !files.empty()) {
+    cert_watcher_ = std::make_unique<CertWatcher>(&loop_, files, [this] { reload_certificates(); });
+  }
+
   for (size_t w = 0; w < listen_fds_.size(); ++w) {
     auto worker = std::make_unique<WorkerThread>();
     WorkerThread* t = worker.get();
@@ -142,7 +149,7 @@ int Server::run() {
     uv_loop_init(&t->loop);
     uv_async_init(&t->loop, &t->stop_async, WorkerThread::stop_cb);
     t->stop_async.data = t;
-    t->relay = std::make_unique<Relay>(&t->loop, config_);
+    t->relay = std::make_unique<Relay>(&t->loop, config_, tls_);
     metrics_.add_worker(t->relay->stats());
     for (size_t i = 0; i < listen_fds_[w].size(); ++i) {
       t->relay->listen_fd(i, listen_fds_[w][i]);
@@ -173,6 +180,7 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
   if (signum == SIGHUP || signum == SIGUSR1) self->reopen_logs();
   if (signum == SIGUSR1) return;
   if (signum == SIGHUP) {
+    self->reload_certificates();
     GRELAY_LOG_WARN(
         "SIGHUP: this version does not reload its config; restart grelay to apply "
         "changes to %s",
@@ -192,6 +200,10 @@ void Server::reopen_logs() {
   GRELAY_LOG_INFO("reopening the access log %s", config_->access_log->path.c_str());
   for (auto& worker : workers_)
     worker->reopen_logs();
+}
+
+void Server::reload_certificates() {
+  if (tls_ && !tls_->files().empty()) tls_->reload();
 }
 
 void Server::start_drain() {

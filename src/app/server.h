@@ -9,6 +9,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/metrics.h"
+#include "app/cert_watcher.h"
 #include "grelay/config.h"
 #include "grelay/relay.h"
 
@@ -35,6 +36,8 @@ class Server {
   void reopen_logs();
   static void signal_cb(uv_signal_t* handle, int signum) noexcept;
   static void drain_timer_cb(uv_timer_t* handle) noexcept;
+  // Certificates and keys of TLS listeners and clusters, reread (SIGHUP, file changes).
+  void reload_certificates();
 
   std::shared_ptr<const Config> config_;
   uv_loop_t loop_;
@@ -50,6 +53,9 @@ class Server {
   uv_async_t all_stopped_;
   Metrics metrics_;
   std::unique_ptr<AdminServer> admin_;
+  // Shared by every worker's Relay.
+  std::shared_ptr<TlsContexts> tls_;
+  std::unique_ptr<CertWatcher> cert_watcher_;
   bool draining_ = false;
 };
 

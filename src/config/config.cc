@@ -17,6 +17,7 @@
 
 #include "config/duration.h"
 #include "config/host_port.h"
+#include "config/tls_files.h"
 
 namespace grelay {
 
@@ -106,6 +107,9 @@ class ConfigParser {
   int64_t integer_of(const toml::node& node, std::string_view name, int64_t min, int64_t max) const;
   std::chrono::milliseconds duration_of(const toml::node& node, std::string_view name) const;
   HostPort address_of(const toml::node& node, std::string_view name, HostRule rule) const;
+  // A file name from the config, relative to the config file's directory unless absolute.
+  std::string file_of(const toml::node& node, std::string_view name) const;
+  std::vector<std::string> strings_of(const toml::node& node, std::string_view name) const;
 
   void parse_workers(const toml::node& node);
   void parse_log_level(const toml::node& node);
@@ -115,6 +119,9 @@ class ConfigParser {
   void parse_route(const toml::table& table);
   void parse_route_match(const toml::table& table, RouteConfig& route);
   void parse_cluster(const toml::table& table);
+  ListenerTlsConfig parse_listener_tls(const toml::node& node);
+  TlsCertificate parse_certificate(const toml::table& table, int line, std::string_view where);
+  ClusterTlsConfig parse_cluster_tls(const toml::node& node);
   void link_routes();
 
   const std::string& path_;
@@ -176,6 +183,25 @@ HostPort ConfigParser::address_of(const toml::node& node, std::string_view name,
   auto address = parse_host_port(text, rule, &error);
   if (!address) fail(line_of(node), "bad " + std::string(name) + " " + quoted(text) + ": " + error);
   return std::move(*address);
+}
+
+std::string ConfigParser::file_of(const toml::node& node, std::string_view name) const {
+  std::string file = string_of(node, name);
+  if (file.empty()) fail(line_of(node), std::string(name) + " must not be empty");
+  size_t slash = path_.rfind('/');
+  if (file[0] == '/' || slash == std::string::npos) return file;
+  return path_.substr(0, slash + 1) + file;
+}
+
+std::vector<std::string> ConfigParser::strings_of(const toml::node& node,
+                                                  std::string_view name) const {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) fail(line_of(node), std::string(name) + " must be an array of strings");
+  std::vector<std::string> out;
+  for (const toml::node& element : *array) {
+    out.push_back(string_of(element, name));
+  }
+  return out;
 }
 
 void ConfigParser::parse(const toml::table& root) {
@@ -293,7 +319,8 @@ void ConfigParser::parse_access_log(const toml::node& node) {
 }
 
 void ConfigParser::parse_listener(const toml::table& table) {
-  check_keys(table, {"address", "max_concurrent_streams"}, "in [[listener]]");
+  check_keys(table, {"address", "max_concurrent_streams", "tls", "handshake_timeout"},
+             "in [[listener]]");
   ListenerConfig listener;
   listener.line = line_of(table);
   const toml::node* address = table.get("address");
@@ -311,7 +338,136 @@ void ConfigParser::parse_listener(const toml::table& table) {
     listener.max_concurrent_streams = static_cast<uint32_t>(integer_of(
         *n, "[[listener]] max_concurrent_streams", 1, std::numeric_limits<int32_t>::max()));
   }
+  if (const toml::node* n = table.get("tls")) listener.tls = parse_listener_tls(*n);
+  if (const toml::node* n = table.get("handshake_timeout")) {
+    listener.handshake_timeout = duration_of(*n, "[[listener]] handshake_timeout");
+  }
   config_.listeners.push_back(std::move(listener));
+}
+
+TlsCertificate ConfigParser::parse_certificate(const toml::table& table, int line,
+                                               std::string_view where) {
+  TlsCertificate pair;
+  pair.line = line;
+  const toml::node* cert = table.get("cert");
+  const toml::node* key = table.get("key");
+  if (cert == nullptr) fail(line, std::string(where) + " is missing 'cert'");
+  if (key == nullptr) fail(line, std::string(where) + " is missing 'key'");
+  pair.cert = file_of(*cert, std::string(where) + " cert");
+  pair.key = file_of(*key, std::string(where) + " key");
+  if (std::string why = check_cert_pair(pair.cert, pair.key); !why.empty()) fail(line, why);
+  return pair;
+}
+
+ListenerTlsConfig ConfigParser::parse_listener_tls(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    fail(line_of(node),
+         "[[listener]] tls must be a table: tls = { cert = \"...\", key = \"...\" }");
+  }
+  check_keys(*table, {"cert", "key", "certs", "client_ca", "verify"}, "in [[listener]] tls");
+  ListenerTlsConfig tls;
+  tls.line = line_of(node);
+  if (table->get("cert") || table->get("key")) {
+    tls.certificates.push_back(parse_certificate(*table, tls.line, "[[listener]] tls"));
+  }
+  if (const toml::node* n = table->get("certs")) {
+    const toml::array* array = n->as_array();
+    if (array == nullptr || array->empty()) {
+      fail(line_of(*n),
+           "[[listener]] tls certs must be a non-empty array of tables "
+           "{ names = [...], cert = \"...\", key = \"...\" }");
+    }
+    for (const toml::node& element : *array) {
+      const toml::table* entry = element.as_table();
+      if (entry == nullptr) fail(line_of(element), "[[listener]] tls certs entries must be tables");
+      check_keys(*entry, {"names", "cert", "key"}, "in [[listener]] tls certs");
+      const toml::node* names = entry->get("names");
+      if (names == nullptr)
+        fail(line_of(element), "[[listener]] tls certs entry is missing 'names'");
+      std::vector<std::string> list = strings_of(*names, "[[listener]] tls certs names");
+      if (list.empty()) fail(line_of(*names), "[[listener]] tls certs names must not be empty");
+      for (std::string& name : list) {
+        bool ok = !name.empty() && name.size() <= 253;
+        for (char& c : name) {
+          c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+          ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                      c == '_' || c == '*');
+        }
+        size_t star = name.rfind('*');
+        ok = ok && (star == std::string::npos || (star == 0 && name.size() > 2 && name[1] == '.'));
+        if (!ok) {
+          fail(line_of(*names), "bad [[listener]] tls certs name " + quoted(name) +
+                                    ": expected a DNS name, or *.domain");
+        }
+      }
+      TlsCertificate pair =
+          parse_certificate(*entry, line_of(element), "[[listener]] tls certs entry");
+      pair.names = std::move(list);
+      tls.certificates.push_back(std::move(pair));
+    }
+  }
+  if (tls.certificates.empty()) {
+    fail(tls.line, "[[listener]] tls needs cert and key, or certs = [{ names, cert, key }]");
+  }
+  if (const toml::node* n = table->get("client_ca")) {
+    tls.client_ca = file_of(*n, "[[listener]] tls client_ca");
+    if (std::string why = check_ca(tls.client_ca); !why.empty()) fail(line_of(*n), why);
+    tls.client_verify = ClientCertMode::require;
+  }
+  if (const toml::node* n = table->get("verify")) {
+    std::string verify = string_of(*n, "[[listener]] tls verify");
+    if (verify == "require") {
+      tls.client_verify = ClientCertMode::require;
+    } else if (verify == "optional") {
+      tls.client_verify = ClientCertMode::optional;
+    } else {
+      fail(line_of(*n),
+           "unknown [[listener]] tls verify " + quoted(verify) + " (supported: require, optional)");
+    }
+    if (tls.client_ca.empty()) {
+      fail(line_of(*n),
+           "[[listener]] tls verify needs client_ca (the CA client certificates "
+           "must chain to)");
+    }
+  }
+  return tls;
+}
+
+ClusterTlsConfig ConfigParser::parse_cluster_tls(const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr)
+    fail(line_of(node), "[[cluster]] tls must be a table: tls = { ca = \"...\" }");
+  check_keys(*table, {"ca", "cert", "key", "server_name", "verify"}, "in [[cluster]] tls");
+  ClusterTlsConfig tls;
+  tls.line = line_of(node);
+  if (const toml::node* n = table->get("ca")) {
+    tls.ca = file_of(*n, "[[cluster]] tls ca");
+    if (std::string why = check_ca(tls.ca); !why.empty()) fail(line_of(*n), why);
+  }
+  if (table->get("cert") || table->get("key")) {
+    TlsCertificate pair = parse_certificate(*table, tls.line, "[[cluster]] tls");
+    tls.cert = std::move(pair.cert);
+    tls.key = std::move(pair.key);
+  }
+  if (const toml::node* n = table->get("server_name")) {
+    tls.server_name = string_of(*n, "[[cluster]] tls server_name");
+    // Checked as the host of an endpoint would be (IPv6 without brackets).
+    const std::string& name = tls.server_name;
+    std::string probe = name.find(':') != std::string::npos ? "[" + name + "]:1" : name + ":1";
+    std::string error;
+    bool ok = !name.empty() && parse_host_port(probe, HostRule::ip_or_dns, &error).has_value();
+    if (!ok) {
+      fail(line_of(*n), "bad [[cluster]] tls server_name " + quoted(tls.server_name) +
+                            ": expected a DNS name or an IP address");
+    }
+  }
+  if (const toml::node* n = table->get("verify")) {
+    const auto* value = n->as_boolean();
+    if (value == nullptr) fail(line_of(*n), "[[cluster]] tls verify must be true or false");
+    tls.verify = value->get();
+  }
+  return tls;
 }
 
 void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& route) {
@@ -364,7 +520,8 @@ void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& rout
 
 void ConfigParser::parse_route(const toml::table& table) {
   check_keys(table,
-             {"path", "service", "prefix", "none", "authority", "cluster", "timeout", "name"},
+             {"path", "service", "prefix", "none", "authority", "cluster", "timeout", "name",
+              "client_san"},
              "in [[route]]");
   RouteConfig route;
   route.line = line_of(table);
@@ -406,11 +563,16 @@ void ConfigParser::parse_route(const toml::table& table) {
   if (const toml::node* n = table.get("timeout")) {
     route.timeout = duration_of(*n, "[[route]] timeout");
   }
+  if (const toml::node* n = table.get("client_san")) {
+    route.client_san = string_of(*n, "[[route]] client_san");
+    if (route.client_san->empty()) fail(line_of(*n), "[[route]] client_san must not be empty");
+  }
   config_.routes.push_back(std::move(route));
 }
 
 void ConfigParser::parse_cluster(const toml::table& table) {
-  check_keys(table, {"name", "endpoints", "lb", "max_connections_per_endpoint", "connect_timeout"},
+  check_keys(table,
+             {"name", "endpoints", "lb", "max_connections_per_endpoint", "connect_timeout", "tls"},
              "in [[cluster]]");
   ClusterConfig cluster;
   cluster.line = line_of(table);
@@ -462,6 +624,7 @@ void ConfigParser::parse_cluster(const toml::table& table) {
   if (const toml::node* n = table.get("connect_timeout")) {
     cluster.connect_timeout = duration_of(*n, "[[cluster]] connect_timeout");
   }
+  if (const toml::node* n = table.get("tls")) cluster.tls = parse_cluster_tls(*n);
   config_.clusters.push_back(std::move(cluster));
 }
 

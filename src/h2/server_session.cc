@@ -205,6 +205,26 @@ void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& han
   schedule_send();
 }
 
+void ServerSession::on_handshake_done() noexcept {
+  conn_.stop_timer();
+  TlsLayer& tls = *conn_.tls();
+  if (tls.peer() || log_enabled(LogLevel::debug)) {
+    char peer[64];
+    conn_.peer_name(peer, sizeof(peer));
+    GRELAY_LOG_AT(tls.peer() ? LogLevel::info : LogLevel::debug, "TLS client %s: %s %s%s%s", peer,
+                  tls.version(), tls.cipher(), tls.peer() ? ", certificate " : "",
+                  tls.peer() ? tls.peer()->description.c_str() : "");
+  }
+}
+
+void ServerSession::on_timer() noexcept {
+  if (!conn_.tls() || conn_.tls()->established()) return;
+  char peer[64];
+  conn_.peer_name(peer, sizeof(peer));
+  GRELAY_LOG_DEBUG("TLS client %s did not finish its handshake in time; closing", peer);
+  close();
+}
+
 void ServerSession::on_teardown() noexcept {
   while (ServerStreamHandler* handler = streams_.pop_front()) {
     handler->on_downstream_close(NGHTTP2_CANCEL);

@@ -70,6 +70,10 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   // Graceful shutdown: GOAWAY with the last stream seen; the connection closes when idle.
   void shutdown() noexcept;
   size_t stream_count() const noexcept { return streams_.size(); }
+  // The client's verified certificate (TLS with client certificates), or nullptr.
+  const PeerIdentity* peer_identity() const noexcept {
+    return conn_.tls() ? conn_.tls()->peer() : nullptr;
+  }
 
   void write_body(nghttp2_data_source* source, ChunkChain& out, size_t length) noexcept override;
 
@@ -79,6 +83,9 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   void on_teardown() noexcept override;
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
   void reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept;
+  void on_handshake_done() noexcept override;
+  // The TLS handshake timeout (the only use of the timer here).
+  void on_timer() noexcept override;
 
   ServerSessionOwner& owner_;
   IntrusiveList<ServerStreamHandler> streams_;

@@ -6,6 +6,8 @@
 
 #include <cstdio>
 
+#include "core/log.h"
+
 namespace grelay {
 namespace {
 
@@ -15,6 +17,12 @@ constexpr int max_write_iov = 64;
 // one starts, so nothing outlives the callback.
 constexpr size_t read_buffer_size = 64 * 1024;
 thread_local uint8_t read_buffer[read_buffer_size];
+// Plaintext of TLS records, gathered for one hand-over to the session; same lifetime rule.
+thread_local uint8_t plain_buffer[read_buffer_size];
+
+// Ciphertext made per write: plaintext beyond it stays in the output chain, so the sessions'
+// high-water marks see what the socket has not taken yet.
+constexpr size_t tls_seal_limit = 256 * 1024;
 
 Connection* from(uv_handle_t* handle) {
   return static_cast<Connection*>(handle->data);
@@ -74,6 +82,10 @@ void Connection::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   Connection* self = from(reinterpret_cast<uv_handle_t*>(stream));
   if (self->closing_) return;
   if (nread > 0) {
+    if (self->tls_) {
+      self->read_tls(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
+      return;
+    }
     if (!self->handler_.on_read(reinterpret_cast<const uint8_t*>(buf->base),
                                 static_cast<size_t>(nread))) {
       self->close();
@@ -86,27 +98,110 @@ void Connection::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   }
 }
 
+void Connection::read_tls(const uint8_t* data, size_t len) noexcept {
+  TlsLayer& tls = *tls_;
+  tls.set_input(data, len);
+  if (!tls.established() && !advance_handshake()) {
+    tls.set_input(nullptr, 0);
+    return;
+  }
+  // Records are gathered into one buffer, so the session parses them in one go.
+  for (bool more = tls.established(); more && !closing_;) {
+    size_t filled = 0;
+    long n = 0;
+    while (filled < read_buffer_size &&
+           (n = tls.read(plain_buffer + filled, read_buffer_size - filled)) > 0) {
+      filled += static_cast<size_t>(n);
+    }
+    if (filled > 0 && !handler_.on_read(plain_buffer, filled)) {
+      close();
+      break;
+    }
+    if (n < 0 && !closing_) {
+      char peer[64];
+      peer_name(peer, sizeof(peer));
+      GRELAY_LOG_DEBUG("TLS connection with %s ends: %s", peer, tls.error().c_str());
+      handler_.on_read_end(UV_EOF);
+    }
+    more = n > 0;
+  }
+  tls.set_input(nullptr, 0);
+  // Alerts and session tickets, if the session wrote nothing itself.
+  if (!closing_ && !tls.wire().empty()) flush();
+}
+
+bool Connection::advance_handshake() noexcept {
+  TlsLayer& tls = *tls_;
+  TlsLayer::Step step = tls.handshake();
+  bool server = SSL_is_server(tls.ssl()) == 1;
+  if (step == TlsLayer::Step::failed) {
+    if (server) {
+      char peer[64];
+      peer_name(peer, sizeof(peer));
+      GRELAY_LOG_DEBUG("TLS handshake with %s failed: %s", peer, tls.error().c_str());
+    }
+    // The alert for the peer goes out first, if the socket takes it now.
+    flush();
+    if (closing_) return false;
+    if (server) {
+      handler_.on_read_end(UV_EPROTO);
+    } else {
+      handler_.on_connect(UV_EPROTO);
+    }
+    return false;
+  }
+  flush();
+  if (step == TlsLayer::Step::more || closing_) return !closing_;
+  if (server) {
+    handler_.on_handshake_done();
+  } else {
+    handler_.on_connect(0);
+  }
+  return !closing_;
+}
+
 void Connection::flush() noexcept {
-  if (closing_ || writing_ || output_.empty()) return;
+  if (closing_ || writing_) return;
+  if (tls_) {
+    for (;;) {
+      if (!tls_->seal(output_, tls_seal_limit)) {
+        GRELAY_LOG_DEBUG("TLS write failed: %s", tls_->error().c_str());
+        output_.clear();
+        tls_->wire().clear();
+        handler_.on_read_end(UV_EPROTO);
+        return;
+      }
+      if (tls_->wire().empty()) return;
+      write_chain(tls_->wire());
+      if (closing_ || writing_ || output_.empty() || !tls_->established()) return;
+    }
+  }
+  if (output_.empty()) return;
+  write_chain(output_);
+}
+
+void Connection::write_chain(ChunkChain& chain) noexcept {
   iovec iov[max_write_iov];
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  int n = output_.peek(iov, max_write_iov);
+  int n = chain.peek(iov, max_write_iov);
   int written = uv_try_write(stream, reinterpret_cast<uv_buf_t*>(iov), n);
-  if (written > 0) output_.drain(static_cast<size_t>(written));
+  if (written > 0) chain.drain(static_cast<size_t>(written));
   if (written < 0 && written != UV_EAGAIN) {
+    chain.clear();
     output_.clear();
     handler_.on_read_end(written);
     return;
   }
-  if (output_.empty()) return;
-  // The rest goes out with one queued write. Its bytes stay in |output_| (appends never move
+  if (chain.empty()) return;
+  // The rest goes out with one queued write. Its bytes stay in |chain| (appends never move
   // them) and are dropped in write_cb.
-  n = output_.peek(iov, max_write_iov);
+  n = chain.peek(iov, max_write_iov);
   in_flight_ = 0;
   for (int i = 0; i < n; ++i)
     in_flight_ += iov[i].iov_len;
   int rc = uv_write(&write_req_, stream, reinterpret_cast<uv_buf_t*>(iov), n, write_cb);
   if (rc != 0) {
+    chain.clear();
     output_.clear();
     handler_.on_read_end(rc);
     return;
@@ -117,15 +212,17 @@ void Connection::flush() noexcept {
 void Connection::write_cb(uv_write_t* req, int status) noexcept {
   auto* self = static_cast<Connection*>(req->data);
   self->writing_ = false;
-  self->output_.drain(self->in_flight_);
+  ChunkChain& chain = self->tls_ ? self->tls_->wire() : self->output_;
+  chain.drain(self->in_flight_);
   self->in_flight_ = 0;
   if (self->closing_) return;
   if (status < 0) {
+    chain.clear();
     self->output_.clear();
     self->handler_.on_read_end(status);
     return;
   }
-  if (!self->output_.empty()) {
+  if (self->has_output()) {
     self->flush();
     if (self->writing_) return;
   }
@@ -136,6 +233,11 @@ void Connection::connect_cb(uv_connect_t* req, int status) noexcept {
   auto* self = static_cast<Connection*>(req->data);
   if (self->closing_) return;
   if (status == 0) status = self->start_reading();
+  if (status == 0 && self->tls_) {
+    // Reported once the handshake is done (or failed); this sends the ClientHello.
+    self->advance_handshake();
+    return;
+  }
   self->handler_.on_connect(status);
 }
 
@@ -155,6 +257,14 @@ void Connection::timer_cb(uv_timer_t* timer) noexcept {
 
 void Connection::close() noexcept {
   if (closing_) return;
+  if (tls_ && tls_->established() && !writing_ && tls_->wire().empty()) {
+    // close_notify, best effort: only when nothing else waits to go out before it.
+    tls_->shutdown();
+    iovec iov[4];
+    int n = tls_->wire().peek(iov, 4);
+    if (n > 0)
+      uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), reinterpret_cast<uv_buf_t*>(iov), n);
+  }
   closing_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), close_cb);
@@ -165,6 +275,7 @@ void Connection::close_cb(uv_handle_t* handle) noexcept {
   if (--self->open_handles_ > 0) return;
   // A write cancelled by the close has run its callback before this one.
   self->output_.clear();
+  if (self->tls_) self->tls_->wire().clear();
   self->handler_.on_closed();
 }
 

@@ -4,16 +4,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "core/chunk.h"
+#include "net/tls_layer.h"
 
 namespace grelay {
 
 // Events of a Connection, implemented by the protocol session that owns it.
 class ConnectionHandler {
  public:
-  // An outgoing connect finished; |status| is 0 or a negative libuv error.
+  // An outgoing connect finished (its TLS handshake too, with TLS); |status| is 0 or a
+  // negative libuv error (UV_EPROTO: the TLS handshake failed, Connection::tls() says why).
   virtual void on_connect(int status) noexcept = 0;
+  // An accepted connection finished its TLS handshake.
+  virtual void on_handshake_done() noexcept {}
   // Bytes arrived. Returns false to close the connection.
   virtual bool on_read(const uint8_t* data, size_t len) noexcept = 0;
   // The peer closed (UV_EOF) or the socket failed (a negative libuv error).
@@ -45,6 +50,11 @@ class Connection {
   // Starts a connect; on_connect() reports the result (reading starts on success).
   int connect(const sockaddr* addr) noexcept;
 
+  // Makes this a TLS connection: call before connect(), or right after accept() or open()
+  // (before the loop reads). output() then takes plaintext, held until the handshake is done.
+  void set_tls(std::unique_ptr<TlsLayer> tls) noexcept { tls_ = std::move(tls); }
+  TlsLayer* tls() const noexcept { return tls_.get(); }
+
   // Bytes queued for the peer. Append, then flush().
   ChunkChain& output() noexcept { return output_; }
   // Writes what output() holds: a direct write first, the rest queued with one uv_write.
@@ -68,6 +78,12 @@ class Connection {
 
  private:
   int start_reading() noexcept;
+  // Writes the front of |chain| (output_, or the TLS layer's ciphertext).
+  void write_chain(ChunkChain& chain) noexcept;
+  void read_tls(const uint8_t* data, size_t len) noexcept;
+  // Runs the TLS handshake on the input set; returns false when the connection is done for.
+  bool advance_handshake() noexcept;
+  bool has_output() const noexcept { return !output_.empty() || (tls_ && !tls_->wire().empty()); }
 
   static void alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
   static void read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -82,6 +98,7 @@ class Connection {
   uv_connect_t connect_req_;
   ConnectionHandler& handler_;
   ChunkChain output_;
+  std::unique_ptr<TlsLayer> tls_;
   size_t in_flight_ = 0;
   int open_handles_ = 2;
   bool writing_ = false;

@@ -149,7 +149,9 @@ void Call::on_request_headers_end() noexcept {
   if (request_index_.authority == RequestFieldIndex::none) {
     request_index_.authority = request_index_.host;
   }
-  route_ = worker_.router().match(path, request_field(request_index_.authority));
+  const PeerIdentity* client = downstream_->peer_identity();
+  route_ = worker_.router().match(path, request_field(request_index_.authority),
+                                  client ? &client->sans : nullptr);
   if (route_) {
     cluster_ = &worker_.cluster(route_->cluster_index);
     series_ =

@@ -3,12 +3,16 @@
 #include <system_error>
 
 #include "net/listener.h"
+#include "net/tls_contexts.h"
 #include "relay/worker.h"
 
 namespace grelay {
 
-Relay::Relay(uv_loop_t* loop, std::shared_ptr<const Config> config)
-    : worker_(std::make_unique<Worker>(loop, std::move(config))) {}
+Relay::Relay(uv_loop_t* loop, std::shared_ptr<const Config> config,
+             std::shared_ptr<TlsContexts> tls) {
+  if (!tls) tls = std::make_shared<TlsContexts>(*config);
+  worker_ = std::make_unique<Worker>(loop, std::move(config), std::move(tls));
+}
 
 Relay::~Relay() = default;
 
@@ -48,6 +52,14 @@ std::shared_ptr<const WorkerStats> Relay::stats() const {
 
 void Relay::reopen_logs() {
   if (AccessLog* log = worker_->access_log()) log->request_reopen();
+}
+
+std::shared_ptr<TlsContexts> Relay::tls_contexts() const {
+  return worker_->tls_contexts();
+}
+
+bool Relay::reload_certificates() {
+  return worker_->tls_contexts()->reload() == 0;
 }
 
 void Relay::shutdown(bool graceful, std::function<void()> done) {

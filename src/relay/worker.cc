@@ -9,18 +9,21 @@
 
 namespace grelay {
 
-Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config)
+Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config,
+               std::shared_ptr<TlsContexts> tls)
     : loop_(loop),
       config_(std::move(config)),
+      tls_(std::move(tls)),
       flush_queue_(loop),
       deadlines_(loop),
       router_(*config_),
       upstream_{loop, pool_, flush_queue_, allocator_.mem()},
       stats_(std::make_shared<WorkerStats>(*config_)) {
   clusters_.reserve(config_->clusters.size());
-  for (const ClusterConfig& cluster : config_->clusters) {
-    clusters_.push_back(std::make_unique<Cluster>(upstream_, cluster));
-    clusters_.back()->set_stats(stats_->cluster(clusters_.size() - 1));
+  for (size_t i = 0; i < config_->clusters.size(); ++i) {
+    clusters_.push_back(
+        std::make_unique<Cluster>(upstream_, config_->clusters[i], tls_->cluster(i)));
+    clusters_.back()->set_stats(stats_->cluster(i));
   }
   if (config_->access_log) access_log_ = std::make_unique<AccessLog>(loop, *config_->access_log);
 }
@@ -46,6 +49,7 @@ void Worker::on_accept(void* ctx, uv_stream_t* server) noexcept {
   ServerSession* session = self->new_session(slot->index);
   if (!session) return;
   int rc = session->connection().accept(server);
+  if (rc == 0) rc = self->secure(*session, slot->index);
   if (rc == 0 && self->access_log_) {
     char peer[64];
     session->connection().peer_name(peer, sizeof(peer));
@@ -62,6 +66,7 @@ int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
   ServerSession* session = new_session(listener_index);
   if (!session) return UV_ECANCELED;
   int rc = session->connection().open(fd);
+  if (rc == 0) rc = secure(*session, listener_index);
   if (rc == 0 && access_log_) {
     char peer[64];
     session->connection().peer_name(peer, sizeof(peer));
@@ -86,6 +91,20 @@ ServerSession* Worker::new_session(size_t listener_index) noexcept {
 std::string_view Worker::peer_of(const ServerSession& session) const noexcept {
   auto it = session_info_.find(&session);
   return it == session_info_.end() ? std::string_view() : std::string_view(it->second.peer);
+}
+
+int Worker::secure(ServerSession& session, size_t listener_index) noexcept {
+  const ServerTls* tls = tls_->listener(listener_index);
+  if (!tls) return 0;
+  std::shared_ptr<const ServerTlsContext> context = tls->current();
+  SSL* ssl = context->new_ssl();
+  if (!ssl) return UV_ENOMEM;
+  Connection& conn = session.connection();
+  conn.set_tls(std::make_unique<TlsLayer>(ssl, std::move(context), pool_));
+  // A client that stalls its handshake is dropped (ServerSession::on_timer).
+  conn.start_timer(
+      static_cast<uint64_t>(config_->listeners[listener_index].handshake_timeout.count()));
+  return 0;
 }
 
 ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {

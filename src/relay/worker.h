@@ -17,6 +17,7 @@
 #include "net/flush_queue.h"
 #include "net/listener.h"
 #include "relay/access_log.h"
+#include "net/tls_contexts.h"
 #include "relay/deadline_queue.h"
 #include "route/router.h"
 #include "upstream/cluster.h"
@@ -28,7 +29,7 @@ namespace grelay {
 // them (shutdown() reports when the last is gone).
 class Worker final : public ServerSessionOwner {
  public:
-  Worker(uv_loop_t* loop, std::shared_ptr<const Config> config);
+  Worker(uv_loop_t* loop, std::shared_ptr<const Config> config, std::shared_ptr<TlsContexts> tls);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -44,6 +45,7 @@ class Worker final : public ServerSessionOwner {
   AccessLog* access_log() noexcept { return access_log_.get(); }
   // The client address of |session| ("ip:port"), kept while the access log is on; else "".
   std::string_view peer_of(const ServerSession& session) const noexcept;
+  const std::shared_ptr<TlsContexts>& tls_contexts() const noexcept { return tls_; }
 
   // Adopts the listening socket |fd| for listener |index|. Returns 0 or a libuv error.
   int listen(size_t index, int fd) noexcept;
@@ -64,12 +66,16 @@ class Worker final : public ServerSessionOwner {
 
   static void on_accept(void* ctx, uv_stream_t* server) noexcept;
   ServerSession* new_session(size_t listener_index) noexcept;
+  // Puts TLS on |session|'s connection when listener |listener_index| has it. Returns 0 or a
+  // libuv error.
+  int secure(ServerSession& session, size_t listener_index) noexcept;
   void maybe_finish_shutdown() noexcept;
   static void on_backends_closed(void* ctx) noexcept;
   static void on_handle_closed(void* ctx) noexcept;
 
   uv_loop_t* loop_;
   std::shared_ptr<const Config> config_;
+  std::shared_ptr<TlsContexts> tls_;
   // Outlives every session (and so every rcbuf a Call still holds).
   SessionAllocator allocator_;
   ChunkPool pool_;

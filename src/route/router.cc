@@ -38,9 +38,11 @@ Router::Router(const Config& config) : config_(config) {
   }
 }
 
-const RouteConfig* Router::match(std::string_view path, std::string_view authority) const noexcept {
+const RouteConfig* Router::match(std::string_view path, std::string_view authority,
+                                 const std::vector<std::string>* client_sans) const noexcept {
   for (const Entry& entry : entries_) {
-    if (path_matches(*entry.route, path) && authority_matches(entry, authority)) {
+    if (path_matches(*entry.route, path) && authority_matches(entry, authority) &&
+        client_matches(*entry.route, client_sans)) {
       return entry.route;
     }
   }
@@ -64,6 +66,16 @@ bool Router::path_matches(const RouteConfig& route, std::string_view path) noexc
       return path.substr(0, route.match.size()) == route.match;
     case RouteMatch::any:
       return true;
+  }
+  return false;
+}
+
+bool Router::client_matches(const RouteConfig& route,
+                            const std::vector<std::string>* client_sans) noexcept {
+  if (!route.client_san) return true;
+  if (!client_sans) return false;
+  for (const std::string& san : *client_sans) {
+    if (san == *route.client_san) return true;
   }
   return false;
 }

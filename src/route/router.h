@@ -14,8 +14,11 @@ class Router {
   // Keeps a reference to |config|, which must outlive the Router.
   explicit Router(const Config& config);
 
-  // The first route (in file order) matching |path| and |authority|, or nullptr.
-  const RouteConfig* match(std::string_view path, std::string_view authority) const noexcept;
+  // The first route (in file order) matching |path|, |authority| and the subjectAltName
+  // values of the client's verified certificate (|client_sans|; nullptr when it has none),
+  // or nullptr.
+  const RouteConfig* match(std::string_view path, std::string_view authority,
+                           const std::vector<std::string>* client_sans = nullptr) const noexcept;
 
  private:
   // A route with its authority split once, so matching never allocates.
@@ -29,6 +32,8 @@ class Router {
 
   static bool path_matches(const RouteConfig& route, std::string_view path) noexcept;
   static bool authority_matches(const Entry& entry, std::string_view authority) noexcept;
+  static bool client_matches(const RouteConfig& route,
+                             const std::vector<std::string>* client_sans) noexcept;
 
   const Config& config_;
   std::vector<Entry> entries_;

@@ -41,6 +41,15 @@ BackendSession::~BackendSession() {
 void BackendSession::dial(const std::string& host, uint16_t port,
                           const sockaddr* literal) noexcept {
   conn_.start_timer(static_cast<uint64_t>(endpoint_.cluster().connect_timeout.count()));
+  if (const ClientTls* tls = endpoint_.tls()) {
+    std::shared_ptr<const ClientTlsContext> context = tls->current();
+    SSL* ssl = context->new_ssl(host);
+    if (!ssl) {
+      fail("cannot set up TLS for " + endpoint_.name());
+      return;
+    }
+    conn_.set_tls(std::make_unique<TlsLayer>(ssl, std::move(context), endpoint_.context().pool));
+  }
   if (literal) {
     connect(literal);
     return;
@@ -93,6 +102,10 @@ void BackendSession::connect(const sockaddr* addr) noexcept {
 }
 
 void BackendSession::on_connect(int status) noexcept {
+  if (status == UV_EPROTO && conn_.tls()) {
+    fail("TLS handshake with " + endpoint_.name() + " failed: " + conn_.tls()->error());
+    return;
+  }
   if (status != 0) {
     fail(std::string("connect to ") + endpoint_.name() + " failed: " + uv_strerror(status));
     return;
@@ -103,7 +116,6 @@ void BackendSession::on_connect(int status) noexcept {
     return;
   }
   state_ = State::ready;
-  endpoint_.on_connected();
   while (UpstreamHandler* handler = pop_pending()) {
     handler->on_upstream_ready(*this);
     if (closed()) break;
@@ -121,14 +133,34 @@ void BackendSession::on_timer() noexcept {
   }
 }
 
+void BackendSession::on_read_end(int status) noexcept {
+  if (settings_seen_ || state_ != State::ready) {
+    H2Session::on_read_end(status);
+    return;
+  }
+  // Closed before it spoke HTTP/2: as bad as a failed connect (a TLS backend that refuses
+  // the relay's client certificate does this, after the handshake).
+  std::string why =
+      "backend " + endpoint_.name() + " closed the connection before its HTTP/2 SETTINGS (";
+  if (conn_.tls() && !conn_.tls()->error().empty()) {
+    why += conn_.tls()->error();
+  } else {
+    // A close and a reset are the same refusal; one wording keeps it logged once.
+    why += status == UV_EOF || status == UV_ECONNRESET ? "closed or reset" : uv_strerror(status);
+  }
+  fail(why + ")");
+}
+
 void BackendSession::on_remote_settings() noexcept {
   if (settings_seen_) return;
   settings_seen_ = true;
   conn_.stop_timer();
+  // Only now is the endpoint known to work: a backend may accept connections (and finish a
+  // TLS handshake) and then drop them.
+  endpoint_.on_connected();
 }
 
 void BackendSession::fail(const std::string& why) noexcept {
-  GRELAY_LOG_WARN("backend %s: %s", endpoint_.name().c_str(), why.c_str());
   endpoint_.on_connect_failed(why);
   fail_pending(why);
   close();

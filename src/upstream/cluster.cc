@@ -2,10 +2,11 @@
 
 namespace grelay {
 
-Cluster::Cluster(UpstreamContext& ctx, const ClusterConfig& config) : config_(config) {
+Cluster::Cluster(UpstreamContext& ctx, const ClusterConfig& config, const ClientTls* tls)
+    : config_(config) {
   endpoints_.reserve(config.endpoints.size());
   for (const HostPort& address : config.endpoints) {
-    endpoints_.push_back(std::make_unique<Endpoint>(ctx, address, config));
+    endpoints_.push_back(std::make_unique<Endpoint>(ctx, address, config, tls));
   }
 }
 

@@ -11,7 +11,8 @@ namespace grelay {
 // The endpoints of one [[cluster]] on one worker, balanced round robin.
 class Cluster {
  public:
-  Cluster(UpstreamContext& ctx, const ClusterConfig& config);
+  // |tls|: the cluster's TLS contexts, or nullptr for h2c backends.
+  Cluster(UpstreamContext& ctx, const ClusterConfig& config, const ClientTls* tls = nullptr);
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 

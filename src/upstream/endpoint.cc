@@ -13,9 +13,9 @@ constexpr uint64_t backoff_max_ms = 5000;
 
 }  // namespace
 
-Endpoint::Endpoint(UpstreamContext& ctx, const HostPort& address,
-                   const ClusterConfig& cluster) noexcept
-    : ctx_(ctx), address_(address), cluster_(cluster) {
+Endpoint::Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster,
+                   const ClientTls* tls) noexcept
+    : ctx_(ctx), address_(address), cluster_(cluster), tls_(tls) {
   literal_ = make_sockaddr(address_.host, address_.port, addr_);
 }
 
@@ -73,9 +73,17 @@ void Endpoint::on_connected() noexcept {
   if (failures_ > 0) GRELAY_LOG_INFO("backend %s is reachable again", name().c_str());
   failures_ = 0;
   last_error_.clear();
+  logged_error_.clear();
 }
 
 void Endpoint::on_connect_failed(const std::string& why) noexcept {
+  // Redials repeat the same failure while it lasts: say it once.
+  if (why != logged_error_) {
+    GRELAY_LOG_WARN("backend %s: %s", name().c_str(), why.c_str());
+    logged_error_ = why;
+  } else {
+    GRELAY_LOG_DEBUG("backend %s: %s", name().c_str(), why.c_str());
+  }
   ++failures_;
   if (stats_) stats_->connect_failures.add();
   uint64_t delay = backoff_base_ms << std::min<uint32_t>(failures_ - 1, 10);

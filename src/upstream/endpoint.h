@@ -10,6 +10,7 @@
 #include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "net/flush_queue.h"
+#include "net/tls_context.h"
 #include "upstream/backend_session.h"
 
 namespace grelay {
@@ -30,7 +31,9 @@ struct UpstreamContext {
 // One backend address of a cluster and its pooled connections.
 class Endpoint {
  public:
-  Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster) noexcept;
+  // |tls|: dial over TLS with it (nullptr: h2c).
+  Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster,
+           const ClientTls* tls = nullptr) noexcept;
   // Destroy only once every session is released (UpstreamContext::live_sessions is 0):
   // sessions report to their endpoint until then.
   ~Endpoint() = default;
@@ -60,6 +63,7 @@ class Endpoint {
 
   UpstreamContext& context() noexcept { return ctx_; }
   const ClusterConfig& cluster() const noexcept { return cluster_; }
+  const ClientTls* tls() const noexcept { return tls_; }
 
  private:
   friend class BackendSession;
@@ -72,6 +76,7 @@ class Endpoint {
   UpstreamContext& ctx_;
   HostPort address_;
   const ClusterConfig& cluster_;
+  const ClientTls* tls_;
   IntrusiveList<BackendSession> sessions_;
   bool literal_ = false;
   sockaddr_storage addr_{};
@@ -80,6 +85,9 @@ class Endpoint {
   std::string last_error_;
   ClusterStats* cluster_stats_ = nullptr;
   EndpointStats* stats_ = nullptr;
+  // The failure last logged at warning level; the same one again is logged at debug level
+  // only, until a connection succeeds.
+  std::string logged_error_;
 };
 
 }  // namespace grelay

@@ -4,8 +4,10 @@
 Run as its own process so tests can kill, freeze and restart it:
 
     /usr/bin/python3 backend.py --port 0 [--name NAME] [--events FILE]
+        [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
-It prints the bound port on stdout once it serves. Every service name is accepted; the
+It prints the bound port on stdout once it serves. With --tls-cert it serves over TLS (and
+requires client certificates signed by --tls-client-ca, when given). Every service name is accepted; the
 method name picks the behaviour (Unary, ClientStream, ServerStream, Bidi; anything else is
 UNIMPLEMENTED). Request metadata steers each call:
 
@@ -269,7 +271,12 @@ class Backend(grpc.GenericRpcHandler):
     call.finish([("x-count", str(count))])
 
 
-def serve(port, name, events_path):
+def _read(path):
+  with open(path, "rb") as f:
+    return f.read()
+
+
+def serve(port, name, events_path, tls_cert=None, tls_key=None, tls_client_ca=None):
   options = [
       ("grpc.max_receive_message_length", MAX_MESSAGE),
       ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -277,7 +284,14 @@ def serve(port, name, events_path):
   server = grpc.server(futures.ThreadPoolExecutor(max_workers=400),
                        handlers=[Backend(name, Events(events_path))],
                        options=options)
-  bound = server.add_insecure_port("127.0.0.1:%d" % port)
+  if tls_cert:
+    credentials = grpc.ssl_server_credentials(
+        [(_read(tls_key), _read(tls_cert))],
+        root_certificates=_read(tls_client_ca) if tls_client_ca else None,
+        require_client_auth=bool(tls_client_ca))
+    bound = server.add_secure_port("127.0.0.1:%d" % port, credentials)
+  else:
+    bound = server.add_insecure_port("127.0.0.1:%d" % port)
   if bound == 0:
     print("backend: cannot bind 127.0.0.1:%d" % port, file=sys.stderr)
     return 1
@@ -298,8 +312,12 @@ def main():
   parser.add_argument("--port", type=int, default=0)
   parser.add_argument("--name", default="backend")
   parser.add_argument("--events", default=os.environ.get("BACKEND_EVENTS", ""))
+  parser.add_argument("--tls-cert")
+  parser.add_argument("--tls-key")
+  parser.add_argument("--tls-client-ca")
   args = parser.parse_args()
-  return serve(args.port, args.name, args.events)
+  return serve(args.port, args.name, args.events, args.tls_cert, args.tls_key,
+               args.tls_client_ca)
 
 
 if __name__ == "__main__":

@@ -265,9 +265,10 @@ class DirectTarget:
 class BackendProcess:
   """backend.py in its own process."""
 
-  def __init__(self, workdir, name="backend", port=0):
+  def __init__(self, workdir, name="backend", port=0, extra_args=()):
     os.makedirs(workdir, exist_ok=True)
     self.name = name
+    self.extra_args_ = list(extra_args)
     self.events_path = os.path.join(workdir, "%s-%s.events" % (name, uuid.uuid4().hex[:8]))
     open(self.events_path, "w").close()
     self.workdir_ = workdir
@@ -276,7 +277,7 @@ class BackendProcess:
   def _start(self, port):
     self.proc = subprocess.Popen(
         [PYTHON, os.path.join(HERE, "backend.py"), "--port", str(port), "--name", self.name,
-         "--events", self.events_path],
+         "--events", self.events_path] + self.extra_args_,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=open(os.path.join(self.workdir_, self.name + ".stderr"), "ab"))
     line = self.proc.stdout.readline()

@@ -1,6 +1,7 @@
 #include "grelay/config.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "config/duration.h"
 #include "config/host_port.h"
+#include "test_certs.h"
 
 using namespace std::chrono_literals;
 using grelay::ConfigError;
@@ -647,4 +649,113 @@ TEST_CASE("[admin] listens on loopback by default") {
   CHECK(config->admin->address.host == "127.0.0.1");
   CHECK(config->admin->address.port == 9901);
   CHECK(config->admin->line == 1);
+}
+
+TEST_CASE("tls tables on listeners, clusters and client_san on routes") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("grelay-config-tls-" + std::to_string(::getpid()));
+  grelay::test::TestPki pki(dir);
+  auto relay = pki.issue("relay", "DNS:relay.test", 1);
+  auto a = pki.issue("a", "DNS:a.test", 2);
+  auto q = [](const std::string& s) { return "\"" + s + "\""; };
+
+  auto config = parse_config(
+      doc({listener, listener_address, "handshake_timeout = \"2s\"",
+           "tls = { cert = " + q(relay.cert) + ", key = " + q(relay.key) +
+               ", client_ca = " + q(pki.ca()) +
+               ", verify = \"optional\", certs = [{ names = "
+               "[\"A.test\", \"*.b.test\"], cert = " +
+               q(a.cert) + ", key = " + q(a.key) + " }] }",
+           "[[route]]", "none = true", "client_san = \"client.test\"", "cluster = \"c\"", cluster,
+           cluster_name, cluster_endpoints,
+           "tls = { ca = " + q(pki.ca()) + ", cert = " + q(a.cert) + ", key = " + q(a.key) +
+               ", server_name = \"backend.test\", verify = false }"}),
+      "t.toml");
+  const grelay::ListenerConfig& l = config->listeners.at(0);
+  CHECK(l.handshake_timeout == 2000ms);
+  REQUIRE(l.tls.has_value());
+  REQUIRE(l.tls->certificates.size() == 2);
+  CHECK(l.tls->certificates[0].cert == relay.cert);
+  CHECK(l.tls->certificates[0].names.empty());
+  CHECK(l.tls->certificates[1].names == std::vector<std::string>{"a.test", "*.b.test"});
+  CHECK(l.tls->client_ca == pki.ca());
+  CHECK(l.tls->client_verify == grelay::ClientCertMode::optional);
+  CHECK(config->routes.at(0).client_san == "client.test");
+  const grelay::ClusterConfig& c = config->clusters.at(0);
+  REQUIRE(c.tls.has_value());
+  CHECK(c.tls->ca == pki.ca());
+  CHECK(c.tls->cert == a.cert);
+  CHECK(c.tls->key == a.key);
+  CHECK(c.tls->server_name == "backend.test");
+  CHECK_FALSE(c.tls->verify);
+
+  // Defaults: no TLS, 10 s handshake timeout; client_ca alone means verify = "require".
+  auto plain = parse_config(doc({listener, listener_address}), "t.toml");
+  CHECK_FALSE(plain->listeners[0].tls.has_value());
+  CHECK(plain->listeners[0].handshake_timeout == 10000ms);
+  auto required = parse_config(doc({listener, listener_address,
+                                    "tls = { cert = " + q(relay.cert) + ", key = " + q(relay.key) +
+                                        ", client_ca = " + q(pki.ca()) + " }"}),
+                               "t.toml");
+  CHECK(required->listeners[0].tls->client_verify == grelay::ClientCertMode::require);
+
+  // Relative names are relative to the config file's directory.
+  auto relative = parse_config(
+      doc({listener, listener_address, "tls = { cert = \"relay.pem\", key = \"relay.key\" }"}),
+      (dir / "t.toml").string());
+  CHECK(relative->listeners[0].tls->certificates[0].cert == relay.cert);
+
+  std::string pair = "cert = " + q(relay.cert) + ", key = " + q(relay.key);
+  struct Case {
+    std::string line;
+    std::string message;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"tls = { cert = " + q(relay.cert) + ", key = " + q(a.key) + " }",
+            "private key '" + a.key + "' does not match certificate '" + relay.cert + "'"},
+           {"tls = { cert = \"/nonexistent/x.pem\", key = " + q(relay.key) + " }",
+            "cannot read certificate '/nonexistent/x.pem': No such file or directory"},
+           {"tls = { cert = " + q(relay.key) + ", key = " + q(relay.key) + " }",
+            "is not a usable PEM certificate chain"},
+           {"tls = { " + pair + ", client_ca = " + q(relay.key) + " }", "holds no usable PEM"},
+           {"tls = { " + pair + ", verify = \"require\" }", "verify needs client_ca"},
+           {"tls = { " + pair + ", verify = \"sometimes\" }",
+            "unknown [[listener]] tls verify 'sometimes' (supported: require, optional)"},
+           {"tls = { cert = " + q(relay.cert) + " }", "[[listener]] tls is missing 'key'"},
+           {"tls = { }", "[[listener]] tls needs cert and key"},
+           {"tls = \"yes\"", "[[listener]] tls must be a table"},
+           {"tls = { certs = [] }", "certs must be a non-empty array"},
+           {"tls = { certs = [{ cert = " + q(relay.cert) + ", key = " + q(relay.key) + " }] }",
+            "tls certs entry is missing 'names'"},
+           {"tls = { certs = [{ names = [\"a.*.test\"], " + pair + " }] }",
+            "bad [[listener]] tls certs name 'a.*.test'"},
+           {"tls = { " + pair + ", server_name = \"x\" }",
+            "unknown key 'server_name' in [[listener]] tls"},
+       }) {
+    INFO(c.line);
+    std::string error = error_of(doc({listener, listener_address, c.line}));
+    CHECK(error.rfind(location(3), 0) == 0);
+    CHECK(contains(error, c.message));
+  }
+  for (const Case& c : std::initializer_list<Case>{
+           {"tls = { verify = \"no\" }", "[[cluster]] tls verify must be true or false"},
+           {"tls = { server_name = \"bad name\" }", "bad [[cluster]] tls server_name 'bad name'"},
+           {"tls = { cert = " + q(a.cert) + " }", "[[cluster]] tls is missing 'key'"},
+           {"tls = { ca = \"/nonexistent/ca.pem\" }", "cannot read CA file '/nonexistent/ca.pem'"},
+           {"tls = { client_ca = \"x\" }", "unknown key 'client_ca' in [[cluster]] tls"},
+       }) {
+    INFO(c.line);
+    std::string error = error_of(
+        doc({listener, listener_address, cluster, cluster_name, cluster_endpoints, c.line}));
+    CHECK(error.rfind(location(6), 0) == 0);
+    CHECK(contains(error, c.message));
+  }
+  CHECK(error_of(doc({listener, listener_address, "[[route]]", "none = true", "client_san = \"\"",
+                      "cluster = \"c\"", cluster, cluster_name, cluster_endpoints})) ==
+        location(5) + "[[route]] client_san must not be empty");
+  CHECK(error_of(doc({listener, listener_address, "handshake_timeout = 5"})) ==
+        location(3) + "[[listener]] handshake_timeout must be a duration string such as \"30s\"");
+
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
 }

@@ -137,3 +137,17 @@ TEST_CASE("authority and path must both match") {
   CHECK(pick(router, *config, "/pkg.Svc/Get", "external:50050") == 1);
   CHECK(pick(router, *config, "/other.Svc/Get", "internal:50050") == -1);
 }
+
+TEST_CASE("client_san routes need a verified client certificate with that SAN") {
+  auto config = config_with(
+      "[[route]]\nservice = \"pkg.Svc\"\nclient_san = \"ops.test\"\ncluster = \"b\"\n"
+      "[[route]]\nservice = \"pkg.Svc\"\ncluster = \"a\"\n");
+  Router router(*config);
+  const std::vector<std::string> ops = {"other.test", "ops.test"};
+  const std::vector<std::string> other = {"other.test", "spiffe://ops.test"};
+  const std::vector<std::string> none;
+  CHECK(router.match("/pkg.Svc/Get", "h", &ops) == &config->routes[0]);
+  CHECK(router.match("/pkg.Svc/Get", "h", &other) == &config->routes[1]);
+  CHECK(router.match("/pkg.Svc/Get", "h", &none) == &config->routes[1]);
+  CHECK(router.match("/pkg.Svc/Get", "h") == &config->routes[1]);
+}

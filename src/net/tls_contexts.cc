@@ -1,0 +1,94 @@
+#include "net/tls_contexts.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/log.h"
+
+namespace grelay {
+
+TlsContexts::TlsContexts(const Config& config) {
+  for (const ListenerConfig& listener : config.listeners) {
+    listener_names_.push_back("listener " + listener.address.text);
+    if (!listener.tls) {
+      listeners_.push_back(nullptr);
+      continue;
+    }
+    std::string error;
+    auto context = ServerTlsContext::create(*listener.tls, nullptr, error);
+    if (!context) throw std::runtime_error(listener_names_.back() + ": " + error);
+    listeners_.push_back(std::make_unique<ServerTls>(*listener.tls, std::move(context)));
+  }
+  for (const ClusterConfig& cluster : config.clusters) {
+    cluster_names_.push_back("cluster '" + cluster.name + "'");
+    if (!cluster.tls) {
+      clusters_.push_back(nullptr);
+      continue;
+    }
+    std::string error;
+    auto context = ClientTlsContext::create(*cluster.tls, error);
+    if (!context) throw std::runtime_error(cluster_names_.back() + ": " + error);
+    clusters_.push_back(std::make_unique<ClientTls>(*cluster.tls, std::move(context)));
+  }
+}
+
+size_t TlsContexts::reload() {
+  std::lock_guard<std::mutex> lock(reload_mutex_);
+  size_t failures = 0;
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    ServerTls* tls = listeners_[i].get();
+    if (!tls) continue;
+    std::string error;
+    auto old_context = tls->current();
+    auto context = ServerTlsContext::create(tls->settings(), old_context.get(), error);
+    if (!context) {
+      ++failures;
+      GRELAY_LOG_ERROR("TLS reload: %s keeps its current certificates: %s",
+                       listener_names_[i].c_str(), error.c_str());
+      continue;
+    }
+    tls->replace(std::move(context));
+    GRELAY_LOG_INFO("TLS reload: %s uses the certificates now in its files",
+                    listener_names_[i].c_str());
+  }
+  for (size_t i = 0; i < clusters_.size(); ++i) {
+    ClientTls* tls = clusters_[i].get();
+    if (!tls) continue;
+    std::string error;
+    auto context = ClientTlsContext::create(tls->settings(), error);
+    if (!context) {
+      ++failures;
+      GRELAY_LOG_ERROR("TLS reload: %s keeps its current TLS settings: %s",
+                       cluster_names_[i].c_str(), error.c_str());
+      continue;
+    }
+    tls->replace(std::move(context));
+    GRELAY_LOG_INFO("TLS reload: %s uses the certificates now in its files",
+                    cluster_names_[i].c_str());
+  }
+  return failures;
+}
+
+std::vector<std::string> TlsContexts::files() const {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& file) {
+    if (!file.empty() && std::find(out.begin(), out.end(), file) == out.end()) out.push_back(file);
+  };
+  for (const auto& tls : listeners_) {
+    if (!tls) continue;
+    for (const TlsCertificate& pair : tls->settings().certificates) {
+      add(pair.cert);
+      add(pair.key);
+    }
+    add(tls->settings().client_ca);
+  }
+  for (const auto& tls : clusters_) {
+    if (!tls) continue;
+    add(tls->settings().ca);
+    add(tls->settings().cert);
+    add(tls->settings().key);
+  }
+  return out;
+}
+
+}  // namespace grelay

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "grelay/config.h"
+#include "net/tls_context.h"
+
+namespace grelay {
+
+// The TLS contexts of every listener and cluster of a config, loaded once per process and
+// shared by all workers (so a session ticket from one worker resumes on another). Thread
+// safe.
+class TlsContexts {
+ public:
+  // Loads every file. Throws std::runtime_error naming the listener or cluster on failure.
+  explicit TlsContexts(const Config& config);
+  TlsContexts(const TlsContexts&) = delete;
+  TlsContexts& operator=(const TlsContexts&) = delete;
+
+  // nullptr for a plaintext listener or cluster.
+  const ServerTls* listener(size_t index) const noexcept {
+    return index < listeners_.size() ? listeners_[index].get() : nullptr;
+  }
+  const ClientTls* cluster(size_t index) const noexcept {
+    return index < clusters_.size() ? clusters_[index].get() : nullptr;
+  }
+
+  // Reads every certificate, key and CA file again. New handshakes use what loaded; open
+  // connections keep what they had. A listener or cluster whose files fail to load keeps its
+  // current context, and the failure is logged. Returns the number of such failures.
+  size_t reload();
+
+  // Every file the contexts are read from (to watch them for changes).
+  std::vector<std::string> files() const;
+
+ private:
+  std::vector<std::unique_ptr<ServerTls>> listeners_;
+  std::vector<std::string> listener_names_;
+  std::vector<std::unique_ptr<ClientTls>> clusters_;
+  std::vector<std::string> cluster_names_;
+  // One reload at a time.
+  std::mutex reload_mutex_;
+};
+
+}  // namespace grelay
