@@ -4,8 +4,9 @@
 set -euo pipefail
 
 build_pkgs=(meson ninja-build g++ pkg-config libnghttp2-dev libuv1-dev libssl-dev
-            libtomlplusplus-dev doctest-dev cmake python3-grpcio)
-test_pkgs=(python3-grpcio python3-h2 python3-pytest clang libclang-rt-14-dev prometheus openssl)
+            libtomlplusplus-dev doctest-dev cmake python3-grpcio libc-ares-dev)
+test_pkgs=(python3-grpcio python3-h2 python3-pytest clang libclang-rt-14-dev prometheus openssl
+           dnsmasq)
 bench_pkgs=(nghttp2-client nghttp2-proxy haproxy nginx-light gnuplot-nox heaptrack)
 
 want=("${build_pkgs[@]}")

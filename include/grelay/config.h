@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "grelay/status.h"
+
 namespace grelay {
 
 // A `host:port` as written in the config. |host| is an IP literal (IPv6 without brackets)
@@ -66,6 +68,21 @@ enum class RouteMatch {
   any,      // catch-all.
 };
 
+// Retries of a route's calls (gRPC A6 semantics).
+struct RetryConfig {
+  // Most attempts per call, the first included (2..10).
+  uint32_t attempts = 3;
+  std::vector<StatusCode> on{StatusCode::unavailable};
+  std::chrono::milliseconds backoff{25};
+  std::chrono::milliseconds max_backoff{250};
+  // Request bytes kept for a replay; a call that sends more is no longer retried.
+  size_t buffer = 64 * 1024;
+  // Retry budget (token bucket per cluster and worker): failures take a token, successes
+  // give back |budget_ratio|; retries stop while at most half of |budget_tokens| is left.
+  uint32_t budget_tokens = 10;
+  double budget_ratio = 0.1;
+};
+
 struct RouteConfig {
   // Optional label of the route in metrics and the access log; unique when set. When empty
   // the label is what the route matches.
@@ -82,9 +99,43 @@ struct RouteConfig {
   // Optional: the client's verified certificate must carry a subjectAltName with this value.
   std::optional<std::string> client_san;
   int line = 0;
+  // Opt-in retries of failed attempts (`retry = {...}`).
+  std::optional<RetryConfig> retry;
 };
 
-enum class LbPolicy { round_robin };
+enum class LbPolicy { round_robin, least_request, random, ring_hash };
+
+// Active health checks with grpc.health.v1.Health/Check (`health_check = {...}`).
+struct HealthCheckConfig {
+  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds timeout{1000};
+  // Consecutive results that flip an endpoint's state.
+  uint32_t healthy_threshold = 1;
+  uint32_t unhealthy_threshold = 2;
+  // HealthCheckRequest.service ("" = the whole server).
+  std::string service;
+};
+
+// Passive outlier ejection (`outlier = {...}`).
+struct OutlierConfig {
+  // Consecutive UNAVAILABLE answers or connect failures that eject an endpoint.
+  uint32_t consecutive_failures = 5;
+  // The first ejection lasts this long; each further one twice as long, up to the max.
+  std::chrono::milliseconds base_ejection{1000};
+  std::chrono::milliseconds max_ejection{30000};
+  // Most endpoints (percent of the cluster) ejected at once.
+  uint32_t max_ejection_percent = 50;
+};
+
+// HTTP/2 PING keepalive on backend connections (`keepalive = {...}`).
+struct KeepaliveConfig {
+  // A PING goes out after this long without a frame from the backend.
+  std::chrono::milliseconds interval{30000};
+  // A PING unanswered this long closes the connection.
+  std::chrono::milliseconds timeout{10000};
+  // Ping connections that carry no call too.
+  bool without_calls = false;
+};
 
 // `tls = { ... }` of a [[cluster]]: backends are dialled over TLS with ALPN h2.
 struct ClusterTlsConfig {
@@ -109,6 +160,24 @@ struct ClusterConfig {
   uint32_t max_connections_per_endpoint = 8;
   std::chrono::milliseconds connect_timeout{5000};
   std::optional<ClusterTlsConfig> tls;
+  // Weight of each of |endpoints|, in the same order (1 unless set).
+  std::vector<uint32_t> weights;
+  // Request header whose value picks the endpoint with lb = ring_hash.
+  std::string hash_header;
+  // DNS server for the names in |endpoints| (default: the system's).
+  std::optional<HostPort> dns_server;
+  std::chrono::milliseconds resolve_interval{30000};
+  std::optional<HealthCheckConfig> health_check;
+  std::optional<OutlierConfig> outlier;
+  std::optional<KeepaliveConfig> keepalive;
+  // Circuit breakers: calls waiting for a connection or stream slot, and calls in flight.
+  // Over either cap a call fails at once with RESOURCE_EXHAUSTED. 0 = no cap.
+  uint32_t max_pending = 0;
+  uint32_t max_active = 0;
+  // A backend connection older than this, or that carried this many streams, takes no new
+  // calls (open ones finish) and a fresh one opens. 0 = no limit.
+  std::chrono::milliseconds max_connection_age{0};
+  uint32_t max_streams_per_connection = 0;
   int line = 0;
 };
 

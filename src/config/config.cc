@@ -18,6 +18,7 @@
 #include "config/duration.h"
 #include "config/host_port.h"
 #include "config/tls_files.h"
+#include "config/upstream_keys.h"
 
 namespace grelay {
 
@@ -521,7 +522,7 @@ void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& rout
 void ConfigParser::parse_route(const toml::table& table) {
   check_keys(table,
              {"path", "service", "prefix", "none", "authority", "cluster", "timeout", "name",
-              "client_san"},
+              "client_san", "retry"},
              "in [[route]]");
   RouteConfig route;
   route.line = line_of(table);
@@ -567,13 +568,24 @@ void ConfigParser::parse_route(const toml::table& table) {
     route.client_san = string_of(*n, "[[route]] client_san");
     if (route.client_san->empty()) fail(line_of(*n), "[[route]] client_san must not be empty");
   }
+  if (const toml::node* n = table.get("retry")) route.retry = parse_retry(*n, path_);
   config_.routes.push_back(std::move(route));
 }
 
 void ConfigParser::parse_cluster(const toml::table& table) {
-  check_keys(table,
-             {"name", "endpoints", "lb", "max_connections_per_endpoint", "connect_timeout", "tls"},
-             "in [[cluster]]");
+  std::vector<std::string_view> keys = {
+      "name", "endpoints", "lb", "max_connections_per_endpoint", "connect_timeout", "tls"};
+  keys.insert(keys.end(), std::begin(cluster_upstream_keys), std::end(cluster_upstream_keys));
+  const toml::key* unknown = nullptr;
+  for (auto&& [key, value] : table) {
+    if (std::find(keys.begin(), keys.end(), key.str()) != keys.end()) continue;
+    if (!unknown || key.source().begin.line < unknown->source().begin.line) unknown = &key;
+  }
+  if (unknown) {
+    fail(static_cast<int>(unknown->source().begin.line), "unknown key " + quoted(unknown->str()) +
+                                                             " in [[cluster]]" +
+                                                             suggestion(unknown->str(), keys));
+  }
   ClusterConfig cluster;
   cluster.line = line_of(table);
   const toml::node* name = table.get("name");
@@ -607,15 +619,23 @@ void ConfigParser::parse_cluster(const toml::table& table) {
          "[[cluster]] " + quoted(cluster.name) + " has an empty endpoints list");
   }
   for (const toml::node& endpoint : *array) {
-    cluster.endpoints.push_back(address_of(endpoint, "[[cluster]] endpoint", HostRule::ip_or_dns));
+    parse_endpoint_entry(endpoint, path_, cluster);
   }
 
   if (const toml::node* n = table.get("lb")) {
     std::string lb = string_of(*n, "[[cluster]] lb");
-    if (lb != "round_robin") {
-      fail(line_of(*n), "unknown lb policy " + quoted(lb) + " (supported: round_robin)");
+    if (lb == "round_robin") {
+      cluster.lb = LbPolicy::round_robin;
+    } else if (lb == "least_request") {
+      cluster.lb = LbPolicy::least_request;
+    } else if (lb == "random") {
+      cluster.lb = LbPolicy::random;
+    } else if (lb == "ring_hash") {
+      cluster.lb = LbPolicy::ring_hash;
+    } else {
+      fail(line_of(*n), "unknown lb policy " + quoted(lb) +
+                            " (supported: round_robin, least_request, random, ring_hash)");
     }
-    cluster.lb = LbPolicy::round_robin;
   }
   if (const toml::node* n = table.get("max_connections_per_endpoint")) {
     cluster.max_connections_per_endpoint =
@@ -625,6 +645,7 @@ void ConfigParser::parse_cluster(const toml::table& table) {
     cluster.connect_timeout = duration_of(*n, "[[cluster]] connect_timeout");
   }
   if (const toml::node* n = table.get("tls")) cluster.tls = parse_cluster_tls(*n);
+  parse_cluster_upstream_keys(table, path_, cluster);
   config_.clusters.push_back(std::move(cluster));
 }
 

@@ -33,7 +33,13 @@ struct ClientSessionCallbacks {
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
     switch (frame->hd.type) {
       case NGHTTP2_GOAWAY:
-        self(user_data)->on_goaway(frame->goaway.error_code);
+        self(user_data)->on_goaway(
+            frame->goaway.error_code,
+            std::string_view(reinterpret_cast<const char*>(frame->goaway.opaque_data),
+                             frame->goaway.opaque_data_len));
+        return 0;
+      case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) self(user_data)->on_ping_ack();
         return 0;
       case NGHTTP2_SETTINGS:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) self(user_data)->on_remote_settings();
@@ -76,6 +82,7 @@ struct ClientSessionCallbacks {
       self(user_data)->streams_.erase(*handler);
       handler->on_upstream_close(error_code);
     }
+    self(user_data)->on_stream_closed();
     return 0;
   }
 
@@ -110,6 +117,7 @@ int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
   int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva, nvlen, &provider, handler);
   if (id > 0) {
     forget_stream_data(id);
+    ++streams_submitted_;
     streams_.push_front(*handler);
     schedule_send();
   }
@@ -130,6 +138,12 @@ void ClientSession::reset(int32_t stream_id, ClientStreamHandler& handler,
   set_stream_data(stream_id, nullptr);
   if (closed()) return;
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
+  schedule_send();
+}
+
+void ClientSession::ping() noexcept {
+  if (closed() || !session_) return;
+  nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, nullptr);
   schedule_send();
 }
 

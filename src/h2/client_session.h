@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string_view>
+
 #include "core/intrusive_list.h"
 #include "h2/h2_session.h"
 
@@ -50,6 +52,10 @@ class ClientSession : public H2Session {
   void reset(int32_t stream_id, ClientStreamHandler& handler, uint32_t error_code) noexcept;
 
   size_t stream_count() const noexcept { return streams_.size(); }
+  // Streams submitted over the connection's life.
+  uint64_t streams_submitted() const noexcept { return streams_submitted_; }
+  // Sends a PING; on_ping_ack() reports its answer.
+  void ping() noexcept;
   // The backend's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).
   uint32_t max_concurrent_streams() const noexcept;
 
@@ -57,8 +63,11 @@ class ClientSession : public H2Session {
 
  protected:
   // The backend sent GOAWAY: take no new streams. Streams above its last-stream-id are
-  // closed by nghttp2 with REFUSED_STREAM.
-  virtual void on_goaway(uint32_t error_code) noexcept = 0;
+  // closed by nghttp2 with REFUSED_STREAM. |debug| is the frame's opaque data.
+  virtual void on_goaway(uint32_t error_code, std::string_view debug) noexcept = 0;
+  virtual void on_ping_ack() noexcept {}
+  // A stream closed (after its handler, if any, was told).
+  virtual void on_stream_closed() noexcept {}
   // The backend's first SETTINGS frame arrived: it speaks HTTP/2.
   virtual void on_remote_settings() noexcept = 0;
 
@@ -69,6 +78,7 @@ class ClientSession : public H2Session {
   friend struct ClientSessionCallbacks;
 
   IntrusiveList<ClientStreamHandler> streams_;
+  uint64_t streams_submitted_ = 0;
 };
 
 }  // namespace grelay

@@ -79,13 +79,15 @@ Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcep
       stream_id_(stream_id),
       request_body_(downstream.pool()),
       response_body_(downstream.pool()),
-      start_ns_(uv_hrtime()) {}
+      start_ns_(uv_hrtime()),
+      replay_limit_(replay_limit) {}
 
 Call::~Call() {
   if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
   if (listener_calls_) listener_calls_->add(-1);
   if (series_ && cluster_) cluster_->stats()->active_calls.add(-1);
   worker_.deadlines().remove(*this);
+  worker_.retry_timers().remove(retry_timer_);
   cancel_wait();
   release_upstream(NGHTTP2_CANCEL);
   // Request bytes never forwarded still hold the client's connection window.
@@ -198,6 +200,9 @@ void Call::on_request_headers_end() noexcept {
     uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
     worker_.deadlines().add(*this, uv_now(worker_.loop()) + ms);
   }
+  if (route_->retry) replay_limit_ = route_->retry->buffer;
+  const std::string& hash_header = cluster_->config().hash_header;
+  if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);
   start_upstream();
 }
 
@@ -282,7 +287,7 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
 void Call::start_upstream() noexcept {
   if (attempts_ > 0) cluster_->stats()->retries.add();
   ++attempts_;
-  cluster_->open_stream(*this);
+  cluster_->open_stream(*this, affinity_);
 }
 
 bool Call::retryable() const noexcept {
@@ -308,9 +313,16 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
   for (const auto& f : request_headers_.fields()) {
     std::string_view name = rcbuf_view(f.name);
     if (is_hop_by_hop(name) || name == "grpc-timeout") continue;
+    // A retry states its own count (the relay's attempts), not the client's.
+    if (retries_ > 0 && name == "grpc-previous-rpc-attempts") continue;
     nva.add_kept(name, rcbuf_view(f.value));
   }
   nva.add_kept("te", "trailers");
+  std::string previous;
+  if (retries_ > 0) {
+    previous = std::to_string(retries_);
+    nva.add("grpc-previous-rpc-attempts", previous);
+  }
   std::string timeout;
   if (deadline_ns_ != 0) {
     uint64_t now = uv_hrtime();
@@ -345,11 +357,12 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
   if (upstream_done_ || response_ != Response::none) return;
   // Nothing reached a backend yet: another endpoint may take the call.
-  if (attempts_ < cluster_->endpoint_count() && retryable()) {
+  if (attempts_ < cluster_->endpoint_count() && retryable() && status == StatusCode::unavailable) {
     replay_offset_ = 0;
     start_upstream();
     return;
   }
+  if (retry_attempt(status)) return;
   upstream_done_ = true;
   finish(status, why, ErrorReason::no_endpoint);
 }
@@ -370,15 +383,28 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
     return;
   }
   final_headers_seen_ = true;
-  // The backend processed the request: it will not be replayed.
-  drop_replay();
   if (http_status != 200 && !response_headers_.has("grpc-status")) {
+    StatusCode status = status_from_http(http_status);
+    note_outcome(status);
+    if (retry_attempt(status)) return;
+    drop_replay();
     release_upstream(NGHTTP2_CANCEL);
-    finish(status_from_http(http_status),
-           "backend answered HTTP " + std::string(status_text) + " without a gRPC status",
+    finish(status, "backend answered HTTP " + std::string(status_text) + " without a gRPC status",
            ErrorReason::backend_http_status);
     return;
   }
+  if (end_stream) {
+    // Trailers-Only: the attempt failed or succeeded without committing anything yet.
+    StatusCode status = status_from_text(response_headers_.get("grpc-status"));
+    note_outcome(status);
+    if (status != StatusCode::ok &&
+        retry_attempt(status, response_headers_.get("grpc-retry-pushback-ms"),
+                      response_headers_.has("grpc-retry-pushback-ms"))) {
+      return;
+    }
+  }
+  // The backend processed the request: it will not be replayed.
+  drop_replay();
   forward_response_headers(end_stream);
 }
 
@@ -409,6 +435,12 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_response_end() noexcept {
+  if (!response_ended_ && response_ == Response::streaming) {
+    std::string_view text = trailers_.get("grpc-status");
+    int code = 2;
+    std::from_chars(text.data(), text.data() + text.size(), code);
+    note_outcome(static_cast<StatusCode>(code));
+  }
   response_ended_ = true;
   if (response_ == Response::streaming) downstream_->resume(stream_id_);
 }
@@ -429,6 +461,14 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
     start_upstream();
     return;
   }
+  StatusCode status =
+      error_code == h2_connection_lost ? StatusCode::unavailable : status_from_h2_error(error_code);
+  if (session && error_code != NGHTTP2_REFUSED_STREAM) {
+    upstream_ = session;
+    note_outcome(status);
+    upstream_ = nullptr;
+  }
+  if (retry_attempt(status)) return;
   upstream_done_ = true;
   if (error_code == h2_connection_lost) {
     finish(StatusCode::unavailable, "backend connection lost",
@@ -472,7 +512,73 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     downstream_->consume(stream_id_, replay_offset_ - consumed_prefix_);
     consumed_prefix_ = replay_offset_;
   }
-  if (!replayable_ || replay_offset_ > replay_limit) drop_replay();
+  if (!replayable_ || replay_offset_ > replay_limit_) drop_replay();
+}
+
+// --- retries -----------------------------------------------------------------------------
+
+void Call::note_outcome(StatusCode status) noexcept {
+  if (upstream_) cluster_->report(upstream_->endpoint(), status);
+  if (route_->retry) {
+    const auto& on = route_->retry->on;
+    bool failure = std::find(on.begin(), on.end(), status) != on.end();
+    cluster_->record_attempt(*route_->retry, failure);
+  }
+}
+
+bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_pushback) noexcept {
+  if (!route_ || !route_->retry || !retryable()) return false;
+  const RetryConfig& policy = *route_->retry;
+  if (std::find(policy.on.begin(), policy.on.end(), status) == policy.on.end()) return false;
+  if (retries_ + 1 >= policy.attempts) return false;
+  uint64_t delay_ms = 0;
+  if (has_pushback) {
+    // The backend says when to come back; a malformed or negative value means "do not".
+    uint64_t ms = 0;
+    auto [end, ec] = std::from_chars(pushback.data(), pushback.data() + pushback.size(), ms);
+    if (ec != std::errc() || end != pushback.data() + pushback.size() || pushback.empty()) {
+      return false;
+    }
+    delay_ms = ms;
+  } else {
+    // Exponential backoff with full jitter.
+    uint64_t cap = static_cast<uint64_t>(policy.backoff.count())
+                   << std::min<uint32_t>(retries_, 20);
+    cap = std::min<uint64_t>(cap, static_cast<uint64_t>(policy.max_backoff.count()));
+    delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
+  }
+  if (deadline_ns_ != 0 && uv_hrtime() + delay_ms * 1000000 >= deadline_ns_) return false;
+  if (!cluster_->retry_allowed(policy)) {
+    GRELAY_LOG_DEBUG("stream %d: retry budget of cluster %s spent; not retrying", stream_id_,
+                     cluster_->config().name.c_str());
+    return false;
+  }
+  ++retries_;
+  ++cluster_->counters().retries;
+  if (cluster_->stats()) cluster_->stats()->retries.add();
+  GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
+                   std::string(status_name(status)).c_str(), retries_,
+                   static_cast<unsigned long long>(delay_ms));
+  detach_for_retry();
+  attempts_ = 0;
+  worker_.retry_timers().add(retry_timer_, uv_now(worker_.loop()) + delay_ms);
+  return true;
+}
+
+void Call::detach_for_retry() noexcept {
+  cancel_wait();
+  if (upstream_) {
+    BackendSession* session = upstream_;
+    upstream_ = nullptr;
+    session->reset(upstream_id_, *this, NGHTTP2_CANCEL);
+    session->consume(upstream_id_, response_body_.size());
+  }
+  response_headers_.clear();
+  trailers_.clear();
+  response_body_.clear();
+  final_headers_seen_ = false;
+  response_ended_ = false;
+  replay_offset_ = 0;
 }
 
 // --- endings -----------------------------------------------------------------------------
@@ -485,6 +591,7 @@ void Call::on_deadline() noexcept {
 
 void Call::release_upstream(uint32_t error_code) noexcept {
   cancel_wait();
+  worker_.retry_timers().remove(retry_timer_);
   upstream_done_ = true;
   if (!upstream_) return;
   BackendSession* session = upstream_;

@@ -57,6 +57,13 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   }
 
  private:
+  // Fires when a retry's backoff is over.
+  struct RetryTimer final : DeadlineQueue::Entry {
+    explicit RetryTimer(Call& c) noexcept : call(c) {}
+    void on_deadline() noexcept override { call.start_upstream(); }
+    Call& call;
+  };
+
   // Where the response to the client stands.
   enum class Response {
     none,       // nothing sent yet
@@ -82,6 +89,15 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
   bool retryable() const noexcept;
+  // An attempt ended with |status| before anything was committed to the client: schedules a
+  // retry under the route's policy and returns true, or returns false. |pushback| is the
+  // attempt's grpc-retry-pushback-ms, if any.
+  bool retry_attempt(StatusCode status, std::string_view pushback = {},
+                     bool has_pushback = false) noexcept;
+  // Tells the cluster how the attempt on the current backend stream ended.
+  void note_outcome(StatusCode status) noexcept;
+  // Forgets the current backend stream (resetting it if open) for a new attempt.
+  void detach_for_retry() noexcept;
   // Stops keeping sent request bytes for a replay.
   void drop_replay() noexcept;
   std::string_view request_field(uint16_t index) const noexcept;
@@ -127,7 +143,15 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
 
   // Absolute deadline on the uv_hrtime() clock; 0 when the call has none.
   uint64_t deadline_ns_ = 0;
+  // Attempts since the call started or since the last policy retry (transparent ones).
   uint32_t attempts_ = 0;
+  // Retries made under the route's retry policy.
+  uint32_t retries_ = 0;
+  RetryTimer retry_timer_{*this};
+  // Request bytes kept for a replay (the route's retry buffer, or the default).
+  size_t replay_limit_;
+  // Request header value that picks the endpoint for lb = ring_hash.
+  std::string_view affinity_;
   Response response_ = Response::none;
   StatusCode relay_status_ = StatusCode::ok;
   std::string relay_message_;

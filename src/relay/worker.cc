@@ -16,6 +16,7 @@ Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config,
       tls_(std::move(tls)),
       flush_queue_(loop),
       deadlines_(loop),
+      retry_timers_(loop),
       router_(*config_),
       upstream_{loop, pool_, flush_queue_, allocator_.mem()},
       stats_(std::make_shared<WorkerStats>(*config_)) {
@@ -146,14 +147,15 @@ void Worker::maybe_finish_shutdown() noexcept {
   if (phase_ != Phase::draining || !sessions_.empty()) return;
   // Clients are gone; now the backend connections, then the loop handles.
   phase_ = Phase::closing_backends;
+  // Clusters stop their timers and resolvers too, so the loop can end.
+  for (auto& cluster : clusters_)
+    cluster->shutdown();
   if (upstream_.live_sessions == 0) {
     on_backends_closed(this);
     return;
   }
   upstream_.on_all_closed = on_backends_closed;
   upstream_.on_all_closed_ctx = this;
-  for (auto& cluster : clusters_)
-    cluster->close_all();
 }
 
 void Worker::on_backends_closed(void* ctx) noexcept {
@@ -161,9 +163,10 @@ void Worker::on_backends_closed(void* ctx) noexcept {
   if (self->phase_ != Phase::closing_backends) return;
   self->phase_ = Phase::closing_handles;
   self->upstream_.on_all_closed = nullptr;
-  self->open_handles_ = self->access_log_ ? 3 : 2;
+  self->open_handles_ = self->access_log_ ? 4 : 3;
   self->flush_queue_.close(on_handle_closed, self);
   self->deadlines_.close(on_handle_closed, self);
+  self->retry_timers_.close(on_handle_closed, self);
   if (self->access_log_) self->access_log_->close(on_handle_closed, self);
 }
 

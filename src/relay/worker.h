@@ -36,6 +36,8 @@ class Worker final : public ServerSessionOwner {
 
   uv_loop_t* loop() const noexcept { return loop_; }
   DeadlineQueue& deadlines() noexcept { return deadlines_; }
+  // Timers of calls waiting out a retry backoff.
+  DeadlineQueue& retry_timers() noexcept { return retry_timers_; }
   const Router& router() const noexcept { return router_; }
   Cluster& cluster(size_t index) noexcept { return *clusters_[index]; }
   const Config& config() const noexcept { return *config_; }
@@ -81,6 +83,7 @@ class Worker final : public ServerSessionOwner {
   ChunkPool pool_;
   FlushQueue flush_queue_;
   DeadlineQueue deadlines_;
+  DeadlineQueue retry_timers_;
   Router router_;
   UpstreamContext upstream_;
   std::vector<std::unique_ptr<Cluster>> clusters_;

@@ -3,99 +3,41 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "net/listener.h"
+#include "upstream/cluster.h"
 #include "upstream/endpoint.h"
 
 namespace grelay {
 
-struct BackendSession::ResolveRequest {
-  uv_getaddrinfo_t req;
-  BackendSession* session;
-  uint16_t port;
-};
-
-void UpstreamHandler::cancel_wait() noexcept {
-  if (!waiting_on_) return;
-  waiting_on_->pending_.erase(*this);
-  waiting_on_ = nullptr;
-}
-
 UpstreamHandler* BackendSession::pop_pending() noexcept {
   UpstreamHandler* handler = pending_.pop_front();
-  if (handler) handler->waiting_on_ = nullptr;
+  if (handler) handler->wait_list_ = nullptr;
   return handler;
 }
 
 BackendSession::BackendSession(Endpoint& endpoint) noexcept
     : ClientSession(endpoint.context().loop, endpoint.context().pool,
                     endpoint.context().flush_queue, endpoint.context().mem),
-      endpoint_(endpoint) {
-  ++endpoint_.context().live_sessions;
+      endpoint_(endpoint),
+      ctx_(endpoint.context()) {
+  ++ctx_.live_sessions;
 }
 
 BackendSession::~BackendSession() {
-  UpstreamContext& ctx = endpoint_.context();
-  if (--ctx.live_sessions == 0 && ctx.on_all_closed) ctx.on_all_closed(ctx.on_all_closed_ctx);
+  // The endpoint may be gone by now; the context outlives every session.
+  if (--ctx_.live_sessions == 0 && ctx_.on_all_closed) ctx_.on_all_closed(ctx_.on_all_closed_ctx);
 }
 
-void BackendSession::dial(const std::string& host, uint16_t port,
-                          const sockaddr* literal) noexcept {
+void BackendSession::dial(const sockaddr* addr) noexcept {
   conn_.start_timer(static_cast<uint64_t>(endpoint_.cluster().connect_timeout.count()));
   if (const ClientTls* tls = endpoint_.tls()) {
     std::shared_ptr<const ClientTlsContext> context = tls->current();
-    SSL* ssl = context->new_ssl(host);
+    SSL* ssl = context->new_ssl(endpoint_.host());
     if (!ssl) {
       fail("cannot set up TLS for " + endpoint_.name());
       return;
     }
     conn_.set_tls(std::make_unique<TlsLayer>(ssl, std::move(context), endpoint_.context().pool));
   }
-  if (literal) {
-    connect(literal);
-    return;
-  }
-  auto* request = new ResolveRequest{{}, this, port};
-  request->req.data = request;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  int rc = uv_getaddrinfo(endpoint_.context().loop, &request->req, resolved_cb, host.c_str(),
-                          nullptr, &hints);
-  if (rc != 0) {
-    delete request;
-    fail(std::string("cannot resolve ") + host + ": " + uv_strerror(rc));
-    return;
-  }
-  resolving_ = request;
-}
-
-void BackendSession::resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept {
-  auto* request = static_cast<ResolveRequest*>(req->data);
-  BackendSession* self = request->session;
-  uint16_t port = request->port;
-  if (self) self->resolving_ = nullptr;
-  delete request;
-  if (!self) {
-    uv_freeaddrinfo(res);
-    return;
-  }
-  if (status != 0 || !res) {
-    uv_freeaddrinfo(res);
-    self->fail(std::string("cannot resolve ") + self->endpoint_.name() + ": " +
-               uv_strerror(status));
-    return;
-  }
-  sockaddr_storage addr{};
-  std::memcpy(&addr, res->ai_addr, res->ai_addrlen);
-  uv_freeaddrinfo(res);
-  if (addr.ss_family == AF_INET6)
-    reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = htons(port);
-  else
-    reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(port);
-  self->connect(reinterpret_cast<sockaddr*>(&addr));
-}
-
-void BackendSession::connect(const sockaddr* addr) noexcept {
   state_ = State::connecting;
   int rc = conn_.connect(addr);
   if (rc != 0) fail(std::string("connect to ") + endpoint_.name() + " failed: " + uv_strerror(rc));
@@ -116,6 +58,7 @@ void BackendSession::on_connect(int status) noexcept {
     return;
   }
   state_ = State::ready;
+  connected_at_ms_ = last_read_ms_ = uv_now(ctx_.loop);
   while (UpstreamHandler* handler = pop_pending()) {
     handler->on_upstream_ready(*this);
     if (closed()) break;
@@ -124,7 +67,7 @@ void BackendSession::on_connect(int status) noexcept {
 }
 
 void BackendSession::on_timer() noexcept {
-  if (state_ == State::resolving || state_ == State::connecting) {
+  if (state_ == State::connecting) {
     fail(std::string("connect to ") + endpoint_.name() + " timed out");
   } else if (!settings_seen_) {
     // Calls already sent on it end as "connection lost" (UNAVAILABLE).
@@ -135,7 +78,7 @@ void BackendSession::on_timer() noexcept {
 
 void BackendSession::on_read_end(int status) noexcept {
   if (settings_seen_ || state_ != State::ready) {
-    H2Session::on_read_end(status);
+    ClientSession::on_read_end(status);
     return;
   }
   // Closed before it spoke HTTP/2: as bad as a failed connect (a TLS backend that refuses
@@ -161,6 +104,7 @@ void BackendSession::on_remote_settings() noexcept {
 }
 
 void BackendSession::fail(const std::string& why) noexcept {
+  // The endpoint logs it, once while the same failure repeats.
   endpoint_.on_connect_failed(why);
   fail_pending(why);
   close();
@@ -170,6 +114,15 @@ void BackendSession::fail_pending(const std::string& why) noexcept {
   while (UpstreamHandler* handler = pop_pending()) {
     handler->on_upstream_failed(StatusCode::unavailable, why);
   }
+}
+
+size_t BackendSession::queued() const noexcept {
+  size_t waiting = pending_.size();
+  if (state_ == State::ready && !closed()) {
+    size_t limit = max_concurrent_streams();
+    if (stream_count() > limit) waiting += stream_count() - limit;
+  }
+  return waiting;
 }
 
 bool BackendSession::has_free_slot() const noexcept {
@@ -182,21 +135,90 @@ bool BackendSession::has_free_slot() const noexcept {
 void BackendSession::attach(UpstreamHandler& handler) noexcept {
   if (state_ == State::ready) {
     handler.on_upstream_ready(*this);
+    uint32_t cap = endpoint_.cluster().max_streams_per_connection;
+    if (cap > 0 && streams_submitted() >= cap && state_ == State::ready) {
+      GRELAY_LOG_DEBUG("backend %s: connection carried %u streams; opening a fresh one",
+                       endpoint_.name().c_str(), cap);
+      retire();
+    }
     return;
   }
-  handler.waiting_on_ = this;
+  handler.wait_list_ = &pending_;
   pending_.push_back(handler);
 }
 
-void BackendSession::on_goaway(uint32_t error_code) noexcept {
-  GRELAY_LOG_INFO("backend %s sent GOAWAY (%s); no new calls go to this connection",
-                  endpoint_.name().c_str(), nghttp2_http2_strerror(error_code));
+void BackendSession::retire() noexcept {
+  if (closed()) return;
+  if (state_ == State::connecting) {
+    // Nothing was sent on it: its waiting calls go elsewhere.
+    state_ = State::draining;
+    fail_pending("backend connection retired");
+    close();
+    return;
+  }
   state_ = State::draining;
+  close_if_drained();
+}
+
+void BackendSession::close_if_drained() noexcept {
+  if (state_ != State::draining || closed() || stream_count() > 0 || !session_) return;
+  // GOAWAY goes out, then the session has nothing left to do and the socket closes.
+  nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+  schedule_send();
+}
+
+void BackendSession::on_stream_closed() noexcept {
+  close_if_drained();
+}
+
+bool BackendSession::on_read(const uint8_t* data, size_t len) noexcept {
+  last_read_ms_ = uv_now(ctx_.loop);
+  return ClientSession::on_read(data, len);
+}
+
+void BackendSession::on_ping_ack() noexcept {
+  ping_sent_ms_ = 0;
+}
+
+void BackendSession::maintain(uint64_t now) noexcept {
+  if (state_ == State::connecting || closed()) return;
+  const ClusterConfig& config = endpoint_.cluster();
+  if (state_ == State::ready && config.max_connection_age.count() > 0 &&
+      now - connected_at_ms_ >= static_cast<uint64_t>(config.max_connection_age.count())) {
+    GRELAY_LOG_DEBUG("backend %s: connection reached max_connection_age; opening a fresh one",
+                     endpoint_.name().c_str());
+    retire();
+    if (closed()) return;
+  }
+  if (!config.keepalive) return;
+  const KeepaliveConfig& keepalive = *config.keepalive;
+  if (ping_sent_ms_ != 0) {
+    if (now - ping_sent_ms_ < static_cast<uint64_t>(keepalive.timeout.count())) return;
+    std::string why = "keepalive PING unanswered for " + std::to_string(keepalive.timeout.count()) +
+                      " ms; closing the connection";
+    GRELAY_LOG_WARN("backend %s: %s", endpoint_.name().c_str(), why.c_str());
+    endpoint_.on_keepalive_timeout(why);
+    // Its calls end as "connection lost" (UNAVAILABLE).
+    close();
+    return;
+  }
+  if (stream_count() == 0 && !keepalive.without_calls) return;
+  if (now - last_read_ms_ < endpoint_.owner().keepalive_interval_ms()) return;
+  ping_sent_ms_ = now;
+  ping();
+}
+
+void BackendSession::on_goaway(uint32_t error_code, std::string_view debug) noexcept {
+  GRELAY_LOG_INFO("backend %s sent GOAWAY (%s%s%.*s); no new calls go to this connection",
+                  endpoint_.name().c_str(), nghttp2_http2_strerror(error_code),
+                  debug.empty() ? "" : ", ", static_cast<int>(debug.size()), debug.data());
+  state_ = State::draining;
+  if (error_code == NGHTTP2_ENHANCE_YOUR_CALM && debug == "too_many_pings") {
+    endpoint_.owner().on_too_many_pings(endpoint_);
+  }
 }
 
 void BackendSession::on_teardown() noexcept {
-  if (resolving_) resolving_->session = nullptr;
-  resolving_ = nullptr;
   state_ = State::draining;
   endpoint_.on_session_gone(*this);
   fail_pending("backend connection closed");

@@ -9,24 +9,26 @@
 namespace grelay {
 
 class Endpoint;
+struct UpstreamContext;
 
 // One h2c connection to a backend endpoint, shared by many calls. Owned by itself (deleted
 // once its socket is closed); its Endpoint keeps it in a list until then.
 class BackendSession final : public ClientSession, public ListHook<BackendSession> {
  public:
-  enum class State { resolving, connecting, ready, draining };
+  enum class State { connecting, ready, draining };
 
   BackendSession(Endpoint& endpoint) noexcept;
 
   ~BackendSession();
 
-  // Resolves |host| when it is a name, then connects to it.
-  void dial(const std::string& host, uint16_t port, const sockaddr* literal) noexcept;
+  void dial(const sockaddr* addr) noexcept;
 
   // True if a new stream may go here without exceeding the backend's stream limit.
   bool has_free_slot() const noexcept;
   // Streams opened plus streams waiting for the connection.
   size_t load() const noexcept { return stream_count() + pending_.size(); }
+  // Calls waiting for the connection or for a stream slot on it.
+  size_t queued() const noexcept;
   State state() const noexcept { return state_; }
   bool usable() const noexcept { return state_ != State::draining && !closed(); }
 
@@ -34,33 +36,38 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   void attach(UpstreamHandler& handler) noexcept;
 
   Endpoint& endpoint() noexcept { return endpoint_; }
-  // Takes no new streams from now on (stream ids used up); open ones finish.
-  void retire() noexcept { state_ = State::draining; }
+  // Takes no new streams from now on; open ones finish, then the connection closes.
+  void retire() noexcept;
+
+  // Periodic upkeep (cluster timer): keepalive PINGs and their timeout, connection age.
+  void maintain(uint64_t now_ms) noexcept;
 
  private:
   void on_connect(int status) noexcept override;
   void on_timer() noexcept override;
   void on_read_end(int status) noexcept override;
-  void on_goaway(uint32_t error_code) noexcept override;
+  void on_goaway(uint32_t error_code, std::string_view debug) noexcept override;
   void on_remote_settings() noexcept override;
+  void on_ping_ack() noexcept override;
+  void on_stream_closed() noexcept override;
   void on_teardown() noexcept override;
+  bool on_read(const uint8_t* data, size_t len) noexcept override;
 
-  struct ResolveRequest;
-  static void resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept;
-  void connect(const sockaddr* addr) noexcept;
   void fail(const std::string& why) noexcept;
   void fail_pending(const std::string& why) noexcept;
   UpstreamHandler* pop_pending() noexcept;
+  // Closes a draining connection once its last stream is done.
+  void close_if_drained() noexcept;
 
   Endpoint& endpoint_;
-  State state_ = State::resolving;
+  UpstreamContext& ctx_;
+  State state_ = State::connecting;
   IntrusiveList<UpstreamHandler> pending_;
   bool settings_seen_ = false;
-  // The resolver request in flight, if any. It outlives the session when the session closes
-  // first, so it is told to drop its answer.
-  ResolveRequest* resolving_ = nullptr;
-
-  friend class UpstreamHandler;
+  uint64_t connected_at_ms_ = 0;
+  uint64_t last_read_ms_ = 0;
+  // When the unanswered keepalive PING went out; 0 when none is out.
+  uint64_t ping_sent_ms_ = 0;
 };
 
 }  // namespace grelay

@@ -1,38 +1,129 @@
 #pragma once
 
+#include <uv.h>
+
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "grelay/config.h"
 #include "upstream/endpoint.h"
+#include "upstream/load_balancer.h"
 
 namespace grelay {
 
-// The endpoints of one [[cluster]] on one worker, balanced round robin.
+class DnsResolver;
+
+// Counters of one cluster on one worker, written only by the worker's thread (metrics read
+// them; a reader on another thread sees each value as of some recent moment).
+struct ClusterCounters {
+  uint64_t streams = 0;            // backend streams asked for (calls and their retries)
+  uint64_t no_endpoint = 0;        // failed at once: no usable endpoint
+  uint64_t overflow = 0;           // refused by max_pending / max_active
+  uint64_t connect_failures = 0;   // connects that failed or timed out
+  uint64_t retries = 0;            // retry attempts made by route retry policies
+  uint64_t retries_throttled = 0;  // retries the retry budget refused
+  uint64_t ejections = 0;          // outlier ejections
+  uint64_t health_checks_ok = 0;
+  uint64_t health_checks_failed = 0;
+  uint64_t keepalive_timeouts = 0;  // connections closed for an unanswered PING
+  uint64_t resolves = 0;            // DNS lookups made
+  uint64_t resolve_failures = 0;
+  uint64_t endpoints_added = 0;
+  uint64_t endpoints_removed = 0;
+};
+
+// The endpoints of one [[cluster]] on one worker: discovery (DNS names re-resolved), load
+// balancing, health, circuit breakers and the retry budget.
 class Cluster {
  public:
   // |tls|: the cluster's TLS contexts, or nullptr for h2c backends.
   Cluster(UpstreamContext& ctx, const ClusterConfig& config, const ClientTls* tls = nullptr);
+  // Only once shutdown() was called and every backend session is gone.
+  ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Finds a connection for |handler| on the next endpoint that is not backing off after
-  // connect failures; fails it with UNAVAILABLE when every endpoint is.
-  void open_stream(UpstreamHandler& handler) noexcept;
+  // Finds a connection for |handler| on an endpoint picked by the cluster's policy
+  // (|affinity_key| feeds ring_hash). Fails it at once with UNAVAILABLE when no endpoint is
+  // usable, or RESOURCE_EXHAUSTED over a circuit breaker. Before the first answer for a DNS
+  // name the handler waits for it.
+  void open_stream(UpstreamHandler& handler, std::string_view affinity_key = {}) noexcept;
 
-  // Where the cluster and its endpoints count; set once before it serves.
-  void set_stats(ClusterStats& stats) noexcept;
-  ClusterStats* stats() noexcept { return stats_; }
+  // How a call's attempt on |endpoint| ended (passive outlier detection).
+  void report(Endpoint& endpoint, StatusCode status) noexcept;
+
+  // Retry budget of |policy| (a token bucket per cluster): true if a retry may go now.
+  bool retry_allowed(const RetryConfig& policy) noexcept;
+  // Feeds the budget with an attempt's outcome: |failure| when it ended with a status the
+  // policy retries on.
+  void record_attempt(const RetryConfig& policy, bool failure) noexcept;
+
+  // Stops timers and resolvers and closes every connection (drain, or a retired cluster).
+  void shutdown() noexcept;
+  // No backend connection is left: after shutdown(), the cluster may be destroyed.
+  bool idle() const noexcept;
 
   const ClusterConfig& config() const noexcept { return config_; }
+  const ClientTls* tls() const noexcept { return tls_; }
+  // The host (name or IP literal) of configured endpoint |target|.
+  const std::string& target_host(size_t target) const noexcept {
+    return targets_[target].address.host;
+  }
+
+  // Where the cluster and its endpoints count for metrics; set once before it serves.
+  void set_stats(ClusterStats& stats) noexcept;
+  ClusterStats* stats() noexcept { return stats_; }
   size_t endpoint_count() const noexcept { return endpoints_.size(); }
-  void close_all() noexcept;
+  ClusterCounters& counters() noexcept { return counters_; }
+  const ClusterCounters& counters() const noexcept { return counters_; }
+
+  // For endpoints and their sessions.
+  uint64_t keepalive_interval_ms() const noexcept { return keepalive_interval_ms_; }
+  void on_too_many_pings(Endpoint& endpoint) noexcept;
+  void on_endpoint_failed(Endpoint& endpoint) noexcept;
+  bool may_eject() const noexcept;
 
  private:
+  struct Target {
+    HostPort address;
+    uint32_t weight = 1;
+    bool dns = false;
+    bool resolving = false;
+    bool answered = false;
+    uint64_t next_resolve_ms = 0;
+  };
+
+  static void tick_cb(uv_timer_t* timer) noexcept;
+  static void timer_closed_cb(uv_handle_t* handle) noexcept;
+  void tick() noexcept;
+  void resolve(size_t target) noexcept;
+  void on_resolved(size_t target, int status, const std::string& error,
+                   std::vector<sockaddr_storage> addresses) noexcept;
+  void add_endpoint(size_t target, const sockaddr* addr) noexcept;
+  void membership_changed() noexcept;
+  bool first_answer_pending() const noexcept;
+  void serve_waiting() noexcept;
+  Endpoint* pick(std::string_view key, const Endpoint* avoid, uint64_t now) noexcept;
+
+  UpstreamContext& ctx_;
   const ClusterConfig& config_;
+  std::vector<Target> targets_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
-  size_t next_ = 0;
+  // Removed from discovery, draining until their last connection closes.
+  std::vector<std::unique_ptr<Endpoint>> retired_;
+  LoadBalancer balancer_;
+  // Calls waiting for the first answer about a DNS name.
+  IntrusiveList<UpstreamHandler> waiting_;
+  DnsResolver* resolver_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  uint64_t keepalive_interval_ms_ = 0;
+  const ClientTls* tls_;
   ClusterStats* stats_ = nullptr;
+  double retry_tokens_ = -1;
+  bool shut_down_ = false;
+  std::vector<Endpoint*> scratch_;
+  ClusterCounters counters_;
 };
 
 }  // namespace grelay

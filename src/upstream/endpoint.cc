@@ -1,9 +1,11 @@
 #include "upstream/endpoint.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/log.h"
-#include "net/listener.h"
+#include "upstream/cluster.h"
+#include "upstream/health_check.h"
 
 namespace grelay {
 namespace {
@@ -13,10 +15,28 @@ constexpr uint64_t backoff_max_ms = 5000;
 
 }  // namespace
 
-Endpoint::Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster,
-                   const ClientTls* tls) noexcept
-    : ctx_(ctx), address_(address), cluster_(cluster), tls_(tls) {
-  literal_ = make_sockaddr(address_.host, address_.port, addr_);
+Endpoint::Endpoint(Cluster& owner, UpstreamContext& ctx, const sockaddr* addr, std::string name,
+                   uint32_t weight, size_t target) noexcept
+    : owner_(owner), ctx_(ctx), name_(std::move(name)), weight_(weight), target_(target) {
+  std::memcpy(&addr_, addr,
+              addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  if (owner_.config().health_check) {
+    health_ = std::make_unique<HealthCheck>(*this, *owner_.config().health_check);
+  }
+}
+
+Endpoint::~Endpoint() = default;
+
+const ClusterConfig& Endpoint::cluster() const noexcept {
+  return owner_.config();
+}
+
+const ClientTls* Endpoint::tls() const noexcept {
+  return owner_.tls();
+}
+
+const std::string& Endpoint::host() const noexcept {
+  return owner_.target_host(target_);
 }
 
 bool Endpoint::backing_off(uint64_t now_ms) const noexcept {
@@ -27,6 +47,14 @@ size_t Endpoint::load() const noexcept {
   size_t total = 0;
   for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
     total += s->load();
+  }
+  return total;
+}
+
+size_t Endpoint::queued() const noexcept {
+  size_t total = 0;
+  for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
+    total += s->queued();
   }
   return total;
 }
@@ -43,7 +71,7 @@ void Endpoint::open_stream(UpstreamHandler& handler) noexcept {
     }
     if (!best || s->load() < best->load()) best = s;
   }
-  if (usable < cluster_.max_connections_per_endpoint || !best) {
+  if (usable < cluster().max_connections_per_endpoint || !best) {
     if (BackendSession* fresh = dial()) {
       fresh->attach(handler);
       return;
@@ -63,8 +91,7 @@ BackendSession* Endpoint::dial() noexcept {
     stats_->connections.add(1);
     cluster_stats_->connections.add(1);
   }
-  session->dial(address_.host, address_.port,
-                literal_ ? reinterpret_cast<const sockaddr*>(&addr_) : nullptr);
+  session->dial(reinterpret_cast<const sockaddr*>(&addr_));
   // A dial can fail at once (and close the session, which stays listed until released).
   return session->usable() ? session : nullptr;
 }
@@ -85,6 +112,7 @@ void Endpoint::on_connect_failed(const std::string& why) noexcept {
     GRELAY_LOG_DEBUG("backend %s: %s", name().c_str(), why.c_str());
   }
   ++failures_;
+  ++owner_.counters().connect_failures;
   if (stats_) stats_->connect_failures.add();
   uint64_t delay = backoff_base_ms << std::min<uint32_t>(failures_ - 1, 10);
   delay = std::min(delay, backoff_max_ms);
@@ -92,6 +120,91 @@ void Endpoint::on_connect_failed(const std::string& why) noexcept {
   delay = delay / 2 + static_cast<uint64_t>(std::rand()) % (delay / 2 + 1);
   retry_at_ms_ = uv_now(ctx_.loop) + delay;
   last_error_ = why;
+  count_failure(why);
+  owner_.on_endpoint_failed(*this);
+}
+
+void Endpoint::on_keepalive_timeout(const std::string& why) noexcept {
+  ++owner_.counters().keepalive_timeouts;
+  last_error_ = why;
+  count_failure(why);
+}
+
+void Endpoint::on_call_result(StatusCode status) noexcept {
+  if (status != StatusCode::unavailable) {
+    consecutive_failures_ = 0;
+    return;
+  }
+  count_failure("UNAVAILABLE answers");
+}
+
+void Endpoint::count_failure(const std::string& why) noexcept {
+  const auto& outlier = cluster().outlier;
+  if (!outlier || retired_) return;
+  uint64_t now = uv_now(ctx_.loop);
+  if (ejected(now)) return;
+  if (++consecutive_failures_ < outlier->consecutive_failures) return;
+  if (!owner_.may_eject()) return;
+  // Each ejection lasts twice the one before, up to the cap.
+  uint64_t base = static_cast<uint64_t>(outlier->base_ejection.count());
+  uint64_t duration = base << std::min<uint32_t>(ejections_, 20);
+  duration = std::min<uint64_t>(duration, static_cast<uint64_t>(outlier->max_ejection.count()));
+  ++ejections_;
+  consecutive_failures_ = 0;
+  ejected_until_ms_ = now + duration;
+  ++owner_.counters().ejections;
+  if (stats_) {
+    stats_->ejections.add();
+    stats_->ejected.store(true, std::memory_order_relaxed);
+  }
+  GRELAY_LOG_WARN("backend %s ejected for %llu ms after %u consecutive failures (last: %s)",
+                  name().c_str(), static_cast<unsigned long long>(duration),
+                  outlier->consecutive_failures, why.c_str());
+}
+
+void Endpoint::on_health_result(bool serving, const std::string& why) noexcept {
+  ++(serving ? owner_.counters().health_checks_ok : owner_.counters().health_checks_failed);
+  if (stats_) {
+    (serving ? stats_->health_checks_ok : stats_->health_checks_failed).add();
+    stats_->health.store(
+        serving ? EndpointStats::Health::healthy : EndpointStats::Health::unhealthy,
+        std::memory_order_relaxed);
+  }
+  if (serving == healthy_) return;
+  healthy_ = serving;
+  if (serving) {
+    GRELAY_LOG_INFO("backend %s is healthy again", name().c_str());
+  } else {
+    GRELAY_LOG_WARN("backend %s is unhealthy: %s", name().c_str(), why.c_str());
+  }
+}
+
+void Endpoint::retire() noexcept {
+  retired_ = true;
+  health_.reset();
+  for (BackendSession* s = sessions_.front(); s;) {
+    BackendSession* next = IntrusiveList<BackendSession>::next(*s);
+    s->retire();
+    s = next;
+  }
+}
+
+void Endpoint::maintain(uint64_t now_ms) noexcept {
+  if (health_) health_->maintain(now_ms);
+  for (BackendSession* s = sessions_.front(); s;) {
+    BackendSession* next = IntrusiveList<BackendSession>::next(*s);
+    s->maintain(now_ms);
+    s = next;
+  }
+  if (stats_ && ejected_until_ms_ != 0 && !ejected(now_ms)) {
+    stats_->ejected.store(false, std::memory_order_relaxed);
+  }
+  // Ejections wear off: an endpoint back in service for a full max_ejection starts over.
+  const auto& outlier = cluster().outlier;
+  if (outlier && ejections_ > 0 && ejected_until_ms_ != 0 &&
+      now_ms > ejected_until_ms_ + static_cast<uint64_t>(outlier->max_ejection.count())) {
+    ejections_ = 0;
+  }
 }
 
 void Endpoint::on_session_gone(BackendSession& session) noexcept {
@@ -103,6 +216,7 @@ void Endpoint::on_session_gone(BackendSession& session) noexcept {
 }
 
 void Endpoint::close_all() noexcept {
+  health_.reset();
   for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
     s->close();
   }

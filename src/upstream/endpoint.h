@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/chunk.h"
@@ -14,6 +15,9 @@
 #include "upstream/backend_session.h"
 
 namespace grelay {
+
+class Cluster;
+class HealthCheck;
 
 // What the sessions of a worker share: the loop, buffers and the send queue.
 struct UpstreamContext {
@@ -28,15 +32,14 @@ struct UpstreamContext {
   void* on_all_closed_ctx = nullptr;
 };
 
-// One backend address of a cluster and its pooled connections.
+// One backend address of a cluster (an IP literal of the config, or one record of a name)
+// and its pooled connections.
 class Endpoint {
  public:
-  // |tls|: dial over TLS with it (nullptr: h2c).
-  Endpoint(UpstreamContext& ctx, const HostPort& address, const ClusterConfig& cluster,
-           const ClientTls* tls = nullptr) noexcept;
-  // Destroy only once every session is released (UpstreamContext::live_sessions is 0):
-  // sessions report to their endpoint until then.
-  ~Endpoint() = default;
+  Endpoint(Cluster& owner, UpstreamContext& ctx, const sockaddr* addr, std::string name,
+           uint32_t weight, size_t target) noexcept;
+  // Destroy only once no session is left (idle()): sessions report to their endpoint.
+  ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
 
@@ -44,26 +47,58 @@ class Endpoint {
   // the per-endpoint cap, else the least loaded (its stream limit queues the request).
   void open_stream(UpstreamHandler& handler) noexcept;
 
+  // True when the balancer may give it a call now.
+  bool usable(uint64_t now_ms) const noexcept {
+    return !retired_ && healthy_ && now_ms >= ejected_until_ms_ && !backing_off(now_ms);
+  }
   // True while recent connect failures hold new dials back.
   bool backing_off(uint64_t now_ms) const noexcept;
-  const std::string& last_error() const noexcept { return last_error_; }
-  const std::string& name() const noexcept { return address_.text; }
-  size_t load() const noexcept;
+  bool ejected(uint64_t now_ms) const noexcept { return now_ms < ejected_until_ms_; }
+  bool healthy() const noexcept { return healthy_; }
+  bool retired() const noexcept { return retired_; }
+  // No connection is left: a retired endpoint may be freed.
+  bool idle() const noexcept { return sessions_.empty(); }
 
-  // Closes every connection (shutdown).
+  const std::string& last_error() const noexcept { return last_error_; }
+  const std::string& name() const noexcept { return name_; }
+  const sockaddr_storage& address() const noexcept { return addr_; }
+  uint32_t weight() const noexcept { return weight_; }
+  size_t target() const noexcept { return target_; }
+  // Calls on its connections (open or waiting for a stream).
+  size_t load() const noexcept;
+  size_t queued() const noexcept;
+
+  // How a call's attempt here ended: UNAVAILABLE counts towards ejection, anything else
+  // clears the count.
+  void on_call_result(StatusCode status) noexcept;
+  void on_health_result(bool serving, const std::string& why) noexcept;
+  void on_keepalive_timeout(const std::string& why) noexcept;
+
+  // Removed from discovery: takes no new calls; open ones finish, then the connections close.
+  void retire() noexcept;
+  // Periodic upkeep (cluster timer): connections, health checks.
+  void maintain(uint64_t now_ms) noexcept;
+  // Closes every connection and stops health checks (shutdown).
   void close_all() noexcept;
 
-  // Where this endpoint counts connections and failures; set once before it serves.
+  UpstreamContext& context() noexcept { return ctx_; }
+  const ClusterConfig& cluster() const noexcept;
+  Cluster& owner() noexcept { return owner_; }
+  // The cluster's TLS contexts (nullptr: h2c), and the configured host this address came
+  // from, the name TLS checks (unless the cluster sets server_name).
+  const ClientTls* tls() const noexcept;
+  const std::string& host() const noexcept;
+
+  // Where this endpoint counts connections, failures, ejections and health checks; set once
+  // before it serves (the endpoints of one configured address share one set).
   void set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept {
     cluster_stats_ = cluster;
     stats_ = endpoint;
   }
-  ClusterStats* cluster_stats() noexcept { return cluster_stats_; }
   EndpointStats* stats() noexcept { return stats_; }
 
-  UpstreamContext& context() noexcept { return ctx_; }
-  const ClusterConfig& cluster() const noexcept { return cluster_; }
-  const ClientTls* tls() const noexcept { return tls_; }
+  // Smooth weighted round robin state, kept by the balancer.
+  int64_t rr_current = 0;
 
  private:
   friend class BackendSession;
@@ -72,17 +107,25 @@ class Endpoint {
   void on_connected() noexcept;
   void on_connect_failed(const std::string& why) noexcept;
   void on_session_gone(BackendSession& session) noexcept;
+  void count_failure(const std::string& why) noexcept;
 
+  Cluster& owner_;
   UpstreamContext& ctx_;
-  HostPort address_;
-  const ClusterConfig& cluster_;
-  const ClientTls* tls_;
-  IntrusiveList<BackendSession> sessions_;
-  bool literal_ = false;
+  std::string name_;
   sockaddr_storage addr_{};
+  uint32_t weight_;
+  size_t target_;
+  IntrusiveList<BackendSession> sessions_;
+  std::unique_ptr<HealthCheck> health_;
   uint32_t failures_ = 0;
   uint64_t retry_at_ms_ = 0;
   std::string last_error_;
+  bool retired_ = false;
+  bool healthy_ = true;
+  // Passive outlier detection.
+  uint32_t consecutive_failures_ = 0;
+  uint32_t ejections_ = 0;
+  uint64_t ejected_until_ms_ = 0;
   ClusterStats* cluster_stats_ = nullptr;
   EndpointStats* stats_ = nullptr;
   // The failure last logged at warning level; the same one again is logged at debug level

@@ -9,6 +9,8 @@
 namespace grelay {
 
 class BackendSession;
+class Cluster;
+class Endpoint;
 
 // A stream the upstream pool is finding a connection for. The pool serves it without knowing
 // what it relays.
@@ -16,19 +18,28 @@ class UpstreamHandler : public ClientStreamHandler, public ListHook<UpstreamHand
  public:
   // A connection can take the stream now: call |session|.submit_request() before returning.
   virtual void on_upstream_ready(BackendSession& session) noexcept = 0;
-  // No connection could be had (connect failure, timeout, no usable endpoint).
+  // No connection could be had (connect failure, timeout, no usable endpoint, circuit
+  // breaker).
   virtual void on_upstream_failed(StatusCode status, const std::string& why) noexcept = 0;
 
   // Stops waiting for a connection, if it still does.
-  void cancel_wait() noexcept;
+  void cancel_wait() noexcept {
+    if (!wait_list_) return;
+    wait_list_->erase(*this);
+    wait_list_ = nullptr;
+  }
 
  protected:
   ~UpstreamHandler() { cancel_wait(); }
 
  private:
   friend class BackendSession;
-  // The connection this handler waits for, while it does.
-  BackendSession* waiting_on_ = nullptr;
+  friend class Cluster;
+  // The list this handler waits in (a connection's, or its cluster's while names resolve).
+  IntrusiveList<UpstreamHandler>* wait_list_ = nullptr;
+  // The endpoint picked last for this handler; a new pick avoids it when it can. Only
+  // compared, never followed.
+  const Endpoint* last_endpoint_ = nullptr;
 };
 
 }  // namespace grelay

@@ -53,6 +53,21 @@ void check_config(const grelay::Config& config) {
     }
     if (cluster.max_connections_per_endpoint < 1) violated("max_connections_per_endpoint");
     if (cluster.connect_timeout.count() <= 0) violated("connect_timeout <= 0");
+    if (cluster.weights.size() != cluster.endpoints.size()) violated("one weight per endpoint");
+    for (uint32_t weight : cluster.weights) {
+      if (weight < 1 || weight > 1000) violated("endpoint weight");
+    }
+    if (cluster.lb == grelay::LbPolicy::ring_hash && cluster.hash_header.empty()) {
+      violated("ring_hash without hash_header");
+    }
+    if (cluster.outlier && cluster.outlier->max_ejection < cluster.outlier->base_ejection) {
+      violated("max_ejection < base_ejection");
+    }
+  }
+  for (const grelay::RouteConfig& route : config.routes) {
+    if (!route.retry) continue;
+    if (route.retry->attempts < 2 || route.retry->on.empty()) violated("retry policy");
+    if (route.retry->max_backoff < route.retry->backoff) violated("retry backoff");
   }
 }
 

@@ -3,7 +3,8 @@
 
 Run as its own process so tests can kill, freeze and restart it:
 
-    /usr/bin/python3 backend.py --port 0 [--name NAME] [--events FILE]
+    /usr/bin/python3 backend.py --port 0 [--host 127.0.0.1] [--name NAME] [--events FILE]
+        [--max-connection-age-ms N] [--permit-pings]
         [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
 It prints the bound port on stdout once it serves. With --tls-cert it serves over TLS (and
@@ -21,6 +22,14 @@ UNIMPLEMENTED). Request metadata steers each call:
   x-status-message     its message (ASCII), or x-status-message-bin (UTF-8 bytes)
   x-echo-metadata      echo every x-* request entry as initial metadata and trailers
   x-compress-response  "gzip": compress this call's responses
+  x-fail-attempts      Unary: fail (Trailers-Only) while grpc-previous-rpc-attempts < N
+  x-fail-code          ...with this status (default 14 UNAVAILABLE)
+  x-pushback-ms        ...and this grpc-retry-pushback-ms trailer
+  x-record-peer        record "peer CALL_ID PEER" (the relay's connection) in the events
+
+grpc.health.v1.Health/Check answers a hand-encoded HealthCheckResponse; its status starts
+SERVING and test.Control/SetHealth (request body b"SERVING" or b"NOT_SERVING") changes it.
+Unary records "attempt CALL_ID:PREVIOUS" (PREVIOUS: grpc-previous-rpc-attempts or 0).
 
 Every call's trailers carry x-backend-name. Unary's trailers carry x-time-remaining (the
 call's deadline as seen here, in seconds, or "none").
@@ -197,10 +206,23 @@ class Backend(grpc.GenericRpcHandler):
         "ClientStream": grpc.stream_unary_rpc_method_handler(self.client_stream),
         "ServerStream": grpc.unary_stream_rpc_method_handler(self.server_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi),
+        "Check": grpc.unary_unary_rpc_method_handler(self.health_check),
+        "SetHealth": grpc.unary_unary_rpc_method_handler(self.set_health),
     }
+    self.serving_ = 1
+    self.health_checks = 0
 
   def service(self, handler_call_details):
     return self.handlers_.get(handler_call_details.method.rsplit("/", 1)[-1])
+
+  def health_check(self, request, context):
+    # HealthCheckResponse { status = 1 }: field 1, varint.
+    self.health_checks += 1
+    return bytes([0x08, self.serving_])
+
+  def set_health(self, request, context):
+    self.serving_ = {b"SERVING": 1, b"NOT_SERVING": 2}[bytes(request)]
+    return b""
 
   def unary(self, request, context):
     call = Call(self, context)
@@ -211,6 +233,18 @@ class Backend(grpc.GenericRpcHandler):
       remaining_text = repr(remaining)
     if not call.sleep(call.number("x-sleep-ms")):
       return b""
+    previous = call.number("grpc-previous-rpc-attempts")
+    self.events.record("attempt", "%s:%d" % (call.text("x-call-id", ""), previous))
+    if call.text("x-record-peer", ""):
+      self.events.record("peer", "%s %s" % (call.text("x-call-id", ""), context.peer()))
+    if previous < call.number("x-fail-attempts"):
+      call.finished_ = True
+      pushback = call.text("x-pushback-ms", "")
+      trailers = [("x-backend-name", self.name)]
+      if pushback:
+        trailers.append(("grpc-retry-pushback-ms", pushback))
+      context.set_trailing_metadata(trailers)
+      context.abort(STATUS_BY_VALUE[call.number("x-fail-code", 14)], "flaky attempt")
     call.abort_if_asked()
     if call.text("x-echo-metadata", ""):
       context.send_initial_metadata(call.echoed())
@@ -276,11 +310,19 @@ def _read(path):
     return f.read()
 
 
-def serve(port, name, events_path, tls_cert=None, tls_key=None, tls_client_ca=None):
+def serve(port, name, events_path, host="127.0.0.1", max_age_ms=0, permit_pings=False,
+          tls_cert=None, tls_key=None, tls_client_ca=None):
   options = [
       ("grpc.max_receive_message_length", MAX_MESSAGE),
       ("grpc.max_send_message_length", MAX_MESSAGE),
   ]
+  if max_age_ms:
+    options += [("grpc.max_connection_age_ms", max_age_ms),
+                ("grpc.max_connection_age_grace_ms", 60000)]
+  if permit_pings:
+    options += [("grpc.http2.min_ping_interval_without_data_ms", 10),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.max_ping_strikes", 0)]
   server = grpc.server(futures.ThreadPoolExecutor(max_workers=400),
                        handlers=[Backend(name, Events(events_path))],
                        options=options)
@@ -289,11 +331,11 @@ def serve(port, name, events_path, tls_cert=None, tls_key=None, tls_client_ca=No
         [(_read(tls_key), _read(tls_cert))],
         root_certificates=_read(tls_client_ca) if tls_client_ca else None,
         require_client_auth=bool(tls_client_ca))
-    bound = server.add_secure_port("127.0.0.1:%d" % port, credentials)
+    bound = server.add_secure_port("%s:%d" % (host, port), credentials)
   else:
-    bound = server.add_insecure_port("127.0.0.1:%d" % port)
+    bound = server.add_insecure_port("%s:%d" % (host, port))
   if bound == 0:
-    print("backend: cannot bind 127.0.0.1:%d" % port, file=sys.stderr)
+    print("backend: cannot bind %s:%d" % (host, port), file=sys.stderr)
     return 1
   server.start()
   stop = threading.Event()
@@ -312,12 +354,15 @@ def main():
   parser.add_argument("--port", type=int, default=0)
   parser.add_argument("--name", default="backend")
   parser.add_argument("--events", default=os.environ.get("BACKEND_EVENTS", ""))
+  parser.add_argument("--host", default="127.0.0.1")
+  parser.add_argument("--max-connection-age-ms", type=int, default=0)
+  parser.add_argument("--permit-pings", action="store_true")
   parser.add_argument("--tls-cert")
   parser.add_argument("--tls-key")
   parser.add_argument("--tls-client-ca")
   args = parser.parse_args()
-  return serve(args.port, args.name, args.events, args.tls_cert, args.tls_key,
-               args.tls_client_ca)
+  return serve(args.port, args.name, args.events, args.host, args.max_connection_age_ms,
+               args.permit_pings, args.tls_cert, args.tls_key, args.tls_client_ca)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,12 @@ def _toml_value(value):
     return "true" if value else "false"
   if isinstance(value, int):
     return str(value)
+  if isinstance(value, float):
+    return repr(value)
   if isinstance(value, (list, tuple)):
     return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+  if isinstance(value, dict):
+    return "{ " + ", ".join("%s = %s" % (k, _toml_value(v)) for k, v in value.items()) + " }"
   return '"%s"' % str(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
@@ -265,10 +269,11 @@ class DirectTarget:
 class BackendProcess:
   """backend.py in its own process."""
 
-  def __init__(self, workdir, name="backend", port=0, extra_args=()):
+  def __init__(self, workdir, name="backend", port=0, host="127.0.0.1", args=(), extra_args=()):
     os.makedirs(workdir, exist_ok=True)
     self.name = name
-    self.extra_args_ = list(extra_args)
+    self.host_ = host
+    self.args_ = list(args) + list(extra_args)
     self.events_path = os.path.join(workdir, "%s-%s.events" % (name, uuid.uuid4().hex[:8]))
     open(self.events_path, "w").close()
     self.workdir_ = workdir
@@ -277,7 +282,7 @@ class BackendProcess:
   def _start(self, port):
     self.proc = subprocess.Popen(
         [PYTHON, os.path.join(HERE, "backend.py"), "--port", str(port), "--name", self.name,
-         "--events", self.events_path] + self.extra_args_,
+         "--events", self.events_path, "--host", self.host_] + self.args_,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=open(os.path.join(self.workdir_, self.name + ".stderr"), "ab"))
     line = self.proc.stdout.readline()
@@ -285,7 +290,7 @@ class BackendProcess:
       self.proc.kill()
       raise RuntimeError("backend %s did not start (port %s): %r" % (self.name, port, line))
     self.port = int(line)
-    self.address = "127.0.0.1:%d" % self.port
+    self.address = "%s:%d" % (self.host_, self.port)
 
   def restart(self, timeout=10.0):
     """Starts a new process on the same port (after kill()), retrying while it is taken."""

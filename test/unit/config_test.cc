@@ -506,8 +506,9 @@ TEST_CASE("numeric ranges and enumerations") {
   auto cluster_with = [](std::string_view line) {
     return doc({listener, listener_address, cluster, cluster_name, cluster_endpoints, line});
   };
-  CHECK_CONFIG_ERROR(cluster_with("lb = \"random\""), 6,
-                     "unknown lb policy 'random' (supported: round_robin)");
+  CHECK_CONFIG_ERROR(cluster_with("lb = \"fastest\""), 6,
+                     "unknown lb policy 'fastest' (supported: round_robin, least_request, "
+                     "random, ring_hash)");
   CHECK_CONFIG_ERROR(cluster_with("max_connections_per_endpoint = 0"), 6,
                      "[[cluster]] max_connections_per_endpoint must be between 1 and 1024, got 0");
   CHECK_CONFIG_ERROR(cluster_with("max_connections_per_endpoint = 1025"), 6, "got 1025");

@@ -1,0 +1,220 @@
+"""DNS discovery: names resolved with c-ares against a local dnsmasq whose records change
+during the test."""
+
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import grpc
+import pytest
+
+import support
+
+pytestmark = pytest.mark.relay_only
+
+NAME = "svc.grelay.test"
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+class Dnsmasq:
+  """dnsmasq on 127.0.0.1:PORT serving only the records of a hosts file."""
+
+  def __init__(self, workdir):
+    self.hosts_path = os.path.join(workdir, "dns-hosts-%d" % time.monotonic_ns())
+    self.set_records([])
+    self.port = support.free_port()
+    args = [DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+            "--addn-hosts=" + self.hosts_path, "--listen-address=127.0.0.1",
+            "--bind-interfaces", "--port=%d" % self.port, "--pid-file=", "--local-ttl=0",
+            "--log-facility=-"]
+    if os.geteuid() == 0:
+      args.append("--user=root")
+    self.log_path = os.path.join(workdir, "dnsmasq-%d.log" % self.port)
+    self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                 stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+    ok = support.wait_until(lambda: self.proc.poll() is not None or "started" in self.log(), 5)
+    if self.proc.poll() is not None or not ok:
+      raise RuntimeError("dnsmasq did not start:\n" + self.log())
+    self.address = "127.0.0.1:%d" % self.port
+
+  def log(self):
+    with open(self.log_path) as f:
+      return f.read()
+
+  def set_records(self, ips):
+    """Replaces the A records of NAME (and re-reads them when running)."""
+    tmp = self.hosts_path + ".tmp"
+    with open(tmp, "w") as f:
+      for ip in ips:
+        f.write("%s %s\n" % (ip, NAME))
+    os.replace(tmp, self.hosts_path)
+    if getattr(self, "proc", None):
+      self.proc.send_signal(signal.SIGHUP)
+
+  def stop(self):
+    if self.proc.poll() is None:
+      self.proc.terminate()
+      try:
+        self.proc.wait(5)
+      except subprocess.TimeoutExpired:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def dns(workdir):
+  server = Dnsmasq(workdir)
+  yield server
+  server.stop()
+
+
+@pytest.fixture
+def trio(workdir):
+  """Backends on 127.0.0.1, .2 and .3, all on the same port."""
+  port = support.free_port()
+  started = []
+  try:
+    for i in range(1, 4):
+      started.append(support.BackendProcess(workdir, name="dns%d" % i, port=port,
+                                            host="127.0.0.%d" % i))
+    yield started
+  finally:
+    for b in started:
+      b.stop()
+
+
+def cluster(dns, port, **extra):
+  spec = {"endpoints": ["%s:%d" % (NAME, port)], "dns_server": dns.address,
+          "resolve_interval": "100ms"}
+  spec.update(extra)
+  return {"pool": spec}
+
+
+ROUTE = [{"prefix": "/test.", "cluster": "pool"}]
+
+
+class Load:
+  """Unary calls from a few threads until stopped; counts answers per backend and failures."""
+
+  def __init__(self, address, threads=4):
+    self.counts = collections.Counter()
+    self.failures = []
+    self.lock_ = threading.Lock()
+    self.stop_ = threading.Event()
+    self.threads_ = [threading.Thread(target=self._run, args=(address,)) for _ in range(threads)]
+    for t in self.threads_:
+      t.start()
+
+  def _run(self, address):
+    ch = support.channel(address)
+    try:
+      while not self.stop_.is_set():
+        try:
+          _, call = support.unary(ch).with_call(b"load", timeout=support.GUARD_SECONDS)
+          name = support.metadata_dict(call.trailing_metadata())["x-backend-name"]
+          with self.lock_:
+            self.counts[name] += 1
+        except grpc.RpcError as e:
+          with self.lock_:
+            self.failures.append("%s: %s" % (e.code(), e.details()))
+    finally:
+      ch.close()
+
+  def count(self, name):
+    with self.lock_:
+      return self.counts[name]
+
+  def stop(self):
+    self.stop_.set()
+    for t in self.threads_:
+      t.join()
+
+
+def test_all_records_become_endpoints(relay_factory, grpc_channel, dns, trio):
+  dns.set_records(["127.0.0.1", "127.0.0.2", "127.0.0.3"])
+  relay = relay_factory(ROUTE, cluster(dns, trio[0].port))
+  ch = grpc_channel(relay.addr())
+  counts = collections.Counter()
+  for _ in range(30):
+    _, call = support.unary(ch).with_call(b"x", timeout=support.GUARD_SECONDS)
+    counts[support.metadata_dict(call.trailing_metadata())["x-backend-name"]] += 1
+  assert counts == {b.name: 10 for b in trio}
+
+
+def test_endpoints_added_and_removed_under_load_fail_no_call(relay_factory, grpc_channel, dns,
+                                                             trio):
+  one, two, _ = trio
+  dns.set_records(["127.0.0.1"])
+  relay = relay_factory(ROUTE, cluster(dns, one.port))
+  ch = grpc_channel(relay.addr())
+  load = Load(relay.addr())
+  try:
+    assert support.wait_until(lambda: load.count(one.name) >= 20, 20)
+    dns.set_records(["127.0.0.1", "127.0.0.2"])
+    assert support.wait_until(lambda: load.count(two.name) >= 20, 20), load.counts
+    # A stream open on the endpoint that goes away finishes there.
+    stream = support.server_stream(ch)(
+        b"", metadata=[("x-count", "10"), ("x-size", "8"), ("x-interval-ms", "100")],
+        timeout=support.GUARD_SECONDS)
+    next(stream)
+    dns.set_records(["127.0.0.2"])
+    assert relay.log.wait_for(
+        lambda lines: any("(127.0.0.1:%d) removed by DNS" % one.port in l for l in lines), 10)
+    assert len(list(stream)) == 9
+    assert stream.code() == grpc.StatusCode.OK
+    assert relay.log.wait_for(
+        lambda lines: any("(127.0.0.1:%d) drained" % one.port in l for l in lines), 10)
+    # Nothing goes to the removed endpoint any more: stopping it fails no call.
+    before = load.count(one.name)
+    one.stop()
+    after_two = load.count(two.name)
+    assert support.wait_until(lambda: load.count(two.name) >= after_two + 20, 20)
+    assert load.count(one.name) == before
+  finally:
+    load.stop()
+  assert load.failures == []
+
+
+def test_unresolvable_name_fails_fast(relay_factory, grpc_channel, dns, trio):
+  relay = relay_factory(ROUTE, cluster(dns, trio[0].port))
+  ch = grpc_channel(relay.addr())
+  with pytest.raises(grpc.RpcError) as err:
+    support.unary(ch)(b"x", timeout=60)
+  assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+  assert "no address resolved" in err.value.details()
+  assert relay.log.wait_for(lambda lines: any("cannot resolve %s" % NAME in l for l in lines), 5)
+
+
+def test_first_call_waits_for_the_first_answer(relay_factory, grpc_channel, dns, trio):
+  dns.set_records(["127.0.0.3"])
+  relay = relay_factory(ROUTE, cluster(dns, trio[2].port, resolve_interval="30s"))
+  ch = grpc_channel(relay.addr())
+  _, call = support.unary(ch).with_call(b"x", timeout=support.GUARD_SECONDS)
+  assert support.metadata_dict(call.trailing_metadata())["x-backend-name"] == trio[2].name
+
+
+def test_connect_failure_re_resolves_the_name(relay_factory, grpc_channel, dns, trio):
+  one, two, _ = trio
+  dns.set_records(["127.0.0.1"])
+  # Periodic re-resolution is far away: only the failure can trigger it.
+  relay = relay_factory(ROUTE, cluster(dns, one.port, resolve_interval="5m"))
+  ch = grpc_channel(relay.addr())
+  _, call = support.unary(ch).with_call(b"x", timeout=support.GUARD_SECONDS)
+  assert support.metadata_dict(call.trailing_metadata())["x-backend-name"] == one.name
+  dns.set_records(["127.0.0.2"])
+  one.stop()
+
+  def answered_by_two():
+    try:
+      _, call = support.unary(ch).with_call(b"x", timeout=support.GUARD_SECONDS)
+    except grpc.RpcError:
+      return False
+    return support.metadata_dict(call.trailing_metadata())["x-backend-name"] == two.name
+
+  assert support.wait_until(answered_by_two, 20, interval=0.1)
+  assert relay.log.wait_for(
+      lambda lines: any("(127.0.0.2:%d) added" % two.port in l for l in lines), 1)
