@@ -66,6 +66,9 @@ def parse_args(workload_names):
     parser.add_argument("--build", default="build",
                         help="meson build directory, relative to the repository (default build)")
     parser.add_argument("--grelay", help="grelay binary (default: BUILD/grelay)")
+    parser.add_argument("--baseline",
+                        help="another grelay binary, run in unary100 next to grelay as "
+                             "grelay-baseline (to show what a change costs)")
     parser.add_argument("--backend", help="echo backend (default: BUILD/bench/echo_backend)")
     parser.add_argument("--load-client", help="load client (default: BUILD/bench/load_client)")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
@@ -220,7 +223,9 @@ def main():
         names += [n + "-w2" for n in ("grelay", "nghttpx") if n in names]
     if "unary100tls" in args.workloads:
         names += [n + "-tls" for n in ("grelay", "nghttpx") if n in names]
-    all_targets = make_targets(names, grelay_binary)
+    if args.baseline and "unary100" in args.workloads and "grelay" in names:
+        names.append("grelay-baseline")
+    all_targets = make_targets(names, grelay_binary, args.baseline)
     skipped = [t for t in all_targets if t.skipped]
     runnable = [t for t in all_targets if not t.skipped]
     for t in skipped:

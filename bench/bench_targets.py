@@ -93,10 +93,10 @@ class Grelay(Target):
     kind = "grelay"
     wrapper = []  # A program grelay runs under (bench_heaptrack.py uses heaptrack).
 
-    def __init__(self, binary, workers=1, tls=False):
+    def __init__(self, binary, workers=1, tls=False, name=None):
         self.binary = binary
         self.workers = workers
-        self.name = "grelay" if workers == 1 else f"grelay-w{workers}"
+        self.name = name or ("grelay" if workers == 1 else f"grelay-w{workers}")
         if tls:
             self.name += "-tls"
             self.scheme = "https"
@@ -251,11 +251,12 @@ class Envoy(Target):
                       "--disable-hot-restart", "--log-level", "warn"], cpus)
 
 
-def make_targets(names, grelay_binary):
+def make_targets(names, grelay_binary, baseline_binary=None):
     """Target objects for |names| (see ALL_TARGETS), skipped ones included."""
     makers = {
         "direct": Direct,
         "grelay": lambda: Grelay(grelay_binary),
+        "grelay-baseline": lambda: Grelay(baseline_binary, name="grelay-baseline"),
         "grelay-w2": lambda: Grelay(grelay_binary, 2),
         "grelay-tls": lambda: Grelay(grelay_binary, tls=True),
         "nghttpx-tls": lambda: Nghttpx(tls=True),
@@ -269,4 +270,4 @@ def make_targets(names, grelay_binary):
 
 
 ALL_TARGETS = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy", "grelay-w2",
-               "nghttpx-w2", "grelay-tls", "nghttpx-tls")
+               "nghttpx-w2", "grelay-tls", "nghttpx-tls", "grelay-baseline")

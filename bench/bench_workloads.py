@@ -11,6 +11,8 @@ from bench_procs import Child, fd_count, memory_map, peak_rss_mib, rss_kib
 
 # Who each kind of workload runs against (those requested and not skipped).
 STANDARD = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy")
+# unary100 also runs the --baseline grelay binary, when one is given.
+UNARY100 = STANDARD + ("grelay-baseline",)
 PROXIES = ("grelay", "nghttpx", "haproxy", "nginx", "envoy")
 SCALING = ("direct", "grelay", "grelay-w2", "nghttpx", "nghttpx-w2")
 TLS = ("grelay-tls", "nghttpx-tls")
@@ -102,7 +104,9 @@ class H2loadThroughput(Workload):
     tool = "h2load"
 
     def __init__(self, name, description, message_size, messages, clients, streams, unit,
-                 path="/bench.Echo/Unary", threads=1):
+                 path="/bench.Echo/Unary", threads=1, targets=None):
+        if targets:
+            self.targets = targets
         self.name = name
         self.description = description
         self.message_size = message_size
@@ -434,7 +438,8 @@ def make_workloads(args):
     idle, open_c, open_s = args.idle_connections, args.open_connections, args.open_streams
     workloads = [
         H2loadThroughput("unary100", "unary call, 100 B message, 16 connections x 32 "
-                         "concurrent calls; calls/s", 100, 1, 16, 32, "calls"),
+                         "concurrent calls; calls/s", 100, 1, 16, 32, "calls",
+                         targets=UNARY100),
         H2loadThroughput("unary64k", "unary call, 64 KiB message, 4 connections x 8 "
                          "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes"),
         H2loadThroughput("stream1k", "streaming call whose 1 MiB request body is 1,024 gRPC "
