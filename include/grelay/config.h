@@ -19,6 +19,8 @@ struct HostPort {
 
   // The text as the user wrote it, for messages.
   std::string text;
+
+  bool operator==(const HostPort&) const = default;
 };
 
 enum class LogLevel { debug, info, warn, error };
@@ -32,6 +34,16 @@ struct ListenerConfig {
   HostPort address;
   // SETTINGS_MAX_CONCURRENT_STREAMS announced to clients.
   uint32_t max_concurrent_streams = 1000;
+  // Most client connections open at once on this listener, over all workers; 0 = no limit.
+  uint32_t max_connections = 0;
+  // A connection with no open stream for this long gets GOAWAY and is closed.
+  std::optional<std::chrono::milliseconds> idle_timeout;
+  // A connection older than this gets GOAWAY (so its client reconnects, maybe elsewhere);
+  // its open calls may run |max_connection_age_grace| more before being reset.
+  std::optional<std::chrono::milliseconds> max_connection_age;
+  std::optional<std::chrono::milliseconds> max_connection_age_grace;
+  // A stream with no frame either way for this long is reset (UNAVAILABLE); off when unset.
+  std::optional<std::chrono::milliseconds> stream_idle_timeout;
   int line = 0;
 };
 
@@ -52,6 +64,8 @@ struct RouteConfig {
   size_t cluster_index = 0;
   // Optional cap on the call's deadline.
   std::optional<std::chrono::milliseconds> timeout;
+  // Overrides the listener's stream_idle_timeout for this route's calls; 0 turns it off.
+  std::optional<std::chrono::milliseconds> stream_idle_timeout;
   int line = 0;
 };
 
@@ -67,6 +81,21 @@ struct ClusterConfig {
   uint32_t max_connections_per_endpoint = 8;
   std::chrono::milliseconds connect_timeout{5000};
   int line = 0;
+
+  // Every field compares, |line| too: use same_settings() to ignore where it was written.
+  bool operator==(const ClusterConfig&) const = default;
+  // True when both would build the same cluster (a reload keeps its backend connections).
+  bool same_settings(const ClusterConfig& other) const {
+    ClusterConfig a = *this;
+    a.line = other.line;
+    return a == other;
+  }
+};
+
+// How the workers share the listening sockets.
+enum class AcceptMode {
+  reuseport,  // each worker has its own SO_REUSEPORT socket; the kernel hashes connections
+  handoff,    // one acceptor on the main thread hands connections out round robin
 };
 
 struct Config {
@@ -74,6 +103,9 @@ struct Config {
   std::string path;
   // Worker threads; 0 = one per CPU.
   uint32_t workers = 1;
+  AcceptMode accept = AcceptMode::handoff;
+  // How long open calls may run after SIGTERM/SIGINT before they are reset.
+  std::chrono::milliseconds drain_timeout{30000};
   LogLevel log_level = LogLevel::info;
   std::optional<AdminConfig> admin;
   std::vector<ListenerConfig> listeners;

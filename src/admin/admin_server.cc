@@ -118,6 +118,18 @@ void AdminServer::answer(Client& client, const std::string& request_line) noexce
   std::string method = request_line.substr(0, sp1);
   std::string target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
   target = target.substr(0, target.find('?'));
+  if (target == "/reload" && reload_) {
+    if (method != "POST") {
+      client.send("405 Method Not Allowed", "POST /reload\n");
+      return;
+    }
+    Answer answer = reload_();
+    const char* status = answer.status == 200   ? "200 OK"
+                         : answer.status == 400 ? "400 Bad Request"
+                                                : "500 Internal Server Error";
+    client.send(status, answer.body);
+    return;
+  }
   if (method != "GET") {
     client.send("405 Method Not Allowed", "only GET\n");
     return;

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "core/intrusive_list.h"
@@ -14,6 +15,8 @@ namespace grelay {
 // request per connection.
 //   /healthz  200 "ok" while the process runs
 //   /ready    200 "ready", or 503 "draining" once a drain has begun
+//   POST /reload  reloads the config (when a handler is set): 200 "reloaded", or 400 with
+//             the file:line error of an invalid config (500 when it could not be applied)
 // Other paths get 404, other methods 405. Every answer closes the connection.
 class AdminServer {
  public:
@@ -23,6 +26,13 @@ class AdminServer {
 
   // Binds and listens. Throws std::system_error. Returns the bound address ("ip:port").
   std::string start();
+  struct Answer {
+    int status;
+    std::string body;
+  };
+  // What POST /reload runs (on this loop).
+  void set_reload_handler(std::function<Answer()> handler) { reload_ = std::move(handler); }
+
   // /ready turns 503 from now on.
   void set_draining() noexcept { draining_.store(true); }
   // Stops listening and closes every admin connection.
@@ -40,6 +50,7 @@ class AdminServer {
   bool listening_ = false;
   IntrusiveList<Client> clients_;
   std::atomic<bool> draining_{false};
+  std::function<Answer()> reload_;
 };
 
 }  // namespace grelay

@@ -20,7 +20,7 @@ void usage(std::FILE* out) {
       "usage: grelay [-c FILE]            run the relay (default FILE: %s)\n"
       "       grelay --check [-c FILE]    validate FILE; exit 0, or 2 with file:line: message\n"
       "       grelay --version\n"
-      "signals: SIGTERM/SIGINT drain and exit (a second one closes at once)\n",
+      "signals: SIGTERM/SIGINT drain and exit (a second one closes at once); SIGHUP reloads\n",
       default_config);
 }
 

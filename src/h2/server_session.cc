@@ -1,9 +1,18 @@
 #include "h2/server_session.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "core/log.h"
 
 namespace grelay {
 namespace {
+
+// How long the first GOAWAY of a shutdown waits for its PING to be acknowledged before the
+// final GOAWAY goes out anyway.
+constexpr uint64_t goaway_ack_wait_ms = 1000;
+// The PING payload of a shutdown; acknowledgements of other PINGs are not ours.
+constexpr uint8_t shutdown_ping[8] = {'g', 'r', 'e', 'l', 'a', 'y', 'g', 'a'};
 
 ServerStreamHandler* handler_of(nghttp2_session* session, int32_t stream_id) noexcept {
   return static_cast<ServerStreamHandler*>(
@@ -38,6 +47,7 @@ struct ServerSessionCallbacks {
     }
     s->streams_.push_front(*handler);
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, handler);
+    s->on_stream_count_changed();
     return 0;
   }
 
@@ -51,7 +61,12 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
-  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame,
+                           void* user_data) noexcept {
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+      self(user_data)->on_ping_ack(frame->ping.opaque_data);
+      return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     auto* handler = handler_of(session, frame->hd.stream_id);
     if (!handler) return 0;
@@ -92,8 +107,10 @@ struct ServerSessionCallbacks {
     auto* handler = handler_of(session, stream_id);
     if (!handler) return 0;
     nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
-    self(user_data)->streams_.erase(*handler);
+    ServerSession* s = self(user_data);
+    s->streams_.erase(*handler);
     handler->on_downstream_close(error_code);
+    s->on_stream_count_changed();
     return 0;
   }
 
@@ -119,9 +136,15 @@ ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush
     : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/false), owner_(owner) {}
 
 bool ServerSession::start(const ListenerConfig& listener) noexcept {
-  return start_session(
-      true, ServerSessionCallbacks::table(),
-      {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}});
+  listener_ = listener;
+  started_ms_ = idle_since_ms_ = uv_now(loop());
+  if (!start_session(
+          true, ServerSessionCallbacks::table(),
+          {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}})) {
+    return false;
+  }
+  rearm_timer();
+  return true;
 }
 
 int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
@@ -152,11 +175,101 @@ void ServerSession::reset(int32_t stream_id, uint32_t error_code) noexcept {
 }
 
 void ServerSession::shutdown() noexcept {
-  if (closed() || !session_) return;
+  if (closed() || !session_ || goaway_ != Goaway::none) return;
+  if (nghttp2_submit_shutdown_notice(session_.get()) != 0 ||
+      nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, shutdown_ping) != 0) {
+    send_final_goaway();
+    return;
+  }
+  goaway_ = Goaway::notice_sent;
+  notice_ms_ = uv_now(loop());
+  schedule_send();
+  rearm_timer();
+}
+
+void ServerSession::send_final_goaway() noexcept {
+  if (closed() || !session_ || goaway_ == Goaway::final_sent) return;
+  goaway_ = Goaway::final_sent;
   nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   schedule_send();
+  rearm_timer();
+}
+
+void ServerSession::on_ping_ack(const uint8_t* opaque) noexcept {
+  if (goaway_ != Goaway::notice_sent) return;
+  if (std::memcmp(opaque, shutdown_ping, sizeof(shutdown_ping)) != 0) return;
+  // A round trip since the first GOAWAY: every stream the client opened before it saw that
+  // GOAWAY has arrived, so the last stream id is final.
+  send_final_goaway();
+}
+
+void ServerSession::expire(const char* why) noexcept {
+  if (closed()) return;
+  send_final_goaway();
+  ServerStreamHandler* handler = streams_.front();
+  while (handler) {
+    ServerStreamHandler* next = IntrusiveList<ServerStreamHandler>::next(*handler);
+    handler->on_expire(why);
+    handler = next;
+  }
+  schedule_send();
+}
+
+void ServerSession::on_stream_count_changed() noexcept {
+  if (!listener_.idle_timeout || closed()) return;
+  size_t n = streams_.size();
+  // Only the edges matter: the idle clock starts at 0 streams and stops at 1.
+  if (n > 1) return;
+  if (n == 0) idle_since_ms_ = uv_now(loop());
+  rearm_timer();
+}
+
+void ServerSession::rearm_timer() noexcept {
+  if (closed()) return;
+  uint64_t next = UINT64_MAX;
+  if (listener_.idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
+    next = std::min(next, idle_since_ms_ + static_cast<uint64_t>(listener_.idle_timeout->count()));
+  }
+  if (listener_.max_connection_age && goaway_ == Goaway::none) {
+    next =
+        std::min(next, started_ms_ + static_cast<uint64_t>(listener_.max_connection_age->count()));
+  }
+  if (goaway_ == Goaway::notice_sent) next = std::min(next, notice_ms_ + goaway_ack_wait_ms);
+  if (expire_ms_ != 0) next = std::min(next, expire_ms_);
+  if (next == UINT64_MAX) {
+    conn_.stop_timer();
+    return;
+  }
+  uint64_t now = uv_now(loop());
+  conn_.start_timer(next > now ? next - now : 0);
+}
+
+void ServerSession::on_timer() noexcept {
+  uint64_t now = uv_now(loop());
+  if (expire_ms_ != 0 && now >= expire_ms_) {
+    expire_ms_ = 0;
+    expire("connection closed: max_connection_age_grace is over");
+    return;
+  }
+  if (goaway_ == Goaway::notice_sent && now >= notice_ms_ + goaway_ack_wait_ms) {
+    send_final_goaway();
+  }
+  if (goaway_ == Goaway::none && listener_.max_connection_age &&
+      now >= started_ms_ + static_cast<uint64_t>(listener_.max_connection_age->count())) {
+    GRELAY_LOG_DEBUG("client connection reached max_connection_age: GOAWAY");
+    if (listener_.max_connection_age_grace) {
+      expire_ms_ = now + static_cast<uint64_t>(listener_.max_connection_age_grace->count());
+    }
+    shutdown();
+  }
+  if (goaway_ == Goaway::none && listener_.idle_timeout && streams_.empty() &&
+      now >= idle_since_ms_ + static_cast<uint64_t>(listener_.idle_timeout->count())) {
+    GRELAY_LOG_DEBUG("client connection idle for its idle_timeout: GOAWAY");
+    shutdown();
+  }
+  rearm_timer();
 }
 
 void ServerSession::write_body(nghttp2_data_source* source, ChunkChain& out,
@@ -165,6 +278,8 @@ void ServerSession::write_body(nghttp2_data_source* source, ChunkChain& out,
 }
 
 void ServerSession::on_teardown() noexcept {
+  if (gauge_) gauge_->open.fetch_sub(1, std::memory_order_relaxed);
+  gauge_.reset();
   while (ServerStreamHandler* handler = streams_.pop_front()) {
     handler->on_downstream_close(NGHTTP2_CANCEL);
   }

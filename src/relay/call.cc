@@ -69,6 +69,7 @@ struct StatusFields {
 
 Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept
     : worker_(worker),
+      snapshot_(worker.snapshot()),
       downstream_(&downstream),
       stream_id_(stream_id),
       request_body_(downstream.pool()),
@@ -110,7 +111,7 @@ void Call::on_request_headers_end() noexcept {
                 "invalid gRPC request content-type '" + std::string(content_type) + "'");
     return;
   }
-  route_ = worker_.router().match(path, request_headers_.get(":authority"));
+  route_ = snapshot_->router().match(path, request_headers_.get(":authority"));
   if (!route_) {
     finish(StatusCode::unimplemented, "no route for " + std::string(path));
     return;
@@ -132,13 +133,22 @@ void Call::on_request_headers_end() noexcept {
     // The deadline starts now, when the request arrives.
     deadline_ns_ = uv_hrtime() + static_cast<uint64_t>(timeout->count());
     uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
-    worker_.deadlines().add(*this, uv_now(worker_.loop()) + ms);
+    deadline_ms_ = uv_now(worker_.loop()) + ms;
   }
-  cluster_ = &worker_.cluster(route_->cluster_index);
+  // The route's stream_idle_timeout wins over the listener's ("off" is 0).
+  const auto& idle = route_->stream_idle_timeout ? route_->stream_idle_timeout
+                                                 : downstream_->listener().stream_idle_timeout;
+  if (idle && idle->count() > 0) {
+    idle_timeout_ms_ = static_cast<uint64_t>(idle->count());
+    last_activity_ms_ = uv_now(worker_.loop());
+  }
+  arm_timer();
+  cluster_ = &snapshot_->cluster(route_->cluster_index);
   start_upstream();
 }
 
 void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
+  if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
   if (upstream_done_ || response_ == Response::done) {
     downstream_->consume(stream_id_, len);
     return;
@@ -305,6 +315,7 @@ void Call::forward_response_headers(bool end_stream) noexcept {
 }
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
+  if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
   if (response_ != Response::streaming || relay_end_) {
     upstream_->consume(upstream_id_, len);
     return;
@@ -369,7 +380,36 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
 
 // --- endings -----------------------------------------------------------------------------
 
+void Call::arm_timer() noexcept {
+  uint64_t at = deadline_ms_;
+  if (idle_timeout_ms_) {
+    uint64_t idle_at = last_activity_ms_ + idle_timeout_ms_;
+    at = at ? std::min(at, idle_at) : idle_at;
+  }
+  if (at) worker_.deadlines().add(*this, at);
+}
+
+void Call::on_expire(const char* why) noexcept {
+  release_upstream(NGHTTP2_CANCEL);
+  finish(StatusCode::unavailable, why, true);
+}
+
 void Call::on_deadline() noexcept {
+  uint64_t now = uv_now(worker_.loop());
+  if (deadline_ms_ == 0 || now < deadline_ms_) {
+    if (!idle_timeout_ms_ || response_ == Response::done) return;
+    // Frames moved since the check was armed: look again when the stream may be idle.
+    if (now < last_activity_ms_ + idle_timeout_ms_) {
+      arm_timer();
+      return;
+    }
+    GRELAY_LOG_DEBUG("stream %d: no frame for stream_idle_timeout; resetting", stream_id_);
+    release_upstream(NGHTTP2_CANCEL);
+    finish(StatusCode::unavailable,
+           "stream idle for " + std::to_string(idle_timeout_ms_) + " ms (stream_idle_timeout)",
+           true);
+    return;
+  }
   GRELAY_LOG_DEBUG("stream %d: deadline exceeded; cancelling the backend stream", stream_id_);
   release_upstream(NGHTTP2_CANCEL);
   finish(StatusCode::deadline_exceeded, "deadline exceeded", true);

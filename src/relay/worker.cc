@@ -2,36 +2,148 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
 
 #include "core/log.h"
 #include "relay/call.h"
 
 namespace grelay {
+namespace {
 
-Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config)
-    : loop_(loop),
-      config_(std::move(config)),
-      flush_queue_(loop),
-      deadlines_(loop),
-      router_(*config_),
-      upstream_{loop, pool_, flush_queue_, allocator_.mem()} {
-  clusters_.reserve(config_->clusters.size());
-  for (const ClusterConfig& cluster : config_->clusters) {
-    clusters_.push_back(std::make_unique<Cluster>(upstream_, cluster));
-  }
+bool same_address(const HostPort& a, const HostPort& b) noexcept {
+  return a.host == b.host && a.port == b.port;
 }
 
-Worker::~Worker() = default;
+// Index of the listener of |config| at |address|, or -1.
+ptrdiff_t find_listener(const Config& config, const HostPort& address) noexcept {
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    if (same_address(config.listeners[i].address, address)) return static_cast<ptrdiff_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config)
+    : loop_(loop), flush_queue_(loop), deadlines_(loop) {
+  for (size_t i = 0; i < config->listeners.size(); ++i)
+    gauges_.push_back(std::make_shared<ConnectionGauge>());
+  current_ = make_snapshot(std::move(config));
+}
+
+Worker::~Worker() {
+  destroying_ = true;
+  current_.reset();
+}
+
+SnapshotRef Worker::make_snapshot(std::shared_ptr<const Config> config) {
+  std::vector<ClusterSlot*> chosen;
+  chosen.reserve(config->clusters.size());
+  for (size_t i = 0; i < config->clusters.size(); ++i) {
+    ClusterSlot* found = nullptr;
+    if (current_.get()) {
+      for (ClusterSlot* slot : current_->clusters()) {
+        if (slot->cluster->config().same_settings(config->clusters[i])) found = slot;
+      }
+    }
+    if (!found) {
+      UpstreamContext context{loop_, pool_, flush_queue_, allocator_.mem()};
+      context.on_all_closed = on_slot_closed;
+      context.on_all_closed_ctx = this;
+      slots_.push_back(std::make_unique<ClusterSlot>(context, config, i));
+      found = slots_.back().get();
+    }
+    chosen.push_back(found);
+  }
+  snapshots_.push_back(std::make_unique<Snapshot>(*this, std::move(config), std::move(chosen)));
+  return SnapshotRef(snapshots_.back().get());
+}
+
+void Worker::on_snapshot_unused(Snapshot& snapshot) noexcept {
+  if (destroying_) return;
+  for (ClusterSlot* slot : snapshot.clusters()) {
+    if (--slot->snapshots == 0) retire(*slot);
+  }
+  auto it = std::find_if(snapshots_.begin(), snapshots_.end(),
+                         [&snapshot](const auto& s) { return s.get() == &snapshot; });
+  if (it != snapshots_.end()) snapshots_.erase(it);
+  reap_slots();
+}
+
+void Worker::retire(ClusterSlot& slot) noexcept {
+  slot.retired = true;
+  // No call can reach the cluster any more: its connections have nothing left to carry.
+  if (slot.context.live_sessions > 0) slot.cluster->close_all();
+}
+
+void Worker::reap_slots() noexcept {
+  std::erase_if(slots_, [](const std::unique_ptr<ClusterSlot>& slot) {
+    return slot->retired && slot->context.live_sessions == 0;
+  });
+}
+
+size_t Worker::live_backend_sessions() const noexcept {
+  size_t total = 0;
+  for (const auto& slot : slots_)
+    total += slot->context.live_sessions;
+  return total;
+}
+
+void Worker::share_gauges(std::vector<std::shared_ptr<ConnectionGauge>> gauges) {
+  if (gauges.size() == config().listeners.size()) gauges_ = std::move(gauges);
+}
+
+bool Worker::reconfigure(std::shared_ptr<const Config> config,
+                         std::vector<std::shared_ptr<ConnectionGauge>> gauges) {
+  if (phase_ != Phase::running) return false;
+  const Config& old = this->config();
+  if (gauges.size() != config->listeners.size()) {
+    gauges.assign(config->listeners.size(), nullptr);
+    for (size_t i = 0; i < config->listeners.size(); ++i) {
+      ptrdiff_t j = find_listener(old, config->listeners[i].address);
+      gauges[i] = j >= 0 ? gauges_[static_cast<size_t>(j)] : std::make_shared<ConnectionGauge>();
+    }
+  }
+  // Listeners at an address the new config keeps go on (under their new index); the others
+  // stop accepting, and their connections are told to go.
+  std::erase_if(listeners_, [&config](const std::unique_ptr<ListenerSlot>& slot) {
+    ptrdiff_t j = find_listener(*config, slot->address);
+    if (j >= 0) {
+      slot->index = static_cast<size_t>(j);
+      return false;
+    }
+    slot->listener->close();
+    return true;
+  });
+  for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
+    if (find_listener(*config, s->listener().address) < 0) s->shutdown();
+  }
+  addresses_.clear();
+  for (const auto& slot : listeners_)
+    addresses_.push_back(slot->bound);
+  gauges_ = std::move(gauges);
+  current_ = make_snapshot(std::move(config));
+  reap_slots();
+  return true;
+}
 
 int Worker::listen(size_t index, int fd) noexcept {
-  auto slot = std::make_unique<ListenerSlot>(ListenerSlot{this, index, nullptr});
+  if (index >= config().listeners.size() || phase_ != Phase::running) {
+    ::close(fd);
+    return UV_EINVAL;
+  }
+  auto slot = std::make_unique<ListenerSlot>();
+  slot->worker = this;
+  slot->index = index;
+  slot->address = config().listeners[index].address;
   int err = 0;
   slot->listener = Listener::open(loop_, fd, on_accept, slot.get(), err);
   if (!slot->listener) return err;
   sockaddr_storage addr{};
   if (socket_local_address(fd, addr)) {
-    addresses_.push_back(sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr)));
+    slot->bound = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
+    addresses_.push_back(slot->bound);
   }
   listeners_.push_back(std::move(slot));
   return 0;
@@ -43,18 +155,28 @@ void Worker::on_accept(void* ctx, uv_stream_t* server) noexcept {
   ServerSession* session = self->new_session(slot->index);
   if (!session) return;
   int rc = session->connection().accept(server);
-  if (rc != 0 || !session->start(self->config_->listeners[slot->index])) {
-    GRELAY_LOG_WARN("cannot accept a connection: %s", rc ? uv_strerror(rc) : "session setup");
+  if (rc != 0) {
+    GRELAY_LOG_WARN("cannot accept a connection: %s", uv_strerror(rc));
     session->close();
+    return;
   }
+  if (!self->start_session(*session, slot->index)) session->close();
 }
 
 int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
-  if (listener_index >= config_->listeners.size()) return UV_EINVAL;
+  if (listener_index >= config().listeners.size()) {
+    ::close(fd);
+    return UV_EINVAL;
+  }
   ServerSession* session = new_session(listener_index);
-  if (!session) return UV_ECANCELED;
+  if (!session) {
+    ::close(fd);
+    return UV_ECANCELED;
+  }
   int rc = session->connection().open(fd);
-  if (rc == 0 && !session->start(config_->listeners[listener_index])) rc = UV_ENOMEM;
+  // A socket the handle did not adopt is still ours to close.
+  if (rc != 0) ::close(fd);
+  if (rc == 0 && !start_session(*session, listener_index)) rc = UV_ECONNREFUSED;
   if (rc != 0) session->close();
   return rc;
 }
@@ -63,7 +185,26 @@ ServerSession* Worker::new_session(size_t) noexcept {
   if (phase_ != Phase::running) return nullptr;
   auto* session = new ServerSession(loop_, pool_, flush_queue_, allocator_.mem(), *this);
   sessions_.push_back(*session);
+  stats_->open_connections.fetch_add(1, std::memory_order_relaxed);
   return session;
+}
+
+bool Worker::start_session(ServerSession& session, size_t listener_index) noexcept {
+  const ListenerConfig& listener = config().listeners[listener_index];
+  const std::shared_ptr<ConnectionGauge>& gauge = gauges_[listener_index];
+  uint32_t open = gauge->open.fetch_add(1, std::memory_order_relaxed);
+  session.hold_count(gauge);
+  if (listener.max_connections != 0 && open >= listener.max_connections) {
+    GRELAY_LOG_DEBUG("listener %s is at max_connections (%u): connection refused",
+                     listener.address.text.c_str(), listener.max_connections);
+    return false;
+  }
+  stats_->accepted.fetch_add(1, std::memory_order_relaxed);
+  if (!session.start(listener)) {
+    GRELAY_LOG_WARN("cannot set up a client connection's HTTP/2 session");
+    return false;
+  }
+  return true;
 }
 
 ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
@@ -72,6 +213,7 @@ ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t strea
 
 void Worker::on_session_gone(ServerSession& session) noexcept {
   sessions_.erase(session);
+  stats_->open_connections.fetch_sub(1, std::memory_order_relaxed);
   if (phase_ == Phase::draining) maybe_finish_shutdown();
 }
 
@@ -84,37 +226,51 @@ void Worker::shutdown(bool graceful, std::function<void()> done) {
     phase_ = Phase::draining;
   }
   if (phase_ != Phase::draining) return;
-  for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
+  for (ServerSession* s = sessions_.front(); s;) {
+    // close() may unlink |s| only later (from its close callback), so step first.
+    ServerSession* next = IntrusiveList<ServerSession>::next(*s);
     if (graceful)
       s->shutdown();
     else
       s->close();
+    s = next;
   }
   maybe_finish_shutdown();
+}
+
+void Worker::expire_calls() noexcept {
+  for (ServerSession* s = sessions_.front(); s;) {
+    ServerSession* next = IntrusiveList<ServerSession>::next(*s);
+    s->expire("relay is shutting down: drain_timeout reached");
+    s = next;
+  }
 }
 
 void Worker::maybe_finish_shutdown() noexcept {
   if (phase_ != Phase::draining || !sessions_.empty()) return;
   // Clients are gone; now the backend connections, then the loop handles.
   phase_ = Phase::closing_backends;
-  if (upstream_.live_sessions == 0) {
-    on_backends_closed(this);
+  if (live_backend_sessions() == 0) {
+    on_backends_closed();
     return;
   }
-  upstream_.on_all_closed = on_backends_closed;
-  upstream_.on_all_closed_ctx = this;
-  for (auto& cluster : clusters_)
-    cluster->close_all();
+  for (auto& slot : slots_)
+    slot->cluster->close_all();
 }
 
-void Worker::on_backends_closed(void* ctx) noexcept {
+void Worker::on_slot_closed(void* ctx) noexcept {
   auto* self = static_cast<Worker*>(ctx);
-  if (self->phase_ != Phase::closing_backends) return;
-  self->phase_ = Phase::closing_handles;
-  self->upstream_.on_all_closed = nullptr;
-  self->open_handles_ = 2;
-  self->flush_queue_.close(on_handle_closed, self);
-  self->deadlines_.close(on_handle_closed, self);
+  if (self->phase_ == Phase::closing_backends && self->live_backend_sessions() == 0) {
+    self->on_backends_closed();
+  }
+}
+
+void Worker::on_backends_closed() noexcept {
+  if (phase_ != Phase::closing_backends) return;
+  phase_ = Phase::closing_handles;
+  open_handles_ = 2;
+  flush_queue_.close(on_handle_closed, this);
+  deadlines_.close(on_handle_closed, this);
 }
 
 void Worker::on_handle_closed(void* ctx) noexcept {

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,11 +16,16 @@
 #include "net/flush_queue.h"
 #include "net/listener.h"
 #include "relay/deadline_queue.h"
-#include "route/router.h"
-#include "upstream/cluster.h"
-#include "upstream/endpoint.h"
+#include "relay/snapshot.h"
 
 namespace grelay {
+
+// Counters of one worker, written on its loop and readable from any thread (for metrics and
+// for measuring how connections spread over workers). Shared, so they outlive the Worker.
+struct WorkerStats {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> open_connections{0};
+};
 
 // Everything the relay runs on one loop. Sessions and calls refer back to it; it outlives
 // them (shutdown() reports when the last is gone).
@@ -32,50 +38,88 @@ class Worker final : public ServerSessionOwner {
 
   uv_loop_t* loop() const noexcept { return loop_; }
   DeadlineQueue& deadlines() noexcept { return deadlines_; }
-  const Router& router() const noexcept { return router_; }
-  Cluster& cluster(size_t index) noexcept { return *clusters_[index]; }
-  const Config& config() const noexcept { return *config_; }
+  // The config new connections and calls follow; calls keep the snapshot they started on.
+  const Config& config() const noexcept { return current_->config(); }
+  const SnapshotRef& snapshot() const noexcept { return current_; }
 
-  // Adopts the listening socket |fd| for listener |index|. Returns 0 or a libuv error.
+  // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
+  // or a libuv error.
   int listen(size_t index, int fd) noexcept;
+  // Serves one accepted connection for listener |listener_index| of the current config.
   int serve(uv_os_sock_t fd, size_t listener_index) noexcept;
   const std::vector<std::string>& addresses() const noexcept { return addresses_; }
+  std::shared_ptr<const WorkerStats> stats() const noexcept { return stats_; }
+
+  // Counts connections of listener i (of the current config) in |gauges[i]|, so that workers
+  // sharing a listener share its max_connections.
+  void share_gauges(std::vector<std::shared_ptr<ConnectionGauge>> gauges);
+
+  // Reload: new connections and calls follow |config| from now on; open calls finish on the
+  // snapshot they started with. Clusters whose settings did not change keep their backend
+  // connections; the others are retired once their last call ends. Listeners whose address
+  // is gone from |config| stop accepting and their connections are shut down (GOAWAY).
+  // |gauges| (one per listener of |config|, or empty) as for share_gauges(). Listeners added
+  // by |config| are opened afterwards with listen(). Returns false (and changes nothing)
+  // once a shutdown has begun.
+  bool reconfigure(std::shared_ptr<const Config> config,
+                   std::vector<std::shared_ptr<ConnectionGauge>> gauges);
 
   void shutdown(bool graceful, std::function<void()> done);
+  // Drain timeout: every open call ends now with UNAVAILABLE; connections close once the
+  // statuses are out.
+  void expire_calls() noexcept;
 
   ServerStreamHandler* on_new_stream(ServerSession& session, int32_t stream_id) noexcept override;
   void on_session_gone(ServerSession& session) noexcept override;
+
+  // The last reference to |snapshot| went away (SnapshotRef).
+  void on_snapshot_unused(Snapshot& snapshot) noexcept;
 
  private:
   struct ListenerSlot {
     Worker* worker;
     size_t index;
     Listener* listener;
+    // The address as configured, and as bound ("ip:port").
+    HostPort address;
+    std::string bound;
   };
 
   static void on_accept(void* ctx, uv_stream_t* server) noexcept;
   ServerSession* new_session(size_t listener_index) noexcept;
+  bool start_session(ServerSession& session, size_t listener_index) noexcept;
+  // Builds a snapshot of |config|, keeping the slots of unchanged clusters.
+  SnapshotRef make_snapshot(std::shared_ptr<const Config> config);
+  void retire(ClusterSlot& slot) noexcept;
+  // Deletes retired slots whose connections are all released.
+  void reap_slots() noexcept;
+  size_t live_backend_sessions() const noexcept;
   void maybe_finish_shutdown() noexcept;
-  static void on_backends_closed(void* ctx) noexcept;
+  static void on_slot_closed(void* ctx) noexcept;
+  void on_backends_closed() noexcept;
   static void on_handle_closed(void* ctx) noexcept;
 
   uv_loop_t* loop_;
-  std::shared_ptr<const Config> config_;
   // Outlives every session (and so every rcbuf a Call still holds).
   SessionAllocator allocator_;
   ChunkPool pool_;
   FlushQueue flush_queue_;
   DeadlineQueue deadlines_;
-  Router router_;
-  UpstreamContext upstream_;
-  std::vector<std::unique_ptr<Cluster>> clusters_;
+  // Every cluster slot alive: in use by a snapshot, or retired and closing.
+  std::vector<std::unique_ptr<ClusterSlot>> slots_;
+  // Every snapshot some call (or the worker, for the current one) refers to.
+  std::vector<std::unique_ptr<Snapshot>> snapshots_;
+  SnapshotRef current_;
+  std::vector<std::shared_ptr<ConnectionGauge>> gauges_;
   std::vector<std::unique_ptr<ListenerSlot>> listeners_;
   std::vector<std::string> addresses_;
   IntrusiveList<ServerSession> sessions_;
+  std::shared_ptr<WorkerStats> stats_ = std::make_shared<WorkerStats>();
 
   enum class Phase { running, draining, closing_backends, closing_handles, closed };
   Phase phase_ = Phase::running;
   int open_handles_ = 0;
+  bool destroying_ = false;
   std::function<void()> shutdown_done_;
 };
 
