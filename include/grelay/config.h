@@ -21,6 +21,8 @@ struct HostPort {
 
   // The text as the user wrote it, for messages.
   std::string text;
+
+  bool operator==(const HostPort&) const = default;
 };
 
 enum class LogLevel { debug, info, warn, error };
@@ -58,6 +60,16 @@ struct ListenerConfig {
   std::optional<ListenerTlsConfig> tls;
   // A TLS client that has not finished its handshake by then is disconnected.
   std::chrono::milliseconds handshake_timeout{10000};
+  // Most client connections open at once on this listener, over all workers; 0 = no limit.
+  uint32_t max_connections = 0;
+  // A connection with no open stream for this long gets GOAWAY and is closed.
+  std::optional<std::chrono::milliseconds> idle_timeout;
+  // A connection older than this gets GOAWAY (so its client reconnects, maybe elsewhere);
+  // its open calls may run |max_connection_age_grace| more before being reset.
+  std::optional<std::chrono::milliseconds> max_connection_age;
+  std::optional<std::chrono::milliseconds> max_connection_age_grace;
+  // A stream with no frame either way for this long is reset (UNAVAILABLE); off when unset.
+  std::optional<std::chrono::milliseconds> stream_idle_timeout;
   int line = 0;
 };
 
@@ -81,6 +93,7 @@ struct RetryConfig {
   // give back |budget_ratio|; retries stop while at most half of |budget_tokens| is left.
   uint32_t budget_tokens = 10;
   double budget_ratio = 0.1;
+  bool operator==(const RetryConfig&) const = default;
 };
 
 struct RouteConfig {
@@ -98,6 +111,8 @@ struct RouteConfig {
   std::optional<std::chrono::milliseconds> timeout;
   // Optional: the client's verified certificate must carry a subjectAltName with this value.
   std::optional<std::string> client_san;
+  // Overrides the listener's stream_idle_timeout for this route's calls; 0 turns it off.
+  std::optional<std::chrono::milliseconds> stream_idle_timeout;
   int line = 0;
   // Opt-in retries of failed attempts (`retry = {...}`).
   std::optional<RetryConfig> retry;
@@ -114,6 +129,7 @@ struct HealthCheckConfig {
   uint32_t unhealthy_threshold = 2;
   // HealthCheckRequest.service ("" = the whole server).
   std::string service;
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 // Passive outlier ejection (`outlier = {...}`).
@@ -125,6 +141,7 @@ struct OutlierConfig {
   std::chrono::milliseconds max_ejection{30000};
   // Most endpoints (percent of the cluster) ejected at once.
   uint32_t max_ejection_percent = 50;
+  bool operator==(const OutlierConfig&) const = default;
 };
 
 // HTTP/2 PING keepalive on backend connections (`keepalive = {...}`).
@@ -135,6 +152,7 @@ struct KeepaliveConfig {
   std::chrono::milliseconds timeout{10000};
   // Ping connections that carry no call too.
   bool without_calls = false;
+  bool operator==(const KeepaliveConfig&) const = default;
 };
 
 // `tls = { ... }` of a [[cluster]]: backends are dialled over TLS with ALPN h2.
@@ -148,6 +166,7 @@ struct ClusterTlsConfig {
   std::string server_name;
   bool verify = true;
   int line = 0;
+  bool operator==(const ClusterTlsConfig&) const = default;
 };
 
 struct ClusterConfig {
@@ -179,6 +198,15 @@ struct ClusterConfig {
   std::chrono::milliseconds max_connection_age{0};
   uint32_t max_streams_per_connection = 0;
   int line = 0;
+
+  // Every field compares, |line| too: use same_settings() to ignore where it was written.
+  bool operator==(const ClusterConfig&) const = default;
+  // True when both would build the same cluster (a reload keeps its backend connections).
+  bool same_settings(const ClusterConfig& other) const {
+    ClusterConfig a = *this;
+    a.line = other.line;
+    return a == other;
+  }
 };
 
 struct AccessLogConfig {
@@ -191,11 +219,20 @@ struct AccessLogConfig {
   int line = 0;
 };
 
+// How the workers share the listening sockets.
+enum class AcceptMode {
+  reuseport,  // each worker has its own SO_REUSEPORT socket; the kernel hashes connections
+  handoff,    // one acceptor on the main thread hands connections out round robin
+};
+
 struct Config {
   // Path of the file this was loaded from ("" when built in code).
   std::string path;
   // Worker threads; 0 = one per CPU.
   uint32_t workers = 1;
+  AcceptMode accept = AcceptMode::handoff;
+  // How long open calls may run after SIGTERM/SIGINT before they are reset.
+  std::chrono::milliseconds drain_timeout{30000};
   LogLevel log_level = LogLevel::info;
   std::optional<AdminConfig> admin;
   std::vector<ListenerConfig> listeners;

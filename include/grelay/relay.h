@@ -45,11 +45,19 @@ class Relay {
   // Returns 0 or a negative libuv error.
   int serve(uv_os_sock_t fd, size_t listener_index = 0);
 
+  // Reload: new connections and calls follow |config| from now on; calls already open
+  // finish on the config they started with. Its certificates are loaded first (throws
+  // std::runtime_error, changing nothing, when one fails). Clusters whose settings did not change keep
+  // their backend connections. Listeners at addresses |config| adds are opened (throws
+  // std::system_error if one cannot be, after the switch); those it drops stop accepting
+  // and their connections get GOAWAY. Ignored once shutdown() was called.
+  void reload(std::shared_ptr<const Config> config);
+
   // The addresses listened on, as "ip:port", in the order listeners were opened.
   std::vector<std::string> addresses() const;
 
-  // The relay's counters (an internal type, read by the grelay binary's admin endpoint). They
-  // stay valid after the Relay is gone.
+  // The relay's counters for its current config (an internal type, read by the grelay
+  // binary's admin endpoint). They stay valid after the Relay is gone.
   std::shared_ptr<const WorkerStats> stats() const;
   // Reopens the access log file at the next flush (after logrotate moved it). Any thread.
   void reopen_logs();

@@ -29,6 +29,8 @@ const char* reason_phrase(int status) noexcept {
       return "Method Not Allowed";
     case 431:
       return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
     case 503:
       return "Service Unavailable";
     default:
@@ -245,6 +247,11 @@ void AdminServer::connection_cb(uv_stream_t* server, int status) noexcept {
 AdminResponse AdminServer::handle(std::string_view method, std::string_view path) const {
   constexpr const char* text = "text/plain; charset=utf-8";
   constexpr const char* json = "application/json";
+  if (path == "/reload" && reload_) {
+    if (method != "POST") return {405, text, "POST /reload\n"};
+    Answer answer = reload_();
+    return {answer.status, text, answer.body};
+  }
   if (method != "GET") return {405, text, "only GET\n"};
   if (path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render_prometheus()};

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,8 @@ namespace grelay {
 //   /ready     200 "ready", or 503 "draining" once a drain has begun
 //   /config    the running config as JSON, secrets redacted
 //   /clusters  clusters and endpoints as JSON: active calls, connections, health, ejection
+//   POST /reload  reloads the config (when a handler is set): 200 "reloaded", or 400 with
+//             the file:line error of an invalid config (500 when it could not be applied)
 // Other paths get 404, other methods 405.
 class AdminServer {
  public:
@@ -31,6 +34,13 @@ class AdminServer {
 
   // Binds and listens. Throws std::system_error. Returns the bound address ("ip:port").
   std::string start();
+  struct Answer {
+    int status;
+    std::string body;
+  };
+  // What POST /reload runs (on this loop).
+  void set_reload_handler(std::function<Answer()> handler) { reload_ = std::move(handler); }
+
   // /ready turns 503 from now on.
   void set_draining() noexcept { draining_.store(true); }
   // The config /config shows from now on (after a reload). Loop thread only.
@@ -54,6 +64,7 @@ class AdminServer {
   bool listening_ = false;
   IntrusiveList<Client> clients_;
   std::atomic<bool> draining_{false};
+  std::function<Answer()> reload_;
 };
 
 // |config|'s TOML source as JSON, with the value of every key named key, password or secret

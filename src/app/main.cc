@@ -21,7 +21,8 @@ void usage(std::FILE* out) {
       "       grelay --check [-c FILE]    validate FILE; exit 0, or 2 with file:line: message\n"
       "       grelay --version\n"
       "signals: SIGTERM/SIGINT drain and exit (a second one closes at once);\n"
-      "         SIGUSR1 (and SIGHUP) reopen the access log\n",
+      "         SIGHUP reloads the config (and TLS files) and reopens the access log;\n"
+      "         SIGUSR1 reopens the access log\n",
       default_config);
 }
 

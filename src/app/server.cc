@@ -3,100 +3,96 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
-#include <mutex>
 #include <stdexcept>
 #include <system_error>
 
 #include "core/log.h"
-#include "net/listener.h"
 #include "net/tls_contexts.h"
 
 namespace grelay {
 namespace {
 
-// How long open calls may run after SIGTERM before connections are closed.
-constexpr uint64_t drain_timeout_ms = 30000;
+// After the drain timeout, calls are ended with UNAVAILABLE; this long after, connections
+// still open (a client that does not read its statuses) are closed.
+constexpr uint64_t expire_grace_ms = 2000;
+// Longest wait for the workers to apply a reload before it is reported anyway.
+constexpr std::chrono::milliseconds reload_wait{2000};
+
+bool same_address(const HostPort& a, const HostPort& b) noexcept {
+  return a.host == b.host && a.port == b.port;
+}
 
 }  // namespace
 
-// A thread with its own loop and Relay. Stop requests arrive through |stop_async|.
-struct Server::WorkerThread {
-  Server* server = nullptr;
-  uv_loop_t loop;
-  uv_async_t stop_async;
-  // 0 running, 1 drain, 2 close now.
-  std::atomic<int> stop_mode{0};
-  std::unique_ptr<Relay> relay;
-  std::thread thread;
-  // Guards |stop_async| against a send from the main thread after the worker closed it.
-  std::mutex mutex;
-  bool stopped = false;
-
-  void reopen_logs() {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!stopped) relay->reopen_logs();
-  }
-
-  void request_stop(int mode) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (stopped) return;
-    stop_mode.store(mode);
-    uv_async_send(&stop_async);
-  }
-
-  static void stop_cb(uv_async_t* handle) noexcept {
-    auto* self = static_cast<WorkerThread*>(handle->data);
-    bool graceful = self->stop_mode.load() == 1;
-    self->relay->shutdown(graceful, [self] {
-      std::lock_guard<std::mutex> lock(self->mutex);
-      self->stopped = true;
-      uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_async), nullptr);
-    });
-  }
-};
-
 Server::Server(std::shared_ptr<const Config> config) : config_(std::move(config)) {
   uv_loop_init(&loop_);
+  worker_count_ = config_->workers == 0 ? uv_available_parallelism() : config_->workers;
+  if (worker_count_ == 0) worker_count_ = 1;
+  // With one worker there is nothing to spread: it listens itself.
+  handoff_ = config_->accept == AcceptMode::handoff && worker_count_ > 1;
 }
 
 Server::~Server() {
-  for (auto& fds : listen_fds_) {
-    for (int fd : fds) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
+  workers_.clear();
   uv_loop_close(&loop_);
 }
 
-void Server::open_listeners() {
-  unsigned workers = config_->workers;
-  if (workers == 0) workers = uv_available_parallelism();
-  listen_fds_.assign(workers, std::vector<int>(config_->listeners.size(), -1));
-  for (size_t i = 0; i < config_->listeners.size(); ++i) {
-    const HostPort& hp = config_->listeners[i].address;
-    sockaddr_storage addr{};
-    if (!make_sockaddr(hp.host, hp.port, addr)) {
-      throw std::runtime_error(config_->path + ": listener address " + hp.text +
-                               " is not an IP address");
-    }
-    for (unsigned w = 0; w < workers; ++w) {
-      int fd = open_listen_socket(reinterpret_cast<sockaddr*>(&addr), 1024);
-      if (fd < 0) {
-        throw std::system_error(-fd, std::generic_category(), "cannot listen on " + hp.text);
-      }
-      listen_fds_[w][i] = fd;
-      // Port 0 lets the kernel pick; the other workers then share the port it picked.
-      if (w == 0) socket_local_address(fd, addr);
-    }
-    GRELAY_LOG_INFO("listening on %s",
-                    sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr)).c_str());
+Server::ListenerState Server::open_listener(
+    const Config& config, size_t index,
+    std::vector<std::vector<std::pair<size_t, int>>>& worker_fds) {
+  const ListenerConfig& listener = config.listeners[index];
+  ListenerState state;
+  state.address = listener.address;
+  state.gauge = std::make_shared<ConnectionGauge>();
+  sockaddr_storage addr{};
+  if (!make_sockaddr(listener.address.host, listener.address.port, addr)) {
+    throw ConfigError(config.path, listener.line,
+                      "listener address " + listener.address.text + " is not an IP address");
   }
+  size_t sockets = handoff_ ? 1 : worker_count_;
+  std::vector<int> fds;
+  for (size_t w = 0; w < sockets; ++w) {
+    int fd = open_listen_socket(reinterpret_cast<sockaddr*>(&addr), 1024);
+    if (fd < 0) {
+      for (int opened : fds)
+        ::close(opened);
+      throw ConfigError(
+          config.path, listener.line,
+          "cannot listen on " + listener.address.text + ": " + std::system_category().message(-fd));
+    }
+    fds.push_back(fd);
+    // Port 0 lets the kernel pick; the other workers then share the port it picked.
+    if (w == 0) socket_local_address(fd, addr);
+  }
+  state.bound = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
+  if (handoff_) {
+    int err = 0;
+    state.acceptor = Acceptor::open(
+        &loop_, fds[0], index, [this](int fd, size_t i) { hand_out(fd, i); }, err);
+    if (!state.acceptor) {
+      throw ConfigError(config.path, listener.line,
+                        "cannot listen on " + listener.address.text + ": " + uv_strerror(err));
+    }
+  } else {
+    for (size_t w = 0; w < sockets; ++w)
+      worker_fds[w].emplace_back(index, fds[w]);
+  }
+  return state;
+}
+
+void Server::hand_out(int fd, size_t listener_index) noexcept {
+  // Round robin gives every worker the same number of connections; gRPC connections are
+  // long-lived, so the count is what decides how evenly the load spreads.
+  WorkerThread& worker = *workers_[next_worker_];
+  next_worker_ = (next_worker_ + 1) % workers_.size();
+  worker.post_connection(fd, listener_index);
 }
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // Certificates load first (throws std::runtime_error), before anything listens.
+  tls_ = std::make_shared<TlsContexts>(*config_);
   // Each worker opens the access log itself; a path that cannot be opened stops the start
   // here, before anything listens.
   if (config_->access_log && config_->access_log->path != "-") {
@@ -107,21 +103,8 @@ int Server::run() {
     }
     ::close(fd);
   }
-  open_listeners();
-
-  uv_async_init(&loop_, &all_stopped_, [](uv_async_t* handle) {
-    auto* self = static_cast<Server*>(handle->data);
-    if (self->running_workers_.load() > 0) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->all_stopped_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->sigterm_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->sigint_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->sighup_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->sigusr1_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_timer_), nullptr);
-    if (self->admin_) self->admin_->close();
-    if (self->cert_watcher_) self->cert_watcher_->close();
-  });
-  all_stopped_.data = this;
+  // Signals are caught before "listening on" is logged: whoever waits for that line may
+  // send SIGHUP at once, and SIGHUP's default action ends the process.
   for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
     uv_signal_init(&loop_, sig);
     sig->data = this;
@@ -130,61 +113,255 @@ int Server::run() {
   uv_signal_start(&sigint_, signal_cb, SIGINT);
   uv_signal_start(&sighup_, signal_cb, SIGHUP);
   uv_signal_start(&sigusr1_, signal_cb, SIGUSR1);
+  std::vector<std::vector<std::pair<size_t, int>>> worker_fds(worker_count_);
+  try {
+    for (size_t i = 0; i < config_->listeners.size(); ++i) {
+      listeners_.push_back(open_listener(*config_, i, worker_fds));
+      GRELAY_LOG_INFO("listening on %s", listeners_.back().bound.c_str());
+    }
+  } catch (...) {
+    for (auto& fds : worker_fds) {
+      for (auto& [index, fd] : fds)
+        ::close(fd);
+    }
+    for (ListenerState& state : listeners_) {
+      if (state.acceptor) state.acceptor->close();
+    }
+    for (uv_signal_t* sig : {&sigterm_, &sigint_, &sighup_, &sigusr1_})
+      uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    throw;
+  }
+
+  uv_async_init(&loop_, &all_stopped_, [](uv_async_t* handle) {
+    auto* self = static_cast<Server*>(handle->data);
+    if (self->running_workers_.load() > 0) return;
+    self->close_main_handles();
+  });
+  all_stopped_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
   if (config_->admin) {
     admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_, config_);
+    admin_->set_reload_handler([this] {
+      ReloadResult result = reload();
+      if (result.ok) return AdminServer::Answer{200, "reloaded\n"};
+      return AdminServer::Answer{result.config_error ? 400 : 500, result.error + "\n"};
+    });
     GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
   }
+  watch_certificates(*tls_);
 
-  tls_ = std::make_shared<TlsContexts>(*config_);
-  if (std::vector<std::string> files = tls_->files(); !files.empty()) {
-    cert_watcher_ = std::make_unique<CertWatcher>(&loop_, files, [this] { reload_certificates(); });
-  }
-
-  for (size_t w = 0; w < listen_fds_.size(); ++w) {
-    auto worker = std::make_unique<WorkerThread>();
-    WorkerThread* t = worker.get();
-    t->server = this;
-    uv_loop_init(&t->loop);
-    uv_async_init(&t->loop, &t->stop_async, WorkerThread::stop_cb);
-    t->stop_async.data = t;
-    t->relay = std::make_unique<Relay>(&t->loop, config_, tls_);
-    metrics_.add_worker(t->relay->stats());
-    for (size_t i = 0; i < listen_fds_[w].size(); ++i) {
-      t->relay->listen_fd(i, listen_fds_[w][i]);
-      listen_fds_[w][i] = -1;
+  std::vector<std::shared_ptr<ConnectionGauge>> gauges;
+  for (const ListenerState& state : listeners_)
+    gauges.push_back(state.gauge);
+  for (size_t w = 0; w < worker_count_; ++w) {
+    auto stats = std::make_shared<WorkerStats>(*config_);
+    metrics_.add_worker(stats);
+    auto worker = std::make_unique<WorkerThread>(w, config_, gauges, tls_, std::move(stats));
+    for (auto& [index, fd] : worker_fds[w]) {
+      int rc = worker->listen(index, fd);
+      if (rc != 0) {
+        throw std::system_error(-rc, std::generic_category(),
+                                "listener " + config_->listeners[index].address.text);
+      }
     }
+    workers_.push_back(std::move(worker));
+  }
+  for (auto& worker : workers_) {
     ++running_workers_;
-    t->thread = std::thread([this, t] {
-      uv_run(&t->loop, UV_RUN_DEFAULT);
-      t->relay.reset();
-      uv_loop_close(&t->loop);
+    worker->start([this] {
       --running_workers_;
       uv_async_send(&all_stopped_);
     });
-    workers_.push_back(std::move(worker));
   }
-  GRELAY_LOG_INFO("grelay started with %zu worker%s", workers_.size(),
-                  workers_.size() == 1 ? "" : "s");
+  GRELAY_LOG_INFO("grelay started with %zu worker%s (accept: %s)", workers_.size(),
+                  workers_.size() == 1 ? "" : "s", handoff_ ? "handoff" : "reuseport");
 
   uv_run(&loop_, UV_RUN_DEFAULT);
-  for (auto& worker : workers_)
-    worker->thread.join();
+  for (auto& worker : workers_) {
+    worker->join();
+    GRELAY_LOG_INFO(
+        "worker %zu accepted %llu connections", worker->id(),
+        static_cast<unsigned long long>(worker->load().accepted.load(std::memory_order_relaxed)));
+  }
   GRELAY_LOG_INFO("grelay stopped");
   return 0;
 }
 
+std::vector<const WorkerLoad*> Server::worker_loads() const {
+  std::vector<const WorkerLoad*> loads;
+  for (const auto& worker : workers_)
+    loads.push_back(&worker->load());
+  return loads;
+}
+
+void Server::reopen_logs() {
+  if (!config_->access_log) return;
+  GRELAY_LOG_INFO("reopening the access log %s", config_->access_log->path.c_str());
+  for (auto& worker : workers_)
+    worker->post_reopen_logs();
+}
+
+void Server::reload_certificates() {
+  if (tls_ && !tls_->files().empty()) tls_->reload();
+  std::erase_if(older_tls_, [](const std::weak_ptr<TlsContexts>& weak) {
+    std::shared_ptr<TlsContexts> tls = weak.lock();
+    if (!tls) return true;
+    if (!tls->files().empty()) tls->reload();
+    return false;
+  });
+}
+
+void Server::watch_certificates(const TlsContexts& tls) {
+  if (cert_watcher_) {
+    cert_watcher_->close();
+    closed_watchers_.push_back(std::move(cert_watcher_));
+  }
+  if (std::vector<std::string> files = tls.files(); !files.empty()) {
+    cert_watcher_ = std::make_unique<CertWatcher>(&loop_, files, [this] { reload_certificates(); });
+  }
+}
+
+void Server::close_main_handles() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&all_stopped_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  if (cert_watcher_) cert_watcher_->close();
+  for (ListenerState& state : listeners_) {
+    if (state.acceptor) state.acceptor->close();
+    state.acceptor = nullptr;
+  }
+  if (admin_) admin_->close();
+}
+
+Server::ReloadResult Server::reload() {
+  ReloadResult result;
+  auto fail = [this, &result](const std::string& error, bool config_error) {
+    ++reload_failures_;
+    metrics_.process().reloads_failed.add();
+    result.error = error;
+    result.config_error = config_error;
+    GRELAY_LOG_ERROR("reload failed, still serving the previous config: %s", error.c_str());
+    return result;
+  };
+  if (draining_) return fail(config_->path + ": draining; reload refused", false);
+  std::shared_ptr<const Config> next;
+  try {
+    next = load_config(config_->path);
+  } catch (const ConfigError& e) {
+    return fail(e.what(), true);
+  }
+  // The new config's certificates load before anything changes.
+  std::shared_ptr<TlsContexts> next_tls;
+  try {
+    next_tls = std::make_shared<TlsContexts>(*next, tls_.get());
+  } catch (const std::exception& e) {
+    return fail(next->path + ": " + e.what(), false);
+  }
+  if (next->workers != config_->workers || next->accept != config_->accept) {
+    GRELAY_LOG_WARN("reload: 'workers' and 'accept' take effect only at a restart");
+  }
+  if (next->admin.has_value() != config_->admin.has_value() ||
+      (next->admin && !same_address(next->admin->address, config_->admin->address))) {
+    GRELAY_LOG_WARN("reload: [admin] changes take effect only at a restart");
+  }
+
+  // Listeners: those at an address kept stay open (no connection is dropped); new ones
+  // are opened before anything changes, so a taken port fails the reload cleanly.
+  std::vector<std::vector<std::pair<size_t, int>>> worker_fds(worker_count_);
+  std::vector<ListenerState> next_listeners(next->listeners.size());
+  std::vector<bool> kept(listeners_.size(), false);
+  std::vector<size_t> added;
+  try {
+    for (size_t i = 0; i < next->listeners.size(); ++i) {
+      for (size_t j = 0; j < listeners_.size(); ++j) {
+        if (!kept[j] && same_address(listeners_[j].address, next->listeners[i].address)) {
+          kept[j] = true;
+          next_listeners[i] = listeners_[j];
+          if (next_listeners[i].acceptor) next_listeners[i].acceptor->set_index(i);
+          break;
+        }
+      }
+      if (!next_listeners[i].gauge) {
+        next_listeners[i] = open_listener(*next, i, worker_fds);
+        added.push_back(i);
+      }
+    }
+  } catch (const ConfigError& e) {
+    for (auto& fds : worker_fds) {
+      for (auto& [index, fd] : fds)
+        ::close(fd);
+    }
+    for (size_t i : added) {
+      if (next_listeners[i].acceptor) next_listeners[i].acceptor->close();
+    }
+    // Kept acceptors go back to the index they have in the config still in force.
+    for (size_t j = 0; j < listeners_.size(); ++j) {
+      if (kept[j] && listeners_[j].acceptor) listeners_[j].acceptor->set_index(j);
+    }
+    return fail(e.what(), false);
+  }
+  for (size_t j = 0; j < listeners_.size(); ++j) {
+    if (!kept[j]) {
+      if (listeners_[j].acceptor) listeners_[j].acceptor->close();
+      GRELAY_LOG_INFO("no longer listening on %s", listeners_[j].bound.c_str());
+    }
+  }
+  for (size_t i : added)
+    GRELAY_LOG_INFO("listening on %s", next_listeners[i].bound.c_str());
+
+  std::vector<std::shared_ptr<ConnectionGauge>> gauges;
+  for (const ListenerState& state : next_listeners)
+    gauges.push_back(state.gauge);
+  auto countdown = std::make_shared<Countdown>(workers_.size());
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    // Fresh counters for the new routes and clusters; the old ones stay registered, so no
+    // counter ever goes back.
+    auto stats = std::make_shared<WorkerStats>(*next);
+    metrics_.add_worker(stats);
+    workers_[w]->post_config(next, gauges, std::move(worker_fds[w]), countdown, next_tls,
+                             std::move(stats));
+  }
+  // Workers swap at their next loop turn; waiting for them (well under a millisecond when
+  // they are not swamped) makes "reloaded" mean that every new call follows the new config.
+  if (!countdown->wait_for(reload_wait)) {
+    GRELAY_LOG_WARN("reload: a worker has not applied the new config yet; it will shortly");
+  }
+  listeners_ = std::move(next_listeners);
+  set_log_level(next->log_level);
+  // The admin server refers to the first config's [admin]; it lives as long as the Server.
+  if (!initial_config_) initial_config_ = config_;
+  config_ = std::move(next);
+  older_tls_.push_back(tls_);
+  tls_ = std::move(next_tls);
+  watch_certificates(*tls_);
+  if (admin_) admin_->set_config(config_);
+  ++reloads_;
+  metrics_.process().reloads_ok.add();
+  GRELAY_LOG_INFO("reloaded %s: %zu listener%s, %zu route%s, %zu cluster%s", config_->path.c_str(),
+                  config_->listeners.size(), config_->listeners.size() == 1 ? "" : "s",
+                  config_->routes.size(), config_->routes.size() == 1 ? "" : "s",
+                  config_->clusters.size(), config_->clusters.size() == 1 ? "" : "s");
+  result.ok = true;
+  return result;
+}
+
 void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
   auto* self = static_cast<Server*>(handle->data);
-  if (signum == SIGHUP || signum == SIGUSR1) self->reopen_logs();
-  if (signum == SIGUSR1) return;
+  if (signum == SIGUSR1) {
+    self->reopen_logs();
+    return;
+  }
   if (signum == SIGHUP) {
+    GRELAY_LOG_INFO("SIGHUP: reloading %s", self->config_->path.c_str());
+    self->reopen_logs();
+    // Certificate files first, for the clusters a config reload keeps as they are.
     self->reload_certificates();
-    GRELAY_LOG_WARN(
-        "SIGHUP: this version does not reload its config; restart grelay to apply "
-        "changes to %s",
-        self->config_->path.c_str());
+    self->reload();
     return;
   }
   if (self->draining_) {
@@ -195,38 +372,40 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
   self->start_drain();
 }
 
-void Server::reopen_logs() {
-  if (!config_->access_log) return;
-  GRELAY_LOG_INFO("reopening the access log %s", config_->access_log->path.c_str());
-  for (auto& worker : workers_)
-    worker->reopen_logs();
-}
-
-void Server::reload_certificates() {
-  if (tls_ && !tls_->files().empty()) tls_->reload();
-}
-
 void Server::start_drain() {
   draining_ = true;
   metrics_.process().drains.add();
   if (admin_) admin_->set_draining();
+  uint64_t timeout = static_cast<uint64_t>(config_->drain_timeout.count());
   GRELAY_LOG_INFO("draining: no new connections; open calls may run for %llu ms",
-                  static_cast<unsigned long long>(drain_timeout_ms));
+                  static_cast<unsigned long long>(timeout));
+  for (ListenerState& state : listeners_) {
+    if (state.acceptor) state.acceptor->close();
+    state.acceptor = nullptr;
+  }
   for (auto& worker : workers_)
-    worker->request_stop(1);
-  uv_timer_start(&drain_timer_, drain_timer_cb, drain_timeout_ms, 0);
+    worker->post_stop(WorkerThread::Stop::drain);
+  uv_timer_start(&drain_timer_, drain_timer_cb, timeout, 0);
   uv_unref(reinterpret_cast<uv_handle_t*>(&drain_timer_));
 }
 
 void Server::force_stop() {
   for (auto& worker : workers_)
-    worker->request_stop(2);
+    worker->post_stop(WorkerThread::Stop::close_now);
 }
 
 void Server::drain_timer_cb(uv_timer_t* handle) noexcept {
   auto* self = static_cast<Server*>(handle->data);
-  GRELAY_LOG_WARN("drain timeout reached: closing the remaining connections");
-  self->force_stop();
+  if (self->expired_) {
+    GRELAY_LOG_WARN("closing the connections still open");
+    self->force_stop();
+    return;
+  }
+  self->expired_ = true;
+  GRELAY_LOG_WARN("drain timeout reached: ending the open calls with UNAVAILABLE");
+  for (auto& worker : self->workers_)
+    worker->post_stop(WorkerThread::Stop::expire);
+  uv_timer_start(&self->drain_timer_, drain_timer_cb, expire_grace_ms, 0);
 }
 
 }  // namespace grelay

@@ -4,19 +4,22 @@
 
 #include <atomic>
 #include <memory>
-#include <thread>
+#include <string>
 #include <vector>
 
 #include "admin/admin_server.h"
 #include "admin/metrics.h"
+#include "app/acceptor.h"
 #include "app/cert_watcher.h"
+#include "app/worker_thread.h"
 #include "grelay/config.h"
-#include "grelay/relay.h"
+#include "net/listener.h"
 
 namespace grelay {
 
-// The grelay process: one Relay per worker thread, each on its own loop with its own
-// SO_REUSEPORT listening sockets, and signal handling on the main thread.
+// The grelay process: worker threads, each with its own loop and Worker; the listening
+// sockets (one SO_REUSEPORT socket per worker, or one acceptor on the main thread handing
+// connections out); signals, reload and drain on the main thread.
 class Server {
  public:
   explicit Server(std::shared_ptr<const Config> config);
@@ -26,37 +29,85 @@ class Server {
   // Returns the process exit code.
   int run();
 
- private:
-  struct WorkerThread;
+  struct ReloadResult {
+    bool ok = false;
+    // False when the file was valid but could not be applied (e.g. a port is taken).
+    bool config_error = false;
+    // "file:line: message" when !ok.
+    std::string error;
+  };
+  // Reads and validates the config file again (here, off the data path) and, if it is valid,
+  // hands the new config to every worker: new calls follow it, open calls finish on the
+  // config they started with. An invalid file changes nothing. SIGHUP and POST /reload.
+  ReloadResult reload();
 
-  void open_listeners();
+  // Successful and failed reloads so far (main thread).
+  uint64_t reloads() const noexcept { return reloads_; }
+  uint64_t reload_failures() const noexcept { return reload_failures_; }
+  // Per-worker counts of connections accepted and open, once run() started the workers.
+  // Main thread; the counters themselves are atomics, valid as long as the Server.
+  std::vector<const WorkerLoad*> worker_loads() const;
+
+ private:
+  // One listener of the config in force.
+  struct ListenerState {
+    HostPort address;
+    std::string bound;
+    std::shared_ptr<ConnectionGauge> gauge;
+    // Handoff mode: the socket watched on the main loop.
+    Acceptor* acceptor = nullptr;
+  };
+
+  // Opens the sockets of |listener| (|index| in |config|): one per worker for reuseport,
+  // else one acceptor. Puts worker sockets in |worker_fds|. Throws ConfigError with the
+  // listener's line.
+  ListenerState open_listener(const Config& config, size_t index,
+                              std::vector<std::vector<std::pair<size_t, int>>>& worker_fds);
+  void hand_out(int fd, size_t listener_index) noexcept;
   void start_drain();
   void force_stop();
+  void close_main_handles();
   // Asks every worker to reopen its access log (logrotate moved the file).
   void reopen_logs();
+  // Certificates and keys of TLS listeners and clusters, reread (SIGHUP, file changes), for
+  // every config still in use.
+  void reload_certificates();
+  // Watches the certificate files of |tls| (replacing the watch of an earlier config).
+  void watch_certificates(const TlsContexts& tls);
   static void signal_cb(uv_signal_t* handle, int signum) noexcept;
   static void drain_timer_cb(uv_timer_t* handle) noexcept;
-  // Certificates and keys of TLS listeners and clusters, reread (SIGHUP, file changes).
-  void reload_certificates();
 
   std::shared_ptr<const Config> config_;
+  // The config the process started with, once a reload replaced it: the admin server
+  // refers to its [admin] section.
+  std::shared_ptr<const Config> initial_config_;
+  size_t worker_count_ = 1;
+  bool handoff_ = false;
   uv_loop_t loop_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   uv_signal_t sighup_;
   uv_signal_t sigusr1_;
   uv_timer_t drain_timer_;
-  // listen_fds_[worker][listener]
-  std::vector<std::vector<int>> listen_fds_;
+  std::vector<ListenerState> listeners_;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
+  size_t next_worker_ = 0;
   std::atomic<int> running_workers_{0};
   uv_async_t all_stopped_;
   Metrics metrics_;
   std::unique_ptr<AdminServer> admin_;
-  // Shared by every worker's Relay.
+  // The TLS contexts of the config in force, shared by every worker; and every earlier one
+  // that clusters kept across reloads may still use.
   std::shared_ptr<TlsContexts> tls_;
+  std::vector<std::weak_ptr<TlsContexts>> older_tls_;
   std::unique_ptr<CertWatcher> cert_watcher_;
+  // Watchers of earlier configs, closed; freed with the Server.
+  std::vector<std::unique_ptr<CertWatcher>> closed_watchers_;
   bool draining_ = false;
+  // After the drain timeout: calls were told to end; the next timer expiry closes everything.
+  bool expired_ = false;
+  uint64_t reloads_ = 0;
+  uint64_t reload_failures_ = 0;
 };
 
 }  // namespace grelay

@@ -114,6 +114,7 @@ class ConfigParser {
 
   void parse_workers(const toml::node& node);
   void parse_log_level(const toml::node& node);
+  void parse_accept(const toml::node& node);
   void parse_admin(const toml::node& node);
   void parse_access_log(const toml::node& node);
   void parse_listener(const toml::table& table);
@@ -206,8 +207,9 @@ std::vector<std::string> ConfigParser::strings_of(const toml::node& node,
 }
 
 void ConfigParser::parse(const toml::table& root) {
-  static constexpr std::string_view top_level[] = {"workers", "log_level", "admin",     "listener",
-                                                   "route",   "cluster",   "access_log"};
+  static constexpr std::string_view top_level[] = {"workers",   "accept",  "drain_timeout",
+                                                   "log_level", "admin",   "listener",
+                                                   "route",     "cluster", "access_log"};
   std::vector<Item> items;
   for (auto&& [key, value] : root) {
     std::string_view k = key.str();
@@ -240,6 +242,10 @@ void ConfigParser::parse(const toml::table& root) {
       parse_workers(*item.node);
     } else if (k == "log_level") {
       parse_log_level(*item.node);
+    } else if (k == "accept") {
+      parse_accept(*item.node);
+    } else if (k == "drain_timeout") {
+      config_.drain_timeout = duration_of(*item.node, "drain_timeout");
     } else if (k == "admin") {
       parse_admin(*item.node);
     } else if (k == "access_log") {
@@ -271,6 +277,17 @@ void ConfigParser::parse_log_level(const toml::node& node) {
   } else {
     fail(line_of(node),
          "unknown log_level " + quoted(level) + " (supported: debug, info, warn, error)");
+  }
+}
+
+void ConfigParser::parse_accept(const toml::node& node) {
+  std::string mode = string_of(node, "accept");
+  if (mode == "reuseport") {
+    config_.accept = AcceptMode::reuseport;
+  } else if (mode == "handoff") {
+    config_.accept = AcceptMode::handoff;
+  } else {
+    fail(line_of(node), "unknown accept mode " + quoted(mode) + " (supported: handoff, reuseport)");
   }
 }
 
@@ -320,8 +337,11 @@ void ConfigParser::parse_access_log(const toml::node& node) {
 }
 
 void ConfigParser::parse_listener(const toml::table& table) {
-  check_keys(table, {"address", "max_concurrent_streams", "tls", "handshake_timeout"},
-             "in [[listener]]");
+  check_keys(
+      table,
+      {"address", "max_concurrent_streams", "tls", "handshake_timeout", "max_connections",
+       "idle_timeout", "max_connection_age", "max_connection_age_grace", "stream_idle_timeout"},
+      "in [[listener]]");
   ListenerConfig listener;
   listener.line = line_of(table);
   const toml::node* address = table.get("address");
@@ -342,6 +362,25 @@ void ConfigParser::parse_listener(const toml::table& table) {
   if (const toml::node* n = table.get("tls")) listener.tls = parse_listener_tls(*n);
   if (const toml::node* n = table.get("handshake_timeout")) {
     listener.handshake_timeout = duration_of(*n, "[[listener]] handshake_timeout");
+  }
+  if (const toml::node* n = table.get("max_connections")) {
+    listener.max_connections = static_cast<uint32_t>(
+        integer_of(*n, "[[listener]] max_connections", 0, std::numeric_limits<int32_t>::max()));
+  }
+  if (const toml::node* n = table.get("idle_timeout")) {
+    listener.idle_timeout = duration_of(*n, "[[listener]] idle_timeout");
+  }
+  if (const toml::node* n = table.get("max_connection_age")) {
+    listener.max_connection_age = duration_of(*n, "[[listener]] max_connection_age");
+  }
+  if (const toml::node* n = table.get("max_connection_age_grace")) {
+    if (!listener.max_connection_age) {
+      fail(line_of(*n), "[[listener]] max_connection_age_grace needs max_connection_age");
+    }
+    listener.max_connection_age_grace = duration_of(*n, "[[listener]] max_connection_age_grace");
+  }
+  if (const toml::node* n = table.get("stream_idle_timeout")) {
+    listener.stream_idle_timeout = duration_of(*n, "[[listener]] stream_idle_timeout");
   }
   config_.listeners.push_back(std::move(listener));
 }
@@ -522,7 +561,7 @@ void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& rout
 void ConfigParser::parse_route(const toml::table& table) {
   check_keys(table,
              {"path", "service", "prefix", "none", "authority", "cluster", "timeout", "name",
-              "client_san", "retry"},
+              "client_san", "retry", "stream_idle_timeout"},
              "in [[route]]");
   RouteConfig route;
   route.line = line_of(table);
@@ -569,6 +608,13 @@ void ConfigParser::parse_route(const toml::table& table) {
     if (route.client_san->empty()) fail(line_of(*n), "[[route]] client_san must not be empty");
   }
   if (const toml::node* n = table.get("retry")) route.retry = parse_retry(*n, path_);
+  if (const toml::node* n = table.get("stream_idle_timeout")) {
+    // "off" exempts the route's calls (long streams) from a listener-wide timeout.
+    const auto* text = n->as_string();
+    route.stream_idle_timeout = text && text->get() == "off"
+                                    ? std::chrono::milliseconds(0)
+                                    : duration_of(*n, "[[route]] stream_idle_timeout");
+  }
   config_.routes.push_back(std::move(route));
 }
 

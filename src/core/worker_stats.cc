@@ -44,6 +44,10 @@ std::string_view error_reason_name(ErrorReason reason) noexcept {
       return "backend_connection_lost";
     case ErrorReason::deadline_exceeded:
       return "deadline_exceeded";
+    case ErrorReason::stream_idle_timeout:
+      return "stream_idle_timeout";
+    case ErrorReason::connection_expired:
+      return "connection_expired";
     case ErrorReason::count_:
       break;
   }

@@ -66,6 +66,8 @@ enum class ErrorReason : uint8_t {
   backend_reset,
   backend_connection_lost,
   deadline_exceeded,
+  stream_idle_timeout,
+  connection_expired,
   count_,
 };
 inline constexpr size_t error_reason_count = static_cast<size_t>(ErrorReason::count_);

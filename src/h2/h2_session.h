@@ -54,6 +54,7 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   nghttp2_session* ng() const noexcept { return session_.get(); }
   Connection& connection() noexcept { return conn_; }
+  uv_loop_t* loop() const noexcept { return conn_.loop(); }
   ChunkPool& pool() noexcept { return pool_; }
 
   // Produce and write frames at the end of this loop turn.

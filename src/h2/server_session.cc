@@ -1,5 +1,8 @@
 #include "h2/server_session.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "core/log.h"
 
 namespace grelay {
@@ -9,6 +12,12 @@ std::string_view view(nghttp2_rcbuf* buf) noexcept {
   nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
   return {reinterpret_cast<const char*>(v.base), v.len};
 }
+
+// How long the first GOAWAY of a shutdown waits for its PING to be acknowledged before the
+// final GOAWAY goes out anyway.
+constexpr uint64_t goaway_ack_wait_ms = 1000;
+// The PING payload of a shutdown; acknowledgements of other PINGs are not ours.
+constexpr uint8_t shutdown_ping[8] = {'g', 'r', 'e', 'l', 'a', 'y', 'g', 'a'};
 
 ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
                      uint32_t* data_flags, nghttp2_data_source* source, void* user_data) noexcept {
@@ -41,6 +50,7 @@ struct ServerSessionCallbacks {
     }
     s->streams_.push_front(*handler);
     s->set_stream_data(frame->hd.stream_id, handler);
+    s->on_stream_count_changed();
     return 0;
   }
 
@@ -60,6 +70,10 @@ struct ServerSessionCallbacks {
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+      self(user_data)->on_ping_ack(frame->ping.opaque_data);
+      return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     const int32_t stream_id = frame->hd.stream_id;
     auto* handler = handler_of(user_data, stream_id);
@@ -123,9 +137,11 @@ struct ServerSessionCallbacks {
                              void* user_data) noexcept {
     auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
-    self(user_data)->set_stream_data(stream_id, nullptr);
-    self(user_data)->streams_.erase(*handler);
+    ServerSession* s = self(user_data);
+    s->set_stream_data(stream_id, nullptr);
+    s->streams_.erase(*handler);
     handler->on_downstream_close(error_code);
+    s->on_stream_count_changed();
     return 0;
   }
 
@@ -150,10 +166,18 @@ ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush
                              nghttp2_mem* mem, ServerSessionOwner& owner) noexcept
     : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/false), owner_(owner) {}
 
-bool ServerSession::start(const ListenerConfig& listener) noexcept {
-  return start_session(
-      true, ServerSessionCallbacks::table(),
-      {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}});
+bool ServerSession::start(std::shared_ptr<const Config> config, size_t listener_index) noexcept {
+  config_ = std::move(config);
+  const ListenerConfig& listener = config_->listeners[listener_index];
+  listener_ = &listener;
+  started_ms_ = idle_since_ms_ = uv_now(loop());
+  if (!start_session(
+          true, ServerSessionCallbacks::table(),
+          {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}})) {
+    return false;
+  }
+  rearm_timer();
+  return true;
 }
 
 int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
@@ -184,11 +208,109 @@ void ServerSession::reset(int32_t stream_id, uint32_t error_code) noexcept {
 }
 
 void ServerSession::shutdown() noexcept {
-  if (closed() || !session_) return;
+  if (closed() || !session_ || goaway_ != Goaway::none) return;
+  if (nghttp2_submit_shutdown_notice(session_.get()) != 0 ||
+      nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, shutdown_ping) != 0) {
+    send_final_goaway();
+    return;
+  }
+  goaway_ = Goaway::notice_sent;
+  notice_ms_ = uv_now(loop());
+  schedule_send();
+  rearm_timer();
+}
+
+void ServerSession::send_final_goaway() noexcept {
+  if (closed() || !session_ || goaway_ == Goaway::final_sent) return;
+  goaway_ = Goaway::final_sent;
   nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   schedule_send();
+  rearm_timer();
+}
+
+void ServerSession::on_ping_ack(const uint8_t* opaque) noexcept {
+  if (goaway_ != Goaway::notice_sent) return;
+  if (std::memcmp(opaque, shutdown_ping, sizeof(shutdown_ping)) != 0) return;
+  // A round trip since the first GOAWAY: every stream the client opened before it saw that
+  // GOAWAY has arrived, so the last stream id is final.
+  send_final_goaway();
+}
+
+void ServerSession::expire(const char* why) noexcept {
+  if (closed()) return;
+  send_final_goaway();
+  ServerStreamHandler* handler = streams_.front();
+  while (handler) {
+    ServerStreamHandler* next = IntrusiveList<ServerStreamHandler>::next(*handler);
+    handler->on_expire(why);
+    handler = next;
+  }
+  schedule_send();
+}
+
+void ServerSession::on_stream_count_changed() noexcept {
+  if (!listener_ || !listener_->idle_timeout || closed()) return;
+  size_t n = streams_.size();
+  // Only the edges matter: the idle clock starts at 0 streams and stops at 1.
+  if (n > 1) return;
+  if (n == 0) idle_since_ms_ = uv_now(loop());
+  rearm_timer();
+}
+
+void ServerSession::rearm_timer() noexcept {
+  if (closed() || !listener_) return;
+  uint64_t next = UINT64_MAX;
+  if (handshake_deadline_ms_ != 0) next = handshake_deadline_ms_;
+  if (listener_->idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
+    next = std::min(next, idle_since_ms_ + static_cast<uint64_t>(listener_->idle_timeout->count()));
+  }
+  if (listener_->max_connection_age && goaway_ == Goaway::none) {
+    next =
+        std::min(next, started_ms_ + static_cast<uint64_t>(listener_->max_connection_age->count()));
+  }
+  if (goaway_ == Goaway::notice_sent) next = std::min(next, notice_ms_ + goaway_ack_wait_ms);
+  if (expire_ms_ != 0) next = std::min(next, expire_ms_);
+  if (next == UINT64_MAX) {
+    conn_.stop_timer();
+    return;
+  }
+  uint64_t now = uv_now(loop());
+  conn_.start_timer(next > now ? next - now : 0);
+}
+
+void ServerSession::on_timer() noexcept {
+  uint64_t now = uv_now(loop());
+  if (handshake_deadline_ms_ != 0 && now >= handshake_deadline_ms_) {
+    char peer[64];
+    conn_.peer_name(peer, sizeof(peer));
+    GRELAY_LOG_DEBUG("TLS client %s did not finish its handshake in time; closing", peer);
+    close();
+    return;
+  }
+  if (expire_ms_ != 0 && now >= expire_ms_) {
+    expire_ms_ = 0;
+    expire("connection closed: max_connection_age_grace is over");
+    return;
+  }
+  if (goaway_ == Goaway::notice_sent && now >= notice_ms_ + goaway_ack_wait_ms) {
+    send_final_goaway();
+  }
+  if (goaway_ == Goaway::none && listener_->max_connection_age &&
+      now >= started_ms_ + static_cast<uint64_t>(listener_->max_connection_age->count())) {
+    GRELAY_LOG_DEBUG("client connection reached max_connection_age: GOAWAY");
+    if (listener_->max_connection_age_grace) {
+      expire_ms_ = now + static_cast<uint64_t>(listener_->max_connection_age_grace->count());
+    }
+    shutdown();
+  }
+  if (goaway_ == Goaway::none && listener_->idle_timeout && streams_.empty() &&
+      now >= idle_since_ms_ + static_cast<uint64_t>(listener_->idle_timeout->count())) {
+    GRELAY_LOG_DEBUG("client connection idle for its idle_timeout: GOAWAY");
+    shutdown();
+  }
+  rearm_timer();
 }
 
 void ServerSession::write_body(nghttp2_data_source* source, ChunkChain& out,
@@ -202,11 +324,18 @@ void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& han
   set_stream_data(stream_id, nullptr);
   streams_.erase(handler);
   handler.on_downstream_close(NGHTTP2_PROTOCOL_ERROR);
+  on_stream_count_changed();
   schedule_send();
 }
 
+void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {
+  // start() arms the timer.
+  handshake_deadline_ms_ = uv_now(loop()) + ms;
+}
+
 void ServerSession::on_handshake_done() noexcept {
-  conn_.stop_timer();
+  handshake_deadline_ms_ = 0;
+  rearm_timer();
   TlsLayer& tls = *conn_.tls();
   if (tls.peer() || log_enabled(LogLevel::debug)) {
     char peer[64];
@@ -217,15 +346,9 @@ void ServerSession::on_handshake_done() noexcept {
   }
 }
 
-void ServerSession::on_timer() noexcept {
-  if (!conn_.tls() || conn_.tls()->established()) return;
-  char peer[64];
-  conn_.peer_name(peer, sizeof(peer));
-  GRELAY_LOG_DEBUG("TLS client %s did not finish its handshake in time; closing", peer);
-  close();
-}
-
 void ServerSession::on_teardown() noexcept {
+  if (gauge_) gauge_->open.fetch_sub(1, std::memory_order_relaxed);
+  gauge_.reset();
   while (ServerStreamHandler* handler = streams_.pop_front()) {
     handler->on_downstream_close(NGHTTP2_CANCEL);
   }

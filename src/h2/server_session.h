@@ -1,9 +1,12 @@
 #pragma once
 
+#include <memory>
+
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
 #include "h2/h2_session.h"
 #include "h2/request_check.h"
+#include "net/listener.h"
 
 namespace grelay {
 
@@ -26,6 +29,10 @@ class ServerStreamHandler : public ListHook<ServerStreamHandler> {
   virtual ssize_t read_response_body(size_t length, uint32_t* data_flags) noexcept = 0;
   // Appends |length| bytes of the response body to |out| and drops them from the handler.
   virtual void write_response_body(ChunkChain& out, size_t length) noexcept = 0;
+
+  // The connection is closing with the stream still open (drain timeout, connection age
+  // grace): end it now, saying |why|. The handler may delete itself in it.
+  virtual void on_expire(const char* why) noexcept = 0;
 
  protected:
   ~ServerStreamHandler() = default;
@@ -56,8 +63,16 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,
                 ServerSessionOwner& owner) noexcept;
 
-  // Creates the nghttp2 session and queues SETTINGS. Returns false on failure.
-  bool start(const ListenerConfig& listener) noexcept;
+  // Creates the nghttp2 session and queues SETTINGS. Returns false on failure. The
+  // listener's limits are copied: a reload does not change them for this connection.
+  bool start(std::shared_ptr<const Config> config, size_t listener_index) noexcept;
+  const ListenerConfig& listener() const noexcept { return *listener_; }
+  // A TLS client must finish its handshake within |ms| or the connection closes (set before
+  // start()).
+  void set_handshake_timeout(uint64_t ms) noexcept;
+  // Takes over one count the caller added to |gauge| for this connection; it is given back
+  // when the connection is gone.
+  void hold_count(std::shared_ptr<ConnectionGauge> gauge) noexcept { gauge_ = std::move(gauge); }
 
   // Response HEADERS; with |body| the stream stays open for DATA and trailers pulled from it,
   // without it the HEADERS end the stream (Trailers-Only).
@@ -67,9 +82,17 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   int submit_trailer(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen) noexcept;
   void resume(int32_t stream_id) noexcept;
   void reset(int32_t stream_id, uint32_t error_code) noexcept;
-  // Graceful shutdown: GOAWAY with the last stream seen; the connection closes when idle.
+  // Graceful shutdown in two steps, so no stream the client is sending meanwhile is lost:
+  // GOAWAY with the largest stream id and a PING; once the PING is acknowledged (or after a
+  // short wait) GOAWAY with the last stream id seen. The connection closes when its open
+  // streams end.
   void shutdown() noexcept;
+  // Ends every open stream now (on_expire(|why|)) and shuts down.
+  void expire(const char* why) noexcept;
   size_t stream_count() const noexcept { return streams_.size(); }
+  // The owner's own data about this connection.
+  void* tag() const noexcept { return tag_; }
+  void set_tag(void* tag) noexcept { tag_ = tag; }
   // The client's verified certificate (TLS with client certificates), or nullptr.
   const PeerIdentity* peer_identity() const noexcept {
     return conn_.tls() ? conn_.tls()->peer() : nullptr;
@@ -84,10 +107,32 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
   void reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept;
   void on_handshake_done() noexcept override;
-  // The TLS handshake timeout (the only use of the timer here).
+  // The handshake, idle, age and GOAWAY deadlines share the connection's timer.
   void on_timer() noexcept override;
+  void on_ping_ack(const uint8_t* opaque) noexcept;
+  void on_stream_count_changed() noexcept;
+  void send_final_goaway() noexcept;
+  // Arms the connection timer for the earliest of the handshake, idle, age and GOAWAY
+  // deadlines.
+  void rearm_timer() noexcept;
+
+  enum class Goaway { none, notice_sent, final_sent };
 
   ServerSessionOwner& owner_;
+  void* tag_ = nullptr;
+  // The config the connection was accepted under (a reload does not change its limits) and
+  // its listener in it.
+  std::shared_ptr<const Config> config_;
+  const ListenerConfig* listener_ = nullptr;
+  std::shared_ptr<ConnectionGauge> gauge_;
+  Goaway goaway_ = Goaway::none;
+  // Loop times (ms): when the connection started, when it last had no stream open, when
+  // the first GOAWAY went out, and when open streams are cut after the age grace (0: never).
+  uint64_t started_ms_ = 0;
+  uint64_t idle_since_ms_ = 0;
+  uint64_t notice_ms_ = 0;
+  uint64_t expire_ms_ = 0;
+  uint64_t handshake_deadline_ms_ = 0;
   IntrusiveList<ServerStreamHandler> streams_;
 };
 

@@ -73,6 +73,8 @@ class Connection {
   void close() noexcept;
   bool closing() const noexcept { return closing_; }
 
+  uv_loop_t* loop() const noexcept { return tcp_.loop; }
+
   // The peer's address as "ip:port", for logs.
   void peer_name(char* buf, size_t len) const noexcept;
 

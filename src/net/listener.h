@@ -2,6 +2,8 @@
 
 #include <uv.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 namespace grelay {
@@ -20,6 +22,11 @@ int open_listen_socket(const sockaddr* addr, int backlog) noexcept;
 
 // The address a socket is bound to (to learn the port the kernel picked for port 0).
 bool socket_local_address(int fd, sockaddr_storage& out) noexcept;
+
+// Open client connections of one listener, counted over every worker sharing it.
+struct ConnectionGauge {
+  std::atomic<uint32_t> open{0};
+};
 
 // Accepts connections on one listening socket and hands each to |on_accept|.
 class Listener {

@@ -7,15 +7,29 @@
 
 namespace grelay {
 
-TlsContexts::TlsContexts(const Config& config) {
+TlsContexts::TlsContexts(const Config& config, const TlsContexts* previous) {
   for (const ListenerConfig& listener : config.listeners) {
     listener_names_.push_back("listener " + listener.address.text);
     if (!listener.tls) {
       listeners_.push_back(nullptr);
       continue;
     }
+    // The same listener in the config this one replaces hands over its session ticket keys:
+    // clients resume across a config reload too.
+    // The n-th listener of a name continues the n-th of the same name (port 0 repeats).
+    std::shared_ptr<const ServerTlsContext> before;
+    if (previous) {
+      size_t seen = static_cast<size_t>(
+          std::count(listener_names_.begin(), listener_names_.end() - 1, listener_names_.back()));
+      for (size_t i = 0; i < previous->listener_names_.size(); ++i) {
+        if (previous->listener_names_[i] != listener_names_.back()) continue;
+        if (seen-- > 0) continue;
+        if (previous->listeners_[i]) before = previous->listeners_[i]->current();
+        break;
+      }
+    }
     std::string error;
-    auto context = ServerTlsContext::create(*listener.tls, nullptr, error);
+    auto context = ServerTlsContext::create(*listener.tls, before.get(), error);
     if (!context) throw std::runtime_error(listener_names_.back() + ": " + error);
     listeners_.push_back(std::make_unique<ServerTls>(*listener.tls, std::move(context)));
   }

@@ -16,7 +16,9 @@ namespace grelay {
 class TlsContexts {
  public:
   // Loads every file. Throws std::runtime_error naming the listener or cluster on failure.
-  explicit TlsContexts(const Config& config);
+  // With |previous| (the contexts of the config this one replaces), listeners at the same
+  // address keep its session ticket keys.
+  explicit TlsContexts(const Config& config, const TlsContexts* previous = nullptr);
   TlsContexts(const TlsContexts&) = delete;
   TlsContexts& operator=(const TlsContexts&) = delete;
 

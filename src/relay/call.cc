@@ -75,6 +75,7 @@ StatusCode status_from_text(std::string_view text) noexcept {
 
 Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept
     : worker_(worker),
+      snapshot_(worker.snapshot()),
       downstream_(&downstream),
       stream_id_(stream_id),
       request_body_(downstream.pool()),
@@ -137,7 +138,7 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 
 void Call::on_request_headers_end() noexcept {
   if (request_header_bytes_ > max_request_header_bytes) {
-    series_ = &worker_.stats().unrouted();
+    series_ = &snapshot_->stats().unrouted();
     series_->started.add();
     finish(StatusCode::resource_exhausted,
            "request metadata of " + std::to_string(request_header_bytes_) +
@@ -152,15 +153,15 @@ void Call::on_request_headers_end() noexcept {
     request_index_.authority = request_index_.host;
   }
   const PeerIdentity* client = downstream_->peer_identity();
-  route_ = worker_.router().match(path, request_field(request_index_.authority),
-                                  client ? &client->sans : nullptr);
+  route_ = snapshot_->router().match(path, request_field(request_index_.authority),
+                                     client ? &client->sans : nullptr);
   if (route_) {
-    cluster_ = &worker_.cluster(route_->cluster_index);
-    series_ =
-        &worker_.stats().routed(static_cast<size_t>(route_ - worker_.config().routes.data()), path);
+    cluster_ = &snapshot_->cluster(route_->cluster_index);
+    series_ = &snapshot_->stats().routed(
+        static_cast<size_t>(route_ - snapshot_->config().routes.data()), path);
     cluster_->stats()->active_calls.add(1);
   } else {
-    series_ = &worker_.stats().unrouted();
+    series_ = &snapshot_->stats().unrouted();
   }
   series_->started.add();
   if (method != "POST") {
@@ -198,17 +199,26 @@ void Call::on_request_headers_end() noexcept {
     // The deadline starts now, when the request arrives.
     deadline_ns_ = uv_hrtime() + static_cast<uint64_t>(timeout->count());
     uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
-    worker_.deadlines().add(*this, uv_now(worker_.loop()) + ms);
+    deadline_ms_ = uv_now(worker_.loop()) + ms;
   }
   if (route_->retry) replay_limit_ = route_->retry->buffer;
   const std::string& hash_header = cluster_->config().hash_header;
   if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);
+  // The route's stream_idle_timeout wins over the listener's ("off" is 0).
+  const auto& idle = route_->stream_idle_timeout ? route_->stream_idle_timeout
+                                                 : downstream_->listener().stream_idle_timeout;
+  if (idle && idle->count() > 0) {
+    idle_timeout_ms_ = static_cast<uint64_t>(idle->count());
+    last_activity_ms_ = uv_now(worker_.loop());
+  }
+  arm_timer();
   start_upstream();
 }
 
 void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
   request_bytes_ += len;
   request_frames_.advance(data, len);
+  if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
   if (upstream_done_ || response_ == Response::done) {
     downstream_->consume(stream_id_, len);
     return;
@@ -426,6 +436,7 @@ void Call::forward_response_headers(bool end_stream) noexcept {
 }
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
+  if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
   if (response_ != Response::streaming || relay_end_) {
     upstream_->consume(upstream_id_, len);
     return;
@@ -583,7 +594,36 @@ void Call::detach_for_retry() noexcept {
 
 // --- endings -----------------------------------------------------------------------------
 
+void Call::arm_timer() noexcept {
+  uint64_t at = deadline_ms_;
+  if (idle_timeout_ms_) {
+    uint64_t idle_at = last_activity_ms_ + idle_timeout_ms_;
+    at = at ? std::min(at, idle_at) : idle_at;
+  }
+  if (at) worker_.deadlines().add(*this, at);
+}
+
+void Call::on_expire(const char* why) noexcept {
+  release_upstream(NGHTTP2_CANCEL);
+  finish(StatusCode::unavailable, why, ErrorReason::connection_expired, true);
+}
+
 void Call::on_deadline() noexcept {
+  uint64_t now = uv_now(worker_.loop());
+  if (deadline_ms_ == 0 || now < deadline_ms_) {
+    if (!idle_timeout_ms_ || response_ == Response::done) return;
+    // Frames moved since the check was armed: look again when the stream may be idle.
+    if (now < last_activity_ms_ + idle_timeout_ms_) {
+      arm_timer();
+      return;
+    }
+    GRELAY_LOG_DEBUG("stream %d: no frame for stream_idle_timeout; resetting", stream_id_);
+    release_upstream(NGHTTP2_CANCEL);
+    finish(StatusCode::unavailable,
+           "stream idle for " + std::to_string(idle_timeout_ms_) + " ms (stream_idle_timeout)",
+           ErrorReason::stream_idle_timeout, true);
+    return;
+  }
   GRELAY_LOG_DEBUG("stream %d: deadline exceeded; cancelling the backend stream", stream_id_);
   release_upstream(NGHTTP2_CANCEL);
   finish(StatusCode::deadline_exceeded, "deadline exceeded", ErrorReason::deadline_exceeded, true);
@@ -644,7 +684,7 @@ void Call::record_end() noexcept {
   uint64_t duration = uv_hrtime() - start_ns_;
   series_->finish(final_status_, duration, request_frames_.messages(), response_frames_.messages(),
                   request_bytes_, response_bytes_);
-  if (error_reason_ != ErrorReason::none) worker_.stats().errors(error_reason_).add();
+  if (error_reason_ != ErrorReason::none) snapshot_->stats().errors(error_reason_).add();
   AccessLog* log = worker_.access_log();
   if (!log || !log->wants(final_status_)) return;
   AccessLogEntry entry;

@@ -10,6 +10,7 @@
 #include "h2/server_session.h"
 #include "relay/deadline_queue.h"
 #include "relay/header_list.h"
+#include "relay/snapshot.h"
 #include "upstream/upstream_handler.h"
 
 namespace grelay {
@@ -35,6 +36,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void on_downstream_close(uint32_t error_code) noexcept override;
   ssize_t read_response_body(size_t length, uint32_t* data_flags) noexcept override;
   void write_response_body(ChunkChain& out, size_t length) noexcept override;
+  void on_expire(const char* why) noexcept override;
 
   // UpstreamHandler: the backend side.
   void on_upstream_ready(BackendSession& session) noexcept override;
@@ -102,7 +104,12 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void drop_replay() noexcept;
   std::string_view request_field(uint16_t index) const noexcept;
 
+  // Arms the deadline queue for the earlier of the deadline and the next idle check.
+  void arm_timer() noexcept;
+
   Worker& worker_;
+  // The config, routes and clusters this call started on; kept to its end across reloads.
+  SnapshotRef snapshot_;
   ServerSession* downstream_;
   int32_t stream_id_;
   BackendSession* upstream_ = nullptr;
@@ -143,6 +150,11 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
 
   // Absolute deadline on the uv_hrtime() clock; 0 when the call has none.
   uint64_t deadline_ns_ = 0;
+  // The same deadline on the loop clock (uv_now()), for the deadline queue; 0 when none.
+  uint64_t deadline_ms_ = 0;
+  // stream_idle_timeout in ms (0: off) and the loop time of the last frame either way.
+  uint64_t idle_timeout_ms_ = 0;
+  uint64_t last_activity_ms_ = 0;
   // Attempts since the call started or since the last policy retry (transparent ones).
   uint32_t attempts_ = 0;
   // Retries made under the route's retry policy.

@@ -38,6 +38,29 @@ void Relay::listen_fd(size_t listener_index, int fd) {
   }
 }
 
+void Relay::reload(std::shared_ptr<const Config> config) {
+  std::vector<HostPort> before;
+  for (const ListenerConfig& listener : worker_->config().listeners)
+    before.push_back(listener.address);
+  // Loads the new config's certificates first: a file that fails leaves the old config.
+  auto tls = std::make_shared<TlsContexts>(*config, worker_->tls_contexts().get());
+  if (!worker_->reconfigure(config, {}, std::move(tls), nullptr)) return;
+  for (size_t i = 0; i < config->listeners.size(); ++i) {
+    const HostPort& hp = config->listeners[i].address;
+    bool known = false;
+    for (const HostPort& old : before)
+      known = known || (old.host == hp.host && old.port == hp.port);
+    if (known) continue;
+    sockaddr_storage addr{};
+    if (!make_sockaddr(hp.host, hp.port, addr)) {
+      throw std::system_error(EINVAL, std::generic_category(), "listener address " + hp.text);
+    }
+    int fd = open_listen_socket(reinterpret_cast<sockaddr*>(&addr), 1024);
+    if (fd < 0) throw std::system_error(-fd, std::generic_category(), "listen on " + hp.text);
+    listen_fd(i, fd);
+  }
+}
+
 int Relay::serve(uv_os_sock_t fd, size_t listener_index) {
   return worker_->serve(fd, listener_index);
 }

@@ -2,43 +2,182 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
 
 #include "core/log.h"
+#include "net/tls_layer.h"
 #include "relay/call.h"
 
 namespace grelay {
+namespace {
 
-Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config,
-               std::shared_ptr<TlsContexts> tls)
-    : loop_(loop),
-      config_(std::move(config)),
-      tls_(std::move(tls)),
-      flush_queue_(loop),
-      deadlines_(loop),
-      retry_timers_(loop),
-      router_(*config_),
-      upstream_{loop, pool_, flush_queue_, allocator_.mem()},
-      stats_(std::make_shared<WorkerStats>(*config_)) {
-  clusters_.reserve(config_->clusters.size());
-  for (size_t i = 0; i < config_->clusters.size(); ++i) {
-    clusters_.push_back(
-        std::make_unique<Cluster>(upstream_, config_->clusters[i], tls_->cluster(i)));
-    clusters_.back()->set_stats(stats_->cluster(i));
-  }
-  if (config_->access_log) access_log_ = std::make_unique<AccessLog>(loop, *config_->access_log);
+bool same_address(const HostPort& a, const HostPort& b) noexcept {
+  return a.host == b.host && a.port == b.port;
 }
 
-Worker::~Worker() = default;
+// For each listener of |old|, the index of the listener of |next| it continues as, or -1:
+// the same address, the n-th listener at an address continuing as the n-th.
+std::vector<ptrdiff_t> match_listeners(const Config& old, const Config& next) {
+  std::vector<ptrdiff_t> map(old.listeners.size(), -1);
+  std::vector<bool> taken(next.listeners.size(), false);
+  for (size_t i = 0; i < old.listeners.size(); ++i) {
+    for (size_t j = 0; j < next.listeners.size(); ++j) {
+      if (!taken[j] && same_address(old.listeners[i].address, next.listeners[j].address)) {
+        taken[j] = true;
+        map[i] = static_cast<ptrdiff_t>(j);
+        break;
+      }
+    }
+  }
+  return map;
+}
+
+// Index of the listener of |config| at |address|, or -1.
+ptrdiff_t find_listener(const Config& config, const HostPort& address) noexcept {
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    if (same_address(config.listeners[i].address, address)) return static_cast<ptrdiff_t>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config,
+               std::shared_ptr<TlsContexts> tls, std::shared_ptr<WorkerStats> stats)
+    : loop_(loop), flush_queue_(loop), deadlines_(loop), retry_timers_(loop) {
+  for (size_t i = 0; i < config->listeners.size(); ++i)
+    gauges_.push_back(std::make_shared<ConnectionGauge>());
+  if (config->access_log) access_log_ = std::make_unique<AccessLog>(loop, *config->access_log);
+  if (!stats) stats = std::make_shared<WorkerStats>(*config);
+  current_ = make_snapshot(std::move(config), std::move(tls), std::move(stats));
+}
+
+Worker::~Worker() {
+  destroying_ = true;
+  current_.reset();
+}
+
+SnapshotRef Worker::make_snapshot(std::shared_ptr<const Config> config,
+                                  std::shared_ptr<TlsContexts> tls,
+                                  std::shared_ptr<WorkerStats> stats) {
+  std::vector<ClusterSlot*> chosen;
+  chosen.reserve(config->clusters.size());
+  for (size_t i = 0; i < config->clusters.size(); ++i) {
+    ClusterSlot* found = nullptr;
+    if (current_.get()) {
+      for (ClusterSlot* slot : current_->clusters()) {
+        if (slot->cluster->config().same_settings(config->clusters[i])) found = slot;
+      }
+    }
+    if (!found) {
+      UpstreamContext context{loop_, pool_, flush_queue_, allocator_.mem()};
+      context.on_all_closed = on_slot_closed;
+      context.on_all_closed_ctx = this;
+      slots_.push_back(std::make_unique<ClusterSlot>(context, config, i, tls, stats));
+      found = slots_.back().get();
+    }
+    chosen.push_back(found);
+  }
+  snapshots_.push_back(std::make_unique<Snapshot>(*this, std::move(config), std::move(chosen),
+                                                  std::move(tls), std::move(stats)));
+  return SnapshotRef(snapshots_.back().get());
+}
+
+void Worker::on_snapshot_unused(Snapshot& snapshot) noexcept {
+  if (destroying_) return;
+  for (ClusterSlot* slot : snapshot.clusters()) {
+    if (--slot->snapshots == 0) retire(*slot);
+  }
+  auto it = std::find_if(snapshots_.begin(), snapshots_.end(),
+                         [&snapshot](const auto& s) { return s.get() == &snapshot; });
+  if (it != snapshots_.end()) snapshots_.erase(it);
+  reap_slots();
+}
+
+void Worker::retire(ClusterSlot& slot) noexcept {
+  slot.retired = true;
+  // No call can reach the cluster any more: its timers, resolver and connections have
+  // nothing left to do.
+  slot.cluster->shutdown();
+}
+
+void Worker::reap_slots() noexcept {
+  std::erase_if(slots_, [](const std::unique_ptr<ClusterSlot>& slot) {
+    return slot->retired && slot->context.live_sessions == 0;
+  });
+}
+
+size_t Worker::live_backend_sessions() const noexcept {
+  size_t total = 0;
+  for (const auto& slot : slots_)
+    total += slot->context.live_sessions;
+  return total;
+}
+
+void Worker::share_gauges(std::vector<std::shared_ptr<ConnectionGauge>> gauges) {
+  if (gauges.size() == config().listeners.size()) gauges_ = std::move(gauges);
+}
+
+bool Worker::reconfigure(std::shared_ptr<const Config> config,
+                         std::vector<std::shared_ptr<ConnectionGauge>> gauges,
+                         std::shared_ptr<TlsContexts> tls, std::shared_ptr<WorkerStats> stats) {
+  if (phase_ != Phase::running) return false;
+  if (!tls) tls = current_->tls();
+  if (!stats) stats = std::make_shared<WorkerStats>(*config);
+  // Listener i of the old config becomes listener map[i] of the new one (or none): the same
+  // address, matched in order, so that several listeners at one address (port 0) each keep
+  // their own place.
+  const Config& old = this->config();
+  std::vector<ptrdiff_t> map = match_listeners(old, *config);
+  if (gauges.size() != config->listeners.size()) {
+    gauges.assign(config->listeners.size(), nullptr);
+    for (size_t i = 0; i < map.size(); ++i) {
+      if (map[i] >= 0) gauges[static_cast<size_t>(map[i])] = gauges_[i];
+    }
+    for (auto& gauge : gauges) {
+      if (!gauge) gauge = std::make_shared<ConnectionGauge>();
+    }
+  }
+  // Listeners the new config keeps go on (under their new index); the others stop
+  // accepting, and their connections are told to go.
+  std::erase_if(listeners_, [&map](const std::unique_ptr<ListenerSlot>& slot) {
+    ptrdiff_t j = slot->index < map.size() ? map[slot->index] : -1;
+    if (j >= 0) {
+      slot->index = static_cast<size_t>(j);
+      return false;
+    }
+    slot->listener->close();
+    return true;
+  });
+  for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
+    if (find_listener(*config, s->listener().address) < 0) s->shutdown();
+  }
+  addresses_.clear();
+  for (const auto& slot : listeners_)
+    addresses_.push_back(slot->bound);
+  gauges_ = std::move(gauges);
+  current_ = make_snapshot(std::move(config), std::move(tls), std::move(stats));
+  reap_slots();
+  return true;
+}
 
 int Worker::listen(size_t index, int fd) noexcept {
-  auto slot = std::make_unique<ListenerSlot>(ListenerSlot{this, index, nullptr});
+  if (index >= config().listeners.size() || phase_ != Phase::running) {
+    ::close(fd);
+    return UV_EINVAL;
+  }
+  auto slot = std::make_unique<ListenerSlot>();
+  slot->worker = this;
+  slot->index = index;
+  slot->address = config().listeners[index].address;
   int err = 0;
   slot->listener = Listener::open(loop_, fd, on_accept, slot.get(), err);
   if (!slot->listener) return err;
   sockaddr_storage addr{};
   if (socket_local_address(fd, addr)) {
-    addresses_.push_back(sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr)));
+    slot->bound = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
+    addresses_.push_back(slot->bound);
   }
   listeners_.push_back(std::move(slot));
   return 0;
@@ -50,78 +189,104 @@ void Worker::on_accept(void* ctx, uv_stream_t* server) noexcept {
   ServerSession* session = self->new_session(slot->index);
   if (!session) return;
   int rc = session->connection().accept(server);
-  if (rc == 0) rc = self->secure(*session, slot->index);
-  if (rc == 0 && self->access_log_) {
-    char peer[64];
-    session->connection().peer_name(peer, sizeof(peer));
-    self->session_info_[session].peer = peer;
-  }
-  if (rc != 0 || !session->start(self->config_->listeners[slot->index])) {
-    GRELAY_LOG_WARN("cannot accept a connection: %s", rc ? uv_strerror(rc) : "session setup");
+  if (rc != 0) {
+    GRELAY_LOG_WARN("cannot accept a connection: %s", uv_strerror(rc));
     session->close();
+    return;
   }
+  if (!self->start_session(*session, slot->index)) session->close();
 }
 
 int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
-  if (listener_index >= config_->listeners.size()) return UV_EINVAL;
-  ServerSession* session = new_session(listener_index);
-  if (!session) return UV_ECANCELED;
-  int rc = session->connection().open(fd);
-  if (rc == 0) rc = secure(*session, listener_index);
-  if (rc == 0 && access_log_) {
-    char peer[64];
-    session->connection().peer_name(peer, sizeof(peer));
-    session_info_[session].peer = peer;
+  if (listener_index >= config().listeners.size()) {
+    ::close(fd);
+    return UV_EINVAL;
   }
-  if (rc == 0 && !session->start(config_->listeners[listener_index])) rc = UV_ENOMEM;
+  ServerSession* session = new_session(listener_index);
+  if (!session) {
+    ::close(fd);
+    return UV_ECANCELED;
+  }
+  int rc = session->connection().open(fd);
+  // A socket the handle did not adopt is still ours to close.
+  if (rc != 0) ::close(fd);
+  if (rc == 0 && !start_session(*session, listener_index)) rc = UV_ECONNREFUSED;
   if (rc != 0) session->close();
   return rc;
 }
 
-ServerSession* Worker::new_session(size_t listener_index) noexcept {
+ServerSession* Worker::new_session(size_t) noexcept {
   if (phase_ != Phase::running) return nullptr;
   auto* session = new ServerSession(loop_, pool_, flush_queue_, allocator_.mem(), *this);
   sessions_.push_back(*session);
-  session_info_[session].listener = listener_index;
-  ListenerStats& stats = stats_->listener(listener_index);
-  stats.connections.add();
-  stats.active_connections.add(1);
+  load_->open_connections.fetch_add(1, std::memory_order_relaxed);
   return session;
 }
 
 std::string_view Worker::peer_of(const ServerSession& session) const noexcept {
-  auto it = session_info_.find(&session);
-  return it == session_info_.end() ? std::string_view() : std::string_view(it->second.peer);
+  auto* info = static_cast<const SessionInfo*>(session.tag());
+  return info ? std::string_view(info->peer) : std::string_view();
 }
 
 int Worker::secure(ServerSession& session, size_t listener_index) noexcept {
-  const ServerTls* tls = tls_->listener(listener_index);
+  const ServerTls* tls = current_->tls()->listener(listener_index);
   if (!tls) return 0;
   std::shared_ptr<const ServerTlsContext> context = tls->current();
   SSL* ssl = context->new_ssl();
   if (!ssl) return UV_ENOMEM;
-  Connection& conn = session.connection();
-  conn.set_tls(std::make_unique<TlsLayer>(ssl, std::move(context), pool_));
-  // A client that stalls its handshake is dropped (ServerSession::on_timer).
-  conn.start_timer(
-      static_cast<uint64_t>(config_->listeners[listener_index].handshake_timeout.count()));
+  session.connection().set_tls(std::make_unique<TlsLayer>(ssl, std::move(context), pool_));
+  // A client that stalls its handshake is dropped.
+  session.set_handshake_timeout(
+      static_cast<uint64_t>(config().listeners[listener_index].handshake_timeout.count()));
   return 0;
+}
+
+bool Worker::start_session(ServerSession& session, size_t listener_index) noexcept {
+  const ListenerConfig& listener = config().listeners[listener_index];
+  const std::shared_ptr<ConnectionGauge>& gauge = gauges_[listener_index];
+  uint32_t open = gauge->open.fetch_add(1, std::memory_order_relaxed);
+  session.hold_count(gauge);
+  if (listener.max_connections != 0 && open >= listener.max_connections) {
+    GRELAY_LOG_DEBUG("listener %s is at max_connections (%u): connection refused",
+                     listener.address.text.c_str(), listener.max_connections);
+    return false;
+  }
+  load_->accepted.fetch_add(1, std::memory_order_relaxed);
+  if (secure(session, listener_index) != 0 ||
+      !session.start(current_->config_ptr(), listener_index)) {
+    GRELAY_LOG_WARN("cannot set up a client connection's session");
+    return false;
+  }
+  auto* info = new SessionInfo;
+  info->stats = current_->stats_ptr();
+  info->listener = &info->stats->listener(listener_index);
+  info->listener->connections.add();
+  info->listener->active_connections.add(1);
+  if (access_log_) {
+    char peer[64];
+    session.connection().peer_name(peer, sizeof(peer));
+    info->peer = peer;
+  }
+  session.set_tag(info);
+  return true;
 }
 
 ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
   auto* call = new Call(*this, session, stream_id);
-  auto it = session_info_.find(&session);
-  if (it != session_info_.end()) call->count_in(stats_->listener(it->second.listener).active_calls);
+  if (auto* info = static_cast<SessionInfo*>(session.tag())) {
+    call->count_in(info->listener->active_calls);
+  }
   return call;
 }
 
 void Worker::on_session_gone(ServerSession& session) noexcept {
   sessions_.erase(session);
-  auto it = session_info_.find(&session);
-  if (it != session_info_.end()) {
-    stats_->listener(it->second.listener).active_connections.add(-1);
-    session_info_.erase(it);
+  if (auto* info = static_cast<SessionInfo*>(session.tag())) {
+    info->listener->active_connections.add(-1);
+    session.set_tag(nullptr);
+    delete info;
   }
+  load_->open_connections.fetch_sub(1, std::memory_order_relaxed);
   if (phase_ == Phase::draining) maybe_finish_shutdown();
 }
 
@@ -134,13 +299,24 @@ void Worker::shutdown(bool graceful, std::function<void()> done) {
     phase_ = Phase::draining;
   }
   if (phase_ != Phase::draining) return;
-  for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
+  for (ServerSession* s = sessions_.front(); s;) {
+    // close() may unlink |s| only later (from its close callback), so step first.
+    ServerSession* next = IntrusiveList<ServerSession>::next(*s);
     if (graceful)
       s->shutdown();
     else
       s->close();
+    s = next;
   }
   maybe_finish_shutdown();
+}
+
+void Worker::expire_calls() noexcept {
+  for (ServerSession* s = sessions_.front(); s;) {
+    ServerSession* next = IntrusiveList<ServerSession>::next(*s);
+    s->expire("relay is shutting down: drain_timeout reached");
+    s = next;
+  }
 }
 
 void Worker::maybe_finish_shutdown() noexcept {
@@ -148,26 +324,26 @@ void Worker::maybe_finish_shutdown() noexcept {
   // Clients are gone; now the backend connections, then the loop handles.
   phase_ = Phase::closing_backends;
   // Clusters stop their timers and resolvers too, so the loop can end.
-  for (auto& cluster : clusters_)
-    cluster->shutdown();
-  if (upstream_.live_sessions == 0) {
-    on_backends_closed(this);
-    return;
-  }
-  upstream_.on_all_closed = on_backends_closed;
-  upstream_.on_all_closed_ctx = this;
+  for (auto& slot : slots_)
+    slot->cluster->shutdown();
+  if (live_backend_sessions() == 0) on_backends_closed();
 }
 
-void Worker::on_backends_closed(void* ctx) noexcept {
+void Worker::on_slot_closed(void* ctx) noexcept {
   auto* self = static_cast<Worker*>(ctx);
-  if (self->phase_ != Phase::closing_backends) return;
-  self->phase_ = Phase::closing_handles;
-  self->upstream_.on_all_closed = nullptr;
-  self->open_handles_ = self->access_log_ ? 4 : 3;
-  self->flush_queue_.close(on_handle_closed, self);
-  self->deadlines_.close(on_handle_closed, self);
-  self->retry_timers_.close(on_handle_closed, self);
-  if (self->access_log_) self->access_log_->close(on_handle_closed, self);
+  if (self->phase_ == Phase::closing_backends && self->live_backend_sessions() == 0) {
+    self->on_backends_closed();
+  }
+}
+
+void Worker::on_backends_closed() noexcept {
+  if (phase_ != Phase::closing_backends) return;
+  phase_ = Phase::closing_handles;
+  open_handles_ = access_log_ ? 4 : 3;
+  flush_queue_.close(on_handle_closed, this);
+  deadlines_.close(on_handle_closed, this);
+  retry_timers_.close(on_handle_closed, this);
+  if (access_log_) access_log_->close(on_handle_closed, this);
 }
 
 void Worker::on_handle_closed(void* ctx) noexcept {

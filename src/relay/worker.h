@@ -2,10 +2,10 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/chunk.h"
@@ -16,20 +16,28 @@
 #include "h2/session_allocator.h"
 #include "net/flush_queue.h"
 #include "net/listener.h"
-#include "relay/access_log.h"
 #include "net/tls_contexts.h"
+#include "relay/access_log.h"
 #include "relay/deadline_queue.h"
-#include "route/router.h"
-#include "upstream/cluster.h"
-#include "upstream/endpoint.h"
+#include "relay/snapshot.h"
 
 namespace grelay {
+
+// How many connections one worker took, written on its loop and readable from any thread
+// (to see how connections spread over workers). Shared, so it outlives the Worker.
+struct WorkerLoad {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> open_connections{0};
+};
 
 // Everything the relay runs on one loop. Sessions and calls refer back to it; it outlives
 // them (shutdown() reports when the last is gone).
 class Worker final : public ServerSessionOwner {
  public:
-  Worker(uv_loop_t* loop, std::shared_ptr<const Config> config, std::shared_ptr<TlsContexts> tls);
+  // |tls|: the config's TLS contexts (shared by every worker of the config). |stats|: where
+  // the calls of |config| count; nullptr makes new ones.
+  Worker(uv_loop_t* loop, std::shared_ptr<const Config> config, std::shared_ptr<TlsContexts> tls,
+         std::shared_ptr<WorkerStats> stats = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -38,69 +46,110 @@ class Worker final : public ServerSessionOwner {
   DeadlineQueue& deadlines() noexcept { return deadlines_; }
   // Timers of calls waiting out a retry backoff.
   DeadlineQueue& retry_timers() noexcept { return retry_timers_; }
-  const Router& router() const noexcept { return router_; }
-  Cluster& cluster(size_t index) noexcept { return *clusters_[index]; }
-  const Config& config() const noexcept { return *config_; }
-  WorkerStats& stats() noexcept { return *stats_; }
-  std::shared_ptr<const WorkerStats> shared_stats() const noexcept { return stats_; }
-  // The access log, or nullptr when the config has none.
+  // The config new connections and calls follow; calls keep the snapshot they started on.
+  const Config& config() const noexcept { return current_->config(); }
+  const SnapshotRef& snapshot() const noexcept { return current_; }
+  // The counters of the current snapshot (for the admin endpoint, through Relay::stats()).
+  std::shared_ptr<const WorkerStats> shared_stats() const noexcept { return current_->stats_ptr(); }
+  const std::shared_ptr<TlsContexts>& tls_contexts() const noexcept { return current_->tls(); }
+  std::shared_ptr<const WorkerLoad> load() const noexcept { return load_; }
+  // The access log, or nullptr when the config has none. It is the one of the config the
+  // worker started with: a reload does not change it.
   AccessLog* access_log() noexcept { return access_log_.get(); }
   // The client address of |session| ("ip:port"), kept while the access log is on; else "".
   std::string_view peer_of(const ServerSession& session) const noexcept;
-  const std::shared_ptr<TlsContexts>& tls_contexts() const noexcept { return tls_; }
 
-  // Adopts the listening socket |fd| for listener |index|. Returns 0 or a libuv error.
+  // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
+  // or a libuv error.
   int listen(size_t index, int fd) noexcept;
+  // Serves one accepted connection for listener |listener_index| of the current config.
   int serve(uv_os_sock_t fd, size_t listener_index) noexcept;
   const std::vector<std::string>& addresses() const noexcept { return addresses_; }
 
+  // Counts connections of listener i (of the current config) in |gauges[i]|, so that workers
+  // sharing a listener share its max_connections.
+  void share_gauges(std::vector<std::shared_ptr<ConnectionGauge>> gauges);
+
+  // Reload: new connections and calls follow |config| from now on; open calls finish on the
+  // snapshot they started with. Clusters whose settings did not change keep their backend
+  // connections; the others are retired once their last call ends. Listeners whose address
+  // is gone from |config| stop accepting and their connections are shut down (GOAWAY).
+  // |gauges| (one per listener of |config|, or empty) as for share_gauges(); |tls| and
+  // |stats| as for the constructor. Listeners added by |config| are opened afterwards with
+  // listen(). Returns false (and changes nothing) once a shutdown has begun.
+  bool reconfigure(std::shared_ptr<const Config> config,
+                   std::vector<std::shared_ptr<ConnectionGauge>> gauges,
+                   std::shared_ptr<TlsContexts> tls, std::shared_ptr<WorkerStats> stats);
+
   void shutdown(bool graceful, std::function<void()> done);
+  // Drain timeout: every open call ends now with UNAVAILABLE; connections close once the
+  // statuses are out.
+  void expire_calls() noexcept;
 
   ServerStreamHandler* on_new_stream(ServerSession& session, int32_t stream_id) noexcept override;
   void on_session_gone(ServerSession& session) noexcept override;
+
+  // The last reference to |snapshot| went away (SnapshotRef).
+  void on_snapshot_unused(Snapshot& snapshot) noexcept;
 
  private:
   struct ListenerSlot {
     Worker* worker;
     size_t index;
     Listener* listener;
+    // The address as configured, and as bound ("ip:port").
+    HostPort address;
+    std::string bound;
+  };
+  // What the worker keeps per client connection (ServerSession::tag()).
+  struct SessionInfo {
+    // The counters of the listener the connection came in on, in the snapshot of its accept.
+    std::shared_ptr<WorkerStats> stats;
+    ListenerStats* listener = nullptr;
+    std::string peer;
   };
 
   static void on_accept(void* ctx, uv_stream_t* server) noexcept;
   ServerSession* new_session(size_t listener_index) noexcept;
+  bool start_session(ServerSession& session, size_t listener_index) noexcept;
   // Puts TLS on |session|'s connection when listener |listener_index| has it. Returns 0 or a
   // libuv error.
   int secure(ServerSession& session, size_t listener_index) noexcept;
+  // Builds a snapshot of |config|, keeping the slots of unchanged clusters.
+  SnapshotRef make_snapshot(std::shared_ptr<const Config> config, std::shared_ptr<TlsContexts> tls,
+                            std::shared_ptr<WorkerStats> stats);
+  void retire(ClusterSlot& slot) noexcept;
+  // Deletes retired slots whose connections are all released.
+  void reap_slots() noexcept;
+  size_t live_backend_sessions() const noexcept;
   void maybe_finish_shutdown() noexcept;
-  static void on_backends_closed(void* ctx) noexcept;
+  static void on_slot_closed(void* ctx) noexcept;
+  void on_backends_closed() noexcept;
   static void on_handle_closed(void* ctx) noexcept;
 
   uv_loop_t* loop_;
-  std::shared_ptr<const Config> config_;
-  std::shared_ptr<TlsContexts> tls_;
   // Outlives every session (and so every rcbuf a Call still holds).
   SessionAllocator allocator_;
   ChunkPool pool_;
   FlushQueue flush_queue_;
   DeadlineQueue deadlines_;
   DeadlineQueue retry_timers_;
-  Router router_;
-  UpstreamContext upstream_;
-  std::vector<std::unique_ptr<Cluster>> clusters_;
+  // Every cluster slot alive: in use by a snapshot, or retired and closing.
+  std::vector<std::unique_ptr<ClusterSlot>> slots_;
+  // Every snapshot some call (or the worker, for the current one) refers to.
+  std::vector<std::unique_ptr<Snapshot>> snapshots_;
+  SnapshotRef current_;
+  std::vector<std::shared_ptr<ConnectionGauge>> gauges_;
   std::vector<std::unique_ptr<ListenerSlot>> listeners_;
   std::vector<std::string> addresses_;
   IntrusiveList<ServerSession> sessions_;
-  std::shared_ptr<WorkerStats> stats_;
+  std::shared_ptr<WorkerLoad> load_ = std::make_shared<WorkerLoad>();
   std::unique_ptr<AccessLog> access_log_;
-  struct SessionInfo {
-    size_t listener;
-    std::string peer;
-  };
-  std::unordered_map<const ServerSession*, SessionInfo> session_info_;
 
   enum class Phase { running, draining, closing_backends, closing_handles, closed };
   Phase phase_ = Phase::running;
   int open_handles_ = 0;
+  bool destroying_ = false;
   std::function<void()> shutdown_done_;
 };
 

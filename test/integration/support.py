@@ -75,13 +75,17 @@ def _toml_value(value):
 
 
 def render_config(routes, clusters, listeners=("127.0.0.1:0",), log_level="info", extra=""):
-  """TOML text. |routes|: list of dicts (service/path/prefix/none, cluster, authority,
-  timeout). |clusters|: {name: [endpoints]} or {name: {"endpoints": [...], key: value}}."""
+  """TOML text. |listeners|: addresses, or dicts of [[listener]] keys. |routes|: list of
+  dicts (service/path/prefix/none, cluster, authority, timeout). |clusters|: {name: [endpoints]} or {name: {"endpoints": [...], key: value}}."""
   lines = ['log_level = "%s"' % log_level]
   if extra:
     lines.append(extra)
   for address in listeners:
-    lines += ["", "[[listener]]", "address = %s" % _toml_value(address)]
+    # A listener is its address, or a dict of its keys.
+    spec = address if isinstance(address, dict) else {"address": address}
+    lines += ["", "[[listener]]"]
+    for key, value in spec.items():
+      lines.append("%s = %s" % (key, _toml_value(value)))
   for route in routes:
     lines += ["", "[[route]]"]
     for key, value in route.items():

@@ -760,3 +760,61 @@ TEST_CASE("tls tables on listeners, clusters and client_san on routes") {
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
 }
+
+TEST_CASE("workers, accept, drain_timeout and listener limits") {
+  auto config = parse_config(
+      doc({"workers = 0", "accept = \"reuseport\"", "drain_timeout = \"5s\"", listener,
+           listener_address, "max_connections = 100", "idle_timeout = \"1m\"",
+           "max_connection_age = \"30m\"", "max_connection_age_grace = \"10s\"",
+           "stream_idle_timeout = \"2m\"", "[[route]]", "none = true", "cluster = \"c\"",
+           "stream_idle_timeout = \"off\"", cluster, cluster_name, cluster_endpoints}),
+      "t.toml");
+  CHECK(config->workers == 0);
+  CHECK(config->accept == grelay::AcceptMode::reuseport);
+  CHECK(config->drain_timeout == 5s);
+  const grelay::ListenerConfig& l = config->listeners[0];
+  CHECK(l.max_connections == 100);
+  CHECK(l.idle_timeout == 1min);
+  CHECK(l.max_connection_age == 30min);
+  CHECK(l.max_connection_age_grace == 10s);
+  CHECK(l.stream_idle_timeout == 2min);
+  CHECK(config->routes[0].stream_idle_timeout == 0ms);
+
+  auto defaults = parse_config(doc({listener, listener_address}), "t.toml");
+  CHECK(defaults->accept == grelay::AcceptMode::handoff);
+  CHECK(defaults->drain_timeout == 30s);
+  CHECK(defaults->listeners[0].max_connections == 0);
+  CHECK(!defaults->listeners[0].idle_timeout);
+  CHECK(!defaults->listeners[0].max_connection_age);
+  CHECK(!defaults->listeners[0].stream_idle_timeout);
+
+  CHECK(error_of(doc({"accept = \"fork\"", listener, listener_address})) ==
+        location(1) + "unknown accept mode 'fork' (supported: handoff, reuseport)");
+  CHECK(error_of(doc({"drain_timeout = 30", listener, listener_address})) ==
+        location(1) + "drain_timeout must be a duration string such as \"30s\"");
+  CHECK(error_of(doc({listener, listener_address, "idle_timeout = \"0s\""}))
+            .starts_with(location(3) + "bad [[listener]] idle_timeout '0s'"));
+  CHECK(error_of(doc({listener, listener_address, "max_connections = -1"})) ==
+        location(3) + "[[listener]] max_connections must be between 0 and 2147483647, got -1");
+  CHECK(error_of(doc({listener, listener_address, "max_connection_age_grace = \"1s\""})) ==
+        location(3) + "[[listener]] max_connection_age_grace needs max_connection_age");
+  CHECK(error_of(doc({listener, listener_address, "[[route]]", "none = true", "cluster = \"c\"",
+                      "stream_idle_timeout = \"never\"", cluster, cluster_name, cluster_endpoints}))
+            .starts_with(location(6) + "bad [[route]] stream_idle_timeout 'never'"));
+  CHECK(error_of(doc({listener, listener_address, "idle_timeot = \"1s\""})) ==
+        location(3) + "unknown key 'idle_timeot' in [[listener]] (did you mean 'idle_timeout'?)");
+}
+
+TEST_CASE("same_settings ignores where a cluster is written") {
+  auto a = parse_config(doc({listener, listener_address, cluster, cluster_name, cluster_endpoints}),
+                        "t.toml");
+  auto b = parse_config(
+      doc({listener, listener_address, "", "", cluster, cluster_name, cluster_endpoints}),
+      "t.toml");
+  auto c = parse_config(doc({listener, listener_address, cluster, cluster_name, cluster_endpoints,
+                             "connect_timeout = \"1s\""}),
+                        "t.toml");
+  CHECK(a->clusters[0].line != b->clusters[0].line);
+  CHECK(a->clusters[0].same_settings(b->clusters[0]));
+  CHECK(!a->clusters[0].same_settings(c->clusters[0]));
+}
