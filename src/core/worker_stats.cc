@@ -141,8 +141,13 @@ CallSeries& WorkerStats::add_series(std::string route, std::string cluster, std:
 CallSeries& WorkerStats::routed(size_t route_index, std::string_view path) {
   RouteSlot& slot = routes_[route_index];
   if (slot.exact) return *slot.fixed;
+  if (slot.last && path == slot.last_path) return *slot.last;
   auto it = slot.methods.find(path);
-  if (it != slot.methods.end()) return *it->second;
+  if (it != slot.methods.end()) {
+    slot.last_path.assign(path);
+    slot.last = it->second;
+    return *it->second;
+  }
   std::string_view service, method;
   if (slot.methods.size() >= max_methods_per_route || !split_grpc_path(path, service, method)) {
     return *slot.fixed;

@@ -183,6 +183,10 @@ class WorkerStats {
     CallSeries* fixed = nullptr;
     bool exact = false;
     std::unordered_map<std::string, CallSeries*, StringHash, std::equal_to<>> methods;
+    // The series found last: calls of one method often come in runs, and comparing the
+    // path costs less than hashing it.
+    std::string last_path;
+    CallSeries* last = nullptr;
   };
 
   CallSeries& add_series(std::string route, std::string cluster, std::string service,
