@@ -47,10 +47,10 @@ class Relay {
 
   // Reload: new connections and calls follow |config| from now on; calls already open
   // finish on the config they started with. Its certificates are loaded first (throws
-  // std::runtime_error, changing nothing, when one fails). Clusters whose settings did not change keep
-  // their backend connections. Listeners at addresses |config| adds are opened (throws
-  // std::system_error if one cannot be, after the switch); those it drops stop accepting
-  // and their connections get GOAWAY. Ignored once shutdown() was called.
+  // std::runtime_error, changing nothing, when one fails). Clusters whose settings did not
+  // change keep their backend connections. Listeners at addresses |config| adds are opened
+  // (throws std::system_error if one cannot be, after the switch); those it drops stop
+  // accepting and their connections get GOAWAY. Ignored once shutdown() was called.
   void reload(std::shared_ptr<const Config> config);
 
   // The addresses listened on, as "ip:port", in the order listeners were opened.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 
+#include "core/json.h"
 #include "grelay/version.h"
 
 namespace grelay {
@@ -40,21 +41,9 @@ std::string labels(std::initializer_list<std::pair<const char*, std::string_view
 }
 
 std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\u%04x", byte);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+  std::string out;
+  append_json_string(out, s);
+  return out;
 }
 
 std::string format_double(double v) {

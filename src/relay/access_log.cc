@@ -9,6 +9,7 @@
 #include <ctime>
 #include <system_error>
 
+#include "core/json.h"
 #include "core/log.h"
 
 namespace grelay {
@@ -20,26 +21,6 @@ constexpr size_t flush_threshold = 64 * 1024;
 
 int open_log(const std::string& path) noexcept {
   return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-}
-
-// Appends |s| as a JSON string. Bytes from the network that are not printable ASCII are
-// written as \u00XX, so every line is valid JSON whatever the client sent.
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\u%04x", byte);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
 }
 
 void append_field(std::string& out, const char* name, std::string_view value) {
