@@ -23,6 +23,10 @@ struct HostPort {
   std::string text;
 
   bool operator==(const HostPort&) const = default;
+  // The same host and port, however they were written.
+  bool same_address(const HostPort& other) const noexcept {
+    return host == other.host && port == other.port;
+  }
 };
 
 enum class LogLevel { debug, info, warn, error };

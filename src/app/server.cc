@@ -19,10 +19,6 @@ constexpr uint64_t expire_grace_ms = 2000;
 // Longest wait for the workers to apply a reload before it is reported anyway.
 constexpr std::chrono::milliseconds reload_wait{2000};
 
-bool same_address(const HostPort& a, const HostPort& b) noexcept {
-  return a.host == b.host && a.port == b.port;
-}
-
 }  // namespace
 
 Server::Server(std::shared_ptr<const Config> config) : config_(std::move(config)) {
@@ -266,7 +262,7 @@ Server::ReloadResult Server::reload() {
     GRELAY_LOG_WARN("reload: 'workers' and 'accept' take effect only at a restart");
   }
   if (next->admin.has_value() != config_->admin.has_value() ||
-      (next->admin && !same_address(next->admin->address, config_->admin->address))) {
+      (next->admin && !next->admin->address.same_address(config_->admin->address))) {
     GRELAY_LOG_WARN("reload: [admin] changes take effect only at a restart");
   }
 
@@ -279,7 +275,7 @@ Server::ReloadResult Server::reload() {
   try {
     for (size_t i = 0; i < next->listeners.size(); ++i) {
       for (size_t j = 0; j < listeners_.size(); ++j) {
-        if (!kept[j] && same_address(listeners_[j].address, next->listeners[i].address)) {
+        if (!kept[j] && listeners_[j].address.same_address(next->listeners[i].address)) {
           kept[j] = true;
           next_listeners[i] = listeners_[j];
           if (next_listeners[i].acceptor) next_listeners[i].acceptor->set_index(i);

@@ -66,24 +66,28 @@ void WorkerThread::post_config(std::shared_ptr<const Config> config,
                                std::shared_ptr<Countdown> countdown,
                                std::shared_ptr<TlsContexts> tls,
                                std::shared_ptr<WorkerStats> stats) {
-  Message message{Message::Kind::config, std::move(config), std::move(gauges),
-                  std::move(listen_fds), std::move(countdown)};
+  Message message{Message::Kind::config};
+  message.config = std::move(config);
+  message.gauges = std::move(gauges);
+  message.fds = std::move(listen_fds);
+  message.countdown = std::move(countdown);
   message.tls = std::move(tls);
   message.stats = std::move(stats);
   post(std::move(message));
 }
 
 void WorkerThread::post_reopen_logs() {
-  post(Message{Message::Kind::reopen_logs, nullptr, {}, {}, nullptr});
+  post(Message{Message::Kind::reopen_logs});
 }
 
 void WorkerThread::post_connection(int fd, size_t index) {
-  Message message{Message::Kind::connection, nullptr, {}, {{index, fd}}, nullptr};
+  Message message{Message::Kind::connection};
+  message.fds.emplace_back(index, fd);
   post(std::move(message));
 }
 
 void WorkerThread::post_stop(Stop mode) {
-  Message message{Message::Kind::stop, nullptr, {}, {}, nullptr};
+  Message message{Message::Kind::stop};
   message.stop = mode;
   post(std::move(message));
 }

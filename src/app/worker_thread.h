@@ -77,7 +77,9 @@ class WorkerThread {
 
  private:
   struct Message {
-    enum class Kind { config, connection, stop, reopen_logs } kind;
+    enum class Kind { config, connection, stop, reopen_logs };
+    explicit Message(Kind k) noexcept : kind(k) {}
+    Kind kind;
     std::shared_ptr<const Config> config;
     std::vector<std::shared_ptr<ConnectionGauge>> gauges;
     std::vector<std::pair<size_t, int>> fds;

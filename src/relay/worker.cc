@@ -12,10 +12,6 @@
 namespace grelay {
 namespace {
 
-bool same_address(const HostPort& a, const HostPort& b) noexcept {
-  return a.host == b.host && a.port == b.port;
-}
-
 // For each listener of |old|, the index of the listener of |next| it continues as, or -1:
 // the same address, the n-th listener at an address continuing as the n-th.
 std::vector<ptrdiff_t> match_listeners(const Config& old, const Config& next) {
@@ -23,7 +19,7 @@ std::vector<ptrdiff_t> match_listeners(const Config& old, const Config& next) {
   std::vector<bool> taken(next.listeners.size(), false);
   for (size_t i = 0; i < old.listeners.size(); ++i) {
     for (size_t j = 0; j < next.listeners.size(); ++j) {
-      if (!taken[j] && same_address(old.listeners[i].address, next.listeners[j].address)) {
+      if (!taken[j] && old.listeners[i].address.same_address(next.listeners[j].address)) {
         taken[j] = true;
         map[i] = static_cast<ptrdiff_t>(j);
         break;
@@ -36,7 +32,7 @@ std::vector<ptrdiff_t> match_listeners(const Config& old, const Config& next) {
 // Index of the listener of |config| at |address|, or -1.
 ptrdiff_t find_listener(const Config& config, const HostPort& address) noexcept {
   for (size_t i = 0; i < config.listeners.size(); ++i) {
-    if (same_address(config.listeners[i].address, address)) return static_cast<ptrdiff_t>(i);
+    if (config.listeners[i].address.same_address(address)) return static_cast<ptrdiff_t>(i);
   }
   return -1;
 }
