@@ -26,8 +26,12 @@ def _all_output(argv):
 
 def tls_files(workdir):
     """A self-signed certificate and key for the TLS targets (made once per run; h2load
-    does not verify it)."""
-    cert, key = Path(workdir) / "bench-tls.pem", Path(workdir) / "bench-tls.key"
+    does not verify it). They get a directory of their own: grelay watches the directory of
+    its certificate files for rotations, and the kernel then does notify work for every
+    read of any file in it, such as h2load reading its request body on every call."""
+    tls_dir = Path(workdir) / "tls"
+    tls_dir.mkdir(exist_ok=True)
+    cert, key = tls_dir / "bench-tls.pem", tls_dir / "bench-tls.key"
     if not cert.exists():
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                         "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out",

@@ -59,6 +59,11 @@ struct TlsBio {
 
 namespace {
 
+// The most plaintext one TLS record carries.
+constexpr size_t max_record_plaintext = 16384;
+// Where small pieces of plaintext are gathered into one record; used within seal() only.
+thread_local uint8_t record_buffer[max_record_plaintext];
+
 std::string asn1_text(const ASN1_STRING* s) {
   return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                      static_cast<size_t>(ASN1_STRING_length(s)));
@@ -172,20 +177,24 @@ bool TlsLayer::seal(ChunkChain& plain, size_t limit) noexcept {
   if (!established_ || plain.empty()) return true;
   ERR_clear_error();
   while (!plain.empty() && wire_.size() < limit) {
-    iovec iov[16];
-    int n = plain.peek(iov, 16, limit - wire_.size());
-    size_t taken = 0;
-    for (int i = 0; i < n; ++i) {
-      size_t written = 0;
-      int rc = SSL_write_ex(ssl_, iov[i].iov_base, iov[i].iov_len, &written);
-      if (rc != 1) {
-        plain.drain(taken);
-        record_error(SSL_get_error(ssl_, rc));
-        return false;
-      }
-      taken += written;
+    // Each SSL_write makes at least one record, and the peer pays for every record it opens
+    // (a header read, an AEAD check). The chain holds frames and relinked DATA chunks of any
+    // size, so pieces smaller than a record are gathered into one before sealing.
+    iovec front;
+    plain.peek(&front, 1);
+    const void* data = front.iov_base;
+    size_t len = front.iov_len;
+    if (len < max_record_plaintext && plain.size() > len) {
+      len = plain.copy_out(record_buffer, max_record_plaintext);
+      data = record_buffer;
     }
-    plain.drain(taken);
+    size_t written = 0;
+    int rc = SSL_write_ex(ssl_, data, len, &written);
+    if (rc != 1) {
+      record_error(SSL_get_error(ssl_, rc));
+      return false;
+    }
+    plain.drain(written);
   }
   return true;
 }

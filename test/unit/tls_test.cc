@@ -157,6 +157,60 @@ TEST_CASE("a TLS client and server layer handshake with ALPN h2 and carry data")
   CHECK(pair.server->error() == "the peer closed the TLS session");
 }
 
+// The application-data records in |wire| (TLS 1.3 hides every record type behind 23).
+int count_records(const std::string& wire) {
+  int records = 0;
+  for (size_t at = 0; at + 5 <= wire.size(); ++records) {
+    REQUIRE(static_cast<uint8_t>(wire[at]) == 23);
+    at += 5 + (static_cast<uint8_t>(wire[at + 3]) << 8 | static_cast<uint8_t>(wire[at + 4]));
+  }
+  return records;
+}
+
+TEST_CASE("small pieces of plaintext are sealed into full records, big chunks as they are") {
+  TempDir tmp;
+  TestPki pki(tmp.path);
+  auto relay = pki.issue("relay", "DNS:relay.test", 5);
+  std::string error;
+  Pair pair(grelay::ServerTlsContext::create(listener_tls(relay), nullptr, error),
+            grelay::ClientTlsContext::create(cluster_tls(pki.ca(), "relay.test"), error),
+            "relay.test");
+  REQUIRE(pair.handshake());
+
+  // 300 frames of 100 bytes, each in a chunk of its own (as relinked DATA chunks are):
+  // 30,000 bytes make two records, not 300.
+  ChunkChain plain(pair.pool);
+  std::string expected;
+  for (int i = 0; i < 300; ++i) {
+    ChunkChain piece(pair.pool);
+    std::string frame(100, static_cast<char>('a' + i % 26));
+    piece.append(frame.data(), frame.size());
+    piece.move_to(plain, piece.size());
+    expected += frame;
+  }
+  iovec iov[400];
+  REQUIRE(plain.peek(iov, 400) == 300);
+  REQUIRE(pair.server->seal(plain, 1 << 20));
+  CHECK(plain.empty());
+  std::string wire = drain(pair.server->wire());
+  CHECK(count_records(wire) == 2);
+  CHECK(read_all(*pair.client, wire) == expected);
+
+  // Full chunks go out one record each.
+  std::string big(3 * grelay::chunk_size, 'z');
+  plain.append(big.data(), big.size());
+  REQUIRE(pair.server->seal(plain, 1 << 20));
+  wire = drain(pair.server->wire());
+  CHECK(count_records(wire) == 3);
+  CHECK(read_all(*pair.client, wire) == big);
+
+  // The limit stops sealing once the wire holds that much.
+  plain.append(big.data(), big.size());
+  REQUIRE(pair.server->seal(plain, 1000));
+  CHECK(plain.size() == 2 * grelay::chunk_size);
+  CHECK(count_records(drain(pair.server->wire())) == 1);
+}
+
 TEST_CASE("the backend name is verified, by DNS name or IP SAN") {
   TempDir tmp;
   TestPki pki(tmp.path);
