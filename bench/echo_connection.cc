@@ -72,7 +72,8 @@ void EchoConnection::accept(EchoWorker& worker, uv_stream_t* listener) noexcept 
 bool EchoConnection::start() noexcept {
   nghttp2_session* session = nullptr;
   if (session_option() == nullptr || callbacks() == nullptr ||
-      nghttp2_session_server_new2(&session, callbacks(), this, session_option()) != 0) {
+      nghttp2_session_server_new3(&session, callbacks(), this, session_option(), worker_.mem()) !=
+          0) {
     return false;
   }
   session_.reset(session);
@@ -109,8 +110,7 @@ void EchoConnection::fail() noexcept {
 }
 
 EchoConnection::Stream* EchoConnection::find_stream(int32_t stream_id) noexcept {
-  auto it = streams_.find(stream_id);
-  return it == streams_.end() ? nullptr : &it->second;
+  return static_cast<Stream*>(nghttp2_session_get_stream_user_data(session_.get(), stream_id));
 }
 
 void EchoConnection::resume(Stream& stream) noexcept {
@@ -237,12 +237,20 @@ int EchoConnection::on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* f
 
 int EchoConnection::on_begin_headers(const nghttp2_frame& frame) noexcept {
   if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  try {
-    Stream& stream = streams_[frame.hd.stream_id];
-    stream.id = frame.hd.stream_id;
-  } catch (const std::bad_alloc&) {
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // Resets this stream only.
+  Stream* stream = nullptr;
+  if (!spare_.empty()) {
+    stream = spare_.back();
+    spare_.pop_back();
+  } else {
+    try {
+      spare_.reserve(streams_.size() + 1);  // So that on_stream_close never allocates.
+      stream = &streams_.emplace_back();
+    } catch (const std::bad_alloc&) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // Resets this stream only.
+    }
   }
+  stream->id = frame.hd.stream_id;
+  nghttp2_session_set_stream_user_data(session_.get(), stream->id, stream);
   return 0;
 }
 
@@ -302,17 +310,22 @@ int EchoConnection::on_stream_close_cb(nghttp2_session*, int32_t stream_id, uint
 }
 
 int EchoConnection::on_stream_close(int32_t stream_id) noexcept {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return 0;
+  Stream* stream = find_stream(stream_id);
+  if (stream == nullptr) return 0;
   // Bytes that will never be echoed still occupy the connection window.
-  if (size_t unsent = it->second.pending.size(); unsent != 0) {
+  if (size_t unsent = stream->pending.size(); unsent != 0) {
     try {
       consumed_.emplace_back(0, unsent);
     } catch (const std::bad_alloc&) {
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    stream->pending.consume(unsent);
   }
-  streams_.erase(it);
+  nghttp2_session_set_stream_user_data(session_.get(), stream_id, nullptr);
+  stream->id = 0;
+  stream->request_ended = false;
+  stream->deferred = false;
+  spare_.push_back(stream);  // Reserved in on_begin_headers.
   return 0;
 }
 

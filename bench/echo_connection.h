@@ -4,9 +4,9 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -95,8 +95,11 @@ class EchoConnection {
   EchoWorker& worker_;
   uv_tcp_t tcp_{};
   uv_write_t write_req_{};
-  // Streams are declared before the session so the session is deleted first.
-  std::unordered_map<int32_t, Stream> streams_;
+  // Every Stream this connection made; nghttp2's stream user data points into it, and
+  // closed ones wait in |spare_| for the next request (a deque never moves its elements).
+  // Declared before the session so the session is deleted first.
+  std::deque<Stream> streams_;
+  std::vector<Stream*> spare_;
   SessionPtr session_;
   // Bytes to hand to nghttp2_session_consume once the current nghttp2 call returns;
   // stream id 0 stands for connection-level only.

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "h2/session_allocator.h"
 #include "unique_fd.h"
 
 namespace grelay::bench {
@@ -43,6 +44,9 @@ class EchoWorker {
   uv_loop_t* loop() noexcept { return loop_.get(); }
   // One read buffer per loop: each read is fully processed before its callback returns.
   uv_buf_t read_buffer() noexcept { return uv_buf_init(read_buffer_.get(), read_buffer_size); }
+  // The allocator of this loop's nghttp2 sessions: the many small blocks nghttp2 makes per
+  // stream are reused instead of going through malloc, as in grelay's own workers.
+  nghttp2_mem* mem() noexcept { return allocator_.mem(); }
 
  private:
   static constexpr size_t read_buffer_size = 64 * 1024;
@@ -51,7 +55,9 @@ class EchoWorker {
   static void on_stop_cb(uv_async_t* async) noexcept;
   void on_stop() noexcept;
 
-  UvLoop loop_;  // First: see UvLoop.
+  // Before the loop: sessions, deleted when the loop closes their connections, use it.
+  grelay::SessionAllocator allocator_;
+  UvLoop loop_;  // First among the handles: see UvLoop.
   uv_tcp_t listener_{};
   uv_async_t stop_{};
   std::unique_ptr<char[]> read_buffer_;
