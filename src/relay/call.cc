@@ -247,7 +247,11 @@ void Call::on_downstream_close(uint32_t error_code) noexcept {
 ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
   if (!response_body_.empty()) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    return static_cast<ssize_t>(std::min(length, response_body_.size()));
+    const size_t n = std::min(length, response_body_.size());
+    // The last bytes of a backend's response carry the end too (and the trailers follow in
+    // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
+    if (n == response_body_.size() && response_ended_ && !relay_end_) end_response(data_flags);
+    return static_cast<ssize_t>(n);
   }
   if (relay_end_) {
     response_ = Response::done;
@@ -262,23 +266,26 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     return 0;
   }
   if (response_ended_) {
-    response_ = Response::done;
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    set_final_status(trailers_.has("grpc-status") ? status_from_text(trailers_.get("grpc-status"))
-                                                  : StatusCode::unknown);
-    if (!trailers_.empty()) {
-      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      NvArray nva;
-      for (const auto& f : trailers_.fields()) {
-        std::string_view name = rcbuf_view(f.name);
-        if (name.empty() || name[0] == ':' || is_hop_by_hop(name)) continue;
-        nva.add_kept(name, rcbuf_view(f.value));
-      }
-      downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
-    }
+    end_response(data_flags);
     return 0;
   }
   return NGHTTP2_ERR_DEFERRED;
+}
+
+void Call::end_response(uint32_t* data_flags) noexcept {
+  response_ = Response::done;
+  *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  set_final_status(trailers_.has("grpc-status") ? status_from_text(trailers_.get("grpc-status"))
+                                                : StatusCode::unknown);
+  if (trailers_.empty()) return;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  NvArray nva;
+  for (const auto& f : trailers_.fields()) {
+    std::string_view name = rcbuf_view(f.name);
+    if (name.empty() || name[0] == ':' || is_hop_by_hop(name)) continue;
+    nva.add_kept(name, rcbuf_view(f.value));
+  }
+  downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
 }
 
 void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
@@ -495,6 +502,8 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
   size_t available = request_body_.size() - replay_offset_;
   if (available > 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    // The client's last bytes carry END_STREAM, not an empty DATA frame of their own.
+    if (request_ended_ && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(std::min(length, available));
   }
   if (request_ended_) {

@@ -84,6 +84,9 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void reject_http(const char* http_status, StatusCode status, const std::string& message,
                    ErrorReason reason) noexcept;
   // Notes the status the client gets, the first time it is known.
+  // The backend's response has ended and its last bytes are going out: sets EOF (and
+  // submits the trailers) on the DATA frame being made.
+  void end_response(uint32_t* data_flags) noexcept;
   void set_final_status(StatusCode status, ErrorReason reason = ErrorReason::none) noexcept;
   // Counts the finished call and writes its access log line.
   void record_end() noexcept;

@@ -69,6 +69,8 @@ class StreamRecord:
   body: bytearray = field(default_factory=bytearray)
   ended: bool = False
   reset_code: object = None
+  # (payload length, END_STREAM) of each DATA frame, in order.
+  data_frames: list = field(default_factory=list)
 
   def header(self, name):
     for k, v in self.headers:
@@ -188,6 +190,7 @@ class H2Backend:
       record = records.get(event.stream_id)
       if record is not None:
         record.body += event.data
+        record.data_frames.append((len(event.data), event.stream_ended is not None))
       h2c.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
     elif isinstance(event, h2.events.StreamEnded):
       record = records.get(event.stream_id)

@@ -6,6 +6,7 @@ import queue
 import threading
 
 import grpc
+import h2.events
 import pytest
 
 import support
@@ -281,3 +282,18 @@ def test_request_headers_reach_the_backend(relay, h2_backend):
   for name, value in headers:
     assert seen.header(name) == value, name
   assert grpc_unframe(bytes(seen.body)) == [(0, b"hello")]
+
+
+def test_last_body_bytes_carry_end_stream_each_way(relay, h2_backend):
+  # The relay ends each body on the DATA frame that carries its last bytes: no empty DATA
+  # frame follows for END_STREAM (to the backend) or before the trailers (to the client).
+  message = grpc_frame(b"framing")
+  with RawClient(relay.addr("raw")) as client:
+    r = client.call("/test.Raw/Echo", body=message)
+  assert r.grpc_status() == 0
+  seen = h2_backend.streams("/test.Raw/Echo")[-1]
+  assert seen.data_frames == [(len(message), True)]
+  data_events = [e for e in r.events if isinstance(e, h2.events.DataReceived)]
+  assert [len(e.data) for e in data_events] == [len(message)]
+  assert data_events[0].stream_ended is None
+  assert r.trailers is not None and r.ended
