@@ -224,12 +224,26 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
     return;
   }
   request_body_.append(data, len);
-  if (upstream_) upstream_->resume(upstream_id_);
+  resume_request();
 }
 
 void Call::on_request_end() noexcept {
   request_ended_ = true;
-  if (upstream_) upstream_->resume(upstream_id_);
+  resume_request();
+}
+
+void Call::resume_request() noexcept {
+  // Only a stream whose body callback said "deferred" needs waking: resuming any other
+  // one costs nghttp2 a stream lookup to find nothing to do.
+  if (!upstream_ || !request_deferred_) return;
+  request_deferred_ = false;
+  upstream_->resume(upstream_id_);
+}
+
+void Call::resume_response() noexcept {
+  if (!response_deferred_) return;
+  response_deferred_ = false;
+  downstream_->resume(stream_id_);
 }
 
 void Call::on_downstream_close(uint32_t error_code) noexcept {
@@ -269,6 +283,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     end_response(data_flags);
     return 0;
   }
+  response_deferred_ = true;
   return NGHTTP2_ERR_DEFERRED;
 }
 
@@ -449,7 +464,7 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
     return;
   }
   response_body_.append(data, len);
-  downstream_->resume(stream_id_);
+  resume_response();
 }
 
 void Call::on_response_end() noexcept {
@@ -460,7 +475,7 @@ void Call::on_response_end() noexcept {
     note_outcome(static_cast<StatusCode>(code));
   }
   response_ended_ = true;
-  if (response_ == Response::streaming) downstream_->resume(stream_id_);
+  if (response_ == Response::streaming) resume_response();
 }
 
 void Call::on_upstream_close(uint32_t error_code) noexcept {
@@ -510,6 +525,7 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
+  request_deferred_ = true;
   return NGHTTP2_ERR_DEFERRED;
 }
 

@@ -87,6 +87,10 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // The backend's response has ended and its last bytes are going out: sets EOF (and
   // submits the trailers) on the DATA frame being made.
   void end_response(uint32_t* data_flags) noexcept;
+  // Wake the backend stream's request body, or the client stream's response body, if its
+  // callback deferred.
+  void resume_request() noexcept;
+  void resume_response() noexcept;
   void set_final_status(StatusCode status, ErrorReason reason = ErrorReason::none) noexcept;
   // Counts the finished call and writes its access log line.
   void record_end() noexcept;
@@ -150,6 +154,10 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   StatusCode final_status_ = StatusCode::unknown;
   ErrorReason error_reason_ = ErrorReason::none;
   bool status_known_ = false;
+  // The body callback of the backend stream (request) or client stream (response) returned
+  // NGHTTP2_ERR_DEFERRED and waits for resume_request() / resume_response().
+  bool request_deferred_ = false;
+  bool response_deferred_ = false;
 
   // Absolute deadline on the uv_hrtime() clock; 0 when the call has none.
   uint64_t deadline_ns_ = 0;
