@@ -15,9 +15,11 @@
 
 #include <toml++/toml.h>
 
+#include "config/config_reader.h"
 #include "config/duration.h"
 #include "config/host_port.h"
 #include "config/tls_files.h"
+#include "config/tls_keys.h"
 #include "config/upstream_keys.h"
 
 namespace grelay {
@@ -29,61 +31,11 @@ std::string format_what(const std::string& file, int line, const std::string& me
   return file + ": " + message;
 }
 
-// Quotes a value from the file for a message; control bytes (a TOML escape can hold any)
-// are shown as \xNN so the message stays one readable line.
-std::string quoted(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      char hex[5];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// " (did you mean 'x'?)" for the candidate closest to |word|, or "" when none is close.
-template <typename Range>
-std::string suggestion(std::string_view word, const Range& candidates) {
-  std::string_view best;
-  size_t best_distance = std::min<size_t>(2, word.size() / 2);
-  for (std::string_view candidate : candidates) {
-    size_t d = edit_distance(word, candidate);
-    if (d <= best_distance && (best.empty() || d < edit_distance(word, best))) best = candidate;
-  }
-  if (best.empty()) return "";
-  return " (did you mean " + quoted(best) + "?)";
-}
-
-int line_of(const toml::node& node) {
-  return static_cast<int>(node.source().begin.line);
-}
-
 // Turns a parsed TOML document into a Config, throwing ConfigError at the first problem.
-class ConfigParser {
+class ConfigParser : ConfigReader {
  public:
-  ConfigParser(const std::string& path, Config& config) : path_(path), config_(config) {}
+  ConfigParser(const std::string& path, Config& config)
+      : ConfigReader(path), path_(path), config_(config) {}
 
   void parse(const toml::table& root);
 
@@ -98,20 +50,6 @@ class ConfigParser {
     bool section;
   };
 
-  [[noreturn]] void fail(int line, const std::string& message) const {
-    throw ConfigError(path_, line, message);
-  }
-
-  void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
-                  std::string_view where) const;
-  std::string string_of(const toml::node& node, std::string_view name) const;
-  int64_t integer_of(const toml::node& node, std::string_view name, int64_t min, int64_t max) const;
-  std::chrono::milliseconds duration_of(const toml::node& node, std::string_view name) const;
-  HostPort address_of(const toml::node& node, std::string_view name, HostRule rule) const;
-  // A file name from the config, relative to the config file's directory unless absolute.
-  std::string file_of(const toml::node& node, std::string_view name) const;
-  std::vector<std::string> strings_of(const toml::node& node, std::string_view name) const;
-
   void parse_workers(const toml::node& node);
   void parse_log_level(const toml::node& node);
   void parse_accept(const toml::node& node);
@@ -121,9 +59,6 @@ class ConfigParser {
   void parse_route(const toml::table& table);
   void parse_route_match(const toml::table& table, RouteConfig& route);
   void parse_cluster(const toml::table& table);
-  ListenerTlsConfig parse_listener_tls(const toml::node& node);
-  TlsCertificate parse_certificate(const toml::table& table, int line, std::string_view where);
-  ClusterTlsConfig parse_cluster_tls(const toml::node& node);
   void link_routes();
 
   const std::string& path_;
@@ -131,80 +66,6 @@ class ConfigParser {
   // Line of each route's `cluster` value, for errors found once all clusters are known.
   std::vector<int> route_cluster_lines_;
 };
-
-void ConfigParser::check_keys(const toml::table& table,
-                              std::initializer_list<std::string_view> allowed,
-                              std::string_view where) const {
-  const toml::key* first = nullptr;
-  for (auto&& [key, value] : table) {
-    if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
-    if (first == nullptr || key.source().begin.line < first->source().begin.line) first = &key;
-  }
-  if (first == nullptr) return;
-  fail(static_cast<int>(first->source().begin.line), "unknown key " + quoted(first->str()) + " " +
-                                                         std::string(where) +
-                                                         suggestion(first->str(), allowed));
-}
-
-std::string ConfigParser::string_of(const toml::node& node, std::string_view name) const {
-  const auto* value = node.as_string();
-  if (value == nullptr) fail(line_of(node), std::string(name) + " must be a string");
-  return value->get();
-}
-
-int64_t ConfigParser::integer_of(const toml::node& node, std::string_view name, int64_t min,
-                                 int64_t max) const {
-  const auto* value = node.as_integer();
-  if (value == nullptr) fail(line_of(node), std::string(name) + " must be an integer");
-  int64_t v = value->get();
-  if (v < min || v > max) {
-    fail(line_of(node), std::string(name) + " must be between " + std::to_string(min) + " and " +
-                            std::to_string(max) + ", got " + std::to_string(v));
-  }
-  return v;
-}
-
-std::chrono::milliseconds ConfigParser::duration_of(const toml::node& node,
-                                                    std::string_view name) const {
-  const auto* value = node.as_string();
-  if (value == nullptr) {
-    fail(line_of(node), std::string(name) + " must be a duration string such as \"30s\"");
-  }
-  std::string error;
-  auto d = parse_duration(value->get(), &error);
-  if (!d) {
-    fail(line_of(node), "bad " + std::string(name) + " " + quoted(value->get()) + ": " + error);
-  }
-  return *d;
-}
-
-HostPort ConfigParser::address_of(const toml::node& node, std::string_view name,
-                                  HostRule rule) const {
-  std::string text = string_of(node, name);
-  std::string error;
-  auto address = parse_host_port(text, rule, &error);
-  if (!address) fail(line_of(node), "bad " + std::string(name) + " " + quoted(text) + ": " + error);
-  return std::move(*address);
-}
-
-std::string ConfigParser::file_of(const toml::node& node, std::string_view name) const {
-  std::string file = string_of(node, name);
-  if (file.empty()) fail(line_of(node), std::string(name) + " must not be empty");
-  size_t slash = path_.rfind('/');
-  if (file[0] == '/' || slash == std::string::npos) return file;
-  return path_.substr(0, slash + 1) + file;
-}
-
-std::vector<std::string> ConfigParser::strings_of(const toml::node& node,
-                                                  std::string_view name) const {
-  const toml::array* array = node.as_array();
-  if (array == nullptr) fail(line_of(node), std::string(name) + " must be an array of strings");
-  std::vector<std::string> out;
-  for (const toml::node& element : *array) {
-    out.push_back(string_of(element, name));
-  }
-  return out;
-}
 
 void ConfigParser::parse(const toml::table& root) {
   static constexpr std::string_view top_level[] = {"workers",   "accept",  "drain_timeout",
@@ -253,7 +114,8 @@ void ConfigParser::parse(const toml::table& root) {
     } else if (k == "listener" || k == "route" || k == "cluster") {
       fail(item.line, std::string(k) + " must be an array of tables ([[" + std::string(k) + "]])");
     } else {
-      fail(item.line, "unknown key " + quoted(k) + " at top level" + suggestion(k, top_level));
+      fail(item.line, "unknown key " + quoted(k) + " at top level" +
+                          suggestion(k, {std::begin(top_level), std::end(top_level)}));
     }
   }
   if (config_.listeners.empty()) fail(0, "no [[listener]] defined");
@@ -359,7 +221,7 @@ void ConfigParser::parse_listener(const toml::table& table) {
     listener.max_concurrent_streams = static_cast<uint32_t>(integer_of(
         *n, "[[listener]] max_concurrent_streams", 1, std::numeric_limits<int32_t>::max()));
   }
-  if (const toml::node* n = table.get("tls")) listener.tls = parse_listener_tls(*n);
+  if (const toml::node* n = table.get("tls")) listener.tls = parse_listener_tls(*this, *n);
   if (const toml::node* n = table.get("handshake_timeout")) {
     listener.handshake_timeout = duration_of(*n, "[[listener]] handshake_timeout");
   }
@@ -383,131 +245,6 @@ void ConfigParser::parse_listener(const toml::table& table) {
     listener.stream_idle_timeout = duration_of(*n, "[[listener]] stream_idle_timeout");
   }
   config_.listeners.push_back(std::move(listener));
-}
-
-TlsCertificate ConfigParser::parse_certificate(const toml::table& table, int line,
-                                               std::string_view where) {
-  TlsCertificate pair;
-  pair.line = line;
-  const toml::node* cert = table.get("cert");
-  const toml::node* key = table.get("key");
-  if (cert == nullptr) fail(line, std::string(where) + " is missing 'cert'");
-  if (key == nullptr) fail(line, std::string(where) + " is missing 'key'");
-  pair.cert = file_of(*cert, std::string(where) + " cert");
-  pair.key = file_of(*key, std::string(where) + " key");
-  if (std::string why = check_cert_pair(pair.cert, pair.key); !why.empty()) fail(line, why);
-  return pair;
-}
-
-ListenerTlsConfig ConfigParser::parse_listener_tls(const toml::node& node) {
-  const toml::table* table = node.as_table();
-  if (table == nullptr) {
-    fail(line_of(node),
-         "[[listener]] tls must be a table: tls = { cert = \"...\", key = \"...\" }");
-  }
-  check_keys(*table, {"cert", "key", "certs", "client_ca", "verify"}, "in [[listener]] tls");
-  ListenerTlsConfig tls;
-  tls.line = line_of(node);
-  if (table->get("cert") || table->get("key")) {
-    tls.certificates.push_back(parse_certificate(*table, tls.line, "[[listener]] tls"));
-  }
-  if (const toml::node* n = table->get("certs")) {
-    const toml::array* array = n->as_array();
-    if (array == nullptr || array->empty()) {
-      fail(line_of(*n),
-           "[[listener]] tls certs must be a non-empty array of tables "
-           "{ names = [...], cert = \"...\", key = \"...\" }");
-    }
-    for (const toml::node& element : *array) {
-      const toml::table* entry = element.as_table();
-      if (entry == nullptr) fail(line_of(element), "[[listener]] tls certs entries must be tables");
-      check_keys(*entry, {"names", "cert", "key"}, "in [[listener]] tls certs");
-      const toml::node* names = entry->get("names");
-      if (names == nullptr)
-        fail(line_of(element), "[[listener]] tls certs entry is missing 'names'");
-      std::vector<std::string> list = strings_of(*names, "[[listener]] tls certs names");
-      if (list.empty()) fail(line_of(*names), "[[listener]] tls certs names must not be empty");
-      for (std::string& name : list) {
-        bool ok = !name.empty() && name.size() <= 253;
-        for (char& c : name) {
-          c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-          ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                      c == '_' || c == '*');
-        }
-        size_t star = name.rfind('*');
-        ok = ok && (star == std::string::npos || (star == 0 && name.size() > 2 && name[1] == '.'));
-        if (!ok) {
-          fail(line_of(*names), "bad [[listener]] tls certs name " + quoted(name) +
-                                    ": expected a DNS name, or *.domain");
-        }
-      }
-      TlsCertificate pair =
-          parse_certificate(*entry, line_of(element), "[[listener]] tls certs entry");
-      pair.names = std::move(list);
-      tls.certificates.push_back(std::move(pair));
-    }
-  }
-  if (tls.certificates.empty()) {
-    fail(tls.line, "[[listener]] tls needs cert and key, or certs = [{ names, cert, key }]");
-  }
-  if (const toml::node* n = table->get("client_ca")) {
-    tls.client_ca = file_of(*n, "[[listener]] tls client_ca");
-    if (std::string why = check_ca(tls.client_ca); !why.empty()) fail(line_of(*n), why);
-    tls.client_verify = ClientCertMode::require;
-  }
-  if (const toml::node* n = table->get("verify")) {
-    std::string verify = string_of(*n, "[[listener]] tls verify");
-    if (verify == "require") {
-      tls.client_verify = ClientCertMode::require;
-    } else if (verify == "optional") {
-      tls.client_verify = ClientCertMode::optional;
-    } else {
-      fail(line_of(*n),
-           "unknown [[listener]] tls verify " + quoted(verify) + " (supported: require, optional)");
-    }
-    if (tls.client_ca.empty()) {
-      fail(line_of(*n),
-           "[[listener]] tls verify needs client_ca (the CA client certificates "
-           "must chain to)");
-    }
-  }
-  return tls;
-}
-
-ClusterTlsConfig ConfigParser::parse_cluster_tls(const toml::node& node) {
-  const toml::table* table = node.as_table();
-  if (table == nullptr)
-    fail(line_of(node), "[[cluster]] tls must be a table: tls = { ca = \"...\" }");
-  check_keys(*table, {"ca", "cert", "key", "server_name", "verify"}, "in [[cluster]] tls");
-  ClusterTlsConfig tls;
-  tls.line = line_of(node);
-  if (const toml::node* n = table->get("ca")) {
-    tls.ca = file_of(*n, "[[cluster]] tls ca");
-    if (std::string why = check_ca(tls.ca); !why.empty()) fail(line_of(*n), why);
-  }
-  if (table->get("cert") || table->get("key")) {
-    TlsCertificate pair = parse_certificate(*table, tls.line, "[[cluster]] tls");
-    tls.cert = std::move(pair.cert);
-    tls.key = std::move(pair.key);
-  }
-  if (const toml::node* n = table->get("server_name")) {
-    tls.server_name = string_of(*n, "[[cluster]] tls server_name");
-    // Checked as the host of an endpoint would be (IPv6 without brackets).
-    const std::string& name = tls.server_name;
-    std::string probe = name.find(':') != std::string::npos ? "[" + name + "]:1" : name + ":1";
-    std::string error;
-    bool ok = !name.empty() && parse_host_port(probe, HostRule::ip_or_dns, &error).has_value();
-    if (!ok) {
-      fail(line_of(*n), "bad [[cluster]] tls server_name " + quoted(tls.server_name) +
-                            ": expected a DNS name or an IP address");
-    }
-  }
-  if (const toml::node* n = table->get("verify")) {
-    const auto* value = n->as_boolean();
-    if (value == nullptr) fail(line_of(*n), "[[cluster]] tls verify must be true or false");
-    tls.verify = value->get();
-  }
-  return tls;
 }
 
 void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& route) {
@@ -622,16 +359,7 @@ void ConfigParser::parse_cluster(const toml::table& table) {
   std::vector<std::string_view> keys = {
       "name", "endpoints", "lb", "max_connections_per_endpoint", "connect_timeout", "tls"};
   keys.insert(keys.end(), std::begin(cluster_upstream_keys), std::end(cluster_upstream_keys));
-  const toml::key* unknown = nullptr;
-  for (auto&& [key, value] : table) {
-    if (std::find(keys.begin(), keys.end(), key.str()) != keys.end()) continue;
-    if (!unknown || key.source().begin.line < unknown->source().begin.line) unknown = &key;
-  }
-  if (unknown) {
-    fail(static_cast<int>(unknown->source().begin.line), "unknown key " + quoted(unknown->str()) +
-                                                             " in [[cluster]]" +
-                                                             suggestion(unknown->str(), keys));
-  }
+  check_keys(table, keys, "in [[cluster]]");
   ClusterConfig cluster;
   cluster.line = line_of(table);
   const toml::node* name = table.get("name");
@@ -690,7 +418,7 @@ void ConfigParser::parse_cluster(const toml::table& table) {
   if (const toml::node* n = table.get("connect_timeout")) {
     cluster.connect_timeout = duration_of(*n, "[[cluster]] connect_timeout");
   }
-  if (const toml::node* n = table.get("tls")) cluster.tls = parse_cluster_tls(*n);
+  if (const toml::node* n = table.get("tls")) cluster.tls = parse_cluster_tls(*this, *n);
   parse_cluster_upstream_keys(table, path_, cluster);
   config_.clusters.push_back(std::move(cluster));
 }

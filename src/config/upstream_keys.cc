@@ -3,23 +3,20 @@
 #include <algorithm>
 #include <limits>
 
+#include "config/config_reader.h"
 #include "config/duration.h"
 #include "config/host_port.h"
 
 namespace grelay {
 namespace {
 
-int line_of(const toml::node& node) {
-  return static_cast<int>(node.source().begin.line);
-}
-
-// Reads the values of one table, failing with the file name and the value's line.
+// Reads the values of one table, naming each "<where> <key>" in messages.
 class KeyReader {
  public:
-  KeyReader(const std::string& path, std::string where) : path_(path), where_(std::move(where)) {}
+  KeyReader(const std::string& path, std::string where) : reader_(path), where_(std::move(where)) {}
 
   [[noreturn]] void fail(int line, const std::string& message) const {
-    throw ConfigError(path_, line, message);
+    reader_.fail(line, message);
   }
 
   const toml::table& table_of(const toml::node& node) const {
@@ -28,47 +25,22 @@ class KeyReader {
     return *table;
   }
 
-  void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed) const {
-    for (auto&& [key, value] : table) {
-      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
-      std::string list;
-      for (std::string_view k : allowed) {
-        list += (list.empty() ? "" : ", ") + std::string(k);
-      }
-      fail(static_cast<int>(key.source().begin.line), "unknown key '" + std::string(key.str()) +
-                                                          "' in " + where_ +
-                                                          " (supported: " + list + ")");
-    }
+  void check_keys(const toml::table& table, const std::vector<std::string_view>& allowed) const {
+    reader_.check_keys(table, allowed, "in " + where_);
   }
 
   std::string name(std::string_view key) const { return where_ + " " + std::string(key); }
 
   std::string string(const toml::node& node, std::string_view key) const {
-    const auto* value = node.as_string();
-    if (value == nullptr) fail(line_of(node), name(key) + " must be a string");
-    return value->get();
+    return reader_.string_of(node, name(key));
   }
 
   int64_t integer(const toml::node& node, std::string_view key, int64_t min, int64_t max) const {
-    const auto* value = node.as_integer();
-    if (value == nullptr) fail(line_of(node), name(key) + " must be an integer");
-    int64_t v = value->get();
-    if (v < min || v > max) {
-      fail(line_of(node), name(key) + " must be between " + std::to_string(min) + " and " +
-                              std::to_string(max) + ", got " + std::to_string(v));
-    }
-    return v;
+    return reader_.integer_of(node, name(key), min, max);
   }
 
   std::chrono::milliseconds duration(const toml::node& node, std::string_view key) const {
-    const auto* value = node.as_string();
-    if (value == nullptr) {
-      fail(line_of(node), name(key) + " must be a duration string such as \"30s\"");
-    }
-    std::string error;
-    auto d = parse_duration(value->get(), &error);
-    if (!d) fail(line_of(node), "bad " + name(key) + " '" + value->get() + "': " + error);
-    return *d;
+    return reader_.duration_of(node, name(key));
   }
 
   // A size: an integer of bytes, or a string with a unit ("64KiB", "1MiB").
@@ -95,7 +67,7 @@ class KeyReader {
   }
 
  private:
-  const std::string& path_;
+  ConfigReader reader_;
   std::string where_;
 };
 

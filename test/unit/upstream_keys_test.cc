@@ -144,6 +144,8 @@ TEST_CASE("cluster upstream key errors name the file and line") {
       {config_with("health_check = { interval = 5 }"), 9, "must be a duration string"},
       {config_with("health_check = { every = \"1s\" }"), 9,
        "unknown key 'every' in [[cluster]] health_check"},
+      {config_with("health_check = { intervall = \"1s\" }"), 9,
+       "unknown key 'intervall' in [[cluster]] health_check (did you mean 'interval'?)"},
       {config_with("health_check = \"yes\""), 9, "must be an inline table"},
       {config_with("outlier = { consecutive_failures = 0 }"), 9, "between 1 and"},
       {config_with("outlier = { base_ejection = \"10s\", max_ejection = \"1s\" }"), 9,
