@@ -236,23 +236,28 @@ def main():
             versions[t.kind] = t.version()
 
     workdir = tempfile.TemporaryDirectory(prefix="grelay-bench-")
-    backend = Child("echo_backend", [backend_binary, "--port", "0", "--threads", "1"],
-                    pins["backend"])
+    backend = None
     sections = []
     try:
-        port = int(backend.wait_for_line(r"listening on \S+:(\d+)").group(1))
-        ctx = Context(args, pins, Path(workdir.name), backend, port, load_client, nofile)
         for name in args.workloads:
             workload = workloads[name]
             targets = [t for t in runnable if t.name in workload.targets]
             if not targets:
                 continue
             print(f"{workload.name}: {workload.description}", file=sys.stderr, flush=True)
+            # A fresh backend for each workload: what an earlier one left in its memory
+            # (thousands of held streams, grown free lists) must not slow a later one.
+            backend = Child("echo_backend", [backend_binary, "--port", "0", "--threads", "1"],
+                            pins["backend"])
+            port = int(backend.wait_for_line(r"listening on \S+:(\d+)").group(1))
+            ctx = Context(args, pins, Path(workdir.name), backend, port, load_client, nofile)
             summaries, runs = run_workload(ctx, workload, targets)
             extra = []
             if (isinstance(workload, HeldMemory) and not args.no_heaptrack
                     and any(s["target"] == "grelay" and "error" not in s for s in summaries)):
                 extra = where_bytes_go(ctx, workload, grelay_binary)
+            backend.stop()
+            backend = None
             sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra))
             print("\n".join(workload_table(workload, summaries) + [""] + extra) + "\n",
                   flush=True)
@@ -266,7 +271,8 @@ def main():
     finally:
         for target in runnable:
             target.stop()
-        backend.stop()
+        if backend:
+            backend.stop()
         workdir.cleanup()
     write_report(args, out, png, chart_problem, command, pin_text, busy, versions, runnable,
                  skipped, sections, results)
