@@ -1,5 +1,7 @@
 #include "net/flush_queue.h"
 
+#include "core/turn_clock.h"
+
 namespace grelay {
 
 FlushQueue::FlushQueue(uv_loop_t* loop) noexcept {
@@ -35,12 +37,16 @@ void FlushQueue::remove(Flushable& item) noexcept {
 }
 
 void FlushQueue::run() noexcept {
+  // Calls that end in this flush share one clock reading; the reads after the next poll take
+  // a new one.
+  TurnClock::next_phase();
   // An item may queue itself or others while flushing; those run in this same pass.
   while (head_) {
     Flushable* item = head_;
     remove(*item);
     item->flush_now();
   }
+  TurnClock::next_phase();
 }
 
 void FlushQueue::prepare_cb(uv_prepare_t* handle) noexcept {
