@@ -95,10 +95,14 @@ void H2Session::on_data_received(size_t n) noexcept {
   if (eager_connection_window_ && n > 0) nghttp2_session_consume_connection(session_.get(), n);
 }
 
-void H2Session::consume(int32_t stream_id, size_t n) noexcept {
+void H2Session::consume(int32_t stream_id, size_t n, bool peer_ended) noexcept {
   if (n == 0 || !session_ || conn_.closing()) return;
-  // For a stream already closed only the connection part (if any) is left to grant.
-  if (eager_connection_window_) {
+  if (peer_ended) {
+    // The stream's window no longer matters, and finding the stream costs a lookup.
+    if (eager_connection_window_) return;
+    nghttp2_session_consume_connection(session_.get(), n);
+  } else if (eager_connection_window_) {
+    // For a stream already closed only the connection part (if any) is left to grant.
     nghttp2_session_consume_stream(session_.get(), stream_id, n);
   } else {
     nghttp2_session_consume(session_.get(), stream_id, n);

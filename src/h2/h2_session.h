@@ -64,8 +64,9 @@ class H2Session : public ConnectionHandler, public Flushable {
   // connection window (backend connections, shared by many clients) the connection window
   // was already granted when the DATA arrived, so one client's stalled stream never starves
   // another's; elsewhere (a client's own connection) it is granted here too, which bounds
-  // what one client makes the relay buffer.
-  void consume(int32_t stream_id, size_t n) noexcept;
+  // what one client makes the relay buffer. With |peer_ended| the peer has ended its side of
+  // the stream and sends no more DATA on it, so only the connection window is granted.
+  void consume(int32_t stream_id, size_t n, bool peer_ended = false) noexcept;
   // For on_data_chunk_recv callbacks: grants the connection window at once if eager.
   void on_data_received(size_t n) noexcept;
   // Closes the socket now; streams are told through on_teardown().
