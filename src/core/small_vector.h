@@ -26,6 +26,8 @@ class SmallVector {
 
   size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  T& operator[](size_t i) noexcept { return data_[i]; }
+  const T& operator[](size_t i) const noexcept { return data_[i]; }
   T* data() noexcept { return data_; }
   const T* data() const noexcept { return data_; }
   T* begin() noexcept { return data_; }

@@ -105,83 +105,86 @@ bool RequestCheck::first(Seen flag) noexcept {
   return true;
 }
 
-bool RequestCheck::on_field(std::string_view name, std::string_view value, bool trailer) noexcept {
-  if (!name.empty() && name[0] == ':') {
-    if (trailer || (seen_ & regular)) return false;
-    return on_pseudo(name, value);
-  }
-  seen_ |= regular;
-  if (name.empty() || !all_of(name, name_char)) return false;
-  return on_regular(name, value);
-}
-
-bool RequestCheck::on_pseudo(std::string_view name, std::string_view value) noexcept {
-  constexpr bool bad = false;
-  if (value.empty()) return bad;
-  if (name.size() == 5 && name == ":path") {
-    if (!first(path) || !all_of(value, path_char)) return bad;
-    if (value[0] == '/') {
-      seen_ |= path_slash;
-    } else if (value == "*") {
-      seen_ |= path_asterisk;
-    }
-  } else if (name.size() == 7 && name == ":method") {
-    if (!first(method) || !all_of(value, token_char)) return bad;
-    if (value.size() == 7) {
-      if (value == "CONNECT") seen_ |= method_connect;
-      if (value == "OPTIONS") seen_ |= method_options;
-    }
-  } else if (name.size() == 7 && name == ":scheme") {
-    if (!first(scheme) || !all_of(value, scheme_char)) return bad;
-    if (!((value[0] >= 'a' && value[0] <= 'z') || (value[0] >= 'A' && value[0] <= 'Z'))) {
-      return bad;
-    }
-    if (equals_ignoring_case(value, "http") || equals_ignoring_case(value, "https")) {
-      seen_ |= scheme_http;
-    }
-  } else if (name.size() == 10 && name == ":authority") {
-    if (!first(authority) || !all_of(value, authority_char)) return bad;
-  } else {
-    // :status belongs to responses; :protocol needs extended CONNECT, which the relay does
-    // not offer; anything else is undefined.
-    return bad;
-  }
-  return true;
-}
-
-bool RequestCheck::on_regular(std::string_view name, std::string_view value) noexcept {
-  constexpr bool bad = false;
-  if (name.size() == 4 && name == "host") {
-    return !value.empty() && all_of(value, authority_char) && first(host);
-  }
-  if (!valid_value(value)) return bad;
-  switch (name.size()) {
-    case 2:
-      if (name == "te" && !equals_ignoring_case(value, "trailers")) return bad;
-      break;
-    case 7:
-      if (name == "upgrade") return bad;
-      break;
-    case 10:
-      if (name == "connection" || name == "keep-alive") return bad;
-      break;
-    case 14:
-      if (name == "content-length") {
-        if (content_length_ != -1) return bad;
-        content_length_ = parse_length(value);
-        if (content_length_ == -1) return bad;
+bool RequestCheck::on_field(FieldName f, std::string_view name, std::string_view value,
+                            bool trailer) noexcept {
+  switch (f) {
+    case FieldName::method:
+    case FieldName::scheme:
+    case FieldName::path:
+    case FieldName::authority:
+    case FieldName::other_pseudo:
+      if (trailer || (seen_ & regular)) return false;
+      return on_pseudo(f, value);
+    case FieldName::other:
+      // The names the relay knows are valid; any other one is looked at here.
+      if (name.empty() || !all_of(name, name_char)) {
+        seen_ |= regular;
+        return false;
       }
-      break;
-    case 16:
-      if (name == "proxy-connection") return bad;
-      break;
-    case 17:
-      if (name == "transfer-encoding") return bad;
       break;
     default:
       break;
   }
-  return true;
+  seen_ |= regular;
+  return on_regular(f, value);
+}
+
+bool RequestCheck::on_pseudo(FieldName f, std::string_view value) noexcept {
+  constexpr bool bad = false;
+  if (value.empty()) return bad;
+  switch (f) {
+    case FieldName::path:
+      if (!first(path) || !all_of(value, path_char)) return bad;
+      if (value[0] == '/') {
+        seen_ |= path_slash;
+      } else if (value == "*") {
+        seen_ |= path_asterisk;
+      }
+      return true;
+    case FieldName::method:
+      if (!first(method) || !all_of(value, token_char)) return bad;
+      if (value.size() == 7) {
+        if (value == "CONNECT") seen_ |= method_connect;
+        if (value == "OPTIONS") seen_ |= method_options;
+      }
+      return true;
+    case FieldName::scheme:
+      if (!first(scheme) || !all_of(value, scheme_char)) return bad;
+      if (!((value[0] >= 'a' && value[0] <= 'z') || (value[0] >= 'A' && value[0] <= 'Z'))) {
+        return bad;
+      }
+      if (equals_ignoring_case(value, "http") || equals_ignoring_case(value, "https")) {
+        seen_ |= scheme_http;
+      }
+      return true;
+    case FieldName::authority:
+      return first(authority) && all_of(value, authority_char);
+    default:
+      // :status belongs to responses; :protocol needs extended CONNECT, which the relay does
+      // not offer; anything else is undefined.
+      return bad;
+  }
+}
+
+bool RequestCheck::on_regular(FieldName f, std::string_view value) noexcept {
+  switch (f) {
+    case FieldName::host:
+      return !value.empty() && all_of(value, authority_char) && first(host);
+    case FieldName::te:
+      return valid_value(value) && equals_ignoring_case(value, "trailers");
+    case FieldName::upgrade:
+    case FieldName::connection:
+    case FieldName::keep_alive:
+    case FieldName::proxy_connection:
+    case FieldName::transfer_encoding:
+      return false;
+    case FieldName::content_length:
+      if (!valid_value(value) || content_length_ != -1) return false;
+      content_length_ = parse_length(value);
+      return content_length_ != -1;
+    default:
+      return valid_value(value);
+  }
 }
 
 bool RequestCheck::on_headers_end() const noexcept {

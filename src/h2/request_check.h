@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "h2/field_name.h"
+
 namespace grelay {
 
 // The HTTP/2 message rules (RFC 9113 §8.2, §8.3) for one request, checked field by field as
@@ -16,8 +18,12 @@ namespace grelay {
 // HTAB and no leading or trailing whitespace.
 class RequestCheck {
  public:
-  // One field of the request HEADERS block (|trailer| false) or of the trailers block.
-  bool on_field(std::string_view name, std::string_view value, bool trailer) noexcept;
+  // One field of the request HEADERS block (|trailer| false) or of the trailers block; |f| is
+  // classify_field(|name|).
+  bool on_field(FieldName f, std::string_view name, std::string_view value, bool trailer) noexcept;
+  bool on_field(std::string_view name, std::string_view value, bool trailer) noexcept {
+    return on_field(classify_field(name), name, value, trailer);
+  }
   // The request HEADERS block ended: are the fields a request needs all there?
   bool on_headers_end() const noexcept;
   // |n| bytes of DATA payload arrived: false once past the declared content-length.
@@ -41,8 +47,8 @@ class RequestCheck {
     path_asterisk = 1 << 10,
   };
 
-  bool on_pseudo(std::string_view name, std::string_view value) noexcept;
-  bool on_regular(std::string_view name, std::string_view value) noexcept;
+  bool on_pseudo(FieldName f, std::string_view value) noexcept;
+  bool on_regular(FieldName f, std::string_view value) noexcept;
   // Marks |flag| seen; false if it was already (a field that may appear once).
   bool first(Seen flag) noexcept;
 

@@ -60,11 +60,14 @@ struct ServerSessionCallbacks {
     auto* handler = handler_of(user_data, frame->hd.stream_id);
     if (!handler) return 0;
     const bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
-    if (!handler->request_check_.on_field(view(name), view(value), trailer)) {
+    const std::string_view n = view(name);
+    const std::string_view v = view(value);
+    const FieldName f = classify_field(n);
+    if (!handler->request_check_.on_field(f, n, v, trailer)) {
       self(user_data)->reject_malformed(frame->hd.stream_id, *handler);
     } else if (!trailer) {
       // Request trailers carry nothing gRPC uses; only the first HEADERS block is kept.
-      handler->on_request_header(name, value);
+      handler->on_request_header(name, value, f, n, v);
     }
     return 0;
   }

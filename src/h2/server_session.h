@@ -13,7 +13,10 @@ namespace grelay {
 // What a server session tells the owner of one of its streams.
 class ServerStreamHandler : public ListHook<ServerStreamHandler> {
  public:
-  virtual void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept = 0;
+  // One field of the request HEADERS block, checked; |n| and |v| view |name| and |value|, and
+  // |f| is classify_field(|n|).
+  virtual void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
+                                 std::string_view n, std::string_view v) noexcept = 0;
   // The request HEADERS block is complete.
   virtual void on_request_headers_end() noexcept = 0;
   virtual void on_request_data(const uint8_t* data, size_t len) noexcept = 0;

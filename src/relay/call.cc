@@ -4,9 +4,11 @@
 #include <charconv>
 #include <cstdio>
 
+#include "core/block_cache.h"
 #include "core/grpc_timeout.h"
 #include "core/log.h"
 #include "core/percent.h"
+#include "core/turn_clock.h"
 #include "relay/worker.h"
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
@@ -73,6 +75,24 @@ StatusCode status_from_text(std::string_view text) noexcept {
 
 }  // namespace
 
+namespace {
+// Calls come and go by the thousand per second on a worker: their memory is reused.
+using CallBlocks = BlockCache<sizeof(Call), 1024>;
+}  // namespace
+
+void* Call::operator new(size_t size) {
+  if (size != sizeof(Call)) return ::operator new(size);
+  return CallBlocks::take();
+}
+
+void Call::operator delete(void* p, size_t size) noexcept {
+  if (size != sizeof(Call)) {
+    ::operator delete(p);
+    return;
+  }
+  CallBlocks::give(p);
+}
+
 Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept
     : worker_(worker),
       snapshot_(worker.snapshot()),
@@ -80,7 +100,7 @@ Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcep
       stream_id_(stream_id),
       request_body_(downstream.pool()),
       response_body_(downstream.pool()),
-      start_ns_(uv_hrtime()),
+      start_ns_(TurnClock::now_ns()),
       replay_limit_(replay_limit) {}
 
 Call::~Call() {
@@ -97,38 +117,47 @@ Call::~Call() {
 
 // --- client side -------------------------------------------------------------------------
 
-void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept {
-  request_header_bytes_ += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
+namespace {
+// Request fields the relay does not pass on as they came.
+bool unforwarded(FieldName f) noexcept {
+  return is_hop_by_hop(f) || f == FieldName::grpc_timeout;
+}
+}  // namespace
+
+void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
+                             std::string_view n, std::string_view v) noexcept {
+  request_header_bytes_ += n.size() + v.size() + 32;
   // Past the limit the fields are not kept: the call is refused when the block ends.
   if (request_header_bytes_ > max_request_header_bytes) return;
   const auto index = static_cast<uint16_t>(request_headers_.fields().size());
   request_headers_.add(name, value);
-  std::string_view n = rcbuf_view(name);
   uint16_t* slot = nullptr;
-  switch (n.size()) {
-    case 4:
-      if (n == "host") slot = &request_index_.host;
+  switch (f) {
+    case FieldName::other:
+      return;
+    case FieldName::host:
+      slot = &request_index_.host;
       break;
-    case 5:
-      if (n == ":path") slot = &request_index_.path;
+    case FieldName::path:
+      slot = &request_index_.path;
       break;
-    case 7:
-      if (n == ":method") slot = &request_index_.method;
+    case FieldName::method:
+      slot = &request_index_.method;
       break;
-    case 10:
-      if (n == ":authority") slot = &request_index_.authority;
+    case FieldName::authority:
+      slot = &request_index_.authority;
       break;
-    case 12:
-      if (n == "content-type") {
-        slot = &request_index_.content_type;
-      } else if (n == "grpc-timeout") {
-        slot = &request_index_.grpc_timeout;
-      }
+    case FieldName::content_type:
+      slot = &request_index_.content_type;
+      break;
+    case FieldName::grpc_timeout:
+      slot = &request_index_.grpc_timeout;
       break;
     default:
       break;
   }
   if (slot && *slot == RequestFieldIndex::none) *slot = index;
+  if (index < 64 && unforwarded(f)) unforwarded_ |= uint64_t{1} << index;
 }
 
 std::string_view Call::request_field(uint16_t index) const noexcept {
@@ -197,7 +226,7 @@ void Call::on_request_headers_end() noexcept {
   }
   if (timeout) {
     // The deadline starts now, when the request arrives.
-    deadline_ns_ = uv_hrtime() + static_cast<uint64_t>(timeout->count());
+    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(timeout->count());
     uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
     deadline_ms_ = uv_now(worker_.loop()) + ms;
   }
@@ -311,7 +340,7 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
   }
   response_bytes_ += length;
   response_body_.move_to(out, length);
-  if (upstream_) upstream_->consume(upstream_id_, length);
+  if (upstream_) upstream_->consume(upstream_id_, length, response_ended_);
 }
 
 // --- backend side ------------------------------------------------------------------------
@@ -342,12 +371,14 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
       request_index_.host != RequestFieldIndex::none) {
     nva.add_kept(":authority", request_field(request_index_.host));
   }
-  for (const auto& f : request_headers_.fields()) {
-    std::string_view name = rcbuf_view(f.name);
-    if (is_hop_by_hop(name) || name == "grpc-timeout") continue;
+  const auto& fields = request_headers_.fields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i < 64 && (unforwarded_ >> i) & 1) continue;
+    std::string_view name = rcbuf_view(fields[i].name);
+    if (i >= 64 && unforwarded(classify_field(name))) continue;
     // A retry states its own count (the relay's attempts), not the client's.
     if (retries_ > 0 && name == "grpc-previous-rpc-attempts") continue;
-    nva.add_kept(name, rcbuf_view(f.value));
+    nva.add_kept(name, rcbuf_view(fields[i].value));
   }
   nva.add_kept("te", "trailers");
   std::string previous;
@@ -357,7 +388,7 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
   }
   std::string timeout;
   if (deadline_ns_ != 0) {
-    uint64_t now = uv_hrtime();
+    uint64_t now = TurnClock::now_ns();
     auto remaining = std::chrono::nanoseconds(deadline_ns_ > now ? deadline_ns_ - now : 0);
     timeout = format_grpc_timeout(remaining);
     nva.add("grpc-timeout", timeout);
@@ -534,7 +565,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     // Nothing is kept for a replay any more: the bytes move to the output.
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
-      downstream_->consume(stream_id_, length - consumed_prefix_);
+      downstream_->consume(stream_id_, length - consumed_prefix_, request_ended_);
       consumed_prefix_ = 0;
     } else {
       consumed_prefix_ -= length;
@@ -545,7 +576,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
   replay_offset_ += length;
   // The client gets window back once, for bytes a replay sends again too.
   if (replay_offset_ > consumed_prefix_) {
-    downstream_->consume(stream_id_, replay_offset_ - consumed_prefix_);
+    downstream_->consume(stream_id_, replay_offset_ - consumed_prefix_, request_ended_);
     consumed_prefix_ = replay_offset_;
   }
   if (!replayable_ || replay_offset_ > replay_limit_) drop_replay();
@@ -583,7 +614,7 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
     cap = std::min<uint64_t>(cap, static_cast<uint64_t>(policy.max_backoff.count()));
     delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
   }
-  if (deadline_ns_ != 0 && uv_hrtime() + delay_ms * 1000000 >= deadline_ns_) return false;
+  if (deadline_ns_ != 0 && TurnClock::now_ns() + delay_ms * 1000000 >= deadline_ns_) return false;
   if (!cluster_->retry_allowed(policy)) {
     GRELAY_LOG_DEBUG("stream %d: retry budget of cluster %s spent; not retrying", stream_id_,
                      cluster_->config().name.c_str());
@@ -706,7 +737,7 @@ void Call::set_final_status(StatusCode status, ErrorReason reason) noexcept {
 
 void Call::record_end() noexcept {
   if (!series_) return;
-  uint64_t duration = uv_hrtime() - start_ns_;
+  uint64_t duration = TurnClock::now_ns() - start_ns_;
   series_->finish(final_status_, duration, request_frames_.messages(), response_frames_.messages(),
                   request_bytes_, response_bytes_);
   if (error_reason_ != ErrorReason::none) snapshot_->stats().errors(error_reason_).add();

@@ -28,8 +28,13 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept;
   ~Call();
 
+  // From a per-thread cache of Call-sized blocks: a Call is freed on the worker that made it.
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size) noexcept;
+
   // ServerStreamHandler: the client side.
-  void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept override;
+  void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f, std::string_view n,
+                         std::string_view v) noexcept override;
   void on_request_headers_end() noexcept override;
   void on_request_data(const uint8_t* data, size_t len) noexcept override;
   void on_request_end() noexcept override;
@@ -136,6 +141,9 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
     uint16_t content_type = none;
     uint16_t grpc_timeout = none;
   } request_index_;
+  // Bit i: field i of |request_headers_| is not forwarded (hop-by-hop, or grpc-timeout, which
+  // the relay restates). Fields past the 64th are classified again when forwarded.
+  uint64_t unforwarded_ = 0;
   // Kept until the call ends: the response HEADERS frame refers to these fields uncopied.
   HeaderList response_headers_;
   HeaderList trailers_;
@@ -159,7 +167,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   bool request_deferred_ = false;
   bool response_deferred_ = false;
 
-  // Absolute deadline on the uv_hrtime() clock; 0 when the call has none.
+  // Absolute deadline on the uv_hrtime() clock (as TurnClock reads it); 0 when the call has none.
   uint64_t deadline_ns_ = 0;
   // The same deadline on the loop clock (uv_now()), for the deadline queue; 0 when none.
   uint64_t deadline_ms_ = 0;

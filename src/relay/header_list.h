@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "core/small_vector.h"
+#include "h2/field_name.h"
 
 namespace grelay {
 
@@ -90,24 +91,8 @@ class NvArray {
 };
 
 // Connection-specific fields that HTTP/2 forbids or that describe one hop only.
-// Runs for every forwarded field, so it looks at the length before comparing.
 inline bool is_hop_by_hop(std::string_view name) noexcept {
-  switch (name.size()) {
-    case 2:
-      return name == "te";
-    case 4:
-      return name == "host";
-    case 7:
-      return name == "upgrade";
-    case 10:
-      return name == "connection" || name == "keep-alive";
-    case 16:
-      return name == "proxy-connection";
-    case 17:
-      return name == "transfer-encoding";
-    default:
-      return false;
-  }
+  return is_hop_by_hop(classify_field(name));
 }
 
 }  // namespace grelay

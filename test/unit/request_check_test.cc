@@ -160,4 +160,40 @@ TEST_CASE("trailers carry no pseudo-header fields") {
   CHECK_FALSE(check.on_field(":path", "/a", true));
 }
 
+TEST_CASE("classify_field tells the fields the relay treats specially apart by exact name") {
+  CHECK(classify_field(":method") == FieldName::method);
+  CHECK(classify_field(":scheme") == FieldName::scheme);
+  CHECK(classify_field(":path") == FieldName::path);
+  CHECK(classify_field(":authority") == FieldName::authority);
+  CHECK(classify_field(":status") == FieldName::other_pseudo);
+  CHECK(classify_field(":protocol") == FieldName::other_pseudo);
+  CHECK(classify_field("host") == FieldName::host);
+  CHECK(classify_field("te") == FieldName::te);
+  CHECK(classify_field("content-length") == FieldName::content_length);
+  CHECK(classify_field("content-type") == FieldName::content_type);
+  CHECK(classify_field("grpc-timeout") == FieldName::grpc_timeout);
+  CHECK(classify_field("transfer-encoding") == FieldName::transfer_encoding);
+  // Case is not folded: an uppercase name is another field, and a malformed one.
+  CHECK(classify_field("Host") == FieldName::other);
+  CHECK(classify_field("grpc-timeouts") == FieldName::other);
+  CHECK(classify_field("") == FieldName::other);
+  CHECK(is_hop_by_hop(FieldName::connection));
+  CHECK(is_hop_by_hop(FieldName::te));
+  CHECK_FALSE(is_hop_by_hop(FieldName::content_type));
+  CHECK_FALSE(is_hop_by_hop(FieldName::grpc_timeout));
+}
+
+TEST_CASE("a field the check classified and one it classifies itself get the same verdict") {
+  const Fields fields = {{":method", "POST"},   {":scheme", "https"},    {":path", "/a/b"},
+                         {":authority", "x:1"}, {"te", "trailers"},      {"content-length", "12"},
+                         {"x-Upper", "v"},      {"connection", "close"}, {"user-agent", " lead"},
+                         {":status", "200"}};
+  RequestCheck by_name;
+  RequestCheck by_token;
+  for (const auto& [name, value] : fields) {
+    CHECK(by_name.on_field(name, value, false) ==
+          by_token.on_field(classify_field(name), name, value, false));
+  }
+}
+
 }  // namespace grelay
