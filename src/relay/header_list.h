@@ -2,9 +2,13 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <cstdio>
+#include <string>
 #include <string_view>
 
+#include "core/percent.h"
 #include "core/small_vector.h"
+#include "grelay/status.h"
 #include "h2/field_name.h"
 
 namespace grelay {
@@ -88,6 +92,20 @@ class NvArray {
   }
 
   SmallVector<nghttp2_nv, 24> nva_;
+};
+
+// The grpc-status and grpc-message fields of a relay-made status.
+struct StatusFields {
+  StatusFields(StatusCode status, const std::string& message)
+      : encoded(percent_encode_grpc_message(message)) {
+    std::snprintf(code, sizeof(code), "%d", static_cast<int>(status));
+  }
+  void add_to(NvArray& nva) const {
+    nva.add("grpc-status", code);
+    if (!encoded.empty()) nva.add("grpc-message", encoded);
+  }
+  char code[4];
+  std::string encoded;
 };
 
 // Connection-specific fields that HTTP/2 forbids or that describe one hop only.

@@ -1,0 +1,199 @@
+#include "relay/call.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+
+#include "core/log.h"
+#include "core/turn_clock.h"
+#include "relay/worker.h"
+#include "upstream/backend_session.h"
+#include "upstream/cluster.h"
+
+// How a Call's attempts and the call itself end: retries under the route's policy,
+// deadlines and idle streams, relay-made statuses, and the record of each finished call.
+// The data path of a call is in call.cc.
+
+namespace grelay {
+
+// --- retries -----------------------------------------------------------------------------
+
+void Call::note_outcome(StatusCode status) noexcept {
+  if (upstream_) cluster_->report(upstream_->endpoint(), status);
+  if (route_->retry) {
+    const auto& on = route_->retry->on;
+    bool failure = std::find(on.begin(), on.end(), status) != on.end();
+    cluster_->record_attempt(*route_->retry, failure);
+  }
+}
+
+bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_pushback) noexcept {
+  if (!route_ || !route_->retry || !retryable()) return false;
+  const RetryConfig& policy = *route_->retry;
+  if (std::find(policy.on.begin(), policy.on.end(), status) == policy.on.end()) return false;
+  if (retries_ + 1 >= policy.attempts) return false;
+  uint64_t delay_ms = 0;
+  if (has_pushback) {
+    // The backend says when to come back; a malformed or negative value means "do not".
+    uint64_t ms = 0;
+    auto [end, ec] = std::from_chars(pushback.data(), pushback.data() + pushback.size(), ms);
+    if (ec != std::errc() || end != pushback.data() + pushback.size() || pushback.empty()) {
+      return false;
+    }
+    delay_ms = ms;
+  } else {
+    // Exponential backoff with full jitter.
+    uint64_t cap = static_cast<uint64_t>(policy.backoff.count())
+                   << std::min<uint32_t>(retries_, 20);
+    cap = std::min<uint64_t>(cap, static_cast<uint64_t>(policy.max_backoff.count()));
+    delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
+  }
+  if (deadline_ns_ != 0 && TurnClock::now_ns() + delay_ms * 1000000 >= deadline_ns_) return false;
+  if (!cluster_->retry_allowed(policy)) {
+    GRELAY_LOG_DEBUG("stream %d: retry budget of cluster %s spent; not retrying", stream_id_,
+                     cluster_->config().name.c_str());
+    return false;
+  }
+  ++retries_;
+  ++cluster_->counters().retries;
+  if (cluster_->stats()) cluster_->stats()->retries.add();
+  GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
+                   std::string(status_name(status)).c_str(), retries_,
+                   static_cast<unsigned long long>(delay_ms));
+  detach_for_retry();
+  attempts_ = 0;
+  worker_.retry_timers().add(retry_timer_, uv_now(worker_.loop()) + delay_ms);
+  return true;
+}
+
+void Call::detach_for_retry() noexcept {
+  cancel_wait();
+  if (upstream_) {
+    BackendSession* session = upstream_;
+    upstream_ = nullptr;
+    session->reset(upstream_id_, *this, NGHTTP2_CANCEL);
+    session->consume(upstream_id_, response_body_.size());
+  }
+  response_headers_.clear();
+  trailers_.clear();
+  response_body_.clear();
+  final_headers_seen_ = false;
+  response_ended_ = false;
+  replay_offset_ = 0;
+}
+
+// --- endings -----------------------------------------------------------------------------
+
+void Call::arm_timer() noexcept {
+  uint64_t at = deadline_ms_;
+  if (idle_timeout_ms_) {
+    uint64_t idle_at = last_activity_ms_ + idle_timeout_ms_;
+    at = at ? std::min(at, idle_at) : idle_at;
+  }
+  if (at) worker_.deadlines().add(*this, at);
+}
+
+void Call::on_expire(const char* why) noexcept {
+  release_upstream(NGHTTP2_CANCEL);
+  finish(StatusCode::unavailable, why, ErrorReason::connection_expired, true);
+}
+
+void Call::on_deadline() noexcept {
+  uint64_t now = uv_now(worker_.loop());
+  if (deadline_ms_ == 0 || now < deadline_ms_) {
+    if (!idle_timeout_ms_ || response_ == Response::done) return;
+    // Frames moved since the check was armed: look again when the stream may be idle.
+    if (now < last_activity_ms_ + idle_timeout_ms_) {
+      arm_timer();
+      return;
+    }
+    GRELAY_LOG_DEBUG("stream %d: no frame for stream_idle_timeout; resetting", stream_id_);
+    release_upstream(NGHTTP2_CANCEL);
+    finish(StatusCode::unavailable,
+           "stream idle for " + std::to_string(idle_timeout_ms_) + " ms (stream_idle_timeout)",
+           ErrorReason::stream_idle_timeout, true);
+    return;
+  }
+  GRELAY_LOG_DEBUG("stream %d: deadline exceeded; cancelling the backend stream", stream_id_);
+  release_upstream(NGHTTP2_CANCEL);
+  finish(StatusCode::deadline_exceeded, "deadline exceeded", ErrorReason::deadline_exceeded, true);
+}
+
+void Call::release_upstream(uint32_t error_code) noexcept {
+  cancel_wait();
+  worker_.retry_timers().remove(retry_timer_);
+  upstream_done_ = true;
+  if (!upstream_) return;
+  BackendSession* session = upstream_;
+  upstream_ = nullptr;
+  session->reset(upstream_id_, *this, error_code);
+  session->consume(upstream_id_, response_body_.size());
+}
+
+void Call::finish(StatusCode status, const std::string& message, ErrorReason reason,
+                  bool drop_pending) noexcept {
+  if (response_ == Response::done) return;
+  if (upstream_) release_upstream(NGHTTP2_CANCEL);
+  upstream_done_ = true;
+  if (drop_pending || response_ == Response::none) response_body_.clear();
+  if (response_ == Response::none) {
+    reject_http("200", status, message, reason);
+    return;
+  }
+  set_final_status(status, reason);
+  relay_end_ = true;
+  relay_status_ = status;
+  relay_message_ = message;
+  downstream_->resume(stream_id_);
+}
+
+void Call::reject_http(const char* http_status, StatusCode status, const std::string& message,
+                       ErrorReason reason) noexcept {
+  upstream_done_ = true;
+  response_ = Response::done;
+  // Kept only for the access log: most relay-made answers are never logged.
+  if (worker_.access_log()) relay_message_ = message;
+  set_final_status(status, reason);
+  StatusFields fields(status, message);
+  NvArray nva;
+  nva.add(":status", http_status);
+  nva.add("content-type", "application/grpc");
+  fields.add_to(nva);
+  downstream_->submit_response(stream_id_, nva.data(), nva.size(), nullptr);
+}
+
+void Call::set_final_status(StatusCode status, ErrorReason reason) noexcept {
+  if (status_known_) return;
+  status_known_ = true;
+  final_status_ = status;
+  error_reason_ = reason;
+}
+
+void Call::record_end() noexcept {
+  if (!series_) return;
+  uint64_t duration = TurnClock::now_ns() - start_ns_;
+  series_->finish(final_status_, duration, request_frames_.messages(), response_frames_.messages(),
+                  request_bytes_, response_bytes_);
+  if (error_reason_ != ErrorReason::none) snapshot_->stats().errors(error_reason_).add();
+  AccessLog* log = worker_.access_log();
+  if (!log || !log->wants(final_status_)) return;
+  AccessLogEntry entry;
+  entry.peer = worker_.peer_of(*downstream_);
+  entry.authority = request_field(request_index_.authority);
+  entry.path = request_field(request_index_.path);
+  entry.route = series_->route;
+  entry.cluster = series_->cluster;
+  if (endpoint_stats_) entry.endpoint = endpoint_stats_->address;
+  entry.status = final_status_;
+  entry.duration_ns = duration;
+  entry.request_bytes = request_bytes_;
+  entry.response_bytes = response_bytes_;
+  entry.request_messages = request_frames_.messages();
+  entry.response_messages = response_frames_.messages();
+  entry.retries = attempts_ > 0 ? attempts_ - 1 : 0;
+  entry.error = error_reason_name(error_reason_);
+  if (error_reason_ != ErrorReason::none) entry.message = relay_message_;
+  log->append(entry);
+}
+
+}  // namespace grelay
