@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "config/listener_match.h"
 #include "core/log.h"
 #include "net/tls_contexts.h"
 
@@ -39,7 +40,6 @@ Server::ListenerState Server::open_listener(
     std::vector<std::vector<std::pair<size_t, int>>>& worker_fds) {
   const ListenerConfig& listener = config.listeners[index];
   ListenerState state;
-  state.address = listener.address;
   state.gauge = std::make_shared<ConnectionGauge>();
   sockaddr_storage addr{};
   if (!make_sockaddr(listener.address.host, listener.address.port, addr)) {
@@ -269,23 +269,20 @@ Server::ReloadResult Server::reload() {
   // Listeners: those at an address kept stay open (no connection is dropped); new ones
   // are opened before anything changes, so a taken port fails the reload cleanly.
   std::vector<std::vector<std::pair<size_t, int>>> worker_fds(worker_count_);
+  const std::vector<ptrdiff_t> map = match_listeners(*config_, *next);
   std::vector<ListenerState> next_listeners(next->listeners.size());
-  std::vector<bool> kept(listeners_.size(), false);
+  for (size_t j = 0; j < listeners_.size(); ++j) {
+    if (map[j] < 0) continue;
+    const auto i = static_cast<size_t>(map[j]);
+    next_listeners[i] = listeners_[j];
+    if (next_listeners[i].acceptor) next_listeners[i].acceptor->set_index(i);
+  }
   std::vector<size_t> added;
   try {
     for (size_t i = 0; i < next->listeners.size(); ++i) {
-      for (size_t j = 0; j < listeners_.size(); ++j) {
-        if (!kept[j] && listeners_[j].address.same_address(next->listeners[i].address)) {
-          kept[j] = true;
-          next_listeners[i] = listeners_[j];
-          if (next_listeners[i].acceptor) next_listeners[i].acceptor->set_index(i);
-          break;
-        }
-      }
-      if (!next_listeners[i].gauge) {
-        next_listeners[i] = open_listener(*next, i, worker_fds);
-        added.push_back(i);
-      }
+      if (next_listeners[i].gauge) continue;
+      next_listeners[i] = open_listener(*next, i, worker_fds);
+      added.push_back(i);
     }
   } catch (const ConfigError& e) {
     for (auto& fds : worker_fds) {
@@ -297,12 +294,12 @@ Server::ReloadResult Server::reload() {
     }
     // Kept acceptors go back to the index they have in the config still in force.
     for (size_t j = 0; j < listeners_.size(); ++j) {
-      if (kept[j] && listeners_[j].acceptor) listeners_[j].acceptor->set_index(j);
+      if (map[j] >= 0 && listeners_[j].acceptor) listeners_[j].acceptor->set_index(j);
     }
     return fail(e.what(), false);
   }
   for (size_t j = 0; j < listeners_.size(); ++j) {
-    if (!kept[j]) {
+    if (map[j] < 0) {
       if (listeners_[j].acceptor) listeners_[j].acceptor->close();
       GRELAY_LOG_INFO("no longer listening on %s", listeners_[j].bound.c_str());
     }

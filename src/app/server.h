@@ -51,7 +51,6 @@ class Server {
  private:
   // One listener of the config in force.
   struct ListenerState {
-    HostPort address;
     std::string bound;
     std::shared_ptr<ConnectionGauge> gauge;
     // Handoff mode: the socket watched on the main loop.

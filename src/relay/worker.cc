@@ -5,29 +5,13 @@
 #include <algorithm>
 #include <system_error>
 
+#include "config/listener_match.h"
 #include "core/log.h"
 #include "net/tls_layer.h"
 #include "relay/call.h"
 
 namespace grelay {
 namespace {
-
-// For each listener of |old|, the index of the listener of |next| it continues as, or -1:
-// the same address, the n-th listener at an address continuing as the n-th.
-std::vector<ptrdiff_t> match_listeners(const Config& old, const Config& next) {
-  std::vector<ptrdiff_t> map(old.listeners.size(), -1);
-  std::vector<bool> taken(next.listeners.size(), false);
-  for (size_t i = 0; i < old.listeners.size(); ++i) {
-    for (size_t j = 0; j < next.listeners.size(); ++j) {
-      if (!taken[j] && old.listeners[i].address.same_address(next.listeners[j].address)) {
-        taken[j] = true;
-        map[i] = static_cast<ptrdiff_t>(j);
-        break;
-      }
-    }
-  }
-  return map;
-}
 
 // Index of the listener of |config| at |address|, or -1.
 ptrdiff_t find_listener(const Config& config, const HostPort& address) noexcept {

@@ -8,9 +8,11 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/duration.h"
 #include "config/host_port.h"
+#include "config/listener_match.h"
 #include "test_certs.h"
 
 using namespace std::chrono_literals;
@@ -817,4 +819,20 @@ TEST_CASE("same_settings ignores where a cluster is written") {
   CHECK(a->clusters[0].line != b->clusters[0].line);
   CHECK(a->clusters[0].same_settings(b->clusters[0]));
   CHECK(!a->clusters[0].same_settings(c->clusters[0]));
+}
+
+TEST_CASE("reloaded listeners continue the ones at the same address, n-th as n-th") {
+  auto listeners = [](std::initializer_list<std::string_view> addresses) {
+    std::string text;
+    for (std::string_view a : addresses) {
+      text += "[[listener]]\naddress = \"";
+      text += a;
+      text += "\"\n";
+    }
+    return parse_config(text, "l.toml");
+  };
+  auto old = listeners({"127.0.0.1:1", "127.0.0.1:0", "127.0.0.1:2", "127.0.0.1:0"});
+  auto next = listeners({"127.0.0.1:0", "127.0.0.1:3", "127.0.0.1:2", "127.0.0.1:0"});
+  CHECK(grelay::match_listeners(*old, *next) == std::vector<ptrdiff_t>{-1, 0, 2, 3});
+  CHECK(grelay::match_listeners(*next, *old) == std::vector<ptrdiff_t>{1, -1, 2, 3});
 }
