@@ -93,6 +93,9 @@ def parse_args(workload_names):
     parser.add_argument("--max-other-load", type=float, default=25,
                         help="repeat a run during which other processes used more than this "
                              "percentage of a core (default 25)")
+    parser.add_argument("--max-steal", type=float, default=10,
+                        help="repeat a run during which the hypervisor took more than this "
+                             "percentage of a core from the machine (default 10)")
     parser.add_argument("--retries", type=int, default=2,
                         help="how often a disturbed run is repeated before it is kept (default 2)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -169,10 +172,16 @@ def run_workload(ctx, workload, targets):
                     sys.exit(f"bench: the echo backend died: {ctx.backend.tail()}")
                 result["attempt"] = attempt + 1
                 result["round"] = round_index + 1
-                disturbed = result.get("other_load", 0) > args.max_other_load
+                # A run that shared the machine with other processes, or whose CPUs the
+                # hypervisor gave to other guests, measured them too: repeat it.
+                disturbed = None
+                if result.get("other_load", 0) > args.max_other_load:
+                    disturbed = "other load"
+                elif result.get("steal", 0) > args.max_steal:
+                    disturbed = "hypervisor steal"
                 if disturbed and attempt < args.retries and workload.retry_on_noise:
                     print(f"  {workload.name} round {round_index + 1}/{args.rounds} "
-                          f"{workload.run_line(result)} -> other load, repeating",
+                          f"{workload.run_line(result)} -> {disturbed}, repeating",
                           file=sys.stderr, flush=True)
                     continue
                 runs[target.name].append(result)
@@ -289,7 +298,8 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
         f"- pinning: {pin_text}, except where a workload says otherwise",
         f"- runs: {args.duration} s per measured run after {args.warmup} s warm-up, "
         f"{args.rounds} rounds, median shown; runs with other load above "
-        f"{args.max_other_load:.0f}% of a core repeated up to {args.retries} times",
+        f"{args.max_other_load:.0f}% of a core or hypervisor steal above {args.max_steal:.0f}% "
+        f"repeated up to {args.retries} times",
         f"- command: `{command}`",
         "- other processes busy when the run started: " + (", ".join(busy) if busy else "none"),
         "- what each table means, and the fairness choices: bench/README.md",

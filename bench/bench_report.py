@@ -171,7 +171,7 @@ def load_note(runs):
             f"backend and the load client): median {statistics.median(other):.0f}% of a core, "
             f"max {max(other):.0f}%; hypervisor steal max "
             f"{max(r['steal'] for r in flat):.0f}%.")
-    if max(other) > 25:
+    if max(other) > 25 or max(r["steal"] for r in flat) > 10:
         note += " **The machine was not quiet: treat rates and latencies with caution.**"
     return note
 
