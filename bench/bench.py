@@ -117,6 +117,8 @@ def parse_args(workload_names):
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.retries < 0:
         parser.error("--rounds and --duration must be positive, --warmup and --retries "
                      "not negative")
+    if args.max_other_load < 0 or args.max_steal < 0:
+        parser.error("--max-other-load and --max-steal are percentages of a core, not negative")
     return args
 
 

@@ -115,17 +115,12 @@ bool RequestCheck::on_field(FieldName f, std::string_view name, std::string_view
     case FieldName::other_pseudo:
       if (trailer || (seen_ & regular)) return false;
       return on_pseudo(f, value);
-    case FieldName::other:
-      // The names the relay knows are valid; any other one is looked at here.
-      if (name.empty() || !all_of(name, name_char)) {
-        seen_ |= regular;
-        return false;
-      }
-      break;
     default:
       break;
   }
   seen_ |= regular;
+  // The names the relay knows are valid; any other one is looked at here.
+  if (f == FieldName::other && (name.empty() || !all_of(name, name_char))) return false;
   return on_regular(f, value);
 }
 

@@ -57,23 +57,22 @@ StatusCode status_from_text(std::string_view text) noexcept {
   return static_cast<StatusCode>(code);
 }
 
-}  // namespace
-
-namespace {
 // Calls come and go by the thousand per second on a worker: their memory is reused.
 using CallBlocks = BlockCache<sizeof(Call), 1024>;
+
+// Request fields the relay does not pass on as they came.
+bool unforwarded(FieldName f) noexcept {
+  return is_hop_by_hop(f) || f == FieldName::grpc_timeout;
+}
+
 }  // namespace
 
-void* Call::operator new(size_t size) {
-  if (size != sizeof(Call)) return ::operator new(size);
+// Call is final, so every Call is exactly sizeof(Call) bytes.
+void* Call::operator new(size_t) {
   return CallBlocks::take();
 }
 
-void Call::operator delete(void* p, size_t size) noexcept {
-  if (size != sizeof(Call)) {
-    ::operator delete(p);
-    return;
-  }
+void Call::operator delete(void* p) noexcept {
   CallBlocks::give(p);
 }
 
@@ -100,13 +99,6 @@ Call::~Call() {
 }
 
 // --- client side -------------------------------------------------------------------------
-
-namespace {
-// Request fields the relay does not pass on as they came.
-bool unforwarded(FieldName f) noexcept {
-  return is_hop_by_hop(f) || f == FieldName::grpc_timeout;
-}
-}  // namespace
 
 void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
                              std::string_view n, std::string_view v) noexcept {
@@ -497,7 +489,7 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
   BackendSession* session = upstream_;
   upstream_ = nullptr;
   // The stream is gone: bytes still buffered need no backend window any more.
-  if (session) session->consume(upstream_id_, response_body_.size());
+  if (session) session->consume(upstream_id_, response_body_.size(), /*peer_ended=*/true);
   if (response_ended_ || response_ == Response::done) {
     upstream_done_ = true;
     return;

@@ -30,7 +30,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
 
   // From a per-thread cache of Call-sized blocks: a Call is freed on the worker that made it.
   static void* operator new(size_t size);
-  static void operator delete(void* p, size_t size) noexcept;
+  static void operator delete(void* p) noexcept;
 
   // ServerStreamHandler: the client side.
   void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f, std::string_view n,
