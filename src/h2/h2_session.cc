@@ -112,6 +112,8 @@ void H2Session::consume(int32_t stream_id, size_t n, bool peer_ended) noexcept {
 
 void H2Session::flush_now() noexcept {
   if (conn_.closing() || !session_) return;
+  before_send();
+  if (conn_.closing()) return;
   for (;;) {
     int rv = nghttp2_session_send(session_.get());
     if (rv != 0) {

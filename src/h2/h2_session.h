@@ -92,6 +92,8 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   // The socket is gone: fail every stream. The session is deleted right after.
   virtual void on_teardown() noexcept = 0;
+  // Runs at the start of each flush, before nghttp2 produces frames.
+  virtual void before_send() noexcept {}
 
   // A stream's user data (its handler). The last stream looked up is remembered: the
   // callbacks of one frame, and of every field of a header block, ask for the same stream,

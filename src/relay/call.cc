@@ -340,6 +340,21 @@ void Call::drop_replay() noexcept {
 
 void Call::on_upstream_ready(BackendSession& session) noexcept {
   if (upstream_done_ || response_ == Response::done) return;
+  // The request goes out when the backend connection next writes, at the end of this loop
+  // turn; a client that resets the call before then costs the backend nothing.
+  upstream_ = &session;
+  upstream_id_ = 0;
+  EndpointStats* endpoint = session.endpoint().stats();
+  if (endpoint != endpoint_stats_) {
+    if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
+    endpoint_stats_ = endpoint;
+    if (endpoint_stats_) endpoint_stats_->active_calls.add(1);
+  }
+  session.queue_request(*this);
+}
+
+void Call::on_submit(ClientSession&) noexcept {
+  BackendSession& session = *upstream_;
   NvArray nva;
   // host is not forwarded (HTTP/2 uses :authority); a request that gave only host gets its
   // value as :authority, ahead of every regular field.
@@ -370,27 +385,20 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
     nva.add("grpc-timeout", timeout);
   }
   int32_t id = session.submit_request(nva.data(), nva.size(), this);
+  if (id > 0) {
+    upstream_id_ = id;
+    return;
+  }
+  upstream_ = nullptr;
   if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && retryable()) {
     // This connection used up its stream ids: it takes no more calls; another one does.
     session.retire();
     start_upstream();
     return;
   }
-  if (id < 0) {
-    upstream_done_ = true;
-    finish(StatusCode::unavailable,
-           std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
-           ErrorReason::backend_stream);
-    return;
-  }
-  upstream_ = &session;
-  upstream_id_ = id;
-  EndpointStats* endpoint = session.endpoint().stats();
-  if (endpoint != endpoint_stats_) {
-    if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
-    endpoint_stats_ = endpoint;
-    if (endpoint_stats_) endpoint_stats_->active_calls.add(1);
-  }
+  upstream_done_ = true;
+  finish(StatusCode::unavailable, std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
+         ErrorReason::backend_stream);
 }
 
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {

@@ -45,6 +45,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
 
   // UpstreamHandler: the backend side.
   void on_upstream_ready(BackendSession& session) noexcept override;
+  void on_submit(ClientSession& session) noexcept override;
   void on_upstream_failed(StatusCode status, const std::string& why) noexcept override;
   void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                           bool later_block) noexcept override;
@@ -125,6 +126,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   ServerSession* downstream_;
   int32_t stream_id_;
   BackendSession* upstream_ = nullptr;
+  // 0 while the request waits in |upstream_|'s queue to be submitted (on_submit()).
   int32_t upstream_id_ = 0;
   const RouteConfig* route_ = nullptr;
   Cluster* cluster_ = nullptr;
