@@ -151,7 +151,17 @@ bool H2Session::resume_paused() noexcept {
   return true;
 }
 
+bool H2Session::may_read() noexcept {
+  const uint64_t turn = flush_queue_.turn();
+  if (turn != read_turn_) {
+    read_turn_ = turn;
+    read_this_turn_ = 0;
+  }
+  return read_this_turn_ < read_budget_per_turn;
+}
+
 bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
+  read_this_turn_ += len;
   ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
   if (rv < 0) {
     GRELAY_LOG_DEBUG("h2 receive failed: %s", nghttp2_strerror(static_cast<int>(rv)));

@@ -38,6 +38,12 @@ inline constexpr uint32_t max_frame_size = 16384;
 inline constexpr size_t output_high_water = 256 * 1024;
 // Output held per connection before the relay stops reading the peer until the socket drains.
 inline constexpr size_t read_pause_output = 1024 * 1024;
+// Most bytes read from one connection in one loop turn; the rest waits for the next turn, after
+// every other connection had its turn. One 64 KiB read of empty or 1-byte DATA frames is
+// about 6,500 frames (~1 ms of work): a flood from one peer, client or backend, delays
+// other connections' calls by about that much instead of by everything libuv would read at
+// once (up to 32 reads of 64 KiB per connection and turn).
+inline constexpr size_t read_budget_per_turn = 64 * 1024;
 
 // Callbacks every session table shares: frame output to the connection and NO_COPY DATA.
 void set_common_callbacks(nghttp2_session_callbacks* cbs) noexcept;
@@ -116,6 +122,7 @@ class H2Session : public ConnectionHandler, public Flushable {
   }
 
   bool on_read(const uint8_t* data, size_t len) noexcept override;
+  bool may_read() noexcept override;
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;
   void on_closed() noexcept override;
@@ -139,6 +146,9 @@ class H2Session : public ConnectionHandler, public Flushable {
   const bool eager_connection_window_;
   int32_t cached_stream_id_ = 0;
   void* cached_stream_data_ = nullptr;
+  // Bytes read in loop turn |read_turn_| (FlushQueue::turn()).
+  uint64_t read_turn_ = 0;
+  size_t read_this_turn_ = 0;
 };
 
 }  // namespace grelay

@@ -73,7 +73,12 @@ void Connection::resume_reading() noexcept {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_cb, read_cb);
 }
 
-void Connection::alloc_cb(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
+void Connection::alloc_cb(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+  if (!from(handle)->handler_.may_read()) {
+    // libuv answers an empty buffer with UV_ENOBUFS and reads nothing.
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   buf->base = reinterpret_cast<char*>(read_buffer);
   buf->len = read_buffer_size;
 }
@@ -92,6 +97,8 @@ void Connection::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     }
     return;
   }
+  // The handler's read budget for this loop turn is spent; the bytes wait in the socket.
+  if (nread == UV_ENOBUFS) return;
   if (nread < 0) {
     uv_read_stop(stream);
     self->handler_.on_read_end(static_cast<int>(nread));

@@ -21,6 +21,10 @@ class ConnectionHandler {
   virtual void on_handshake_done() noexcept {}
   // Bytes arrived. Returns false to close the connection.
   virtual bool on_read(const uint8_t* data, size_t len) noexcept = 0;
+  // Asked before each socket read: false leaves the bytes in the socket until the next loop
+  // turn (the socket stays readable, so the next poll returns at once), so that one busy peer
+  // cannot hold the loop while others wait.
+  virtual bool may_read() noexcept { return true; }
   // The peer closed (UV_EOF) or the socket failed (a negative libuv error).
   virtual void on_read_end(int status) noexcept = 0;
   // A queued write finished and the output is empty: produce more.
