@@ -31,6 +31,7 @@ struct ClientSessionCallbacks {
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (int rv = self(user_data)->check_budgets(*frame)) return rv;
     switch (frame->hd.type) {
       case NGHTTP2_GOAWAY:
         self(user_data)->on_goaway(
@@ -75,6 +76,11 @@ struct ClientSessionCallbacks {
     return 0;
   }
 
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (frame->hd.type == NGHTTP2_GOAWAY) self(user_data)->on_goaway_sent(*frame);
+    return 0;
+  }
+
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
     if (auto* handler = handler_of(user_data, stream_id)) {
@@ -94,6 +100,7 @@ struct ClientSessionCallbacks {
       nghttp2_session_callbacks_set_on_header_callback2(cbs, on_header);
       nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
       nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
       return NgCallbacksPtr(cbs);
     }();

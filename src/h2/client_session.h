@@ -86,6 +86,8 @@ class ClientSession : public H2Session {
   // The backend's first SETTINGS frame arrived: it speaks HTTP/2.
   virtual void on_remote_settings() noexcept = 0;
 
+  PeerSide side() const noexcept override { return PeerSide::backend; }
+
   // Fails every stream with |error_code| (the connection is gone); queued ones, never sent,
   // with REFUSED_STREAM so that they may be replayed.
   void fail_all_streams(uint32_t error_code) noexcept;

@@ -42,6 +42,12 @@ struct ServerSessionCallbacks {
                               void* user_data) noexcept {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     ServerSession* s = self(user_data);
+    // A header block blocks the connection until it ends (CONTINUATION frames only).
+    if (s->headers_stream_ == 0) {
+      s->headers_stream_ = frame->hd.stream_id;
+      s->headers_started_ms_ = uv_now(s->loop());
+      s->rearm_timer();
+    }
     ServerStreamHandler* handler = s->owner_.on_new_stream(*s, frame->hd.stream_id);
     if (!handler) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
@@ -73,6 +79,7 @@ struct ServerSessionCallbacks {
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (int rv = self(user_data)->on_frame_received(*frame)) return rv;
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
       self(user_data)->on_ping_ack(frame->ping.opaque_data);
       return 0;
@@ -126,7 +133,26 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
-  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
+                           void* user_data) noexcept {
+    ServerSession* s = self(user_data);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      // Resets the client made the relay send (a window overflow, a malformed request, ...)
+      // may each have cost a backend stream: they are budgeted like the client's own resets.
+      // NO_ERROR ends a stream whose answer is complete, and REFUSED_STREAM one the relay
+      // never started (over the stream limit): neither cost anything.
+      const uint32_t code = frame->rst_stream.error_code;
+      if (code != NGHTTP2_NO_ERROR && code != NGHTTP2_REFUSED_STREAM &&
+          !s->made_resets_.take(uv_now(s->loop()))) {
+        return s->abuse(PeerError::made_reset_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                        "too many streams reset by the relay");
+      }
+      return 0;
+    }
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      s->on_goaway_sent(*frame);
+      return 0;
+    }
     // A response that ended while the client is still sending: the rest of the request is
     // not wanted, so release the stream (as gRPC servers do, with NO_ERROR).
     if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
@@ -138,9 +164,11 @@ struct ServerSessionCallbacks {
 
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
+    ServerSession* s = self(user_data);
+    // nghttp2 gave up on the stream mid-block (a header list too large): no block is open.
+    if (stream_id == s->headers_stream_) s->headers_stream_ = 0;
     auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
-    ServerSession* s = self(user_data);
     s->set_stream_data(stream_id, nullptr);
     s->streams_.erase(*handler);
     handler->on_downstream_close(error_code);
@@ -174,6 +202,10 @@ bool ServerSession::start(std::shared_ptr<const Config> config, size_t listener_
   const ListenerConfig& listener = config_->listeners[listener_index];
   listener_ = &listener;
   started_ms_ = idle_since_ms_ = uv_now(loop());
+  // Over TLS the preface clock starts when the handshake is done.
+  if (handshake_deadline_ms_ == 0) {
+    preface_deadline_ms_ = started_ms_ + static_cast<uint64_t>(listener.preface_timeout.count());
+  }
   if (!start_session(
           true, ServerSessionCallbacks::table(),
           {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}})) {
@@ -181,6 +213,31 @@ bool ServerSession::start(std::shared_ptr<const Config> config, size_t listener_
   }
   rearm_timer();
   return true;
+}
+
+int ServerSession::on_frame_received(const nghttp2_frame& frame) noexcept {
+  if (int rv = check_budgets(frame)) return rv;
+  switch (frame.hd.type) {
+    case NGHTTP2_HEADERS:
+      // The block ended (nghttp2 reports a HEADERS frame once its CONTINUATIONs are in).
+      headers_stream_ = 0;
+      break;
+    case NGHTTP2_SETTINGS:
+      if (preface_deadline_ms_ != 0 && !(frame.hd.flags & NGHTTP2_FLAG_ACK)) {
+        preface_deadline_ms_ = 0;
+        rearm_timer();
+      }
+      break;
+    case NGHTTP2_RST_STREAM:
+      if (!client_resets_.take(uv_now(loop()))) {
+        return abuse(PeerError::reset_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                     "too many streams reset by the client");
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
 }
 
 int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
@@ -263,9 +320,14 @@ void ServerSession::on_stream_count_changed() noexcept {
 }
 
 void ServerSession::rearm_timer() noexcept {
-  if (closed() || !listener_) return;
+  if (closed() || lingering() || !listener_) return;
   uint64_t next = UINT64_MAX;
   if (handshake_deadline_ms_ != 0) next = handshake_deadline_ms_;
+  if (preface_deadline_ms_ != 0) next = std::min(next, preface_deadline_ms_);
+  if (headers_stream_ != 0) {
+    next = std::min(next, headers_started_ms_ +
+                              static_cast<uint64_t>(listener_->request_headers_timeout.count()));
+  }
   if (listener_->idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
     next = std::min(next, idle_since_ms_ + static_cast<uint64_t>(listener_->idle_timeout->count()));
   }
@@ -283,13 +345,25 @@ void ServerSession::rearm_timer() noexcept {
   conn_.start_timer(next > now ? next - now : 0);
 }
 
-void ServerSession::on_timer() noexcept {
+void ServerSession::on_session_timer() noexcept {
   uint64_t now = uv_now(loop());
   if (handshake_deadline_ms_ != 0 && now >= handshake_deadline_ms_) {
     char peer[64];
     conn_.peer_name(peer, sizeof(peer));
     GRELAY_LOG_DEBUG("TLS client %s did not finish its handshake in time; closing", peer);
     close();
+    return;
+  }
+  if (preface_deadline_ms_ != 0 && now >= preface_deadline_ms_) {
+    close_for(PeerError::preface_timeout, NGHTTP2_NO_ERROR,
+              "no HTTP/2 connection preface within preface_timeout");
+    return;
+  }
+  if (headers_stream_ != 0 &&
+      now >= headers_started_ms_ +
+                 static_cast<uint64_t>(listener_->request_headers_timeout.count())) {
+    close_for(PeerError::headers_timeout, NGHTTP2_NO_ERROR,
+              "header block unfinished after request_headers_timeout");
     return;
   }
   if (expire_ms_ != 0 && now >= expire_ms_) {
@@ -338,6 +412,8 @@ void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {
 
 void ServerSession::on_handshake_done() noexcept {
   handshake_deadline_ms_ = 0;
+  preface_deadline_ms_ =
+      uv_now(loop()) + static_cast<uint64_t>(listener_->preface_timeout.count());
   rearm_timer();
   TlsLayer& tls = *conn_.tls();
   if (tls.peer() || log_enabled(LogLevel::debug)) {

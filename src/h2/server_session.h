@@ -107,16 +107,21 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   friend struct ServerSessionCallbacks;
 
   void on_teardown() noexcept override;
+  PeerSide side() const noexcept override { return PeerSide::client; }
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
   void reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept;
   void on_handshake_done() noexcept override;
-  // The handshake, idle, age and GOAWAY deadlines share the connection's timer.
-  void on_timer() noexcept override;
+  // The handshake, preface, header block, idle, age and GOAWAY deadlines share the
+  // connection's timer.
+  void on_session_timer() noexcept override;
+  // Notes a received frame against the client's budgets and deadlines. Returns 0, or the
+  // value that stops nghttp2 (H2Session::abuse()).
+  int on_frame_received(const nghttp2_frame& frame) noexcept;
   void on_ping_ack(const uint8_t* opaque) noexcept;
   void on_stream_count_changed() noexcept;
   void send_final_goaway() noexcept;
-  // Arms the connection timer for the earliest of the handshake, idle, age and GOAWAY
-  // deadlines.
+  // Arms the connection timer for the earliest of the handshake, preface, header block, idle,
+  // age and GOAWAY deadlines.
   void rearm_timer() noexcept;
 
   enum class Goaway { none, notice_sent, final_sent };
@@ -136,6 +141,15 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   uint64_t notice_ms_ = 0;
   uint64_t expire_ms_ = 0;
   uint64_t handshake_deadline_ms_ = 0;
+  // The client's preface (its first SETTINGS) must arrive by then; 0 once it did.
+  uint64_t preface_deadline_ms_ = 0;
+  // A header block the client has begun and not finished: its stream and when it began.
+  int32_t headers_stream_ = 0;
+  uint64_t headers_started_ms_ = 0;
+  // Streams the client reset, and streams the client made the relay reset (MadeYouReset):
+  // 1000 at once and 33 a second more each, as libnghttp2 budgets client resets.
+  TokenBucket<1000, 33> client_resets_;
+  TokenBucket<1000, 33> made_resets_;
   IntrusiveList<ServerStreamHandler> streams_;
 };
 

@@ -248,6 +248,18 @@ void Connection::connect_cb(uv_connect_t* req, int status) noexcept {
   self->handler_.on_connect(status);
 }
 
+void Connection::shutdown_write() noexcept {
+  if (closing_ || shut_down_) return;
+  shut_down_ = true;
+  // A failure leaves the socket as it is; close() follows anyway.
+  uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), shutdown_cb);
+}
+
+void Connection::shutdown_cb(uv_shutdown_t*, int) noexcept {
+  // Nothing to do: close() comes from the handler (EOF, or its timer). A close while the
+  // request is pending runs this with UV_ECANCELED before the handles' close callbacks.
+}
+
 void Connection::start_timer(uint64_t timeout_ms) noexcept {
   if (closing_) return;
   uv_timer_start(&timer_, timer_cb, timeout_ms, 0);

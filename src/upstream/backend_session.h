@@ -44,7 +44,7 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
 
  private:
   void on_connect(int status) noexcept override;
-  void on_timer() noexcept override;
+  void on_session_timer() noexcept override;
   void on_read_end(int status) noexcept override;
   void on_goaway(uint32_t error_code, std::string_view debug) noexcept override;
   void on_remote_settings() noexcept override;
