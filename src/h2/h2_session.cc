@@ -68,6 +68,10 @@ bool H2Session::start_session(bool server, const nghttp2_session_callbacks* call
   // Backend answers keep nghttp2's checks.
   if (server) nghttp2_option_set_no_http_messaging(raw_option, 1);
   nghttp2_option_set_max_continuations(raw_option, max_continuations);
+  // Header blocks are bounded by max_request_metadata and max_response_metadata (at most
+  // 1 MiB, counted with 32 bytes per field, more than HPACK ever needs); nghttp2's own bound
+  // (64 KiB) would otherwise refuse larger ones that the config allows.
+  nghttp2_option_set_max_send_header_block_length(raw_option, max_metadata_limit + 1024);
   // Client resets are budgeted by ServerSession, which closes the connection with GOAWAY;
   // nghttp2's own budget would only stop taking new streams and leave it open.
   if (server) nghttp2_option_set_stream_reset_rate_limit(raw_option, UINT64_MAX, 1);
@@ -207,7 +211,7 @@ int H2Session::check_budgets(const nghttp2_frame& frame) noexcept {
       } else if (!(frame.hd.flags & NGHTTP2_FLAG_END_STREAM) &&
                  ++empty_frames_ > max_empty_frames_in_a_row) {
         return abuse(PeerError::empty_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-                     "too many empty DATA frames");
+                     "too many empty frames");
       }
       return 0;
     case NGHTTP2_HEADERS:
@@ -218,7 +222,7 @@ int H2Session::check_budgets(const nghttp2_frame& frame) noexcept {
       if (frame.hd.flags & NGHTTP2_FLAG_ACK) return 0;
       if (!control_budget_.take(uv_now(loop()))) {
         return abuse(PeerError::control_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-                     "too many SETTINGS and PING frames");
+                     "too many control frames");
       }
       return 0;
     default:
@@ -245,7 +249,7 @@ void H2Session::fail_session(int rv) noexcept {
     // The peer sends SETTINGS or PINGs (or makes the relay reset streams) faster than it
     // reads their acknowledgements.
     close_for(PeerError::control_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-              "too many frames to acknowledge");
+              "too many control frames");
   } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
     close_for(PeerError::continuation_flood, NGHTTP2_ENHANCE_YOUR_CALM,
               "too many CONTINUATION frames");

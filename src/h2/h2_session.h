@@ -53,6 +53,8 @@ inline constexpr uint16_t max_empty_frames_in_a_row = 100;
 // Most CONTINUATION frames after one HEADERS: 8 carry 128 KiB of header block at the default
 // frame size, twice the metadata the relay forwards.
 inline constexpr size_t max_continuations = 8;
+// The largest max_request_metadata / max_response_metadata the config allows.
+inline constexpr size_t max_metadata_limit = 1024 * 1024;
 // How long a connection closed for abuse waits for its GOAWAY to be written and for the peer's
 // EOF before the socket is closed.
 inline constexpr uint64_t linger_ms = 1000;

@@ -162,6 +162,20 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
+  static int on_frame_not_send(nghttp2_session* session, const nghttp2_frame* frame,
+                               int lib_error, void* user_data) noexcept {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    // The client would wait for an answer that never comes: say so, and end the stream.
+    if (auto* handler = handler_of(user_data, frame->hd.stream_id)) {
+      GRELAY_LOG_DEBUG("stream %d: response headers not sent (%s); resetting it",
+                       frame->hd.stream_id, nghttp2_strerror(lib_error));
+      handler->on_response_not_sent(lib_error);
+    }
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_INTERNAL_ERROR);
+    return 0;
+  }
+
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
     ServerSession* s = self(user_data);
@@ -186,6 +200,7 @@ struct ServerSessionCallbacks {
       nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
       nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+      nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
       nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
       return NgCallbacksPtr(cbs);
     }();
@@ -356,14 +371,14 @@ void ServerSession::on_session_timer() noexcept {
   }
   if (preface_deadline_ms_ != 0 && now >= preface_deadline_ms_) {
     close_for(PeerError::preface_timeout, NGHTTP2_NO_ERROR,
-              "no HTTP/2 connection preface within preface_timeout");
+              "preface timeout");
     return;
   }
   if (headers_stream_ != 0 &&
       now >= headers_started_ms_ +
                  static_cast<uint64_t>(listener_->request_headers_timeout.count())) {
     close_for(PeerError::headers_timeout, NGHTTP2_NO_ERROR,
-              "header block unfinished after request_headers_timeout");
+              "request headers timeout");
     return;
   }
   if (expire_ms_ != 0 && now >= expire_ms_) {

@@ -33,6 +33,10 @@ class ServerStreamHandler : public ListHook<ServerStreamHandler> {
   // Appends |length| bytes of the response body to |out| and drops them from the handler.
   virtual void write_response_body(ChunkChain& out, size_t length) noexcept = 0;
 
+  // The response HEADERS (or trailers) the handler submitted could not be sent (nghttp2 said
+  // |lib_error|): the session resets the stream with INTERNAL_ERROR right after.
+  virtual void on_response_not_sent(int lib_error) noexcept = 0;
+
   // The connection is closing with the stream still open (drain timeout, connection age
   // grace): end it now, saying |why|. The handler may delete itself in it.
   virtual void on_expire(const char* why) noexcept = 0;

@@ -190,7 +190,7 @@ NEW_KEYS = """\
 address = "127.0.0.1:0"
 preface_timeout = "10s"
 request_headers_timeout = "10s"
-idle_timeout = "0s"
+idle_timeout = "off"
 max_request_metadata = 65536
 max_response_metadata = 1048576
 
