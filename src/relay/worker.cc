@@ -262,9 +262,13 @@ bool Worker::take_share(ServerSession& session, Cluster& cluster) noexcept {
     it = info->held.end() - 1;
   }
   const double share = cluster.config().max_client_share;
-  if (share < 1 && it->second >= 1 &&
-      static_cast<double>(it->second + 1) > share * static_cast<double>(cluster.stream_capacity())) {
-    return false;
+  if (share < 1 && it->second >= 1) {
+    // No capacity known (no endpoint yet: a DNS name not answered) bounds nothing; the calls
+    // wait for the answer or fail as the cluster says.
+    const uint64_t capacity = cluster.stream_capacity();
+    if (capacity > 0 && static_cast<double>(it->second + 1) > share * static_cast<double>(capacity)) {
+      return false;
+    }
   }
   ++it->second;
   return true;
