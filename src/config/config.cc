@@ -205,13 +205,12 @@ void ConfigParser::parse_access_log(const toml::node& node) {
 }
 
 void ConfigParser::parse_listener(const toml::table& table) {
-  check_keys(
-      table,
-      {"address", "max_concurrent_streams", "tls", "handshake_timeout", "preface_timeout",
-       "request_headers_timeout", "max_connections", "idle_timeout", "max_connection_age",
-       "max_connection_age_grace", "stream_idle_timeout", "max_request_metadata",
-       "max_response_metadata"},
-      "in [[listener]]");
+  check_keys(table,
+             {"address", "max_concurrent_streams", "tls", "handshake_timeout", "preface_timeout",
+              "request_headers_timeout", "max_connections", "idle_timeout", "max_connection_age",
+              "max_connection_age_grace", "stream_idle_timeout", "max_request_metadata",
+              "max_response_metadata"},
+             "in [[listener]]");
   ListenerConfig listener;
   listener.line = line_of(table);
   const toml::node* address = table.get("address");

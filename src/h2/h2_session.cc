@@ -248,8 +248,7 @@ void H2Session::fail_session(int rv) noexcept {
   } else if (rv == NGHTTP2_ERR_FLOODED) {
     // The peer sends SETTINGS or PINGs (or makes the relay reset streams) faster than it
     // reads their acknowledgements.
-    close_for(PeerError::control_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
-              "too many control frames");
+    close_for(PeerError::control_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM, "too many control frames");
   } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
     close_for(PeerError::continuation_flood, NGHTTP2_ENHANCE_YOUR_CALM,
               "too many CONTINUATION frames");
@@ -268,8 +267,7 @@ void H2Session::close_for(PeerError why, uint32_t code, const char* debug) noexc
   conn_.stop_timer();
   const size_t debug_len = std::min<size_t>(std::strlen(debug), 128);
   const uint32_t last_stream_id =
-      session_ ? static_cast<uint32_t>(nghttp2_session_get_last_proc_stream_id(session_.get()))
-               : 0;
+      session_ ? static_cast<uint32_t>(nghttp2_session_get_last_proc_stream_id(session_.get())) : 0;
   uint8_t goaway[9 + 8 + 128];
   const size_t length = 8 + debug_len;
   goaway[0] = static_cast<uint8_t>(length >> 16);
@@ -311,7 +309,6 @@ void H2Session::on_read_end(int) noexcept {
 void H2Session::on_write_done() noexcept {
   flush_now();
 }
-
 
 void H2Session::close() noexcept {
   flush_queue_.remove(*this);

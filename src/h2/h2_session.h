@@ -173,7 +173,6 @@ class H2Session : public ConnectionHandler, public Flushable {
  private:
   friend struct H2SessionCallbacks;
 
-
   // Resumes the streams paused by pause_if_backed_up(). Returns true if there were any.
   bool resume_paused() noexcept;
   // nghttp2 failed with |rv| (reading or writing): closes the connection, with the GOAWAY

@@ -162,8 +162,8 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
-  static int on_frame_not_send(nghttp2_session* session, const nghttp2_frame* frame,
-                               int lib_error, void* user_data) noexcept {
+  static int on_frame_not_send(nghttp2_session* session, const nghttp2_frame* frame, int lib_error,
+                               void* user_data) noexcept {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     // The client would wait for an answer that never comes: say so, and end the stream.
     if (auto* handler = handler_of(user_data, frame->hd.stream_id)) {
@@ -370,15 +370,13 @@ void ServerSession::on_session_timer() noexcept {
     return;
   }
   if (preface_deadline_ms_ != 0 && now >= preface_deadline_ms_) {
-    close_for(PeerError::preface_timeout, NGHTTP2_NO_ERROR,
-              "preface timeout");
+    close_for(PeerError::preface_timeout, NGHTTP2_NO_ERROR, "preface timeout");
     return;
   }
   if (headers_stream_ != 0 &&
-      now >= headers_started_ms_ +
-                 static_cast<uint64_t>(listener_->request_headers_timeout.count())) {
-    close_for(PeerError::headers_timeout, NGHTTP2_NO_ERROR,
-              "request headers timeout");
+      now >=
+          headers_started_ms_ + static_cast<uint64_t>(listener_->request_headers_timeout.count())) {
+    close_for(PeerError::headers_timeout, NGHTTP2_NO_ERROR, "request headers timeout");
     return;
   }
   if (expire_ms_ != 0 && now >= expire_ms_) {
@@ -427,8 +425,7 @@ void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {
 
 void ServerSession::on_handshake_done() noexcept {
   handshake_deadline_ms_ = 0;
-  preface_deadline_ms_ =
-      uv_now(loop()) + static_cast<uint64_t>(listener_->preface_timeout.count());
+  preface_deadline_ms_ = uv_now(loop()) + static_cast<uint64_t>(listener_->preface_timeout.count());
   rearm_timer();
   TlsLayer& tls = *conn_.tls();
   if (tls.peer() || log_enabled(LogLevel::debug)) {

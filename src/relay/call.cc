@@ -404,7 +404,8 @@ void Call::on_submit(ClientSession&) noexcept {
     return;
   }
   upstream_done_ = true;
-  finish(StatusCode::unavailable, std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
+  finish(StatusCode::unavailable,
+         std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
          ErrorReason::backend_stream);
 }
 

@@ -266,7 +266,8 @@ bool Worker::take_share(ServerSession& session, Cluster& cluster) noexcept {
     // No capacity known (no endpoint yet: a DNS name not answered) bounds nothing; the calls
     // wait for the answer or fail as the cluster says.
     const uint64_t capacity = cluster.stream_capacity();
-    if (capacity > 0 && static_cast<double>(it->second + 1) > share * static_cast<double>(capacity)) {
+    if (capacity > 0 &&
+        static_cast<double>(it->second + 1) > share * static_cast<double>(capacity)) {
       return false;
     }
   }
