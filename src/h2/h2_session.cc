@@ -150,7 +150,7 @@ bool H2Session::resume_paused() noexcept {
 }
 
 bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
-  ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
+  ssize_t rv = receive(data, len);
   if (rv < 0) {
     GRELAY_LOG_DEBUG("h2 receive failed: %s", nghttp2_strerror(static_cast<int>(rv)));
     // nghttp2 has queued a GOAWAY for protocol errors; try to get it out before closing.

@@ -113,6 +113,12 @@ class H2Session : public ConnectionHandler, public Flushable {
     if (stream_id == cached_stream_id_) cached_stream_id_ = 0;
   }
 
+  // Hands |len| bytes read from the peer to nghttp2 and returns what
+  // nghttp2_session_mem_recv returned; a session may look at them on the way.
+  virtual ssize_t receive(const uint8_t* data, size_t len) noexcept {
+    return nghttp2_session_mem_recv(session_.get(), data, len);
+  }
+
   bool on_read(const uint8_t* data, size_t len) noexcept override;
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;

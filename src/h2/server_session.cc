@@ -73,6 +73,11 @@ struct ServerSessionCallbacks {
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      // The stream's close, if it was open, follows; on_stream_close() tells the handler.
+      self(user_data)->closed_streams_.on_reset_received(frame->hd.stream_id);
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
       self(user_data)->on_ping_ack(frame->ping.opaque_data);
       return 0;
@@ -126,7 +131,12 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
-  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
+                           void* user_data) noexcept {
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      self(user_data)->closed_streams_.on_reset_sent(frame->hd.stream_id);
+      return 0;
+    }
     // A response that ended while the client is still sending: the rest of the request is
     // not wanted, so release the stream (as gRPC servers do, with NO_ERROR).
     if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
@@ -138,6 +148,7 @@ struct ServerSessionCallbacks {
 
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
+    self(user_data)->closed_streams_.on_close(stream_id);
     auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
     ServerSession* s = self(user_data);
@@ -163,6 +174,33 @@ struct ServerSessionCallbacks {
     }();
     return callbacks.get();
   }
+};
+
+// What closed_streams_ needs of its session, for one read.
+struct ServerSessionInput final : ClosedStreams::Host {
+  explicit ServerSessionInput(ServerSession& s) noexcept : session(s) {}
+
+  ssize_t take(const uint8_t* data, size_t len) noexcept override {
+    return nghttp2_session_mem_recv(session.ng(), data, len);
+  }
+  // Only the session clears a handler before its stream closes, and it resets the stream then.
+  // The last stream looked up is remembered, so the callbacks of the frame find it for free.
+  bool serving(int32_t stream_id) noexcept override {
+    return session.stream_data(stream_id) != nullptr;
+  }
+  void reset_closed(int32_t stream_id) noexcept override {
+    GRELAY_LOG_DEBUG("stream %d: frame after the client's RST_STREAM; RST_STREAM(STREAM_CLOSED)",
+                     stream_id);
+    nghttp2_submit_rst_stream(session.ng(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_STREAM_CLOSED);
+  }
+  void fail(uint32_t error_code, const char* why) noexcept override {
+    GRELAY_LOG_DEBUG("client connection: %s; GOAWAY(%s)", why, nghttp2_http2_strerror(error_code));
+    // GOAWAY names the last stream nghttp2 took; the session reads no more and closes once the
+    // GOAWAY is out.
+    nghttp2_session_terminate_session(session.ng(), error_code);
+  }
+
+  ServerSession& session;
 };
 
 ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
@@ -329,6 +367,11 @@ void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& han
   handler.on_downstream_close(NGHTTP2_PROTOCOL_ERROR);
   on_stream_count_changed();
   schedule_send();
+}
+
+ssize_t ServerSession::receive(const uint8_t* data, size_t len) noexcept {
+  ServerSessionInput input(*this);
+  return closed_streams_.receive(input, data, len);
 }
 
 void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {

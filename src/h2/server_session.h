@@ -4,6 +4,7 @@
 
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
+#include "h2/closed_streams.h"
 #include "h2/h2_session.h"
 #include "h2/request_check.h"
 #include "net/listener.h"
@@ -105,7 +106,10 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
 
  private:
   friend struct ServerSessionCallbacks;
+  friend struct ServerSessionInput;
 
+  // Client input goes to nghttp2 through closed_streams_.
+  ssize_t receive(const uint8_t* data, size_t len) noexcept override;
   void on_teardown() noexcept override;
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
   void reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept;
@@ -137,6 +141,8 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   uint64_t expire_ms_ = 0;
   uint64_t handshake_deadline_ms_ = 0;
   IntrusiveList<ServerStreamHandler> streams_;
+  // RFC 9113 §5.1 for frames on streams nghttp2 has forgotten.
+  ClosedStreams closed_streams_;
 };
 
 }  // namespace grelay
