@@ -183,8 +183,9 @@ struct ServerSessionInput final : ClosedStreams::Host {
   ssize_t take(const uint8_t* data, size_t len) noexcept override {
     return nghttp2_session_mem_recv(session.ng(), data, len);
   }
-  // Only the session clears a handler before its stream closes, and it resets the stream then.
-  // The last stream looked up is remembered, so the callbacks of the frame find it for free.
+  // A stream has its handler from its HEADERS until it closes, or until the session resets it
+  // as malformed. The last stream looked up is remembered, so the frame's callbacks find it at
+  // no cost.
   bool serving(int32_t stream_id) noexcept override {
     return session.stream_data(stream_id) != nullptr;
   }

@@ -252,7 +252,8 @@ TEST_CASE("closed streams are forgotten after the last few dozen") {
   FakeHost host(closed);
   const auto remembered = static_cast<int32_t>(ClosedStreams::remembered_streams);
   std::string in = preface + settings();
-  for (int32_t id = 1; id < 2 * remembered; id += 2) in += headers(id, true);
+  for (int32_t id = 1; id < 2 * remembered; id += 2)
+    in += headers(id, true);
   host.receive(in);
   CHECK(closed.check(1, false) == ClosedStreams::Verdict::closed_error);
   host.receive(headers(2 * remembered + 1, true));
