@@ -62,6 +62,8 @@ bool H2Session::start_session(bool server, const nghttp2_session_callbacks* call
   NgOptionPtr option(raw_option);
   // Window updates follow what was written to the other side, not what arrived.
   nghttp2_option_set_no_auto_window_update(raw_option, 1);
+  // nghttp2 would keep up to max_concurrent_streams closed streams per connection; client
+  // sessions keep what RFC 9113 §5.1 needs of them in a ClosedStreams instead.
   nghttp2_option_set_no_closed_streams(raw_option, 1);
   // Requests are checked against HTTP/2's message rules by RequestCheck, in the pass that
   // reads their fields anyway: nghttp2's own checks cost about a tenth of a unary call.
@@ -180,7 +182,7 @@ bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
   read_this_turn_ += len;
   // Closed for abuse: what the peer still sends is not looked at.
   if (lingering_) return true;
-  ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
+  ssize_t rv = receive(data, len);
   if (rv < 0) {
     fail_session(static_cast<int>(rv));
     return true;

@@ -156,6 +156,11 @@ class H2Session : public ConnectionHandler, public Flushable {
   // The connection timer fired (not while lingering).
   virtual void on_session_timer() noexcept {}
   bool lingering() const noexcept { return lingering_; }
+  // Hands |len| bytes read from the peer to nghttp2 and returns what
+  // nghttp2_session_mem_recv returned; a session may look at them on the way.
+  virtual ssize_t receive(const uint8_t* data, size_t len) noexcept {
+    return nghttp2_session_mem_recv(session_.get(), data, len);
+  }
 
   bool on_read(const uint8_t* data, size_t len) noexcept override;
   bool may_read() noexcept override;

@@ -80,6 +80,11 @@ struct ServerSessionCallbacks {
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
     if (int rv = self(user_data)->on_frame_received(*frame)) return rv;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      // The stream's close, if it was open, follows; on_stream_close() tells the handler.
+      self(user_data)->closed_streams_.on_reset_received(frame->hd.stream_id);
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
       self(user_data)->on_ping_ack(frame->ping.opaque_data);
       return 0;
@@ -137,6 +142,7 @@ struct ServerSessionCallbacks {
                            void* user_data) noexcept {
     ServerSession* s = self(user_data);
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      s->closed_streams_.on_reset_sent(frame->hd.stream_id);
       // Resets the client made the relay send (a window overflow, a malformed request, ...)
       // may each have cost a backend stream: they are budgeted like the client's own resets.
       // NO_ERROR ends a stream whose answer is complete, and REFUSED_STREAM one the relay
@@ -179,6 +185,7 @@ struct ServerSessionCallbacks {
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
     ServerSession* s = self(user_data);
+    s->closed_streams_.on_close(stream_id);
     // nghttp2 gave up on the stream mid-block (a header list too large): no block is open.
     if (stream_id == s->headers_stream_) s->headers_stream_ = 0;
     auto* handler = handler_of(user_data, stream_id);
@@ -206,6 +213,33 @@ struct ServerSessionCallbacks {
     }();
     return callbacks.get();
   }
+};
+
+// What closed_streams_ needs of its session, for one read.
+struct ServerSessionInput final : ClosedStreams::Host {
+  explicit ServerSessionInput(ServerSession& s) noexcept : session(s) {}
+
+  ssize_t take(const uint8_t* data, size_t len) noexcept override {
+    return nghttp2_session_mem_recv(session.ng(), data, len);
+  }
+  // A stream has its handler from its HEADERS until it closes, or until the session resets it
+  // as malformed. The last stream looked up is remembered, so the frame's callbacks find it at
+  // no cost.
+  bool serving(int32_t stream_id) noexcept override {
+    return session.stream_data(stream_id) != nullptr;
+  }
+  void reset_closed(int32_t stream_id) noexcept override {
+    GRELAY_LOG_DEBUG("stream %d: frame after the client's RST_STREAM; RST_STREAM(STREAM_CLOSED)",
+                     stream_id);
+    nghttp2_submit_rst_stream(session.ng(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_STREAM_CLOSED);
+  }
+  void fail(uint32_t error_code, const char* why) noexcept override {
+    // GOAWAY names the last stream nghttp2 took and says |why|; the session reads no more and
+    // closes once the GOAWAY is out.
+    session.close_for(PeerError::protocol_error, error_code, why);
+  }
+
+  ServerSession& session;
 };
 
 ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
@@ -416,6 +450,11 @@ void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& han
   handler.on_downstream_close(NGHTTP2_PROTOCOL_ERROR);
   on_stream_count_changed();
   schedule_send();
+}
+
+ssize_t ServerSession::receive(const uint8_t* data, size_t len) noexcept {
+  ServerSessionInput input(*this);
+  return closed_streams_.receive(input, data, len);
 }
 
 void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {

@@ -4,6 +4,7 @@
 
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
+#include "h2/closed_streams.h"
 #include "h2/h2_session.h"
 #include "h2/request_check.h"
 #include "net/listener.h"
@@ -109,7 +110,10 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
 
  private:
   friend struct ServerSessionCallbacks;
+  friend struct ServerSessionInput;
 
+  // Client input goes to nghttp2 through closed_streams_.
+  ssize_t receive(const uint8_t* data, size_t len) noexcept override;
   void on_teardown() noexcept override;
   PeerSide side() const noexcept override { return PeerSide::client; }
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
@@ -155,6 +159,8 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   TokenBucket<1000, 33> client_resets_;
   TokenBucket<1000, 33> made_resets_;
   IntrusiveList<ServerStreamHandler> streams_;
+  // RFC 9113 §5.1 for frames on streams nghttp2 has forgotten.
+  ClosedStreams closed_streams_;
 };
 
 }  // namespace grelay
