@@ -91,7 +91,9 @@ class H2Session : public ConnectionHandler, public Flushable {
   void on_data_received(size_t n) noexcept;
   // Closes the socket now; streams are told through on_teardown().
   void close() noexcept;
-  bool closed() const noexcept { return conn_.closing(); }
+  // The socket is closing, or the connection was closed for abuse and only waits for its
+  // GOAWAY to be written: either way it carries no more HTTP/2.
+  bool closed() const noexcept { return conn_.closing() || lingering_; }
 
   void flush_now() noexcept override;
 

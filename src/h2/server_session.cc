@@ -369,7 +369,7 @@ void ServerSession::on_stream_count_changed() noexcept {
 }
 
 void ServerSession::rearm_timer() noexcept {
-  if (closed() || lingering() || !listener_) return;
+  if (closed() || !listener_) return;
   uint64_t next = UINT64_MAX;
   if (handshake_deadline_ms_ != 0) next = handshake_deadline_ms_;
   if (preface_deadline_ms_ != 0) next = std::min(next, preface_deadline_ms_);
