@@ -173,6 +173,7 @@ int Server::run() {
   }
   GRELAY_LOG_INFO("grelay started with %zu worker%s (accept: %s)", workers_.size(),
                   workers_.size() == 1 ? "" : "s", handoff_ ? "handoff" : "reuseport");
+  notifier_.ready();
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& worker : workers_) {
@@ -235,6 +236,15 @@ void Server::close_main_handles() {
 }
 
 Server::ReloadResult Server::reload() {
+  if (draining_) return apply_reload();
+  notifier_.reloading();
+  ReloadResult result = apply_reload();
+  notifier_.ready();
+  if (!result.ok) notifier_.status("serving the previous config; reload failed: " + result.error);
+  return result;
+}
+
+Server::ReloadResult Server::apply_reload() {
   ReloadResult result;
   auto fail = [this, &result](const std::string& error, bool config_error) {
     ++reload_failures_;
@@ -370,6 +380,7 @@ void Server::start_drain() {
   metrics_.process().drains.add();
   if (admin_) admin_->set_draining();
   uint64_t timeout = static_cast<uint64_t>(config_->drain_timeout.count());
+  notifier_.stopping(timeout + expire_grace_ms);
   GRELAY_LOG_INFO("draining: no new connections; open calls may run for %llu ms",
                   static_cast<unsigned long long>(timeout));
   for (ListenerState& state : listeners_) {

@@ -11,6 +11,7 @@
 #include "admin/metrics.h"
 #include "app/acceptor.h"
 #include "app/cert_watcher.h"
+#include "app/service_notifier.h"
 #include "app/worker_thread.h"
 #include "grelay/config.h"
 #include "net/listener.h"
@@ -63,6 +64,8 @@ class Server {
   ListenerState open_listener(const Config& config, size_t index,
                               std::vector<std::vector<std::pair<size_t, int>>>& worker_fds);
   void hand_out(int fd, size_t listener_index) noexcept;
+  // reload() without telling the service manager (reload() wraps it in RELOADING/READY).
+  ReloadResult apply_reload();
   void start_drain();
   void force_stop();
   void close_main_handles();
@@ -102,6 +105,7 @@ class Server {
   std::unique_ptr<CertWatcher> cert_watcher_;
   // Watchers of earlier configs, closed; freed with the Server.
   std::vector<std::unique_ptr<CertWatcher>> closed_watchers_;
+  ServiceNotifier notifier_;
   bool draining_ = false;
   // After the drain timeout: calls were told to end; the next timer expiry closes everything.
   bool expired_ = false;
