@@ -137,6 +137,15 @@ int Server::run() {
   all_stopped_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  // The certificates of the config in force, read at each scrape (admin and reloads share
+  // this loop).
+  metrics_.set_certificate_source([this] {
+    std::vector<CertificateExpiry> out;
+    if (!tls_) return out;
+    for (TlsContexts::Certificate& c : tls_->certificates())
+      out.push_back({std::move(c.kind), std::move(c.name), std::move(c.file), c.not_after});
+    return out;
+  });
   if (config_->admin) {
     admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_, config_);
     admin_->set_reload_handler([this] {
