@@ -14,6 +14,10 @@
 namespace grelay {
 namespace {
 
+// How often watch_config looks at the file. Kubernetes takes up to a minute to update a
+// ConfigMap volume anyway; a stat every 2 s costs nothing.
+constexpr unsigned config_poll_ms = 2000;
+
 // After the drain timeout, calls are ended with UNAVAILABLE; this long after, connections
 // still open (a client that does not read its statuses) are closed.
 constexpr uint64_t expire_grace_ms = 2000;
@@ -156,6 +160,12 @@ int Server::run() {
     GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
   }
   watch_certificates(*tls_);
+  if (config_->watch_config) {
+    uv_fs_poll_init(&loop_, &config_poll_);
+    config_poll_.data = this;
+    uv_fs_poll_start(&config_poll_, config_poll_cb, config_->path.c_str(), config_poll_ms);
+    polling_config_ = true;
+  }
 
   std::vector<std::shared_ptr<ConnectionGauge>> gauges;
   for (const ListenerState& state : listeners_)
@@ -236,6 +246,8 @@ void Server::close_main_handles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  if (polling_config_) uv_close(reinterpret_cast<uv_handle_t*>(&config_poll_), nullptr);
+  polling_config_ = false;
   if (cert_watcher_) cert_watcher_->close();
   for (ListenerState& state : listeners_) {
     if (state.acceptor) state.acceptor->close();
@@ -382,6 +394,16 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
     return;
   }
   self->start_drain();
+}
+
+void Server::config_poll_cb(uv_fs_poll_t* handle, int status, const uv_stat_t*,
+                            const uv_stat_t*) noexcept {
+  auto* self = static_cast<Server*>(handle->data);
+  // A file that went away (status < 0) is left alone: the next version of it reloads.
+  if (status < 0 || self->draining_) return;
+  GRELAY_LOG_INFO("%s changed: reloading", self->config_->path.c_str());
+  self->reload_certificates();
+  self->reload();
 }
 
 void Server::start_drain() {

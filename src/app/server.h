@@ -77,6 +77,8 @@ class Server {
   // Watches the certificate files of |tls| (replacing the watch of an earlier config).
   void watch_certificates(const TlsContexts& tls);
   static void signal_cb(uv_signal_t* handle, int signum) noexcept;
+  static void config_poll_cb(uv_fs_poll_t* handle, int status, const uv_stat_t* prev,
+                             const uv_stat_t* curr) noexcept;
   static void drain_timer_cb(uv_timer_t* handle) noexcept;
 
   std::shared_ptr<const Config> config_;
@@ -91,6 +93,10 @@ class Server {
   uv_signal_t sighup_;
   uv_signal_t sigusr1_;
   uv_timer_t drain_timer_;
+  // watch_config: the config file's stat, polled (it follows symlinks, so a ConfigMap's
+  // atomic swap of its ..data link shows as a new inode).
+  uv_fs_poll_t config_poll_;
+  bool polling_config_ = false;
   std::vector<ListenerState> listeners_;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   size_t next_worker_ = 0;
