@@ -177,16 +177,17 @@ void AdminH2Session::answer_health(int32_t stream_id, Stream& stream,
     answer_grpc_error(stream_id, internal, "malformed HealthCheckRequest");
     return;
   }
-  bool known = is_health_service(service);
-  if (!watch && !known) {
+  ServingStatus status = health_of(service, health_());
+  if (!watch && status == ServingStatus::service_unknown) {
     answer_grpc_error(stream_id, not_found, "unknown service '" + service + "'");
     return;
   }
   // Check answers once; Watch sends the status now and again at each change (an unknown
   // service stays SERVICE_UNKNOWN), until the client cancels or the process exits.
   stream.grpc = true;
-  stream.watching = watch && known;
-  stream.watched = known ? health_() : ServingStatus::service_unknown;
+  stream.watching = watch;
+  stream.service = std::move(service);
+  stream.watched = status;
   stream.response.body = health_check_response_frame(stream.watched);
   nghttp2_nv headers[] = {make_nv(":status", "200"), make_nv("content-type", "application/grpc")};
   nghttp2_data_provider body;
@@ -198,7 +199,7 @@ void AdminH2Session::answer_health(int32_t stream_id, Stream& stream,
 void AdminH2Session::health_changed() noexcept {
   for (auto& [id, stream] : streams_) {
     if (!stream.watching) continue;
-    ServingStatus now = health_();
+    ServingStatus now = health_of(stream.service, health_());
     if (now == stream.watched) continue;
     stream.watched = now;
     stream.response.body += health_check_response_frame(now);

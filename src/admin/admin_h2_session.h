@@ -21,7 +21,7 @@ struct AdminResponse {
 
 // The admin endpoint over h2c with prior knowledge: a small nghttp2 server session that
 // answers each request with what |handler| returns, and serves grpc.health.v1.Health (Check
-// and Watch) for grelay itself with the status |health| returns. It knows no sockets: feed
+// and Watch) for grelay itself: health_of() the status |health| returns. It knows no sockets: feed
 // it the bytes read (receive()) and write what take_output() returns.
 class AdminH2Session {
  public:
@@ -58,6 +58,7 @@ class AdminH2Session {
     // A gRPC answer ends with trailers carrying |grpc_status|; a Watch stays open instead.
     bool grpc = false;
     bool watching = false;
+    std::string service;
     ServingStatus watched = ServingStatus::unknown;
     // The body callback ran out of bytes on an open Watch and waits for resume.
     bool deferred = false;

@@ -22,8 +22,10 @@ bool read_varint(std::string_view in, size_t& pos, uint64_t& value) noexcept {
 
 }  // namespace
 
-bool is_health_service(std::string_view service) noexcept {
-  return service.empty() || service == "grelay";
+ServingStatus health_of(std::string_view service, ServingStatus process) noexcept {
+  if (service.empty() || service == "grelay") return process;
+  if (service == "liveness") return ServingStatus::serving;
+  return ServingStatus::service_unknown;
 }
 
 bool take_single_grpc_message(std::string_view body, std::string_view& message) noexcept {

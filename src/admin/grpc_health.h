@@ -15,9 +15,13 @@ enum class ServingStatus : uint8_t {
   service_unknown = 3,
 };
 
-// The services Check and Watch know: "" (the whole process, which is what Kubernetes' gRPC
-// probe asks by default) and "grelay".
-bool is_health_service(std::string_view service) noexcept;
+// What Check and Watch report for |service| while the process's own status is |process|:
+//   "" and "grelay"  |process|: SERVING, NOT_SERVING once a drain began (readiness; "" is
+//                    what Kubernetes' gRPC probe asks by default)
+//   "liveness"       SERVING while the process answers at all, draining included, so that a
+//                    liveness probe never kills a pod that is finishing its calls
+//   anything else    SERVICE_UNKNOWN
+ServingStatus health_of(std::string_view service, ServingStatus process) noexcept;
 
 // Reads the single uncompressed gRPC message of a unary request body (its 5-byte prefix and
 // payload) into |message|. False when |body| is not exactly one such message.

@@ -59,6 +59,7 @@ def test_check_serving_for_the_process_and_grelay(relay_with_admin):
   with grpc.insecure_channel("%s:%d" % admin) as ch:
     assert check(ch) == SERVING
     assert check(ch, "grelay") == SERVING
+    assert check(ch, "liveness") == SERVING
     with pytest.raises(grpc.RpcError) as err:
       check(ch, "helloworld.Greeter")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -111,6 +112,8 @@ def test_watch_turns_not_serving_when_the_drain_begins(relay_with_admin, echo_ba
     relay.signal(signal.SIGTERM)
     assert statuses.get(timeout=5) == NOT_SERVING
     assert check(ch) == NOT_SERVING
+    # The liveness service keeps answering SERVING: a draining pod is alive.
+    assert check(ch, "liveness") == SERVING
     list(held)
     data.close()
     call.cancel()

@@ -49,7 +49,13 @@ TEST_CASE("health response frames") {
   CHECK(health_check_response_frame(ServingStatus::not_serving) == "\0\0\0\0\x02\x08\x02"sv);
   CHECK(health_check_response_frame(ServingStatus::service_unknown) == "\0\0\0\0\x02\x08\x03"sv);
   CHECK(health_check_response_frame(ServingStatus::unknown) == "\0\0\0\0\0"sv);
-  CHECK(is_health_service(""));
-  CHECK(is_health_service("grelay"));
-  CHECK_FALSE(is_health_service("helloworld.Greeter"));
+}
+
+TEST_CASE("health of each service") {
+  for (ServingStatus process : {ServingStatus::serving, ServingStatus::not_serving}) {
+    CHECK(health_of("", process) == process);
+    CHECK(health_of("grelay", process) == process);
+    CHECK(health_of("liveness", process) == ServingStatus::serving);
+    CHECK(health_of("helloworld.Greeter", process) == ServingStatus::service_unknown);
+  }
 }
