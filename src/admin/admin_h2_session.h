@@ -21,8 +21,9 @@ struct AdminResponse {
 
 // The admin endpoint over h2c with prior knowledge: a small nghttp2 server session that
 // answers each request with what |handler| returns, and serves grpc.health.v1.Health (Check
-// and Watch) for grelay itself: health_of() the status |health| returns. It knows no sockets: feed
-// it the bytes read (receive()) and write what take_output() returns.
+// and Watch) for grelay itself: health_of() each service, given the process status |health|
+// returns. It knows no sockets: feed it the bytes read (receive()) and write what
+// take_output() returns.
 class AdminH2Session {
  public:
   using Handler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
