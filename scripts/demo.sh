@@ -38,10 +38,10 @@ if [ -n "$taken" ]; then
   exit 1
 fi
 
-step "installing the build dependencies from Debian (first run: 2-4 minutes; nothing to do later)"
+step "installing the build dependencies from Debian (first run: a few minutes; nothing to do later)"
 scripts/deps.sh build
 
-step "building grelay into build/ (first run: 2-3 minutes on 2 cores; seconds after that)"
+step "building grelay into build/ (first run: about 3 minutes on 2 cores; seconds after that)"
 [ -f build/build.ninja ] || meson setup build --wrap-mode=nodownload
 ninja -C build grelay
 
