@@ -59,6 +59,7 @@ class Context:
     backend_port: int
     load_client: Path
     nofile: int
+    attacker: Path = None  # rapid_reset, for the underattack workload.
 
 
 def parse_args(workload_names):
@@ -71,6 +72,9 @@ def parse_args(workload_names):
                              "grelay-baseline (to show what a change costs)")
     parser.add_argument("--backend", help="echo backend (default: BUILD/bench/echo_backend)")
     parser.add_argument("--load-client", help="load client (default: BUILD/bench/load_client)")
+    parser.add_argument("--rapid-reset",
+                        help="the underattack workload's attacker (default: "
+                             "BUILD/bench/rapid_reset)")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
                         help="comma-separated subset of " + ",".join(DEFAULT_TARGETS)
                         + " (workers2 adds grelay-w2 and nghttpx-w2 itself, unary100tls "
@@ -216,7 +220,11 @@ def main():
     backend_binary = binary(args.backend, build / "bench" / "echo_backend")
     load_client = binary(args.load_client, build / "bench" / "load_client")
     grelay_binary = binary(args.grelay, build / "grelay", build / "src" / "app" / "grelay")
-    for path, name in ((backend_binary, "echo_backend"), (load_client, "load_client")):
+    attacker = binary(args.rapid_reset, build / "bench" / "rapid_reset")
+    needed = [(backend_binary, "echo_backend"), (load_client, "load_client")]
+    if "underattack" in args.workloads:
+        needed.append((attacker, "rapid_reset"))
+    for path, name in needed:
         if path is None:
             sys.exit(f"bench: no {name} in {build}/bench; build it with ninja -C {build}")
     if shutil.which("h2load") is None:
@@ -261,7 +269,8 @@ def main():
             backend = Child("echo_backend", [backend_binary, "--port", "0", "--threads", "1"],
                             pins["backend"])
             port = int(backend.wait_for_line(r"listening on \S+:(\d+)").group(1))
-            ctx = Context(args, pins, Path(workdir.name), backend, port, load_client, nofile)
+            ctx = Context(args, pins, Path(workdir.name), backend, port, load_client, nofile,
+                          attacker)
             summaries, runs = run_workload(ctx, workload, targets)
             extra = []
             if (isinstance(workload, HeldMemory) and not args.no_heaptrack

@@ -42,7 +42,9 @@ def shown_argv(argv, port, files=()):
     return text
 
 
-def run_h2load(argv, cpus, timeout):
+def run_h2load(argv, cpus, timeout, check_exit=True):
+    """Runs h2load to completion; its totals as a dict. With |check_exit| False a non-zero
+    exit status is accepted as long as h2load printed its totals (some calls failed)."""
     full = (["taskset", "-c", cpus] if cpus else []) + argv
     out = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
     text = out.stdout
@@ -50,12 +52,14 @@ def run_h2load(argv, cpus, timeout):
     finished = H2LOAD_FINISHED.search(text)
     traffic = H2LOAD_TRAFFIC.search(text)
     status = H2LOAD_STATUS.search(text)
-    if out.returncode != 0 or not (requests and finished and traffic):
+    if (out.returncode != 0 and check_exit) or not (requests and finished and traffic):
         raise RuntimeError(f"h2load failed (exit {out.returncode}): "
                            f"{(out.stderr or text).strip()[-500:]}")
     scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6}[finished.group(2)]
     return {
         "elapsed": float(finished.group(1)) * scale,
+        "started": int(requests.group(2)),
+        "done": int(requests.group(3)),
         "succeeded": int(requests.group(4)),
         "failed": int(requests.group(5)),
         "errored": int(requests.group(6)),
@@ -93,10 +97,11 @@ def run_load_client(argv, cpus, timeout):
     return result
 
 
-def measure(target, backend, run_load):
+def measure(target, backend, run_load, more_load=()):
     """Runs |run_load| (which returns a dict with at least "elapsed") and adds the CPU the
     proxy, the backend and the load client used meanwhile, and what the rest of the
-    machine did."""
+    machine did. |more_load|: pids of load generators that keep running across the
+    measurement (the underattack workload's attacker); their CPU is "more_load_cpu"."""
     before = snapshot()
     system_before, steal_before = system_cpu()
     load_before = children_cpu()
@@ -106,16 +111,18 @@ def measure(target, backend, run_load):
     after = snapshot()
     proxy_pids = process_tree(target.process.pid, after) if target.process else []
     backend_pids = process_tree(backend.pid, after)
+    more_pids = [p for root in more_load for p in process_tree(root, after)]
     result["proxy_cpu"] = cpu_delta(before, after, proxy_pids) if target.process else None
     result["backend_cpu"] = cpu_delta(before, after, backend_pids)
     result["load_cpu"] = load_cpu
+    result["more_load_cpu"] = cpu_delta(before, after, more_pids)
     # What the machine did besides the proxy, the backend and the load client: other
     # tenants, builds, this script. It should be near zero for numbers worth comparing.
-    ours = cpu_delta(before, after, proxy_pids + backend_pids) + load_cpu
+    ours = cpu_delta(before, after, proxy_pids + backend_pids + more_pids) + load_cpu
     elapsed = max(result["elapsed"], 1e-9)
     result["other_load"] = max(0.0, system_after - system_before - ours) / elapsed * 100
     result["steal"] = (steal_after - steal_before) / elapsed * 100
-    mine = set(proxy_pids + backend_pids)
+    mine = set(proxy_pids + backend_pids + more_pids)
     names = {p: ("bench.py" if p == os.getpid() else after[p][1]) for p in after}
     others = sorted(((cpu_delta(before, after, [p]), names[p]) for p in after
                      if p not in mine), reverse=True)
@@ -135,11 +142,21 @@ def percentiles(samples, fractions):
 def read_h2load_log(path):
     """Per-request durations in microseconds from an h2load --log-file: one line per
     request, tab-separated start time (us since the epoch), status, duration (us)."""
-    durations = []
-    with open(path) as f:
-        for line in f:
-            fields = line.split("\t")
-            if len(fields) >= 3 and fields[1].strip() == "200":
-                durations.append(int(fields[2]))
+    return [duration for _, duration in read_h2load_log_times(path)]
+
+
+def read_h2load_log_times(path):
+    """(start time in us since the epoch, duration in us) of every request an h2load
+    --log-file logged with status 200; the file is removed. A missing file (h2load was
+    killed before it wrote one) gives an empty list."""
+    calls = []
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.split("\t")
+                if len(fields) >= 3 and fields[1].strip() == "200" and fields[2].strip():
+                    calls.append((int(fields[0]), int(fields[2])))
+    except FileNotFoundError:
+        return calls
     os.unlink(path)
-    return durations
+    return calls

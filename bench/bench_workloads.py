@@ -2,11 +2,14 @@
 a target's runs into one summary (summarize); bench_report.py renders the summaries."""
 
 import json
+import signal
 import statistics
+import subprocess
 import time
 
 from bench_load import (framed_body, h2load_argv, measure, percentiles, probe_call,
-                        read_h2load_log, run_h2load, run_load_client, shown_argv)
+                        read_h2load_log, read_h2load_log_times, run_h2load, run_load_client,
+                        shown_argv)
 from bench_procs import Child, fd_count, memory_map, peak_rss_mib, rss_kib
 
 # Who each kind of workload runs against (those requested and not skipped).
@@ -433,6 +436,209 @@ class HeldMemory(Workload):
                 f"  fds {r['fds']:+,}  {r['lost']}")
 
 
+def backend_counters(backend):
+    """(requests begun, RST_STREAM frames received) by the echo backend so far: it prints
+    them on SIGUSR1."""
+    start = backend.line_count()
+    backend.proc.send_signal(signal.SIGUSR1)
+    match = backend.wait_for_line(r"^streams (\d+) resets (\d+)$", timeout=5, start=start)
+    return int(match.group(1)), int(match.group(2))
+
+
+class UnderAttack(Workload):
+    """unary100's legitimate load against a fresh proxy, first alone, then while
+    rapid_reset attacks the same proxy: how much of its legitimate throughput and latency
+    a relay keeps under a spread rapid-reset attack."""
+
+    tool = "h2load --log-file (legitimate calls) and rapid_reset (the attack)"
+    targets = PROXIES
+    # A fresh proxy for each run: what an attack leaves behind (a backlog, a stalled
+    # loop, grown memory) must not spill into the next target's run on the same CPU.
+    fresh_per_run = True
+    ramp = 1.0  # Seconds of attack before the measured run: every connection has burst.
+
+    def __init__(self, name, description, clients, streams, message_size, attack):
+        self.name = name
+        self.description = description
+        self.clients = clients
+        self.streams = streams
+        self.message_size = message_size
+        self.attack = attack  # {"connections", "streams", "interval_ms"} for rapid_reset.
+        self.path = "/bench.Echo/Unary"
+        self.body_size = len(framed_body(message_size, 1))
+
+    def prepare(self, ctx):
+        self.body_file = ctx.workdir / f"{self.name}.bin"
+        self.body_file.write_bytes(framed_body(self.message_size, 1))
+
+    def pinning_text(self, ctx):
+        # The attacker is load: it runs where h2load runs.
+        return super().pinning_text(ctx).replace("load client on", "h2load and the attacker on")
+
+    def attack_argv(self, ctx, port):
+        return [ctx.attacker, "--port", str(port), "--connections",
+                str(self.attack["connections"]), "--streams", str(self.attack["streams"]),
+                "--interval-ms", str(self.attack["interval_ms"]), "--path", self.path]
+
+    def legit(self, ctx, target, pins, seconds, label, attacker=None):
+        """One timed h2load run of the legitimate load, measured; never raises because the
+        target stopped answering: calls that did not finish are counted instead."""
+        log = ctx.workdir / f"{self.name}-{target.name}-{label}.log"
+        argv = h2load_argv(target.port, self.body_file, self.path, self.clients, self.streams,
+                           seconds=seconds, log_file=log)
+        # h2load -D ends on time even when nothing answers; the limit is for a wedged h2load.
+        limit = seconds + 30
+        window = {}
+
+        def load():
+            window["start"] = time.time()
+            try:
+                return run_h2load(argv, pins["load"], limit, check_exit=False)
+            except subprocess.TimeoutExpired:
+                return {"elapsed": time.time() - window["start"], "started": 0, "done": 0,
+                        "succeeded": 0, "failed": 0, "errored": 0, "timeout": 0,
+                        "non_2xx": 0, "data_bytes": 0, "killed": True}
+            finally:
+                window["end"] = time.time()
+
+        result = measure(target, ctx.backend, load,
+                         more_load=[attacker.pid] if attacker else ())
+        calls = read_h2load_log_times(log)
+        if result.get("killed"):
+            result["succeeded"] = result["done"] = len(calls)
+        durations = sorted(d for _, d in calls)
+        result["p50"], result["p99"], result["p999"] = (
+            [d / 1000 for d in percentiles(durations, (0.5, 0.99, 0.999))] if durations
+            else (None, None, None))
+        result["stall"] = longest_gap(calls, window["start"], window["end"])
+        # h2load judges only :status: calls answered with a gRPC error but no echo count as
+        # succeeded there, not here. Calls cut off at the end may add partial bodies.
+        result["echoed"] = min(result["succeeded"], result["data_bytes"] // self.body_size)
+        result["unfinished"] = result["started"] - result["done"]
+        result["command"] = shown_argv(argv, target.port, [(self.body_file, "BODY"),
+                                                           (log, "LOG")])
+        return result
+
+    def run(self, ctx, target):
+        pins = self.pins(ctx)
+        if ctx.args.warmup > 0:
+            run_h2load(h2load_argv(target.port, self.body_file, self.path, self.clients,
+                                   self.streams, seconds=ctx.args.warmup), pins["load"],
+                       ctx.args.warmup + 30, check_exit=False)
+        quiet = self.legit(ctx, target, pins, ctx.args.duration, "quiet")
+        streams_before, resets_before = backend_counters(ctx.backend)
+        argv = self.attack_argv(ctx, target.port)
+        attacker = Child("rapid_reset", argv, pins["load"])
+        try:
+            attacker.wait_for_line(r'"started":true', timeout=10)
+            time.sleep(self.ramp)
+            attacked = self.legit(ctx, target, pins, ctx.args.duration, "attack", attacker)
+        finally:
+            attacker.stop()
+        totals = json.loads(attacker.wait_for_line(r'^\{.*"elapsed_s".*\}$', timeout=5)
+                            .group(0))
+        streams_after, resets_after = backend_counters(ctx.backend)
+        if not target.alive():
+            raise RuntimeError(f"{target.name} exited under attack: {target.process.tail(3)}")
+        # Legitimate calls began during the window too; what is left is the attack's.
+        reached = max(0, streams_after - streams_before - attacked["started"])
+        return {
+            "target": target.name,
+            "elapsed": attacked["elapsed"],
+            "quiet": quiet,
+            "attack": attacked,
+            "attacker": totals,
+            "attacker_cpu": attacked["more_load_cpu"],
+            "backend_streams": streams_after - streams_before,
+            "backend_resets": resets_after - resets_before,
+            "reached": reached,
+            "rss": peak_rss_mib(target.process.pid),
+            # Either run disturbed by the rest of the machine spoils the comparison.
+            "other_load": max(quiet["other_load"], attacked["other_load"]),
+            "steal": max(quiet["steal"], attacked["steal"]),
+            "top_other": attacked["top_other"] or quiet["top_other"],
+            "command": quiet["command"] + "` while `" + shown_argv(
+                [str(a) for a in argv], target.port, [(ctx.attacker, "rapid_reset")]),
+        }
+
+    def summarize(self, target, runs):
+        def rate(run):
+            return run["echoed"] / max(run["elapsed"], 1e-9)
+
+        def per_run(key, part="attack"):
+            return median([r[part][key] for r in runs])
+
+        goaway = {}
+        for r in runs:
+            for code, count in r["attacker"]["goaway"].items():
+                goaway[code] = goaway.get(code, 0) + count
+        return {
+            "target": target.name,
+            "calls_s": median([rate(r["attack"]) for r in runs]),
+            "calls_s_quiet": median([rate(r["quiet"]) for r in runs]),
+            "ratio": median([rate(r["attack"]) / max(rate(r["quiet"]), 1e-9) for r in runs]),
+            "p99": per_run("p99"),
+            "p99_quiet": per_run("p99", "quiet"),
+            "p50": per_run("p50"),
+            "stall": per_run("stall"),
+            "stall_max": max(r["attack"]["stall"] for r in runs),
+            "unfinished": sum(r["attack"]["unfinished"] for r in runs),
+            "errors": sum(r["attack"]["failed"] + r["attack"]["errored"] + r["attack"]["timeout"]
+                          for r in runs),
+            "not_echoed": sum(r["attack"]["succeeded"] - r["attack"]["echoed"] for r in runs),
+            "runs": len(runs),
+            "proxy_load": median([r["attack"]["proxy_cpu"] / r["attack"]["elapsed"] * 100
+                                  for r in runs]),
+            "proxy_load_quiet": median([r["quiet"]["proxy_cpu"] / r["quiet"]["elapsed"] * 100
+                                        for r in runs]),
+            "backend_load": median([r["attack"]["backend_cpu"] / r["attack"]["elapsed"] * 100
+                                    for r in runs]),
+            "attacker_load": median([r["attacker_cpu"] / r["attack"]["elapsed"] * 100
+                                     for r in runs]),
+            "rss": median([r["rss"] for r in runs]),
+            "attack_streams_s": median([r["attacker"]["streams_sent"]
+                                        / r["attacker"]["elapsed_s"] for r in runs]),
+            "attack_mb_s": median([r["attacker"]["bytes_sent"] / r["attacker"]["elapsed_s"]
+                                   / 1e6 for r in runs]),
+            "attack_streams": median([r["attacker"]["streams_sent"] for r in runs]),
+            "closed": median([r["attacker"]["closed_by_server"] for r in runs]),
+            "goaway": goaway,
+            "skipped": median([r["attacker"]["bursts_skipped"]
+                               / max(r["attacker"]["bursts"] + r["attacker"]["bursts_skipped"],
+                                     1) * 100 for r in runs]),
+            "reached": median([r["reached"] for r in runs]),
+            "reached_share": median([r["reached"] / max(r["attacker"]["streams_sent"], 1) * 100
+                                     for r in runs]),
+        }
+
+    def run_line(self, r):
+        q, a, t = r["quiet"], r["attack"], r["attacker"]
+        q_rate = q["echoed"] / max(q["elapsed"], 1e-9)
+        a_rate = a["echoed"] / max(a["elapsed"], 1e-9)
+
+        def ms(value):
+            return "—" if value is None else f"{value:.2f}"
+
+        codes = ",".join(f"{k} {v}" for k, v in t["goaway"].items()) or "no GOAWAY"
+        return (f"{r['target']:10} under attack {a_rate:9,.0f} calls/s vs {q_rate:9,.0f} "
+                f"({a_rate / max(q_rate, 1e-9):.2f}x), p99 {ms(a['p99'])} ms vs "
+                f"{ms(q['p99'])} ms, longest stall {a['stall']:.2f} s, unfinished "
+                f"{a['unfinished']}, errors {a['failed'] + a['errored'] + a['timeout']}; proxy "
+                f"{a['proxy_cpu'] / a['elapsed'] * 100:3.0f}% core; attack "
+                f"{t['streams_sent'] / t['elapsed_s']:,.0f} streams/s "
+                f"{t['bytes_sent'] / t['elapsed_s'] / 1e6:.1f} MB/s, closed "
+                f"{t['closed_by_server']} ({codes}), bursts skipped {t['bursts_skipped']}, "
+                f"reached backend {r['reached']:,}  {noise_text(r)}")
+
+
+def longest_gap(calls, start, end):
+    """The longest time, in seconds, during [start, end] (epoch seconds) in which no call
+    of |calls| ((start us, duration us) pairs) completed: how long the target stalled."""
+    ends = sorted((s + d) / 1e6 for s, d in calls)
+    points = [start] + [e for e in ends if start <= e <= end] + [end]
+    return max(b - a for a, b in zip(points, points[1:]))
+
+
 def make_workloads(args):
     """Every workload by name, in report order."""
     idle, open_c, open_s = args.idle_connections, args.open_connections, args.open_streams
@@ -466,5 +672,11 @@ def make_workloads(args):
         TlsThroughput("unary100tls", "unary100 (100 B, 16 connections x 32) with the clients "
                       "on h2 over TLS (TLS 1.3, ALPN h2; backend h2c); grelay and nghttpx; "
                       "calls/s", 100, 1, 16, 32, "calls"),
+        UnderAttack("underattack", "the legitimate load of unary100 (100 B, 16 connections "
+                    "x 32, h2load) first alone, then while a spread rapid-reset attack runs "
+                    "against the same proxy (30 connections, each sending a burst of 990 "
+                    "HEADERS, each at once followed by RST_STREAM(CANCEL), every second, "
+                    "and reconnecting when closed); legitimate calls/s kept and p99",
+                    16, 32, 100, {"connections": 30, "streams": 990, "interval_ms": 1000}),
     ]
     return {w.name: w for w in workloads}

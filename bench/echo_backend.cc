@@ -4,7 +4,8 @@
 //   echo_backend [--address IP] [--port N] [--threads N]
 //
 // Prints `listening on ADDRESS:PORT` on stdout once every socket listens; SIGINT or
-// SIGTERM closes all connections and exits 0.
+// SIGTERM closes all connections and exits 0. SIGUSR1 prints `streams N resets M`: the
+// requests begun and the RST_STREAM frames received so far, over all threads.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cinttypes>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -162,7 +164,9 @@ int run(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t blocked = stop_signals;
+  sigaddset(&blocked, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
   sockaddr_storage address = parse_address(options.address, options.port);
   std::vector<UniqueFd> sockets = open_listeners(address, options.threads);
@@ -179,8 +183,22 @@ int run(int argc, char** argv) {
   std::printf("listening on %s\n", format_address(options.address, address).c_str());
   std::fflush(stdout);
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  // SIGUSR1 prints the request counters (bench.py's underattack workload reads them).
+  sigset_t wait_signals = stop_signals;
+  sigaddset(&wait_signals, SIGUSR1);
+  for (;;) {
+    int signal_number = 0;
+    sigwait(&wait_signals, &signal_number);
+    if (signal_number != SIGUSR1) break;
+    uint64_t streams = 0;
+    uint64_t resets = 0;
+    for (const auto& worker : workers) {
+      streams += worker->streams();
+      resets += worker->resets();
+    }
+    std::printf("streams %" PRIu64 " resets %" PRIu64 "\n", streams, resets);
+    std::fflush(stdout);
+  }
   for (auto& worker : workers) {
     worker->stop();
   }

@@ -2,7 +2,9 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "h2/session_allocator.h"
@@ -48,9 +50,21 @@ class EchoWorker {
   // stream are reused instead of going through malloc, as in grelay's own workers.
   nghttp2_mem* mem() noexcept { return allocator_.mem(); }
 
+  // Requests begun (HEADERS received) and RST_STREAM frames received on this loop, for
+  // bench.py's underattack workload: how much of an attack a relay passed on. Written by
+  // the loop's thread only (a relaxed load and store, no locked instruction per call);
+  // read from any thread.
+  void count_stream() noexcept { bump(streams_); }
+  void count_reset() noexcept { bump(resets_); }
+  uint64_t streams() const noexcept { return streams_.load(std::memory_order_relaxed); }
+  uint64_t resets() const noexcept { return resets_.load(std::memory_order_relaxed); }
+
  private:
   static constexpr size_t read_buffer_size = 64 * 1024;
 
+  static void bump(std::atomic<uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   static void on_connection_cb(uv_stream_t* listener, int status) noexcept;
   static void on_stop_cb(uv_async_t* async) noexcept;
   void on_stop() noexcept;
@@ -61,6 +75,8 @@ class EchoWorker {
   uv_tcp_t listener_{};
   uv_async_t stop_{};
   std::unique_ptr<char[]> read_buffer_;
+  std::atomic<uint64_t> streams_{0};
+  std::atomic<uint64_t> resets_{0};
 };
 
 }  // namespace grelay::bench

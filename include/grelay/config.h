@@ -64,10 +64,20 @@ struct ListenerConfig {
   std::optional<ListenerTlsConfig> tls;
   // A TLS client that has not finished its handshake by then is disconnected.
   std::chrono::milliseconds handshake_timeout{10000};
+  // A client that has not sent its connection preface (and first SETTINGS) this long after
+  // connecting (after the TLS handshake, with TLS) gets GOAWAY and is disconnected.
+  std::chrono::milliseconds preface_timeout{10000};
+  // A request header block not finished this long after it began gets the connection closed
+  // with GOAWAY (no other frame can pass while a block is open).
+  std::chrono::milliseconds request_headers_timeout{10000};
   // Most client connections open at once on this listener, over all workers; 0 = no limit.
   uint32_t max_connections = 0;
-  // A connection with no open stream for this long gets GOAWAY and is closed.
-  std::optional<std::chrono::milliseconds> idle_timeout;
+  // A connection with no open stream for this long gets GOAWAY and is closed; unset: never.
+  std::optional<std::chrono::milliseconds> idle_timeout{std::chrono::minutes(5)};
+  // Most metadata of a request, and of a response's headers or trailers, in RFC 7541 bytes
+  // (name + value + 32 per field); over it the call ends with RESOURCE_EXHAUSTED.
+  uint32_t max_request_metadata = 64 * 1024;
+  uint32_t max_response_metadata = 64 * 1024;
   // A connection older than this gets GOAWAY (so its client reconnects, maybe elsewhere);
   // its open calls may run |max_connection_age_grace| more before being reset.
   std::optional<std::chrono::milliseconds> max_connection_age;
@@ -201,6 +211,9 @@ struct ClusterConfig {
   // calls (open ones finish) and a fresh one opens. 0 = no limit.
   std::chrono::milliseconds max_connection_age{0};
   uint32_t max_streams_per_connection = 0;
+  // The most of the cluster's backend stream capacity one client connection may hold (0 to
+  // 1; 1 = no bound). Calls over it fail at once with RESOURCE_EXHAUSTED.
+  double max_client_share = 0.25;
   int line = 0;
 
   // Every field compares, |line| too: use same_settings() to ignore where it was written.

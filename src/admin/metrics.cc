@@ -5,6 +5,7 @@
 
 #include "admin/process_metrics.h"
 #include "core/json.h"
+#include "core/peer_error.h"
 #include "grelay/version.h"
 
 namespace grelay {
@@ -328,6 +329,19 @@ std::string Metrics::render_prometheus() const {
     for (const auto& worker : workers)
       total += worker->errors(reason);
     w.sample("grelay_relay_errors_total", labels({{"reason", error_reason_name(reason)}}), total);
+  }
+
+  w.family("grelay_peer_errors_total", "counter",
+           "Connections the relay closed with GOAWAY for a budget, a timeout or a protocol "
+           "error of the peer, by side and reason.");
+  for (size_t side = 0; side < peer_side_count; ++side) {
+    for (size_t why = 0; why < peer_error_count; ++why) {
+      const auto peer = static_cast<PeerSide>(side);
+      const auto reason = static_cast<PeerError>(why);
+      w.sample("grelay_peer_errors_total",
+               labels({{"peer", peer_side_name(peer)}, {"reason", peer_error_name(reason)}}),
+               peer_error_total(peer, reason));
+    }
   }
 
   w.family("grelay_drains_total", "counter", "Graceful drains started (SIGTERM/SIGINT).");

@@ -56,6 +56,12 @@ class ConfigParser : ConfigReader {
   void parse_admin(const toml::node& node);
   void parse_access_log(const toml::node& node);
   void parse_listener(const toml::table& table);
+  // A duration that must be more than 0.
+  std::chrono::milliseconds positive_duration(const toml::node& node, std::string_view name) const {
+    auto d = duration_of(node, name);
+    if (d.count() <= 0) fail(line_of(node), std::string(name) + " must be more than 0");
+    return d;
+  }
   void parse_route(const toml::table& table);
   void parse_route_match(const toml::table& table, RouteConfig& route);
   void parse_cluster(const toml::table& table);
@@ -203,11 +209,12 @@ void ConfigParser::parse_access_log(const toml::node& node) {
 }
 
 void ConfigParser::parse_listener(const toml::table& table) {
-  check_keys(
-      table,
-      {"address", "max_concurrent_streams", "tls", "handshake_timeout", "max_connections",
-       "idle_timeout", "max_connection_age", "max_connection_age_grace", "stream_idle_timeout"},
-      "in [[listener]]");
+  check_keys(table,
+             {"address", "max_concurrent_streams", "tls", "handshake_timeout", "preface_timeout",
+              "request_headers_timeout", "max_connections", "idle_timeout", "max_connection_age",
+              "max_connection_age_grace", "stream_idle_timeout", "max_request_metadata",
+              "max_response_metadata"},
+             "in [[listener]]");
   ListenerConfig listener;
   listener.line = line_of(table);
   const toml::node* address = table.get("address");
@@ -233,8 +240,26 @@ void ConfigParser::parse_listener(const toml::table& table) {
     listener.max_connections = static_cast<uint32_t>(
         integer_of(*n, "[[listener]] max_connections", 0, std::numeric_limits<int32_t>::max()));
   }
+  if (const toml::node* n = table.get("preface_timeout")) {
+    listener.preface_timeout = positive_duration(*n, "[[listener]] preface_timeout");
+  }
+  if (const toml::node* n = table.get("request_headers_timeout")) {
+    listener.request_headers_timeout =
+        positive_duration(*n, "[[listener]] request_headers_timeout");
+  }
   if (const toml::node* n = table.get("idle_timeout")) {
-    listener.idle_timeout = duration_of(*n, "[[listener]] idle_timeout");
+    const auto* text = n->as_string();
+    listener.idle_timeout = text && text->get() == "off"
+                                ? std::nullopt
+                                : std::optional(duration_of(*n, "[[listener]] idle_timeout"));
+  }
+  if (const toml::node* n = table.get("max_request_metadata")) {
+    listener.max_request_metadata = static_cast<uint32_t>(
+        integer_of(*n, "[[listener]] max_request_metadata", 1024, 1024 * 1024));
+  }
+  if (const toml::node* n = table.get("max_response_metadata")) {
+    listener.max_response_metadata = static_cast<uint32_t>(
+        integer_of(*n, "[[listener]] max_response_metadata", 1024, 1024 * 1024));
   }
   if (const toml::node* n = table.get("max_connection_age")) {
     listener.max_connection_age = duration_of(*n, "[[listener]] max_connection_age");

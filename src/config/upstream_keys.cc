@@ -211,6 +211,15 @@ void parse_cluster_upstream_keys(const toml::table& table, const std::string& pa
     cluster.max_streams_per_connection =
         static_cast<uint32_t>(r.integer(*n, "max_streams_per_connection", 0, 1 << 30));
   }
+  if (const toml::node* n = table.get("max_client_share")) {
+    const auto* f = n->as_floating_point();
+    const auto* i = n->as_integer();
+    double share = f ? f->get() : i ? static_cast<double>(i->get()) : -1;
+    if ((!f && !i) || !(share > 0 && share <= 1)) {
+      r.fail(line_of(*n), "[[cluster]] max_client_share must be a number in (0, 1], such as 0.25");
+    }
+    cluster.max_client_share = share;
+  }
   if (cluster.lb == LbPolicy::ring_hash && cluster.hash_header.empty()) {
     r.fail(cluster.line, "[[cluster]] '" + cluster.name +
                              "' uses lb = \"ring_hash\" and needs "

@@ -22,7 +22,8 @@ inline constexpr std::string_view cluster_upstream_keys[] = {"hash_header",
                                                              "max_pending",
                                                              "max_active",
                                                              "max_connection_age",
-                                                             "max_streams_per_connection"};
+                                                             "max_streams_per_connection",
+                                                             "max_client_share"};
 
 void parse_cluster_upstream_keys(const toml::table& table, const std::string& path,
                                  ClusterConfig& cluster);

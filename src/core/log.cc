@@ -129,7 +129,7 @@ bool LogRateLimit::allow(uint64_t now_ms, uint64_t* suppressed) noexcept {
       second_.exchange(second, std::memory_order_relaxed) != second) {
     count_.store(0, std::memory_order_relaxed);
   }
-  if (count_.fetch_add(1, std::memory_order_relaxed) >= max_per_second) {
+  if (count_.fetch_add(1, std::memory_order_relaxed) >= max_per_second_) {
     suppressed_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }

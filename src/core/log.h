@@ -30,7 +30,11 @@ void log_message_suppressed(LogLevel level, uint64_t suppressed, const char* fmt
 // approximate when threads race.
 class LogRateLimit {
  public:
-  static constexpr uint32_t max_per_second = 10;
+  static constexpr uint32_t default_per_second = 10;
+
+  constexpr LogRateLimit() noexcept = default;
+  explicit constexpr LogRateLimit(uint32_t max_per_second) noexcept
+      : max_per_second_(max_per_second) {}
 
   // True when a line may be written at monotonic time |now_ms|; then |*suppressed| is the
   // number of lines held back since the last one written.
@@ -42,6 +46,7 @@ class LogRateLimit {
   std::atomic<uint64_t> second_{UINT64_MAX};
   std::atomic<uint32_t> count_{0};
   std::atomic<uint64_t> suppressed_{0};
+  uint32_t max_per_second_ = default_per_second;
 };
 
 }  // namespace grelay

@@ -48,6 +48,12 @@ std::string_view error_reason_name(ErrorReason reason) noexcept {
       return "stream_idle_timeout";
     case ErrorReason::connection_expired:
       return "connection_expired";
+    case ErrorReason::response_metadata_too_large:
+      return "response_metadata_too_large";
+    case ErrorReason::client_share:
+      return "client_share";
+    case ErrorReason::response_not_sent:
+      return "response_not_sent";
     case ErrorReason::count_:
       break;
   }

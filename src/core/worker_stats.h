@@ -68,6 +68,9 @@ enum class ErrorReason : uint8_t {
   deadline_exceeded,
   stream_idle_timeout,
   connection_expired,
+  response_metadata_too_large,
+  client_share,
+  response_not_sent,
   count_,
 };
 inline constexpr size_t error_reason_count = static_cast<size_t>(ErrorReason::count_);

@@ -31,6 +31,7 @@ struct ClientSessionCallbacks {
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (int rv = self(user_data)->check_budgets(*frame)) return rv;
     switch (frame->hd.type) {
       case NGHTTP2_GOAWAY:
         self(user_data)->on_goaway(
@@ -75,6 +76,11 @@ struct ClientSessionCallbacks {
     return 0;
   }
 
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (frame->hd.type == NGHTTP2_GOAWAY) self(user_data)->on_goaway_sent(*frame);
+    return 0;
+  }
+
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
     if (auto* handler = handler_of(user_data, stream_id)) {
@@ -94,6 +100,7 @@ struct ClientSessionCallbacks {
       nghttp2_session_callbacks_set_on_header_callback2(cbs, on_header);
       nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
       nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
       return NgCallbacksPtr(cbs);
     }();
@@ -117,11 +124,23 @@ int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
   int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva, nvlen, &provider, handler);
   if (id > 0) {
     forget_stream_data(id);
-    ++streams_submitted_;
     streams_.push_front(*handler);
     schedule_send();
   }
   return id;
+}
+
+void ClientSession::queue_request(ClientStreamHandler& handler) noexcept {
+  ++streams_submitted_;
+  unsubmitted_.push_back(handler);
+  schedule_send();
+}
+
+void ClientSession::before_send() noexcept {
+  // A handler may queue another one (a retry on this connection) while it submits; it is
+  // served in this same pass.
+  while (ClientStreamHandler* handler = unsubmitted_.pop_front())
+    handler->on_submit(*this);
 }
 
 void ClientSession::resume(int32_t stream_id) noexcept {
@@ -132,9 +151,15 @@ void ClientSession::resume(int32_t stream_id) noexcept {
 
 void ClientSession::reset(int32_t stream_id, ClientStreamHandler& handler,
                           uint32_t error_code) noexcept {
+  if (stream_id == 0) {
+    unsubmitted_.erase(handler);
+    return;
+  }
   streams_.erase(handler);
-  // Also reaches a request nghttp2 has queued but not opened yet: it would otherwise report
-  // that stream's close to |handler| later, by the pointer given at submit time.
+  // Requests are submitted right before nghttp2 writes, so the stream is open and found by
+  // one lookup; a request nghttp2 still holds (the backend lowered its stream limit) is found
+  // in its short queue of unsent ones. nghttp2 would otherwise report the stream's close to
+  // |handler| later, by the pointer given at submit time.
   set_stream_data(stream_id, nullptr);
   if (closed()) return;
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
@@ -158,6 +183,8 @@ void ClientSession::write_body(nghttp2_data_source* source, ChunkChain& out,
 }
 
 void ClientSession::fail_all_streams(uint32_t error_code) noexcept {
+  while (ClientStreamHandler* handler = unsubmitted_.pop_front())
+    handler->on_upstream_close(NGHTTP2_REFUSED_STREAM);
   while (ClientStreamHandler* handler = streams_.pop_front())
     handler->on_upstream_close(error_code);
 }

@@ -7,6 +7,8 @@
 
 namespace grelay {
 
+class ClientSession;
+
 // The error code on_upstream_close() reports when the whole connection was lost; it is not
 // an HTTP/2 code.
 inline constexpr uint32_t h2_connection_lost = 0xffffffffu;
@@ -26,6 +28,10 @@ class ClientStreamHandler : public ListHook<ClientStreamHandler> {
   // The stream closed with |error_code|, or the connection went away. The session forgets
   // the handler before this call.
   virtual void on_upstream_close(uint32_t error_code) noexcept = 0;
+
+  // The session is about to write: the handler, queued by ClientSession::queue_request(),
+  // opens its stream now with |session|.submit_request() (or gives up).
+  virtual void on_submit(ClientSession& session) noexcept = 0;
 
   // Request body, pulled by the session; see ServerStreamHandler::read_response_body.
   virtual ssize_t read_request_body(size_t length, uint32_t* data_flags) noexcept = 0;
@@ -47,12 +53,21 @@ class ClientSession : public H2Session {
   // Opens a stream; returns its id, or a negative nghttp2 error.
   int32_t submit_request(const nghttp2_nv* nva, size_t nvlen,
                          ClientStreamHandler* handler) noexcept;
+  // Queues |handler| to open its stream when the session next writes, at the end of this
+  // loop turn (handler.on_submit()). Until then the stream has id 0 and costs nghttp2
+  // nothing: a call cancelled in the turn it started (a reset right behind its HEADERS)
+  // never reaches the backend, and its cancel is O(1). Cancelling a request nghttp2 holds
+  // unsent walks nghttp2's queue of unsent requests, so k such cancels in one turn would
+  // cost O(k^2).
+  void queue_request(ClientStreamHandler& handler) noexcept;
   void resume(int32_t stream_id) noexcept;
   // Resets |stream_id| and forgets |handler|, its handler: no callback reaches it after.
+  // With |stream_id| 0 the handler is still queued: it is only dropped from the queue.
   void reset(int32_t stream_id, ClientStreamHandler& handler, uint32_t error_code) noexcept;
 
-  size_t stream_count() const noexcept { return streams_.size(); }
-  // Streams submitted over the connection's life.
+  // Streams opened plus those queued to open.
+  size_t stream_count() const noexcept { return streams_.size() + unsubmitted_.size(); }
+  // Streams submitted or queued over the connection's life.
   uint64_t streams_submitted() const noexcept { return streams_submitted_; }
   // Sends a PING; on_ping_ack() reports its answer.
   void ping() noexcept;
@@ -71,13 +86,22 @@ class ClientSession : public H2Session {
   // The backend's first SETTINGS frame arrived: it speaks HTTP/2.
   virtual void on_remote_settings() noexcept = 0;
 
-  // Fails every stream with |error_code| (the connection is gone).
+  PeerSide side() const noexcept override { return PeerSide::backend; }
+
+  // Fails every stream with |error_code| (the connection is gone); queued ones, never sent,
+  // with REFUSED_STREAM so that they may be replayed.
   void fail_all_streams(uint32_t error_code) noexcept;
+
+  // Opens the queued streams (H2Session::flush_now(), before nghttp2 writes).
+  void before_send() noexcept override;
 
  private:
   friend struct ClientSessionCallbacks;
 
   IntrusiveList<ClientStreamHandler> streams_;
+  // Handlers waiting for the next write to open their stream; a handler is in this list or
+  // in |streams_|, never both (they share one hook).
+  IntrusiveList<ClientStreamHandler> unsubmitted_;
   uint64_t streams_submitted_ = 0;
 };
 

@@ -1,5 +1,9 @@
 #include "h2/h2_session.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
 #include "core/log.h"
 
 namespace grelay {
@@ -17,6 +21,7 @@ struct H2SessionCallbacks {
     // Never WOULDBLOCK here: nghttp2 would keep the frame and call back later, when its
     // source may be gone. Backpressure happens before, in the read callbacks.
     auto* self = static_cast<H2Session*>(user_data);
+    self->control_budget_.give(1);
     ChunkChain& out = self->conn_.output();
     out.append(framehd, 9);
     if (frame->data.padlen > 0) {
@@ -57,11 +62,21 @@ bool H2Session::start_session(bool server, const nghttp2_session_callbacks* call
   NgOptionPtr option(raw_option);
   // Window updates follow what was written to the other side, not what arrived.
   nghttp2_option_set_no_auto_window_update(raw_option, 1);
+  // nghttp2 would keep up to max_concurrent_streams closed streams per connection; client
+  // sessions keep what RFC 9113 §5.1 needs of them in a ClosedStreams instead.
   nghttp2_option_set_no_closed_streams(raw_option, 1);
   // Requests are checked against HTTP/2's message rules by RequestCheck, in the pass that
   // reads their fields anyway: nghttp2's own checks cost about a tenth of a unary call.
   // Backend answers keep nghttp2's checks.
   if (server) nghttp2_option_set_no_http_messaging(raw_option, 1);
+  nghttp2_option_set_max_continuations(raw_option, max_continuations);
+  // Header blocks are bounded by max_request_metadata and max_response_metadata (at most
+  // 1 MiB, counted with 32 bytes per field, more than HPACK ever needs); nghttp2's own bound
+  // (64 KiB) would otherwise refuse larger ones that the config allows.
+  nghttp2_option_set_max_send_header_block_length(raw_option, max_metadata_limit + 1024);
+  // Client resets are budgeted by ServerSession, which closes the connection with GOAWAY;
+  // nghttp2's own budget would only stop taking new streams and leave it open.
+  if (server) nghttp2_option_set_stream_reset_rate_limit(raw_option, UINT64_MAX, 1);
   nghttp2_session* session = nullptr;
   void* self = static_cast<H2Session*>(this);
   int rv = server ? nghttp2_session_server_new3(&session, callbacks, self, raw_option, mem_)
@@ -88,7 +103,7 @@ bool H2Session::start_session(bool server, const nghttp2_session_callbacks* call
 }
 
 void H2Session::schedule_send() noexcept {
-  if (!conn_.closing()) flush_queue_.add(*this);
+  if (!conn_.closing() && !lingering_) flush_queue_.add(*this);
 }
 
 void H2Session::on_data_received(size_t n) noexcept {
@@ -112,11 +127,16 @@ void H2Session::consume(int32_t stream_id, size_t n, bool peer_ended) noexcept {
 
 void H2Session::flush_now() noexcept {
   if (conn_.closing() || !session_) return;
+  if (lingering_) {
+    linger_flush();
+    return;
+  }
+  before_send();
+  if (conn_.closing() || lingering_) return;
   for (;;) {
     int rv = nghttp2_session_send(session_.get());
     if (rv != 0) {
-      GRELAY_LOG_DEBUG("h2 send failed: %s", nghttp2_strerror(rv));
-      close();
+      fail_session(rv);
       return;
     }
     conn_.flush();
@@ -149,20 +169,139 @@ bool H2Session::resume_paused() noexcept {
   return true;
 }
 
+bool H2Session::may_read() noexcept {
+  const uint64_t turn = flush_queue_.turn();
+  if (turn != read_turn_) {
+    read_turn_ = turn;
+    read_this_turn_ = 0;
+  }
+  return read_this_turn_ < read_budget_per_turn;
+}
+
 bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
-  ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
+  read_this_turn_ += len;
+  // Closed for abuse: what the peer still sends is not looked at.
+  if (lingering_) return true;
+  ssize_t rv = receive(data, len);
   if (rv < 0) {
-    GRELAY_LOG_DEBUG("h2 receive failed: %s", nghttp2_strerror(static_cast<int>(rv)));
-    // nghttp2 has queued a GOAWAY for protocol errors; try to get it out before closing.
-    nghttp2_session_send(session_.get());
-    conn_.flush();
-    return false;
+    fail_session(static_cast<int>(rv));
+    return true;
   }
   flush_now();
   // A peer that sends but never reads would make the relay queue answers for it without end:
   // stop reading it until the output drains.
-  if (!conn_.closing() && conn_.output().size() >= read_pause_output) conn_.pause_reading();
+  if (!conn_.closing() && !lingering_ && conn_.output().size() >= read_pause_output) {
+    conn_.pause_reading();
+  }
   return true;
+}
+
+int H2Session::abuse(PeerError why, uint32_t code, const char* debug) noexcept {
+  if (!abused_) {
+    abused_ = true;
+    abuse_ = {why, code, debug};
+  }
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+int H2Session::check_budgets(const nghttp2_frame& frame) noexcept {
+  switch (frame.hd.type) {
+    case NGHTTP2_DATA:
+      // padlen counts the Pad Length field too: the payload is what is left.
+      if (frame.hd.length > frame.data.padlen) {
+        empty_frames_ = 0;
+      } else if (!(frame.hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+                 ++empty_frames_ > max_empty_frames_in_a_row) {
+        return abuse(PeerError::empty_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                     "too many empty frames");
+      }
+      return 0;
+    case NGHTTP2_HEADERS:
+      empty_frames_ = 0;
+      return 0;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PING:
+      if (frame.hd.flags & NGHTTP2_FLAG_ACK) return 0;
+      if (!control_budget_.take(uv_now(loop()))) {
+        return abuse(PeerError::control_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                     "too many control frames");
+      }
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+void H2Session::on_goaway_sent(const nghttp2_frame& frame) noexcept {
+  // The relay's own GOAWAYs through nghttp2 (drain, idle, a retired backend connection) say
+  // NO_ERROR; any other one is nghttp2 ending the connection for a protocol error.
+  if (frame.goaway.error_code == NGHTTP2_NO_ERROR) return;
+  char peer[64];
+  conn_.peer_name(peer, sizeof(peer));
+  char detail[96];
+  std::snprintf(detail, sizeof(detail), "HTTP/2 error %s",
+                nghttp2_http2_strerror(frame.goaway.error_code));
+  report_peer_error(side(), PeerError::protocol_error, peer, detail);
+}
+
+void H2Session::fail_session(int rv) noexcept {
+  if (abused_) {
+    close_for(abuse_.why, abuse_.code, abuse_.debug);
+  } else if (rv == NGHTTP2_ERR_FLOODED) {
+    // The peer sends SETTINGS or PINGs (or makes the relay reset streams) faster than it
+    // reads their acknowledgements.
+    close_for(PeerError::control_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM, "too many control frames");
+  } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+    close_for(PeerError::continuation_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+              "too many CONTINUATION frames");
+  } else {
+    close_for(PeerError::protocol_error, NGHTTP2_PROTOCOL_ERROR, nghttp2_strerror(rv));
+  }
+}
+
+void H2Session::close_for(PeerError why, uint32_t code, const char* debug) noexcept {
+  if (conn_.closing() || lingering_) return;
+  char peer[64];
+  conn_.peer_name(peer, sizeof(peer));
+  report_peer_error(side(), why, peer, debug);
+  lingering_ = true;
+  flush_queue_.remove(*this);
+  conn_.stop_timer();
+  const size_t debug_len = std::min<size_t>(std::strlen(debug), 128);
+  const uint32_t last_stream_id =
+      session_ ? static_cast<uint32_t>(nghttp2_session_get_last_proc_stream_id(session_.get())) : 0;
+  uint8_t goaway[9 + 8 + 128];
+  const size_t length = 8 + debug_len;
+  goaway[0] = static_cast<uint8_t>(length >> 16);
+  goaway[1] = static_cast<uint8_t>(length >> 8);
+  goaway[2] = static_cast<uint8_t>(length);
+  goaway[3] = NGHTTP2_GOAWAY;
+  goaway[4] = 0;
+  std::memset(goaway + 5, 0, 4);
+  for (int i = 0; i < 4; ++i) {
+    goaway[9 + i] = static_cast<uint8_t>(last_stream_id >> (24 - 8 * i));
+    goaway[13 + i] = static_cast<uint8_t>(code >> (24 - 8 * i));
+  }
+  std::memcpy(goaway + 17, debug, debug_len);
+  conn_.output().append(goaway, 9 + length);
+  conn_.start_timer(linger_ms);
+  linger_flush();
+}
+
+void H2Session::linger_flush() noexcept {
+  conn_.flush();
+  if (conn_.closing()) return;
+  // FIN once the GOAWAY is out: closing with unread input would send RST, which can make the
+  // peer drop the GOAWAY unread. The socket closes at the peer's EOF or after linger_ms.
+  if (!conn_.writing() && conn_.output().empty()) conn_.shutdown_write();
+}
+
+void H2Session::on_timer() noexcept {
+  if (lingering_) {
+    close();
+    return;
+  }
+  on_session_timer();
 }
 
 void H2Session::on_read_end(int) noexcept {

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "core/chunk.h"
+#include "core/peer_error.h"
+#include "core/token_bucket.h"
 #include "net/connection.h"
 #include "net/flush_queue.h"
 
@@ -38,6 +40,24 @@ inline constexpr uint32_t max_frame_size = 16384;
 inline constexpr size_t output_high_water = 256 * 1024;
 // Output held per connection before the relay stops reading the peer until the socket drains.
 inline constexpr size_t read_pause_output = 1024 * 1024;
+// Most bytes read from one connection in one loop turn; the rest waits for the next turn, after
+// every other connection had its turn. One 64 KiB read of empty or 1-byte DATA frames is
+// about 6,500 frames (~1 ms of work): a flood from one peer, client or backend, delays
+// other connections' calls by about that much instead of by everything libuv would read at
+// once (up to 32 reads of 64 KiB per connection and turn).
+inline constexpr size_t read_budget_per_turn = 64 * 1024;
+
+// Budgets every connection keeps (DESIGN.md section 8). Empty DATA frames (no payload, no
+// END_STREAM) in a row: a client or backend has no use for more than a few.
+inline constexpr uint16_t max_empty_frames_in_a_row = 100;
+// Most CONTINUATION frames after one HEADERS: 8 carry 128 KiB of header block at the default
+// frame size, twice the metadata the relay forwards.
+inline constexpr size_t max_continuations = 8;
+// The largest max_request_metadata / max_response_metadata the config allows.
+inline constexpr size_t max_metadata_limit = 1024 * 1024;
+// How long a connection closed for abuse waits for its GOAWAY to be written and for the peer's
+// EOF before the socket is closed.
+inline constexpr uint64_t linger_ms = 1000;
 
 // Callbacks every session table shares: frame output to the connection and NO_COPY DATA.
 void set_common_callbacks(nghttp2_session_callbacks* cbs) noexcept;
@@ -92,6 +112,8 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   // The socket is gone: fail every stream. The session is deleted right after.
   virtual void on_teardown() noexcept = 0;
+  // Runs at the start of each flush, before nghttp2 produces frames.
+  virtual void before_send() noexcept {}
 
   // A stream's user data (its handler). The last stream looked up is remembered: the
   // callbacks of one frame, and of every field of a header block, ask for the same stream,
@@ -113,12 +135,40 @@ class H2Session : public ConnectionHandler, public Flushable {
     if (stream_id == cached_stream_id_) cached_stream_id_ = 0;
   }
 
+  // Closes the connection because the peer broke a budget or a rule: a GOAWAY with |code| and
+  // |debug| goes out behind the frames already written (nghttp2's queue, which may hold a
+  // flood of acknowledgements, is dropped), |why| is counted and logged, and the socket
+  // closes once the peer had the GOAWAY (its EOF) or after linger_ms. Input is discarded
+  // meanwhile. Call outside nghttp2 callbacks; inside them, use abuse().
+  void close_for(PeerError why, uint32_t code, const char* debug) noexcept;
+  // For nghttp2 callbacks: remembers why the connection must close and returns the value the
+  // callback returns so that nghttp2 stops; the read or flush that called nghttp2 then closes
+  // it with close_for().
+  int abuse(PeerError why, uint32_t code, const char* debug) noexcept;
+  // Checks a received frame against the budgets every session keeps: empty DATA frames in a
+  // row, and SETTINGS and PING frames. Returns 0, or abuse()'s value.
+  int check_budgets(const nghttp2_frame& frame) noexcept;
+  // For on_frame_send callbacks: a GOAWAY went out; one nghttp2 sent for an error of the peer
+  // is reported as a protocol error.
+  void on_goaway_sent(const nghttp2_frame& frame) noexcept;
+  // The side of the relay this connection's peer is on (for reports).
+  virtual PeerSide side() const noexcept = 0;
+  // The connection timer fired (not while lingering).
+  virtual void on_session_timer() noexcept {}
+  bool lingering() const noexcept { return lingering_; }
+  // Hands |len| bytes read from the peer to nghttp2 and returns what
+  // nghttp2_session_mem_recv returned; a session may look at them on the way.
+  virtual ssize_t receive(const uint8_t* data, size_t len) noexcept {
+    return nghttp2_session_mem_recv(session_.get(), data, len);
+  }
+
   bool on_read(const uint8_t* data, size_t len) noexcept override;
+  bool may_read() noexcept override;
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;
   void on_closed() noexcept override;
   void on_connect(int) noexcept override {}
-  void on_timer() noexcept override {}
+  void on_timer() noexcept final;
 
   Connection conn_;
   NgSessionPtr session_;
@@ -130,6 +180,11 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   // Resumes the streams paused by pause_if_backed_up(). Returns true if there were any.
   bool resume_paused() noexcept;
+  // nghttp2 failed with |rv| (reading or writing): closes the connection, with the GOAWAY
+  // that fits.
+  void fail_session(int rv) noexcept;
+  // Lingering: shuts the write side once the output is written.
+  void linger_flush() noexcept;
 
   ChunkPool& pool_;
   FlushQueue& flush_queue_;
@@ -137,6 +192,22 @@ class H2Session : public ConnectionHandler, public Flushable {
   const bool eager_connection_window_;
   int32_t cached_stream_id_ = 0;
   void* cached_stream_data_ = nullptr;
+  // Bytes read in loop turn |read_turn_| (FlushQueue::turn()).
+  uint64_t read_turn_ = 0;
+  size_t read_this_turn_ = 0;
+  // SETTINGS and PING frames: 1000 at once, 100 a second more, and one more for each DATA
+  // frame the relay sends (a gRPC client's flow-control PINGs follow the data it receives).
+  TokenBucket<1000, 100> control_budget_;
+  uint16_t empty_frames_ = 0;
+  // Why a callback stopped nghttp2 (abuse()), for the read or flush that called it.
+  struct Abuse {
+    PeerError why = PeerError::protocol_error;
+    uint32_t code = 0;
+    const char* debug = nullptr;
+  } abuse_;
+  bool abused_ = false;
+  // Closed for abuse: waiting for the GOAWAY to be written and the peer to go.
+  bool lingering_ = false;
 };
 
 }  // namespace grelay

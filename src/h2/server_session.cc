@@ -42,6 +42,12 @@ struct ServerSessionCallbacks {
                               void* user_data) noexcept {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     ServerSession* s = self(user_data);
+    // A header block blocks the connection until it ends (CONTINUATION frames only).
+    if (s->headers_stream_ == 0) {
+      s->headers_stream_ = frame->hd.stream_id;
+      s->headers_started_ms_ = uv_now(s->loop());
+      s->rearm_timer();
+    }
     ServerStreamHandler* handler = s->owner_.on_new_stream(*s, frame->hd.stream_id);
     if (!handler) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
@@ -73,6 +79,12 @@ struct ServerSessionCallbacks {
   }
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) noexcept {
+    if (int rv = self(user_data)->on_frame_received(*frame)) return rv;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      // The stream's close, if it was open, follows; on_stream_close() tells the handler.
+      self(user_data)->closed_streams_.on_reset_received(frame->hd.stream_id);
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
       self(user_data)->on_ping_ack(frame->ping.opaque_data);
       return 0;
@@ -126,7 +138,27 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
-  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) noexcept {
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
+                           void* user_data) noexcept {
+    ServerSession* s = self(user_data);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      s->closed_streams_.on_reset_sent(frame->hd.stream_id);
+      // Resets the client made the relay send (a window overflow, a malformed request, ...)
+      // may each have cost a backend stream: they are budgeted like the client's own resets.
+      // NO_ERROR ends a stream whose answer is complete, and REFUSED_STREAM one the relay
+      // never started (over the stream limit): neither cost anything.
+      const uint32_t code = frame->rst_stream.error_code;
+      if (code != NGHTTP2_NO_ERROR && code != NGHTTP2_REFUSED_STREAM &&
+          !s->made_resets_.take(uv_now(s->loop()))) {
+        return s->abuse(PeerError::made_reset_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                        "too many streams reset by the relay");
+      }
+      return 0;
+    }
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      s->on_goaway_sent(*frame);
+      return 0;
+    }
     // A response that ended while the client is still sending: the rest of the request is
     // not wanted, so release the stream (as gRPC servers do, with NO_ERROR).
     if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
@@ -136,11 +168,28 @@ struct ServerSessionCallbacks {
     return 0;
   }
 
+  static int on_frame_not_send(nghttp2_session* session, const nghttp2_frame* frame, int lib_error,
+                               void* user_data) noexcept {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    // The client would wait for an answer that never comes: say so, and end the stream.
+    if (auto* handler = handler_of(user_data, frame->hd.stream_id)) {
+      GRELAY_LOG_DEBUG("stream %d: response headers not sent (%s); resetting it",
+                       frame->hd.stream_id, nghttp2_strerror(lib_error));
+      handler->on_response_not_sent(lib_error);
+    }
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_INTERNAL_ERROR);
+    return 0;
+  }
+
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
+    ServerSession* s = self(user_data);
+    s->closed_streams_.on_close(stream_id);
+    // nghttp2 gave up on the stream mid-block (a header list too large): no block is open.
+    if (stream_id == s->headers_stream_) s->headers_stream_ = 0;
     auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
-    ServerSession* s = self(user_data);
     s->set_stream_data(stream_id, nullptr);
     s->streams_.erase(*handler);
     handler->on_downstream_close(error_code);
@@ -158,11 +207,39 @@ struct ServerSessionCallbacks {
       nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
       nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+      nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
       nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
       return NgCallbacksPtr(cbs);
     }();
     return callbacks.get();
   }
+};
+
+// What closed_streams_ needs of its session, for one read.
+struct ServerSessionInput final : ClosedStreams::Host {
+  explicit ServerSessionInput(ServerSession& s) noexcept : session(s) {}
+
+  ssize_t take(const uint8_t* data, size_t len) noexcept override {
+    return nghttp2_session_mem_recv(session.ng(), data, len);
+  }
+  // A stream has its handler from its HEADERS until it closes, or until the session resets it
+  // as malformed. The last stream looked up is remembered, so the frame's callbacks find it at
+  // no cost.
+  bool serving(int32_t stream_id) noexcept override {
+    return session.stream_data(stream_id) != nullptr;
+  }
+  void reset_closed(int32_t stream_id) noexcept override {
+    GRELAY_LOG_DEBUG("stream %d: frame after the client's RST_STREAM; RST_STREAM(STREAM_CLOSED)",
+                     stream_id);
+    nghttp2_submit_rst_stream(session.ng(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_STREAM_CLOSED);
+  }
+  void fail(uint32_t error_code, const char* why) noexcept override {
+    // GOAWAY names the last stream nghttp2 took and says |why|; the session reads no more and
+    // closes once the GOAWAY is out.
+    session.close_for(PeerError::protocol_error, error_code, why);
+  }
+
+  ServerSession& session;
 };
 
 ServerSession::ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,
@@ -174,6 +251,10 @@ bool ServerSession::start(std::shared_ptr<const Config> config, size_t listener_
   const ListenerConfig& listener = config_->listeners[listener_index];
   listener_ = &listener;
   started_ms_ = idle_since_ms_ = uv_now(loop());
+  // Over TLS the preface clock starts when the handshake is done.
+  if (handshake_deadline_ms_ == 0) {
+    preface_deadline_ms_ = started_ms_ + static_cast<uint64_t>(listener.preface_timeout.count());
+  }
   if (!start_session(
           true, ServerSessionCallbacks::table(),
           {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}})) {
@@ -181,6 +262,31 @@ bool ServerSession::start(std::shared_ptr<const Config> config, size_t listener_
   }
   rearm_timer();
   return true;
+}
+
+int ServerSession::on_frame_received(const nghttp2_frame& frame) noexcept {
+  if (int rv = check_budgets(frame)) return rv;
+  switch (frame.hd.type) {
+    case NGHTTP2_HEADERS:
+      // The block ended (nghttp2 reports a HEADERS frame once its CONTINUATIONs are in).
+      headers_stream_ = 0;
+      break;
+    case NGHTTP2_SETTINGS:
+      if (preface_deadline_ms_ != 0 && !(frame.hd.flags & NGHTTP2_FLAG_ACK)) {
+        preface_deadline_ms_ = 0;
+        rearm_timer();
+      }
+      break;
+    case NGHTTP2_RST_STREAM:
+      if (!client_resets_.take(uv_now(loop()))) {
+        return abuse(PeerError::reset_flood, NGHTTP2_ENHANCE_YOUR_CALM,
+                     "too many streams reset by the client");
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
 }
 
 int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
@@ -263,9 +369,14 @@ void ServerSession::on_stream_count_changed() noexcept {
 }
 
 void ServerSession::rearm_timer() noexcept {
-  if (closed() || !listener_) return;
+  if (closed() || lingering() || !listener_) return;
   uint64_t next = UINT64_MAX;
   if (handshake_deadline_ms_ != 0) next = handshake_deadline_ms_;
+  if (preface_deadline_ms_ != 0) next = std::min(next, preface_deadline_ms_);
+  if (headers_stream_ != 0) {
+    next = std::min(next, headers_started_ms_ +
+                              static_cast<uint64_t>(listener_->request_headers_timeout.count()));
+  }
   if (listener_->idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
     next = std::min(next, idle_since_ms_ + static_cast<uint64_t>(listener_->idle_timeout->count()));
   }
@@ -283,13 +394,23 @@ void ServerSession::rearm_timer() noexcept {
   conn_.start_timer(next > now ? next - now : 0);
 }
 
-void ServerSession::on_timer() noexcept {
+void ServerSession::on_session_timer() noexcept {
   uint64_t now = uv_now(loop());
   if (handshake_deadline_ms_ != 0 && now >= handshake_deadline_ms_) {
     char peer[64];
     conn_.peer_name(peer, sizeof(peer));
     GRELAY_LOG_DEBUG("TLS client %s did not finish its handshake in time; closing", peer);
     close();
+    return;
+  }
+  if (preface_deadline_ms_ != 0 && now >= preface_deadline_ms_) {
+    close_for(PeerError::preface_timeout, NGHTTP2_NO_ERROR, "preface timeout");
+    return;
+  }
+  if (headers_stream_ != 0 &&
+      now >=
+          headers_started_ms_ + static_cast<uint64_t>(listener_->request_headers_timeout.count())) {
+    close_for(PeerError::headers_timeout, NGHTTP2_NO_ERROR, "request headers timeout");
     return;
   }
   if (expire_ms_ != 0 && now >= expire_ms_) {
@@ -331,6 +452,11 @@ void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& han
   schedule_send();
 }
 
+ssize_t ServerSession::receive(const uint8_t* data, size_t len) noexcept {
+  ServerSessionInput input(*this);
+  return closed_streams_.receive(input, data, len);
+}
+
 void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {
   // start() arms the timer.
   handshake_deadline_ms_ = uv_now(loop()) + ms;
@@ -338,6 +464,7 @@ void ServerSession::set_handshake_timeout(uint64_t ms) noexcept {
 
 void ServerSession::on_handshake_done() noexcept {
   handshake_deadline_ms_ = 0;
+  preface_deadline_ms_ = uv_now(loop()) + static_cast<uint64_t>(listener_->preface_timeout.count());
   rearm_timer();
   TlsLayer& tls = *conn_.tls();
   if (tls.peer() || log_enabled(LogLevel::debug)) {

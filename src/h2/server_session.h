@@ -4,6 +4,7 @@
 
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
+#include "h2/closed_streams.h"
 #include "h2/h2_session.h"
 #include "h2/request_check.h"
 #include "net/listener.h"
@@ -32,6 +33,10 @@ class ServerStreamHandler : public ListHook<ServerStreamHandler> {
   virtual ssize_t read_response_body(size_t length, uint32_t* data_flags) noexcept = 0;
   // Appends |length| bytes of the response body to |out| and drops them from the handler.
   virtual void write_response_body(ChunkChain& out, size_t length) noexcept = 0;
+
+  // The response HEADERS (or trailers) the handler submitted could not be sent (nghttp2 said
+  // |lib_error|): the session resets the stream with INTERNAL_ERROR right after.
+  virtual void on_response_not_sent(int lib_error) noexcept = 0;
 
   // The connection is closing with the stream still open (drain timeout, connection age
   // grace): end it now, saying |why|. The handler may delete itself in it.
@@ -105,18 +110,26 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
 
  private:
   friend struct ServerSessionCallbacks;
+  friend struct ServerSessionInput;
 
+  // Client input goes to nghttp2 through closed_streams_.
+  ssize_t receive(const uint8_t* data, size_t len) noexcept override;
   void on_teardown() noexcept override;
+  PeerSide side() const noexcept override { return PeerSide::client; }
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
   void reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept;
   void on_handshake_done() noexcept override;
-  // The handshake, idle, age and GOAWAY deadlines share the connection's timer.
-  void on_timer() noexcept override;
+  // The handshake, preface, header block, idle, age and GOAWAY deadlines share the
+  // connection's timer.
+  void on_session_timer() noexcept override;
+  // Notes a received frame against the client's budgets and deadlines. Returns 0, or the
+  // value that stops nghttp2 (H2Session::abuse()).
+  int on_frame_received(const nghttp2_frame& frame) noexcept;
   void on_ping_ack(const uint8_t* opaque) noexcept;
   void on_stream_count_changed() noexcept;
   void send_final_goaway() noexcept;
-  // Arms the connection timer for the earliest of the handshake, idle, age and GOAWAY
-  // deadlines.
+  // Arms the connection timer for the earliest of the handshake, preface, header block, idle,
+  // age and GOAWAY deadlines.
   void rearm_timer() noexcept;
 
   enum class Goaway { none, notice_sent, final_sent };
@@ -136,7 +149,18 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   uint64_t notice_ms_ = 0;
   uint64_t expire_ms_ = 0;
   uint64_t handshake_deadline_ms_ = 0;
+  // The client's preface (its first SETTINGS) must arrive by then; 0 once it did.
+  uint64_t preface_deadline_ms_ = 0;
+  // A header block the client has begun and not finished: its stream and when it began.
+  int32_t headers_stream_ = 0;
+  uint64_t headers_started_ms_ = 0;
+  // Streams the client reset, and streams the client made the relay reset (MadeYouReset):
+  // 1000 at once and 33 a second more each, as libnghttp2 budgets client resets.
+  TokenBucket<1000, 33> client_resets_;
+  TokenBucket<1000, 33> made_resets_;
   IntrusiveList<ServerStreamHandler> streams_;
+  // RFC 9113 §5.1 for frames on streams nghttp2 has forgotten.
+  ClosedStreams closed_streams_;
 };
 
 }  // namespace grelay

@@ -73,7 +73,12 @@ void Connection::resume_reading() noexcept {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_cb, read_cb);
 }
 
-void Connection::alloc_cb(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
+void Connection::alloc_cb(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+  if (!from(handle)->handler_.may_read()) {
+    // libuv answers an empty buffer with UV_ENOBUFS and reads nothing.
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   buf->base = reinterpret_cast<char*>(read_buffer);
   buf->len = read_buffer_size;
 }
@@ -92,6 +97,8 @@ void Connection::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     }
     return;
   }
+  // The handler's read budget for this loop turn is spent; the bytes wait in the socket.
+  if (nread == UV_ENOBUFS) return;
   if (nread < 0) {
     uv_read_stop(stream);
     self->handler_.on_read_end(static_cast<int>(nread));
@@ -239,6 +246,18 @@ void Connection::connect_cb(uv_connect_t* req, int status) noexcept {
     return;
   }
   self->handler_.on_connect(status);
+}
+
+void Connection::shutdown_write() noexcept {
+  if (closing_ || shut_down_) return;
+  shut_down_ = true;
+  // A failure leaves the socket as it is; close() follows anyway.
+  uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), shutdown_cb);
+}
+
+void Connection::shutdown_cb(uv_shutdown_t*, int) noexcept {
+  // Nothing to do: close() comes from the handler (EOF, or its timer). A close while the
+  // request is pending runs this with UV_ECANCELED before the handles' close callbacks.
 }
 
 void Connection::start_timer(uint64_t timeout_ms) noexcept {

@@ -21,6 +21,10 @@ class ConnectionHandler {
   virtual void on_handshake_done() noexcept {}
   // Bytes arrived. Returns false to close the connection.
   virtual bool on_read(const uint8_t* data, size_t len) noexcept = 0;
+  // Asked before each socket read: false leaves the bytes in the socket until the next loop
+  // turn (the socket stays readable, so the next poll returns at once), so that one busy peer
+  // cannot hold the loop while others wait.
+  virtual bool may_read() noexcept { return true; }
   // The peer closed (UV_EOF) or the socket failed (a negative libuv error).
   virtual void on_read_end(int status) noexcept = 0;
   // A queued write finished and the output is empty: produce more.
@@ -62,6 +66,9 @@ class Connection {
   // True while a queued write is in flight.
   bool writing() const noexcept { return writing_; }
 
+  // Sends FIN once the queued output is written; reading goes on. Idempotent.
+  void shutdown_write() noexcept;
+
   // Stops and restarts reading (backpressure when the peer does not read our output).
   void pause_reading() noexcept;
   void resume_reading() noexcept;
@@ -93,11 +100,13 @@ class Connection {
   static void connect_cb(uv_connect_t* req, int status) noexcept;
   static void timer_cb(uv_timer_t* timer) noexcept;
   static void close_cb(uv_handle_t* handle) noexcept;
+  static void shutdown_cb(uv_shutdown_t* req, int status) noexcept;
 
   uv_tcp_t tcp_;
   uv_timer_t timer_;
   uv_write_t write_req_;
   uv_connect_t connect_req_;
+  uv_shutdown_t shutdown_req_;
   ConnectionHandler& handler_;
   ChunkChain output_;
   std::unique_ptr<TlsLayer> tls_;
@@ -106,6 +115,7 @@ class Connection {
   bool writing_ = false;
   bool closing_ = false;
   bool reading_paused_ = false;
+  bool shut_down_ = false;
 };
 
 }  // namespace grelay

@@ -50,7 +50,9 @@ void FlushQueue::run() noexcept {
 }
 
 void FlushQueue::prepare_cb(uv_prepare_t* handle) noexcept {
-  static_cast<FlushQueue*>(handle->data)->run();
+  auto* self = static_cast<FlushQueue*>(handle->data);
+  ++self->turn_;
+  self->run();
 }
 
 void FlushQueue::check_cb(uv_check_t* handle) noexcept {

@@ -28,6 +28,9 @@ class FlushQueue {
   FlushQueue(const FlushQueue&) = delete;
   FlushQueue& operator=(const FlushQueue&) = delete;
 
+  // Loop turns so far: a new one starts as the loop prepares to poll.
+  uint64_t turn() const noexcept { return turn_; }
+
   void add(Flushable& item) noexcept;
   void remove(Flushable& item) noexcept;
   void run() noexcept;
@@ -43,6 +46,7 @@ class FlushQueue {
   uv_prepare_t prepare_;
   uv_check_t check_;
   Flushable* head_ = nullptr;
+  uint64_t turn_ = 0;
   int open_handles_ = 2;
   void (*close_done_)(void*) = nullptr;
   void* close_ctx_ = nullptr;

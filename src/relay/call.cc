@@ -16,9 +16,6 @@ namespace {
 
 // A REFUSED_STREAM call is replayed on another connection at most this many times.
 constexpr uint32_t max_refused_retries = 3;
-// Request metadata larger than this is not forwarded (RESOURCE_EXHAUSTED): backends and
-// HTTP/2 libraries commonly refuse header blocks past 64 KiB.
-constexpr size_t max_request_header_bytes = 64 * 1024;
 // Request bytes kept after sending, until the backend answers, so a stream it refused can be
 // replayed. A call that sends more before any answer can no longer be replayed.
 constexpr size_t replay_limit = 64 * 1024;
@@ -89,6 +86,7 @@ Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcep
 Call::~Call() {
   if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
   if (listener_calls_) listener_calls_->add(-1);
+  if (holds_share_) worker_.release_share(*downstream_, *cluster_);
   if (series_ && cluster_) cluster_->stats()->active_calls.add(-1);
   worker_.deadlines().remove(*this);
   worker_.retry_timers().remove(retry_timer_);
@@ -104,7 +102,7 @@ void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldNam
                              std::string_view n, std::string_view v) noexcept {
   request_header_bytes_ += n.size() + v.size() + 32;
   // Past the limit the fields are not kept: the call is refused when the block ends.
-  if (request_header_bytes_ > max_request_header_bytes) return;
+  if (request_header_bytes_ > downstream_->listener().max_request_metadata) return;
   const auto index = static_cast<uint16_t>(request_headers_.fields().size());
   request_headers_.add(name, value);
   uint16_t* slot = nullptr;
@@ -142,12 +140,13 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 }
 
 void Call::on_request_headers_end() noexcept {
-  if (request_header_bytes_ > max_request_header_bytes) {
+  const uint32_t max_metadata = downstream_->listener().max_request_metadata;
+  if (request_header_bytes_ > max_metadata) {
     series_ = &snapshot_->stats().unrouted();
     series_->started.add();
     finish(StatusCode::resource_exhausted,
            "request metadata of " + std::to_string(request_header_bytes_) +
-               " bytes is over the relay's limit of " + std::to_string(max_request_header_bytes),
+               " bytes is over the relay's limit of " + std::to_string(max_metadata),
            ErrorReason::metadata_too_large);
     return;
   }
@@ -206,6 +205,14 @@ void Call::on_request_headers_end() noexcept {
     uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
     deadline_ms_ = uv_now(worker_.loop()) + ms;
   }
+  if (!worker_.take_share(*downstream_, *cluster_)) {
+    finish(StatusCode::resource_exhausted,
+           "this connection holds its max_client_share of cluster '" + cluster_->config().name +
+               "' (" + std::to_string(cluster_->stream_capacity()) + " backend streams)",
+           ErrorReason::client_share);
+    return;
+  }
+  holds_share_ = true;
   if (route_->retry) replay_limit_ = route_->retry->buffer;
   const std::string& hash_header = cluster_->config().hash_header;
   if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);
@@ -340,6 +347,21 @@ void Call::drop_replay() noexcept {
 
 void Call::on_upstream_ready(BackendSession& session) noexcept {
   if (upstream_done_ || response_ == Response::done) return;
+  // The request goes out when the backend connection next writes, at the end of this loop
+  // turn; a client that resets the call before then costs the backend nothing.
+  upstream_ = &session;
+  upstream_id_ = 0;
+  EndpointStats* endpoint = session.endpoint().stats();
+  if (endpoint != endpoint_stats_) {
+    if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
+    endpoint_stats_ = endpoint;
+    if (endpoint_stats_) endpoint_stats_->active_calls.add(1);
+  }
+  session.queue_request(*this);
+}
+
+void Call::on_submit(ClientSession&) noexcept {
+  BackendSession& session = *upstream_;
   NvArray nva;
   // host is not forwarded (HTTP/2 uses :authority); a request that gave only host gets its
   // value as :authority, ahead of every regular field.
@@ -370,27 +392,21 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
     nva.add("grpc-timeout", timeout);
   }
   int32_t id = session.submit_request(nva.data(), nva.size(), this);
+  if (id > 0) {
+    upstream_id_ = id;
+    return;
+  }
+  upstream_ = nullptr;
   if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && retryable()) {
     // This connection used up its stream ids: it takes no more calls; another one does.
     session.retire();
     start_upstream();
     return;
   }
-  if (id < 0) {
-    upstream_done_ = true;
-    finish(StatusCode::unavailable,
-           std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
-           ErrorReason::backend_stream);
-    return;
-  }
-  upstream_ = &session;
-  upstream_id_ = id;
-  EndpointStats* endpoint = session.endpoint().stats();
-  if (endpoint != endpoint_stats_) {
-    if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
-    endpoint_stats_ = endpoint;
-    if (endpoint_stats_) endpoint_stats_->active_calls.add(1);
-  }
+  upstream_done_ = true;
+  finish(StatusCode::unavailable,
+         std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
+         ErrorReason::backend_stream);
 }
 
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
@@ -408,10 +424,34 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
 
 void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                               bool later_block) noexcept {
+  response_block_bytes_ += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
+  // Past the limit the fields are not kept: the block is refused when it ends.
+  if (response_block_bytes_ > downstream_->listener().max_response_metadata) return;
   (later_block && final_headers_seen_ ? trailers_ : response_headers_).add(name, value);
 }
 
+bool Call::response_block_too_large() noexcept {
+  const size_t bytes = response_block_bytes_;
+  response_block_bytes_ = 0;
+  const uint32_t limit = downstream_->listener().max_response_metadata;
+  if (bytes <= limit) return false;
+  // The client could not be given it (and HTTP/2 libraries refuse blocks past 64 KiB): the
+  // call ends with a status of the relay's, and the backend stream is cancelled.
+  response_headers_.clear();
+  trailers_.clear();
+  if (upstream_) {
+    drop_replay();
+    release_upstream(NGHTTP2_CANCEL);
+  }
+  finish(StatusCode::resource_exhausted,
+         "backend response metadata of " + std::to_string(bytes) +
+             " bytes is over the relay's limit of " + std::to_string(limit),
+         ErrorReason::response_metadata_too_large);
+  return true;
+}
+
 void Call::on_response_headers_end(bool end_stream) noexcept {
+  if (response_block_too_large()) return;
   // Trailers end the response through on_response_end().
   if (final_headers_seen_ || response_ != Response::none) return;
   std::string_view status_text = response_headers_.get(":status");

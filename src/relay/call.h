@@ -42,9 +42,11 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   ssize_t read_response_body(size_t length, uint32_t* data_flags) noexcept override;
   void write_response_body(ChunkChain& out, size_t length) noexcept override;
   void on_expire(const char* why) noexcept override;
+  void on_response_not_sent(int lib_error) noexcept override;
 
   // UpstreamHandler: the backend side.
   void on_upstream_ready(BackendSession& session) noexcept override;
+  void on_submit(ClientSession& session) noexcept override;
   void on_upstream_failed(StatusCode status, const std::string& why) noexcept override;
   void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                           bool later_block) noexcept override;
@@ -97,6 +99,10 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void resume_request() noexcept;
   void resume_response() noexcept;
   void set_final_status(StatusCode status, ErrorReason reason = ErrorReason::none) noexcept;
+  // A response HEADERS block (headers or trailers) just ended: true when it was over the
+  // listener's max_response_metadata, in which case the call was ended with
+  // RESOURCE_EXHAUSTED. Starts the count of the next block.
+  bool response_block_too_large() noexcept;
   // Counts the finished call and writes its access log line.
   void record_end() noexcept;
   // Resets the backend stream (if any) with |error_code| and forgets it.
@@ -125,6 +131,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   ServerSession* downstream_;
   int32_t stream_id_;
   BackendSession* upstream_ = nullptr;
+  // 0 while the request waits in |upstream_|'s queue to be submitted (on_submit()).
   int32_t upstream_id_ = 0;
   const RouteConfig* route_ = nullptr;
   Cluster* cluster_ = nullptr;
@@ -191,8 +198,12 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   bool response_ended_ = false;
   // The backend's final (non-1xx) response headers arrived; later HEADERS are trailers.
   bool final_headers_seen_ = false;
-  // Bytes of request metadata (RFC 7541 size: name + value + 32 per field).
+  // Bytes of request metadata, and of the response HEADERS block being received (RFC 7541
+  // size: name + value + 32 per field).
   size_t request_header_bytes_ = 0;
+  size_t response_block_bytes_ = 0;
+  // The call counts towards its connection's max_client_share of |cluster_|.
+  bool holds_share_ = false;
   // Request bytes sent to the current backend stream but kept at the front of
   // |request_body_| for a replay, until the backend answers or they pass the replay limit.
   size_t replay_offset_ = 0;

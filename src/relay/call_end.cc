@@ -93,6 +93,17 @@ void Call::arm_timer() noexcept {
   if (at) worker_.deadlines().add(*this, at);
 }
 
+void Call::on_response_not_sent(int lib_error) noexcept {
+  // Whatever status the call was about to end with, the client gets a reset instead.
+  release_upstream(NGHTTP2_CANCEL);
+  response_ = Response::done;
+  status_known_ = false;
+  set_final_status(StatusCode::internal, ErrorReason::response_not_sent);
+  if (worker_.access_log()) {
+    relay_message_ = std::string("response headers not sent: ") + nghttp2_strerror(lib_error);
+  }
+}
+
 void Call::on_expire(const char* why) noexcept {
   release_upstream(NGHTTP2_CANCEL);
   finish(StatusCode::unavailable, why, ErrorReason::connection_expired, true);

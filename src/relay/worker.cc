@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "net/tls_layer.h"
 #include "relay/call.h"
+#include "upstream/cluster.h"
 
 namespace grelay {
 namespace {
@@ -249,6 +250,40 @@ bool Worker::start_session(ServerSession& session, size_t listener_index) noexce
   }
   session.set_tag(info);
   return true;
+}
+
+bool Worker::take_share(ServerSession& session, Cluster& cluster) noexcept {
+  auto* info = static_cast<SessionInfo*>(session.tag());
+  if (!info) return true;
+  auto it = std::find_if(info->held.begin(), info->held.end(),
+                         [&](const auto& h) { return h.first == &cluster; });
+  if (it == info->held.end()) {
+    info->held.emplace_back(&cluster, 0);
+    it = info->held.end() - 1;
+  }
+  const double share = cluster.config().max_client_share;
+  if (share < 1 && it->second >= 1) {
+    // No capacity known (no endpoint yet: a DNS name not answered) bounds nothing; the calls
+    // wait for the answer or fail as the cluster says.
+    const uint64_t capacity = cluster.stream_capacity();
+    if (capacity > 0 &&
+        static_cast<double>(it->second + 1) > share * static_cast<double>(capacity)) {
+      return false;
+    }
+  }
+  ++it->second;
+  return true;
+}
+
+void Worker::release_share(ServerSession& session, const Cluster& cluster) noexcept {
+  auto* info = static_cast<SessionInfo*>(session.tag());
+  if (!info) return;
+  for (auto& h : info->held) {
+    if (h.first == &cluster) {
+      --h.second;
+      return;
+    }
+  }
 }
 
 ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {

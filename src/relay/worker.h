@@ -58,6 +58,12 @@ class Worker final : public ServerSessionOwner {
   AccessLog* access_log() noexcept { return access_log_.get(); }
   // The client address of |session| ("ip:port"), kept while the access log is on; else "".
   std::string_view peer_of(const ServerSession& session) const noexcept;
+  // Counts one more call of |session| to |cluster|, unless that would take the connection
+  // over the cluster's max_client_share of its stream capacity (then false). A connection
+  // may always hold one call.
+  bool take_share(ServerSession& session, Cluster& cluster) noexcept;
+  // Gives back what take_share() counted.
+  void release_share(ServerSession& session, const Cluster& cluster) noexcept;
 
   // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
   // or a libuv error.
@@ -107,6 +113,8 @@ class Worker final : public ServerSessionOwner {
     std::shared_ptr<WorkerStats> stats;
     ListenerStats* listener = nullptr;
     std::string peer;
+    // Calls of this connection in flight per cluster (max_client_share); few clusters each.
+    std::vector<std::pair<const Cluster*, uint32_t>> held;
   };
 
   static void on_accept(void* ctx, uv_stream_t* server) noexcept;

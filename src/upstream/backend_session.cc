@@ -66,7 +66,7 @@ void BackendSession::on_connect(int status) noexcept {
   fail_pending("backend connection closed");
 }
 
-void BackendSession::on_timer() noexcept {
+void BackendSession::on_session_timer() noexcept {
   if (state_ == State::connecting) {
     fail(std::string("connect to ") + endpoint_.name() + " timed out");
   } else if (!settings_seen_) {

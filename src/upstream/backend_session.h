@@ -30,6 +30,8 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   // Calls waiting for the connection or for a stream slot on it.
   size_t queued() const noexcept;
   State state() const noexcept { return state_; }
+  // The backend's SETTINGS arrived (max_concurrent_streams() is its own figure).
+  bool settings_seen() const noexcept { return settings_seen_; }
   bool usable() const noexcept { return state_ != State::draining && !closed(); }
 
   // Serves |handler| now if connected, else when the connection is up.
@@ -44,7 +46,7 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
 
  private:
   void on_connect(int status) noexcept override;
-  void on_timer() noexcept override;
+  void on_session_timer() noexcept override;
   void on_read_end(int status) noexcept override;
   void on_goaway(uint32_t error_code, std::string_view debug) noexcept override;
   void on_remote_settings() noexcept override;

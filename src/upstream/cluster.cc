@@ -267,6 +267,18 @@ Endpoint* Cluster::pick(std::string_view key, const Endpoint* avoid, uint64_t no
   return balancer_.pick(scratch_, key);
 }
 
+uint64_t Cluster::stream_capacity() noexcept {
+  const uint64_t now = uv_now(ctx_.loop);
+  if (now == capacity_ms_) return capacity_;
+  uint64_t total = 0;
+  for (auto& e : endpoints_)
+    total += uint64_t{config_.max_connections_per_endpoint} * e->stream_limit();
+  if (config_.max_active > 0) total = std::min<uint64_t>(total, config_.max_active);
+  capacity_ = total;
+  capacity_ms_ = now;
+  return total;
+}
+
 void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_key) noexcept {
   ++counters_.streams;
   if (shut_down_) {

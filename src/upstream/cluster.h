@@ -75,6 +75,10 @@ class Cluster {
   void set_stats(ClusterStats& stats) noexcept;
   ClusterStats* stats() noexcept { return stats_; }
   size_t endpoint_count() const noexcept { return endpoints_.size(); }
+  // Backend streams the cluster can carry at once: for each endpoint, its connection cap
+  // times its backends' stream limit, capped by max_active. Worked out at most once per
+  // loop millisecond.
+  uint64_t stream_capacity() noexcept;
   ClusterCounters& counters() noexcept { return counters_; }
   const ClusterCounters& counters() const noexcept { return counters_; }
 
@@ -123,6 +127,8 @@ class Cluster {
   double retry_tokens_ = -1;
   bool shut_down_ = false;
   std::vector<Endpoint*> scratch_;
+  uint64_t capacity_ = 0;
+  uint64_t capacity_ms_ = UINT64_MAX;
   ClusterCounters counters_;
 };
 

@@ -66,6 +66,13 @@ size_t Endpoint::load() const noexcept {
   return total;
 }
 
+uint64_t Endpoint::stream_limit() const noexcept {
+  for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
+    if (s->settings_seen()) return s->max_concurrent_streams();
+  }
+  return 100;
+}
+
 size_t Endpoint::queued() const noexcept {
   size_t total = 0;
   for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {

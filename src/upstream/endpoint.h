@@ -66,6 +66,9 @@ class Endpoint {
   size_t target() const noexcept { return target_; }
   // Calls on its connections (open or waiting for a stream).
   size_t load() const noexcept;
+  // Streams one connection to it may carry: the backend's SETTINGS_MAX_CONCURRENT_STREAMS
+  // as its connections last said, 100 (nghttp2's assumption) until one did.
+  uint64_t stream_limit() const noexcept;
   size_t queued() const noexcept;
 
   // How a call's attempt here ended: UNAVAILABLE counts towards ejection, anything else

@@ -143,6 +143,12 @@ void HealthCheck::finish(bool ok, const std::string& why) noexcept {
 }
 
 void HealthCheck::on_upstream_ready(BackendSession& session) noexcept {
+  session_ = &session;
+  stream_id_ = 0;
+  session.queue_request(*this);
+}
+
+void HealthCheck::on_submit(ClientSession& session) noexcept {
   std::string authority = endpoint_.name();
   nghttp2_nv nva[] = {
       {(uint8_t*)":method", (uint8_t*)"POST", 7, 4, NGHTTP2_NV_FLAG_NONE},
@@ -156,10 +162,10 @@ void HealthCheck::on_upstream_ready(BackendSession& session) noexcept {
   };
   int32_t id = session.submit_request(nva, std::size(nva), this);
   if (id < 0) {
+    session_ = nullptr;
     finish(false, std::string("cannot open a health check stream: ") + nghttp2_strerror(id));
     return;
   }
-  session_ = &session;
   stream_id_ = id;
 }
 

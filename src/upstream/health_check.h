@@ -32,6 +32,7 @@ class HealthCheck final : public UpstreamHandler {
   void maintain(uint64_t now_ms) noexcept;
 
   void on_upstream_ready(BackendSession& session) noexcept override;
+  void on_submit(ClientSession& session) noexcept override;
   void on_upstream_failed(StatusCode status, const std::string& why) noexcept override;
   void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                           bool later_block) noexcept override;

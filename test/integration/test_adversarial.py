@@ -405,11 +405,13 @@ class ScriptBackend:
                    later ones are answered as Echo
 
   With |big_windows| it grants 2^31-1 of window, so only the relay limits what it sends.
+  |max_concurrent_streams| is the SETTINGS_MAX_CONCURRENT_STREAMS it announces.
   stall() stops reading every connection (the relay's writes back up); resume() restarts.
   """
 
-  def __init__(self, big_windows=False):
+  def __init__(self, big_windows=False, max_concurrent_streams=1000):
     self.big_windows = big_windows
+    self.max_concurrent_streams = max_concurrent_streams
     self.sock_ = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     self.sock_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     self.sock_.bind(("127.0.0.1", 0))
@@ -474,7 +476,7 @@ class ScriptBackend:
     h2c = h2.connection.H2Connection(config=config)
     window = MAX_WINDOW if self.big_windows else 65535
     h2c.local_settings = h2.settings.Settings(client=False, initial_values={
-        h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000,
+        h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_concurrent_streams,
         h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
         h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
     h2c.decoder.max_header_list_size = 1 << 20  # large metadata is the relay's call to make

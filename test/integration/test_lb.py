@@ -99,7 +99,10 @@ def test_least_request_spreads_long_streams_evenly(relay_factory, grpc_channel, 
 
 
 def test_max_active_refuses_at_once(relay_factory, grpc_channel, backends):
-  relay = relay_factory(ROUTE, {"pool": {"endpoints": [backends[0].address], "max_active": 2}})
+  # One client connection makes every call: max_client_share (a quarter of max_active by
+  # default) is turned off so that max_active is what refuses.
+  relay = relay_factory(ROUTE, {"pool": {"endpoints": [backends[0].address], "max_active": 2,
+                                         "max_client_share": 1}})
   ch = grpc_channel(relay.addr())
   ids, calls, release = open_held_streams(ch, 2)
   try:

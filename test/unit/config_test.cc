@@ -803,7 +803,14 @@ TEST_CASE("workers, accept, drain_timeout and listener limits") {
   CHECK(defaults->accept == grelay::AcceptMode::handoff);
   CHECK(defaults->drain_timeout == 30s);
   CHECK(defaults->listeners[0].max_connections == 0);
-  CHECK(!defaults->listeners[0].idle_timeout);
+  CHECK(defaults->listeners[0].idle_timeout == 5min);
+  CHECK(defaults->listeners[0].preface_timeout == 10s);
+  CHECK(defaults->listeners[0].request_headers_timeout == 10s);
+  CHECK(defaults->listeners[0].max_request_metadata == 65536);
+  CHECK(defaults->listeners[0].max_response_metadata == 65536);
+  CHECK(!parse_config(doc({listener, listener_address, "idle_timeout = \"off\""}), "t.toml")
+             ->listeners[0]
+             .idle_timeout);
   CHECK(!defaults->listeners[0].max_connection_age);
   CHECK(!defaults->listeners[0].stream_idle_timeout);
 

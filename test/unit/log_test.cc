@@ -195,10 +195,10 @@ TEST_CASE("LogRateLimit lets a site write a few lines per second and counts the 
       CHECK(suppressed == 0);
     }
   }
-  CHECK(allowed == static_cast<int>(grelay::LogRateLimit::max_per_second));
+  CHECK(allowed == static_cast<int>(grelay::LogRateLimit::default_per_second));
   // The next second lets lines through again; the first reports what was held back.
   REQUIRE(limit.allow(6001, &suppressed));
-  CHECK(suppressed == 25 - grelay::LogRateLimit::max_per_second);
+  CHECK(suppressed == 25 - grelay::LogRateLimit::default_per_second);
   REQUIRE(limit.allow(6002, &suppressed));
   CHECK(suppressed == 0);
 }
@@ -209,7 +209,7 @@ TEST_CASE("repeated warnings from one site are rate-limited with a suppressed co
     GRELAY_LOG_WARN("backend down %d", i);
   const auto lines = capture.lines();
   // All 30 usually fall within one second; a second boundary may let up to 10 more through.
-  CHECK(lines.size() >= grelay::LogRateLimit::max_per_second);
-  CHECK(lines.size() <= 2 * grelay::LogRateLimit::max_per_second);
+  CHECK(lines.size() >= grelay::LogRateLimit::default_per_second);
+  CHECK(lines.size() <= 2 * grelay::LogRateLimit::default_per_second);
   CHECK(lines[0].substr(timestamp_len) == R"(warn msg="backend down 0")");
 }

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace grelay {
+
+// Which side of the relay a peer is on.
+enum class PeerSide : uint8_t { client, backend };
+inline constexpr size_t peer_side_count = 2;
+
+// Why the relay closed a peer's connection on its own (DESIGN.md section 8).
+enum class PeerError : uint8_t {
+  reset_flood,          // the client reset streams faster than its budget
+  made_reset_flood,     // the peer made the relay reset streams faster than its budget
+  empty_frame_flood,    // too many empty DATA frames in a row
+  control_frame_flood,  // SETTINGS/PING over budget, or their ACKs piling up unread
+  continuation_flood,   // a header block in too many CONTINUATION frames
+  preface_timeout,      // no connection preface in time
+  headers_timeout,      // a header block left unfinished too long
+  protocol_error,       // any other HTTP/2 connection error
+  count_,
+};
+inline constexpr size_t peer_error_count = static_cast<size_t>(PeerError::count_);
+
+// The label value of |why| ("reset_flood", ...) and of |side| ("client", "backend").
+std::string_view peer_error_name(PeerError why) noexcept;
+std::string_view peer_side_name(PeerSide side) noexcept;
+
+// Counts a connection closed for |why| and logs it at warn level: at most one line per
+// reason and side each second, the lines held back counted on the next one. |peer| names the
+// peer ("ip:port" or an endpoint), |detail| says what happened. Any thread.
+void report_peer_error(PeerSide side, PeerError why, const char* peer, const char* detail) noexcept;
+
+// Connections closed for |why| on |side| since the process started, over every worker (and
+// every relay in the process). Any thread.
+uint64_t peer_error_total(PeerSide side, PeerError why) noexcept;
+
+}  // namespace grelay
