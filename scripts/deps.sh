@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what grelay needs from Debian. Usage: scripts/deps.sh [build|test|bench]...
+# Installs what grelay needs from Debian. Usage: scripts/deps.sh [build|test|bench|container]...
 # "build" is always included. Runs apt-get update once, only when something is missing.
+# "container" is what test/container/ needs to make a Debian base with mmdebstrap and build
+# and run the image with podman (rootful, no daemon).
 set -euo pipefail
 
 build_pkgs=(meson ninja-build g++ pkg-config libnghttp2-dev libuv1-dev libssl-dev
             libtomlplusplus-dev doctest-dev cmake python3-grpcio libc-ares-dev)
+# dnsmasq-base is the DNS server binary the tests start on a free port, without the system
+# service; prometheus is only there for promtool (its units are disabled below).
 test_pkgs=(python3-grpcio python3-h2 python3-pytest clang libclang-rt-14-dev prometheus openssl
-           dnsmasq)
+           dnsmasq-base man-db groff-base logrotate protobuf-compiler)
+container_pkgs=(podman buildah mmdebstrap uidmap runc)
 bench_pkgs=(nghttp2-client nghttp2-proxy haproxy nginx-light gnuplot-nox heaptrack)
 
 want=("${build_pkgs[@]}")
@@ -15,7 +20,8 @@ for kind in "$@"; do
     build) ;;
     test) want+=("${test_pkgs[@]}") ;;
     bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "deps.sh: unknown set '$kind' (build, test, bench)" >&2; exit 2 ;;
+    container) want+=("${container_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown set '$kind' (build, test, bench, container)" >&2; exit 2 ;;
   esac
 done
 
@@ -28,5 +34,15 @@ done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "installing: ${missing[*]}"
+# Packages such as prometheus and podman enable system units when installed; grelay needs
+# only their programs, so every unit the install enabled is disabled (and stopped) again.
+enabled_units() { find /etc/systemd/system -path '*.wants/*' -type l -printf '%f\n' 2>/dev/null | sort -u; }
+before=$(enabled_units)
 $sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+new_units=$(comm -13 <(echo "$before") <(enabled_units))
+if [ -n "$new_units" ]; then
+  echo "disabling units the install enabled: $(echo $new_units)"
+  # shellcheck disable=SC2086
+  $sudo systemctl disable --now $new_units >/dev/null 2>&1 || $sudo systemctl disable $new_units
+fi

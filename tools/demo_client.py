@@ -2,8 +2,9 @@
 """Calls /helloworld.Greeter/SayHello through grelay (or any gRPC endpoint) and prints the reply.
 
 The HelloRequest is encoded by hand (field 1, string name), so no generated code is needed.
-Against the bundled echo backend the reply is the request itself, so field 1 of the reply
-is the name that was sent.
+The reply's field 1 is printed: HelloReply.message from the demo backend
+(tools/demo_backend.py), or the name itself from the benchmark's echo backend, which sends
+the request back.
 
     /usr/bin/python3 tools/demo_client.py [--target 127.0.0.1:50050] [--name grelay] [--count N]
 
@@ -97,7 +98,7 @@ def main():
             first = time.perf_counter() - start
             name = decode_name(reply)
             echoed = " (echoed)" if reply == request else ""
-            print(f'SayHello via {args.target} -> name="{name}"{echoed}, {first * 1e3:.1f} ms')
+            print(f'SayHello via {args.target} -> "{name}"{echoed}, {first * 1e3:.1f} ms')
             if args.count > 1:
                 for _ in range(args.count - 1):
                     say_hello(request, timeout=args.timeout)

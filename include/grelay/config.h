@@ -256,6 +256,9 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::vector<ClusterConfig> clusters;
   std::optional<AccessLogConfig> access_log;
+  // The grelay binary reloads the file when it changes (polled; a Kubernetes ConfigMap
+  // volume replaces it through a symlink swap, which no directory watch of its name sees).
+  bool watch_config = false;
   // The TOML text the config was parsed from (for the admin endpoint's /config).
   std::string source;
 };

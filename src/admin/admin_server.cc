@@ -164,6 +164,9 @@ struct AdminServer::Client : ListHook<Client> {
       self->h2 = std::make_unique<AdminH2Session>(
           [server](std::string_view method, std::string_view path) {
             return server->handle(method, path);
+          },
+          [server] {
+            return server->draining_.load() ? ServingStatus::not_serving : ServingStatus::serving;
           });
       std::string bytes = std::move(self->head);
       self->head.clear();
@@ -264,6 +267,19 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
   if (path == "/config") return {200, json, redacted_config_json(*running_)};
   if (path == "/clusters") return {200, json, metrics_.render_clusters()};
   return {404, text, "not found; try /metrics, /healthz, /ready, /config or /clusters\n"};
+}
+
+void AdminServer::set_draining() noexcept {
+  draining_.store(true);
+  // A write may close its client (and unlink it): step to the next one first.
+  for (Client* client = clients_.front(); client;) {
+    Client* next = IntrusiveList<Client>::next(*client);
+    if (client->h2) {
+      client->h2->health_changed();
+      client->write(client->h2->take_output());
+    }
+    client = next;
+  }
 }
 
 void AdminServer::close() noexcept {

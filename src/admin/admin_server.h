@@ -24,6 +24,8 @@ namespace grelay {
 //   /clusters  clusters and endpoints as JSON: active calls, connections, health, ejection
 //   POST /reload  reloads the config (when a handler is set): 200 "reloaded", or 400 with
 //             the file:line error of an invalid config (500 when it could not be applied)
+//   grpc.health.v1.Health/Check and Watch (h2c only): SERVING, NOT_SERVING once a drain
+//             has begun, for the services "" and "grelay"
 // Other paths get 404, other methods 405.
 class AdminServer {
  public:
@@ -41,8 +43,9 @@ class AdminServer {
   // What POST /reload runs (on this loop).
   void set_reload_handler(std::function<Answer()> handler) { reload_ = std::move(handler); }
 
-  // /ready turns 503 from now on.
-  void set_draining() noexcept { draining_.store(true); }
+  // /ready turns 503 and the health service NOT_SERVING from now on; open Watch calls are
+  // told. Loop thread only.
+  void set_draining() noexcept;
   // The config /config shows from now on (after a reload). Loop thread only.
   void set_config(std::shared_ptr<const Config> running) noexcept { running_ = std::move(running); }
   // Stops listening and closes every admin connection.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 
+#include "admin/process_metrics.h"
 #include "core/json.h"
 #include "core/peer_error.h"
 #include "grelay/version.h"
@@ -348,7 +349,13 @@ std::string Metrics::render_prometheus() const {
   w.family("grelay_reloads_total", "counter", "Config reloads, by result.");
   w.sample("grelay_reloads_total", labels({{"result", "success"}}), process_.reloads_ok.get());
   w.sample("grelay_reloads_total", labels({{"result", "failure"}}), process_.reloads_failed.get());
-  return w.take();
+  // State gauges and the process_* families are rendered in their own files.
+  std::string out = w.take();
+  out += render_endpoint_states(workers);
+  out +=
+      render_certificate_expiry(certificates_ ? certificates_() : std::vector<CertificateExpiry>{});
+  out += render_process_metrics(sample_process());
+  return out;
 }
 
 std::string Metrics::render_clusters() const {

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "admin/state_metrics.h"
 #include "core/worker_stats.h"
 
 namespace grelay {
@@ -28,6 +30,11 @@ class Metrics {
   // Forgets every worker (before adding the workers of a new generation).
   void clear_workers();
   ProcessStats& process() noexcept { return process_; }
+  // What grelay_tls_certificate_expiry_timestamp_seconds reports: called at each scrape, on
+  // the admin thread.
+  void set_certificate_source(std::function<std::vector<CertificateExpiry>()> source) {
+    certificates_ = std::move(source);
+  }
 
   // Every metric in the Prometheus text exposition format (version 0.0.4).
   std::string render_prometheus() const;
@@ -40,6 +47,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<const WorkerStats>> workers_;
   ProcessStats process_;
+  std::function<std::vector<CertificateExpiry>()> certificates_;
 };
 
 }  // namespace grelay

@@ -5,6 +5,7 @@
 #include <exception>
 #include <string>
 
+#include "app/app_paths.h"
 #include "app/server.h"
 #include "core/log.h"
 #include "grelay/config.h"
@@ -12,7 +13,8 @@
 
 namespace {
 
-constexpr const char* default_config = "conf/grelay.toml";
+// Where `meson install` puts the config: sysconfdir/grelay/grelay.toml.
+constexpr const char* default_config = GRELAY_DEFAULT_CONFIG;
 
 void usage(std::FILE* out) {
   std::fprintf(

@@ -14,6 +14,10 @@
 namespace grelay {
 namespace {
 
+// How often watch_config looks at the file. Kubernetes takes up to a minute to update a
+// ConfigMap volume anyway; a stat every 2 s costs nothing.
+constexpr unsigned config_poll_ms = 2000;
+
 // After the drain timeout, calls are ended with UNAVAILABLE; this long after, connections
 // still open (a client that does not read its statuses) are closed.
 constexpr uint64_t expire_grace_ms = 2000;
@@ -137,6 +141,15 @@ int Server::run() {
   all_stopped_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  // The certificates of the config in force, read at each scrape (admin and reloads share
+  // this loop).
+  metrics_.set_certificate_source([this] {
+    std::vector<CertificateExpiry> out;
+    if (!tls_) return out;
+    for (TlsContexts::Certificate& c : tls_->certificates())
+      out.push_back({std::move(c.kind), std::move(c.name), std::move(c.file), c.not_after});
+    return out;
+  });
   if (config_->admin) {
     admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_, config_);
     admin_->set_reload_handler([this] {
@@ -147,6 +160,12 @@ int Server::run() {
     GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
   }
   watch_certificates(*tls_);
+  if (config_->watch_config) {
+    uv_fs_poll_init(&loop_, &config_poll_);
+    config_poll_.data = this;
+    uv_fs_poll_start(&config_poll_, config_poll_cb, config_->path.c_str(), config_poll_ms);
+    polling_config_ = true;
+  }
 
   std::vector<std::shared_ptr<ConnectionGauge>> gauges;
   for (const ListenerState& state : listeners_)
@@ -173,6 +192,7 @@ int Server::run() {
   }
   GRELAY_LOG_INFO("grelay started with %zu worker%s (accept: %s)", workers_.size(),
                   workers_.size() == 1 ? "" : "s", handoff_ ? "handoff" : "reuseport");
+  notifier_.ready();
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& worker : workers_) {
@@ -226,6 +246,8 @@ void Server::close_main_handles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigusr1_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  if (polling_config_) uv_close(reinterpret_cast<uv_handle_t*>(&config_poll_), nullptr);
+  polling_config_ = false;
   if (cert_watcher_) cert_watcher_->close();
   for (ListenerState& state : listeners_) {
     if (state.acceptor) state.acceptor->close();
@@ -235,6 +257,15 @@ void Server::close_main_handles() {
 }
 
 Server::ReloadResult Server::reload() {
+  if (draining_) return apply_reload();
+  notifier_.reloading();
+  ReloadResult result = apply_reload();
+  notifier_.ready();
+  if (!result.ok) notifier_.status("serving the previous config; reload failed: " + result.error);
+  return result;
+}
+
+Server::ReloadResult Server::apply_reload() {
   ReloadResult result;
   auto fail = [this, &result](const std::string& error, bool config_error) {
     ++reload_failures_;
@@ -365,11 +396,22 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
   self->start_drain();
 }
 
+void Server::config_poll_cb(uv_fs_poll_t* handle, int status, const uv_stat_t*,
+                            const uv_stat_t*) noexcept {
+  auto* self = static_cast<Server*>(handle->data);
+  // A file that went away (status < 0) is left alone: the next version of it reloads.
+  if (status < 0 || self->draining_) return;
+  GRELAY_LOG_INFO("%s changed: reloading", self->config_->path.c_str());
+  self->reload_certificates();
+  self->reload();
+}
+
 void Server::start_drain() {
   draining_ = true;
   metrics_.process().drains.add();
   if (admin_) admin_->set_draining();
   uint64_t timeout = static_cast<uint64_t>(config_->drain_timeout.count());
+  notifier_.stopping(timeout + expire_grace_ms);
   GRELAY_LOG_INFO("draining: no new connections; open calls may run for %llu ms",
                   static_cast<unsigned long long>(timeout));
   for (ListenerState& state : listeners_) {

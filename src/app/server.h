@@ -11,6 +11,7 @@
 #include "admin/metrics.h"
 #include "app/acceptor.h"
 #include "app/cert_watcher.h"
+#include "app/service_notifier.h"
 #include "app/worker_thread.h"
 #include "grelay/config.h"
 #include "net/listener.h"
@@ -63,6 +64,8 @@ class Server {
   ListenerState open_listener(const Config& config, size_t index,
                               std::vector<std::vector<std::pair<size_t, int>>>& worker_fds);
   void hand_out(int fd, size_t listener_index) noexcept;
+  // reload() without telling the service manager (reload() wraps it in RELOADING/READY).
+  ReloadResult apply_reload();
   void start_drain();
   void force_stop();
   void close_main_handles();
@@ -74,6 +77,8 @@ class Server {
   // Watches the certificate files of |tls| (replacing the watch of an earlier config).
   void watch_certificates(const TlsContexts& tls);
   static void signal_cb(uv_signal_t* handle, int signum) noexcept;
+  static void config_poll_cb(uv_fs_poll_t* handle, int status, const uv_stat_t* prev,
+                             const uv_stat_t* curr) noexcept;
   static void drain_timer_cb(uv_timer_t* handle) noexcept;
 
   std::shared_ptr<const Config> config_;
@@ -88,6 +93,10 @@ class Server {
   uv_signal_t sighup_;
   uv_signal_t sigusr1_;
   uv_timer_t drain_timer_;
+  // watch_config: the config file's stat, polled (it follows symlinks, so a ConfigMap's
+  // atomic swap of its ..data link shows as a new inode).
+  uv_fs_poll_t config_poll_;
+  bool polling_config_ = false;
   std::vector<ListenerState> listeners_;
   std::vector<std::unique_ptr<WorkerThread>> workers_;
   size_t next_worker_ = 0;
@@ -102,6 +111,7 @@ class Server {
   std::unique_ptr<CertWatcher> cert_watcher_;
   // Watchers of earlier configs, closed; freed with the Server.
   std::vector<std::unique_ptr<CertWatcher>> closed_watchers_;
+  ServiceNotifier notifier_;
   bool draining_ = false;
   // After the drain timeout: calls were told to end; the next timer expiry closes everything.
   bool expired_ = false;

@@ -74,9 +74,9 @@ class ConfigParser : ConfigReader {
 };
 
 void ConfigParser::parse(const toml::table& root) {
-  static constexpr std::string_view top_level[] = {"workers",   "accept",  "drain_timeout",
-                                                   "log_level", "admin",   "listener",
-                                                   "route",     "cluster", "access_log"};
+  static constexpr std::string_view top_level[] = {
+      "workers",  "accept", "drain_timeout", "log_level",  "admin",
+      "listener", "route",  "cluster",       "access_log", "watch_config"};
   std::vector<Item> items;
   for (auto&& [key, value] : root) {
     std::string_view k = key.str();
@@ -117,6 +117,10 @@ void ConfigParser::parse(const toml::table& root) {
       parse_admin(*item.node);
     } else if (k == "access_log") {
       parse_access_log(*item.node);
+    } else if (k == "watch_config") {
+      const auto* value = item.node->as_boolean();
+      if (value == nullptr) fail(item.line, "watch_config must be true or false");
+      config_.watch_config = value->get();
     } else if (k == "listener" || k == "route" || k == "cluster") {
       fail(item.line, std::string(k) + " must be an array of tables ([[" + std::string(k) + "]])");
     } else {

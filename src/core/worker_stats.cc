@@ -164,4 +164,21 @@ CallSeries& WorkerStats::routed(size_t route_index, std::string_view path) {
   return s;
 }
 
+std::shared_ptr<AddressState> EndpointStats::add_address(std::string resolved) {
+  auto state = std::make_shared<AddressState>(std::move(resolved));
+  std::lock_guard<std::mutex> lock(addresses_mutex_);
+  addresses_.push_back(state);
+  return state;
+}
+
+void EndpointStats::remove_address(const AddressState* state) {
+  std::lock_guard<std::mutex> lock(addresses_mutex_);
+  std::erase_if(addresses_, [state](const auto& s) { return s.get() == state; });
+}
+
+std::vector<std::shared_ptr<const AddressState>> EndpointStats::addresses() const {
+  std::lock_guard<std::mutex> lock(addresses_mutex_);
+  return {addresses_.begin(), addresses_.end()};
+}
+
 }  // namespace grelay

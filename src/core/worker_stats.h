@@ -107,6 +107,17 @@ struct CallSeries {
               uint64_t response_messages, uint64_t request_bytes, uint64_t response_bytes) noexcept;
 };
 
+// One resolved address of a configured endpoint (an IP literal's own, or one record of a
+// DNS name) as one worker sees it. The worker writes, the admin thread reads.
+struct AddressState {
+  explicit AddressState(std::string address) : address(std::move(address)) {}
+  const std::string address;
+  std::atomic<bool> healthy{true};
+  std::atomic<bool> ejected{false};
+  // Removed by DNS (or its cluster by a reload): takes no new call, open ones finish.
+  std::atomic<bool> draining{false};
+};
+
 struct EndpointStats {
   std::string address;
   Gauge active_calls;
@@ -119,6 +130,17 @@ struct EndpointStats {
   enum class Health : uint8_t { unknown, healthy, unhealthy };
   std::atomic<Health> health{Health::unknown};
   std::atomic<bool> ejected{false};
+
+  // The addresses this configured endpoint resolved to on its worker, for the per-address
+  // state gauges. Added when the worker creates an Endpoint, removed when it frees it; both
+  // are rare (DNS changes), so a mutex guards the list.
+  std::shared_ptr<AddressState> add_address(std::string resolved);
+  void remove_address(const AddressState* state);
+  std::vector<std::shared_ptr<const AddressState>> addresses() const;
+
+ private:
+  mutable std::mutex addresses_mutex_;
+  std::vector<std::shared_ptr<AddressState>> addresses_;
 };
 
 struct ClusterStats {

@@ -61,6 +61,16 @@ bool name_matches(std::string_view pattern, std::string_view name) {
 
 }  // namespace
 
+// The notAfter time of the certificate |ctx| presents, in seconds since the epoch; -1 when it
+// has none.
+int64_t certificate_not_after(SSL_CTX* ctx) {
+  X509* cert = SSL_CTX_get0_certificate(ctx);
+  if (!cert) return -1;
+  tm when{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &when) != 1) return -1;
+  return static_cast<int64_t>(timegm(&when));
+}
+
 // --- server ------------------------------------------------------------------------------
 
 std::shared_ptr<const ServerTlsContext> ServerTlsContext::create(const ListenerTlsConfig& config,
@@ -177,6 +187,13 @@ int ServerTlsContext::alpn_select_cb(SSL*, const unsigned char** out, unsigned c
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+std::vector<int64_t> ServerTlsContext::not_after() const {
+  std::vector<int64_t> out;
+  for (const SslCtxPtr& ctx : contexts_)
+    out.push_back(certificate_not_after(ctx.get()));
+  return out;
+}
+
 // --- client ------------------------------------------------------------------------------
 
 std::shared_ptr<const ClientTlsContext> ClientTlsContext::create(const ClusterTlsConfig& config,
@@ -209,6 +226,10 @@ std::shared_ptr<const ClientTlsContext> ClientTlsContext::create(const ClusterTl
     return nullptr;
   }
   return self;
+}
+
+int64_t ClientTlsContext::not_after() const {
+  return certificate_not_after(ctx_.get());
 }
 
 SSL* ClientTlsContext::new_ssl(const std::string& host) const noexcept {

@@ -30,6 +30,8 @@ class ServerTlsContext {
 
   // A new server-side SSL object, or nullptr when out of memory.
   SSL* new_ssl() const noexcept;
+  // The notAfter time (seconds since the epoch) of each certificate, in config order.
+  std::vector<int64_t> not_after() const;
 
  private:
   ServerTlsContext() = default;
@@ -57,6 +59,8 @@ class ClientTlsContext {
   // A client-side SSL object for a backend whose address has host |host|: SNI and the name
   // verified are the configured server_name, else |host|. nullptr when out of memory.
   SSL* new_ssl(const std::string& host) const noexcept;
+  // The notAfter time (seconds since the epoch) of the client certificate; -1 without one.
+  int64_t not_after() const;
 
  private:
   ClientTlsContext() = default;

@@ -83,6 +83,34 @@ size_t TlsContexts::reload() {
   return failures;
 }
 
+std::vector<TlsContexts::Certificate> TlsContexts::certificates() const {
+  // The names are "listener ADDRESS" and "cluster 'NAME'": the label is the part after the
+  // first word, without quotes.
+  auto label = [](const std::string& name) {
+    std::string out = name.substr(name.find(' ') + 1);
+    if (out.size() >= 2 && out.front() == '\'') out = out.substr(1, out.size() - 2);
+    return out;
+  };
+  std::vector<Certificate> out;
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    const ServerTls* tls = listeners_[i].get();
+    if (!tls) continue;
+    const auto& pairs = tls->settings().certificates;
+    std::vector<int64_t> times = tls->current()->not_after();
+    for (size_t j = 0; j < pairs.size() && j < times.size(); ++j) {
+      if (times[j] >= 0)
+        out.push_back({"listener", label(listener_names_[i]), pairs[j].cert, times[j]});
+    }
+  }
+  for (size_t i = 0; i < clusters_.size(); ++i) {
+    const ClientTls* tls = clusters_[i].get();
+    if (!tls || tls->settings().cert.empty()) continue;
+    int64_t when = tls->current()->not_after();
+    if (when >= 0) out.push_back({"cluster", label(cluster_names_[i]), tls->settings().cert, when});
+  }
+  return out;
+}
+
 std::vector<std::string> TlsContexts::files() const {
   std::vector<std::string> out;
   auto add = [&out](const std::string& file) {

@@ -38,6 +38,18 @@ class TlsContexts {
   // Every file the contexts are read from (to watch them for changes).
   std::vector<std::string> files() const;
 
+  // A certificate grelay presents (a listener's, or a cluster's client certificate), as
+  // loaded now.
+  struct Certificate {
+    // "listener" or "cluster", and the listener's address or the cluster's name.
+    std::string kind;
+    std::string name;
+    std::string file;
+    // notAfter, in seconds since the epoch.
+    int64_t not_after = 0;
+  };
+  std::vector<Certificate> certificates() const;
+
  private:
   std::vector<std::unique_ptr<ServerTls>> listeners_;
   std::vector<std::string> listener_names_;

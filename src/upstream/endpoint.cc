@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "net/listener.h"
 #include "upstream/cluster.h"
 #include "upstream/health_check.h"
 
@@ -25,7 +26,21 @@ Endpoint::Endpoint(Cluster& owner, UpstreamContext& ctx, const sockaddr* addr, s
   }
 }
 
-Endpoint::~Endpoint() = default;
+Endpoint::~Endpoint() {
+  if (stats_ && state_) stats_->remove_address(state_.get());
+}
+
+void Endpoint::set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept {
+  if (stats_ && state_) stats_->remove_address(state_.get());
+  state_.reset();
+  cluster_stats_ = cluster;
+  stats_ = endpoint;
+  if (!stats_) return;
+  state_ = stats_->add_address(sockaddr_to_string(reinterpret_cast<const sockaddr*>(&addr_)));
+  state_->healthy.store(healthy_, std::memory_order_relaxed);
+  state_->ejected.store(ejected_until_ms_ > uv_now(ctx_.loop), std::memory_order_relaxed);
+  state_->draining.store(retired_, std::memory_order_relaxed);
+}
 
 const ClusterConfig& Endpoint::cluster() const noexcept {
   return owner_.config();
@@ -164,6 +179,7 @@ void Endpoint::count_failure(const std::string& why) noexcept {
     stats_->ejections.add();
     stats_->ejected.store(true, std::memory_order_relaxed);
   }
+  if (state_) state_->ejected.store(true, std::memory_order_relaxed);
   GRELAY_LOG_WARN("backend %s ejected for %llu ms after %u consecutive failures (last: %s)",
                   name().c_str(), static_cast<unsigned long long>(duration),
                   outlier->consecutive_failures, why.c_str());
@@ -179,6 +195,7 @@ void Endpoint::on_health_result(bool serving, const std::string& why) noexcept {
   }
   if (serving == healthy_) return;
   healthy_ = serving;
+  if (state_) state_->healthy.store(serving, std::memory_order_relaxed);
   if (serving) {
     GRELAY_LOG_INFO("backend %s is healthy again", name().c_str());
   } else {
@@ -188,6 +205,7 @@ void Endpoint::on_health_result(bool serving, const std::string& why) noexcept {
 
 void Endpoint::retire() noexcept {
   retired_ = true;
+  if (state_) state_->draining.store(true, std::memory_order_relaxed);
   health_.reset();
   for (BackendSession* s = sessions_.front(); s;) {
     BackendSession* next = IntrusiveList<BackendSession>::next(*s);
@@ -205,6 +223,7 @@ void Endpoint::maintain(uint64_t now_ms) noexcept {
   }
   if (stats_ && ejected_until_ms_ != 0 && !ejected(now_ms)) {
     stats_->ejected.store(false, std::memory_order_relaxed);
+    if (state_) state_->ejected.store(false, std::memory_order_relaxed);
   }
   // Ejections wear off: an endpoint back in service for a full max_ejection starts over.
   const auto& outlier = cluster().outlier;

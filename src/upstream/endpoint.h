@@ -93,11 +93,9 @@ class Endpoint {
   const std::string& host() const noexcept;
 
   // Where this endpoint counts connections, failures, ejections and health checks; set once
-  // before it serves (the endpoints of one configured address share one set).
-  void set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept {
-    cluster_stats_ = cluster;
-    stats_ = endpoint;
-  }
+  // before it serves (the endpoints of one configured address share one set). Registers
+  // this address's state gauges there.
+  void set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept;
   EndpointStats* stats() noexcept { return stats_; }
 
   // Smooth weighted round robin state, kept by the balancer.
@@ -131,6 +129,8 @@ class Endpoint {
   uint64_t ejected_until_ms_ = 0;
   ClusterStats* cluster_stats_ = nullptr;
   EndpointStats* stats_ = nullptr;
+  // This address's healthy/ejected/draining state, registered in |stats_|.
+  std::shared_ptr<AddressState> state_;
   // The failure last logged at warning level; the same one again is logged at debug level
   // only, until a connection succeeds.
   std::string logged_error_;

@@ -21,9 +21,10 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
 class Dnsmasq:
-  """dnsmasq on 127.0.0.1:PORT serving only the records of a hosts file."""
+  """dnsmasq on 127.0.0.1:PORT serving only the records of a hosts file (for |name|)."""
 
-  def __init__(self, workdir):
+  def __init__(self, workdir, name=NAME):
+    self.name = name
     self.hosts_path = os.path.join(workdir, "dns-hosts-%d" % time.monotonic_ns())
     self.set_records([])
     self.port = support.free_port()
@@ -50,7 +51,7 @@ class Dnsmasq:
     tmp = self.hosts_path + ".tmp"
     with open(tmp, "w") as f:
       for ip in ips:
-        f.write("%s %s\n" % (ip, NAME))
+        f.write("%s %s\n" % (ip, self.name))
     os.replace(tmp, self.hosts_path)
     if getattr(self, "proc", None):
       self.proc.send_signal(signal.SIGHUP)

@@ -599,6 +599,23 @@ TEST_CASE("the shipped configs load") {
   CHECK_FALSE(full->listeners.empty());
   CHECK_FALSE(full->routes.empty());
   CHECK_FALSE(full->clusters.empty());
+
+  // The container image's and the Kubernetes ConfigMap's.
+  auto image = grelay::load_config((root / "deploy/container/grelay.toml").string());
+  CHECK(image->listeners.at(0).address.text == "0.0.0.0:50050");
+  CHECK(image->admin->address.text == "0.0.0.0:9901");
+  auto k8s = grelay::load_config((root / "deploy/kubernetes/grelay.toml").string());
+  CHECK(k8s->watch_config);
+  CHECK(k8s->listeners.at(0).max_connection_age.has_value());
+  CHECK(k8s->clusters.at(0).resolve_interval <= std::chrono::seconds(30));
+}
+
+TEST_CASE("watch_config is a boolean, off by default") {
+  CHECK_FALSE(parse_config(doc({listener, listener_address}), "t.toml")->watch_config);
+  CHECK(parse_config(doc({"watch_config = true", listener, listener_address}), "t.toml")
+            ->watch_config);
+  CHECK(error_of(doc({"watch_config = 1", listener, listener_address})) ==
+        "t.toml:1: watch_config must be true or false");
 }
 
 TEST_CASE("[access_log] and route names") {

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace grelay::prometheus {
+
+// Small writers of the Prometheus text format (version 0.0.4) for the metric families
+// rendered outside metrics.cc (process, endpoint state and certificate gauges).
+
+// A label value escaped as the format wants: backslash, quote and newline.
+inline std::string escape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// `{name="value",...}`, or "" without labels.
+inline std::string labels(std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
+  std::string out;
+  for (const auto& [name, value] : pairs) {
+    out += out.empty() ? '{' : ',';
+    out += name;
+    out += "=\"";
+    out += escape(value);
+    out += '"';
+  }
+  if (!out.empty()) out += '}';
+  return out;
+}
+
+// The # HELP and # TYPE lines of a family.
+inline void family(std::string& out, std::string_view name, std::string_view type,
+                   std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+inline void sample(std::string& out, std::string_view name, const std::string& label_text,
+                   std::string_view value) {
+  out.append(name).append(label_text).append(" ").append(value).append("\n");
+}
+
+}  // namespace grelay::prometheus
