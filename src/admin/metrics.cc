@@ -4,6 +4,7 @@
 #include <map>
 
 #include "admin/process_metrics.h"
+#include "admin/prometheus_text.h"
 #include "core/json.h"
 #include "core/peer_error.h"
 #include "grelay/version.h"
@@ -11,36 +12,7 @@
 namespace grelay {
 namespace {
 
-// A label value as the exposition format wants it: backslash, quote and newline escaped.
-std::string escape_label(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-// `name="value",...` for the given pairs.
-std::string labels(std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
-  std::string out;
-  for (const auto& [name, value] : pairs) {
-    if (!out.empty()) out += ',';
-    out += name;
-    out += "=\"";
-    out += escape_label(value);
-    out += '"';
-  }
-  return out;
-}
+using prometheus::label_pairs;
 
 std::string json_string(std::string_view s) {
   std::string out;
@@ -180,16 +152,16 @@ std::string Metrics::render_prometheus() const {
   Writer w;
 
   w.family("grelay_build_info", "gauge", "Always 1; the version label names the running build.");
-  w.gauge("grelay_build_info", labels({{"version", version_string}}), 1);
+  w.gauge("grelay_build_info", label_pairs({{"version", version_string}}), 1);
 
   // Call series, merged over workers by their labels (sorted, so scrapes compare line by line).
   std::map<std::string, SeriesTotals> series;
   for (const auto& worker : workers) {
     worker->for_each_series([&](const CallSeries& s) {
-      SeriesTotals& t = series[labels({{"route", s.route},
-                                       {"cluster", s.cluster},
-                                       {"grpc_service", s.service},
-                                       {"grpc_method", s.method}})];
+      SeriesTotals& t = series[label_pairs({{"route", s.route},
+                                            {"cluster", s.cluster},
+                                            {"grpc_service", s.service},
+                                            {"grpc_method", s.method}})];
       uint64_t started = s.started.get();
       // A route's fixed series shows from the start; others once they counted a call.
       t.shown |= started > 0 || (!s.route.empty() && s.service != "other");
@@ -218,7 +190,7 @@ std::string Metrics::render_prometheus() const {
     for (size_t i = 0; i < status_code_count; ++i) {
       if (t.finished[i] == 0) continue;
       std::string code(status_name(static_cast<StatusCode>(i)));
-      w.sample("grelay_calls_total", l + "," + labels({{"grpc_code", code}}), t.finished[i]);
+      w.sample("grelay_calls_total", l + "," + label_pairs({{"grpc_code", code}}), t.finished[i]);
     }
   }
 
@@ -230,7 +202,8 @@ std::string Metrics::render_prometheus() const {
     for (size_t i = 0; i < t.buckets.size(); ++i) {
       cumulative += t.buckets[i];
       std::string le = i < duration_bounds.size() ? format_double(duration_bounds[i]) : "+Inf";
-      w.sample("grelay_call_duration_seconds_bucket", l + "," + labels({{"le", le}}), cumulative);
+      w.sample("grelay_call_duration_seconds_bucket", l + "," + label_pairs({{"le", le}}),
+               cumulative);
     }
     w.sample("grelay_call_duration_seconds_sum", l, format_double(t.sum_ns / 1e9));
     w.sample("grelay_call_duration_seconds_count", l, cumulative);
@@ -266,7 +239,7 @@ std::string Metrics::render_prometheus() const {
   std::map<std::string, ListenerTotals> listeners;
   for (const auto& worker : workers) {
     for (const ListenerStats& l : worker->listeners()) {
-      ListenerTotals& t = listeners[labels({{"listener", l.address}})];
+      ListenerTotals& t = listeners[label_pairs({{"listener", l.address}})];
       t.calls += l.active_calls.get();
       t.connections += l.active_connections.get();
       t.accepted += l.connections.get();
@@ -285,27 +258,27 @@ std::string Metrics::render_prometheus() const {
   auto clusters = merge_clusters(workers);
   w.family("grelay_cluster_active_calls", "gauge", "Calls routed to the cluster and not ended.");
   for (const auto& c : clusters)
-    w.gauge("grelay_cluster_active_calls", labels({{"cluster", c.name}}), c.active_calls);
+    w.gauge("grelay_cluster_active_calls", label_pairs({{"cluster", c.name}}), c.active_calls);
   w.family("grelay_cluster_active_connections", "gauge", "Backend connections open.");
   for (const auto& c : clusters)
-    w.gauge("grelay_cluster_active_connections", labels({{"cluster", c.name}}), c.connections);
+    w.gauge("grelay_cluster_active_connections", label_pairs({{"cluster", c.name}}), c.connections);
   w.family("grelay_retries_total", "counter",
            "Call attempts after the first (another connection or endpoint).");
   for (const auto& c : clusters)
-    w.sample("grelay_retries_total", labels({{"cluster", c.name}}), c.retries);
+    w.sample("grelay_retries_total", label_pairs({{"cluster", c.name}}), c.retries);
 
   w.family("grelay_backend_connect_failures_total", "counter",
            "Backend connections that could not be established.");
   for (const auto& c : clusters) {
     for (const auto& [address, e] : c.endpoints) {
       w.sample("grelay_backend_connect_failures_total",
-               labels({{"cluster", c.name}, {"endpoint", address}}), e.connect_failures);
+               label_pairs({{"cluster", c.name}, {"endpoint", address}}), e.connect_failures);
     }
   }
   w.family("grelay_ejections_total", "counter", "Times an endpoint was ejected from balancing.");
   for (const auto& c : clusters) {
     for (const auto& [address, e] : c.endpoints) {
-      w.sample("grelay_ejections_total", labels({{"cluster", c.name}, {"endpoint", address}}),
+      w.sample("grelay_ejections_total", label_pairs({{"cluster", c.name}, {"endpoint", address}}),
                e.ejections);
     }
   }
@@ -313,10 +286,10 @@ std::string Metrics::render_prometheus() const {
   for (const auto& c : clusters) {
     for (const auto& [address, e] : c.endpoints) {
       w.sample("grelay_health_checks_total",
-               labels({{"cluster", c.name}, {"endpoint", address}, {"result", "healthy"}}),
+               label_pairs({{"cluster", c.name}, {"endpoint", address}, {"result", "healthy"}}),
                e.checks_ok);
       w.sample("grelay_health_checks_total",
-               labels({{"cluster", c.name}, {"endpoint", address}, {"result", "unhealthy"}}),
+               label_pairs({{"cluster", c.name}, {"endpoint", address}, {"result", "unhealthy"}}),
                e.checks_failed);
     }
   }
@@ -328,7 +301,8 @@ std::string Metrics::render_prometheus() const {
     uint64_t total = 0;
     for (const auto& worker : workers)
       total += worker->errors(reason);
-    w.sample("grelay_relay_errors_total", labels({{"reason", error_reason_name(reason)}}), total);
+    w.sample("grelay_relay_errors_total", label_pairs({{"reason", error_reason_name(reason)}}),
+             total);
   }
 
   w.family("grelay_peer_errors_total", "counter",
@@ -339,7 +313,7 @@ std::string Metrics::render_prometheus() const {
       const auto peer = static_cast<PeerSide>(side);
       const auto reason = static_cast<PeerError>(why);
       w.sample("grelay_peer_errors_total",
-               labels({{"peer", peer_side_name(peer)}, {"reason", peer_error_name(reason)}}),
+               label_pairs({{"peer", peer_side_name(peer)}, {"reason", peer_error_name(reason)}}),
                peer_error_total(peer, reason));
     }
   }
@@ -347,8 +321,9 @@ std::string Metrics::render_prometheus() const {
   w.family("grelay_drains_total", "counter", "Graceful drains started (SIGTERM/SIGINT).");
   w.sample("grelay_drains_total", "", process_.drains.get());
   w.family("grelay_reloads_total", "counter", "Config reloads, by result.");
-  w.sample("grelay_reloads_total", labels({{"result", "success"}}), process_.reloads_ok.get());
-  w.sample("grelay_reloads_total", labels({{"result", "failure"}}), process_.reloads_failed.get());
+  w.sample("grelay_reloads_total", label_pairs({{"result", "success"}}), process_.reloads_ok.get());
+  w.sample("grelay_reloads_total", label_pairs({{"result", "failure"}}),
+           process_.reloads_failed.get());
   // State gauges and the process_* families are rendered in their own files.
   std::string out = w.take();
   out += render_endpoint_states(workers);

@@ -7,8 +7,8 @@
 
 namespace grelay::prometheus {
 
-// Small writers of the Prometheus text format (version 0.0.4) for the metric families
-// rendered outside metrics.cc (process, endpoint state and certificate gauges).
+// Small writers of the Prometheus text format (version 0.0.4), shared by every metric family
+// the admin endpoint renders.
 
 // A label value escaped as the format wants: backslash, quote and newline.
 inline std::string escape(std::string_view value) {
@@ -28,18 +28,24 @@ inline std::string escape(std::string_view value) {
   return out;
 }
 
-// `{name="value",...}`, or "" without labels.
-inline std::string labels(std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
+// `name="value",...` for the given pairs (to join with more pairs).
+inline std::string label_pairs(
+    std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
   std::string out;
   for (const auto& [name, value] : pairs) {
-    out += out.empty() ? '{' : ',';
+    if (!out.empty()) out += ',';
     out += name;
     out += "=\"";
     out += escape(value);
     out += '"';
   }
-  if (!out.empty()) out += '}';
   return out;
+}
+
+// `{name="value",...}`, or "" without labels.
+inline std::string labels(std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
+  std::string out = label_pairs(pairs);
+  return out.empty() ? out : "{" + out + "}";
 }
 
 // The # HELP and # TYPE lines of a family.
