@@ -10,7 +10,7 @@ namespace grelay {
 enum class PeerSide : uint8_t { client, backend };
 inline constexpr size_t peer_side_count = 2;
 
-// Why the relay closed a peer's connection on its own (DESIGN.md section 8).
+// Why the relay closed a peer's connection on its own (docs/config.md, "Budgets at the edge").
 enum class PeerError : uint8_t {
   reset_flood,          // the client reset streams faster than its budget
   made_reset_flood,     // the peer made the relay reset streams faster than its budget

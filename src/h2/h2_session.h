@@ -47,8 +47,8 @@ inline constexpr size_t read_pause_output = 1024 * 1024;
 // once (up to 32 reads of 64 KiB per connection and turn).
 inline constexpr size_t read_budget_per_turn = 64 * 1024;
 
-// Budgets every connection keeps (DESIGN.md section 8). Empty DATA frames (no payload, no
-// END_STREAM) in a row: a client or backend has no use for more than a few.
+// Budgets every connection keeps (docs/config.md, "Budgets at the edge"). Empty DATA frames (no
+// payload, no END_STREAM) in a row: a client or backend has no use for more than a few.
 inline constexpr uint16_t max_empty_frames_in_a_row = 100;
 // Most CONTINUATION frames after one HEADERS: 8 carry 128 KiB of header block at the default
 // frame size, twice the metadata the relay forwards.

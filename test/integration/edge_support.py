@@ -2,7 +2,7 @@
 with its debug data, backends that misbehave on purpose, a legitimate grpcio client running in
 a process of its own, and /metrics, log and /proc readings of the relay.
 
-The contract these helpers serve is spec13.md ("hardened edge") and DESIGN.md section 8: every
+The contract these helpers serve is docs/config.md, "Budgets at the edge": every
 connection the relay closes for abuse or a timeout gets one GOAWAY (a code, the last stream it
 processed, an ASCII debug string) and is then closed; each close counts in
 grelay_peer_errors_total{peer, reason} and logs one rate-limited warn line.

@@ -1,4 +1,4 @@
-"""Budgets at the edge, client side (issue 13, spec13.md; DESIGN.md section 8): a cancel storm
+"""Budgets at the edge, client side (docs/config.md, "Budgets at the edge"): a cancel storm
 must not stall the worker, and every flood a client can make the relay work for (resets the
 relay has to send, CONTINUATION frames, SETTINGS and PING frames, empty DATA frames) ends in
 one GOAWAY(ENHANCE_YOUR_CALM) with a debug string, then the close, a count in
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.relay_only
 
 SCRIPT_ROUTE = {"service": "test.Script", "cluster": "script"}
 MAX_WINDOW = 2**31 - 1
-# The relay's budgets (spec13.md).
+# The relay's budgets (docs/config.md, "Budgets at the edge").
 MADE_RESET_BURST, MADE_RESET_RATE = 1000, 33
 CONTROL_BURST, CONTROL_RATE = 1000, 100
 EMPTY_FRAMES_ALLOWED = 100

@@ -1,4 +1,4 @@
-"""Limits at the edge (issue 13, spec13.md; DESIGN.md section 8): one client connection's share
+"""Limits at the edge (docs/config.md, "Budgets at the edge"): one client connection's share
 of a cluster, the timeouts for the preface, request headers and idle connections (and a
 watch stream that outlives them all), response metadata over max_response_metadata, and
 backends that flood the relay with DATA frames.
