@@ -8,8 +8,10 @@ import signal
 import subprocess
 
 import grpc
+import hpack
 import pytest
 
+import raw_h2
 import support
 
 pytestmark = pytest.mark.relay_only
@@ -177,3 +179,33 @@ def test_unwritable_path_fails_at_start(tmp_path, clusters):
   assert result.returncode == 1, result.stderr
   assert "cannot open access log %s: No such file or directory" % log_path in result.stderr
   assert "listening on" not in result.stderr
+
+
+def send_headers(conn, encoder, sid, path, authority):
+  block = encoder.encode([(b":method", b"POST"), (b":scheme", b"http"), (b":path", path),
+                          (b":authority", authority), (b"content-type", b"application/grpc"),
+                          (b"te", b"trailers")])
+  conn.send(raw_h2.frame(raw_h2.HEADERS, 0x4 | 0x1, sid, block))
+
+
+def test_utf8_passes_through_and_invalid_bytes_are_escaped(tmp_path, clusters):
+  """Fields are written as they came when they are UTF-8 (café, not cafÃ©); a byte that is
+  not part of valid UTF-8 is written as \\u00XX, its value, and never dropped."""
+  path = str(tmp_path / "access.log")
+  relay = start(tmp_path, clusters, {"path": path})
+  try:
+    conn = raw_h2.RawConnection(relay.address)
+    encoder = hpack.Encoder()
+    send_headers(conn, encoder, 1, "/nope.Svc/café".encode(), relay.address.encode())
+    send_headers(conn, encoder, 3, b"/nope.Svc/x\xffy\xc3", relay.address.encode())
+    lines = wait_lines(path, 2)
+    conn.close()
+    with open(path, "rb") as f:
+      raw = f.read()
+  finally:
+    relay.stop()
+  assert sorted(l["path"] for l in lines) == ["/nope.Svc/café", "/nope.Svc/x\u00ffy\u00c3"]
+  assert sorted(l["message"] for l in lines) == ["no route for /nope.Svc/café",
+                                                 "no route for /nope.Svc/x\u00ffy\u00c3"]
+  assert "/nope.Svc/café".encode() in raw
+  assert b"/nope.Svc/x\\u00ffy\\u00c3" in raw
