@@ -329,9 +329,15 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
 // --- backend side ------------------------------------------------------------------------
 
 void Call::start_upstream() noexcept {
-  if (attempts_ > 0) cluster_->stats()->retries.add();
+  // A transparent retry (after a policy retry, attempts_ starts again from 0).
+  if (attempts_ > 0) count_retry();
   ++attempts_;
   cluster_->open_stream(*this, affinity_);
+}
+
+void Call::count_retry() noexcept {
+  ++retries_total_;
+  if (cluster_->stats()) cluster_->stats()->retries.add();
 }
 
 bool Call::retryable() const noexcept {

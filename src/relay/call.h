@@ -109,6 +109,8 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
   bool retryable() const noexcept;
+  // Counts an attempt after the first, in the access log and in grelay_retries_total alike.
+  void count_retry() noexcept;
   // An attempt ended with |status| before anything was committed to the client: schedules a
   // retry under the route's policy and returns true, or returns false. |pushback| is the
   // attempt's grpc-retry-pushback-ms, if any.
@@ -183,8 +185,11 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   uint64_t last_activity_ms_ = 0;
   // Attempts since the call started or since the last policy retry (transparent ones).
   uint32_t attempts_ = 0;
-  // Retries made under the route's retry policy.
+  // Retries made under the route's retry policy (grpc-previous-rpc-attempts).
   uint32_t retries_ = 0;
+  // Every attempt after the first, policy and transparent retries alike: what the access log
+  // and grelay_retries_total count.
+  uint32_t retries_total_ = 0;
   RetryTimer retry_timer_{*this};
   // Request bytes kept for a replay (the route's retry buffer, or the default).
   size_t replay_limit_;

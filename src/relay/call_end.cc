@@ -56,7 +56,7 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
   }
   ++retries_;
   ++cluster_->counters().retries;
-  if (cluster_->stats()) cluster_->stats()->retries.add();
+  count_retry();
   GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
                    std::string(status_name(status)).c_str(), retries_,
                    static_cast<unsigned long long>(delay_ms));
@@ -201,7 +201,7 @@ void Call::record_end() noexcept {
   entry.response_bytes = response_bytes_;
   entry.request_messages = request_frames_.messages();
   entry.response_messages = response_frames_.messages();
-  entry.retries = attempts_ > 0 ? attempts_ - 1 : 0;
+  entry.retries = retries_total_;
   entry.error = error_reason_name(error_reason_);
   if (error_reason_ != ErrorReason::none) entry.message = relay_message_;
   log->append(entry);

@@ -11,6 +11,7 @@ import grpc
 import hpack
 import pytest
 
+import admin_support
 import raw_h2
 import support
 
@@ -179,6 +180,28 @@ def test_unwritable_path_fails_at_start(tmp_path, clusters):
   assert result.returncode == 1, result.stderr
   assert "cannot open access log %s: No such file or directory" % log_path in result.stderr
   assert "listening on" not in result.stderr
+
+
+def test_retries_agree_with_the_metric(tmp_path, clusters):
+  """A call that succeeds after 2 retries under the route's policy logs "retries": 2, and
+  grelay_retries_total counts the same 2 (docs/config.md: attempts after the first, whether
+  the route's policy or a transparent replay made them)."""
+  flaky = support.BackendProcess(tmp_path, name="flaky")
+  path = str(tmp_path / "access.log")
+  policy = {"attempts": 3, "on": ["UNAVAILABLE"], "backoff": "10ms", "max_backoff": "50ms"}
+  relay, admin = admin_support.start_relay(
+      tmp_path, [{"prefix": "/test.", "cluster": "flaky", "retry": policy}],
+      {"flaky": [flaky.address]}, extra='[access_log]\npath = "%s"\n' % path)
+  try:
+    with support.channel(relay.address) as ch:
+      assert support.unary(ch)(b"x", metadata=(("x-fail-attempts", "2"),),
+                               timeout=support.GUARD_SECONDS) == b"x"
+    lines = wait_lines(path, 1)
+    assert [(l["status"], l["retries"]) for l in lines] == [("OK", 2)]
+    assert admin_support.Scrape(admin).value("grelay_retries_total", cluster="flaky") == 2
+  finally:
+    relay.stop()
+    flaky.stop()
 
 
 def send_headers(conn, encoder, sid, path, authority):
