@@ -43,17 +43,6 @@ void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain
   }
 }
 
-// The status named by a grpc-status value; UNKNOWN when it names none.
-StatusCode status_from_text(std::string_view text) noexcept {
-  int code = -1;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
-  if (ec != std::errc() || end != text.data() + text.size() || code < 0 ||
-      code >= static_cast<int>(status_code_count)) {
-    return StatusCode::unknown;
-  }
-  return static_cast<StatusCode>(code);
-}
-
 // Calls come and go by the thousand per second on a worker: their memory is reused.
 using CallBlocks = BlockCache<sizeof(Call), 1024>;
 
@@ -302,8 +291,8 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
 void Call::end_response(uint32_t* data_flags) noexcept {
   response_ = Response::done;
   *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  set_final_status(trailers_.has("grpc-status") ? status_from_text(trailers_.get("grpc-status"))
-                                                : StatusCode::unknown);
+  // No grpc-status reads as UNKNOWN, as an empty one does.
+  set_final_status(status_from_grpc_status(trailers_.get("grpc-status")));
   if (trailers_.empty()) return;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   NvArray nva;
@@ -480,7 +469,7 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
   }
   if (end_stream) {
     // Trailers-Only: the attempt failed or succeeded without committing anything yet.
-    StatusCode status = status_from_text(response_headers_.get("grpc-status"));
+    StatusCode status = status_from_grpc_status(response_headers_.get("grpc-status"));
     note_outcome(status);
     if (status != StatusCode::ok &&
         retry_attempt(status, response_headers_.get("grpc-retry-pushback-ms"),
@@ -503,9 +492,7 @@ void Call::forward_response_headers(bool end_stream) noexcept {
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
   response_ = end_stream ? Response::done : Response::streaming;
   if (end_stream) {
-    set_final_status(response_headers_.has("grpc-status")
-                         ? status_from_text(response_headers_.get("grpc-status"))
-                         : StatusCode::unknown);
+    set_final_status(status_from_grpc_status(response_headers_.get("grpc-status")));
   }
   downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
 }
@@ -522,10 +509,7 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
 
 void Call::on_response_end() noexcept {
   if (!response_ended_ && response_ == Response::streaming) {
-    std::string_view text = trailers_.get("grpc-status");
-    int code = 2;
-    std::from_chars(text.data(), text.data() + text.size(), code);
-    note_outcome(static_cast<StatusCode>(code));
+    note_outcome(status_from_grpc_status(trailers_.get("grpc-status")));
   }
   response_ended_ = true;
   if (response_ == Response::streaming) resume_response();
