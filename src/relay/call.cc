@@ -252,7 +252,13 @@ void Call::on_downstream_close(uint32_t error_code) noexcept {
     GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
                      nghttp2_http2_strerror(error_code));
   }
-  // A call that ends before its status was decided was cancelled by the client.
+  // A call that ends before its status was decided was cancelled by the client, unless its
+  // deadline had passed: a client gives up at its deadline, its reset and the relay's timer
+  // race, and the call is the deadline's whichever comes first.
+  if (!status_known_ && deadline_passed()) {
+    if (worker_.access_log()) relay_message_ = "deadline exceeded";
+    set_final_status(StatusCode::deadline_exceeded, ErrorReason::deadline_exceeded);
+  }
   set_final_status(StatusCode::cancelled);
   record_end();
   // The destructor resets a backend stream still open with CANCEL.

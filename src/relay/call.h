@@ -124,6 +124,8 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void drop_replay() noexcept;
   std::string_view request_field(uint16_t index) const noexcept;
 
+  // The call's deadline has passed, or will within the deadline timer's resolution (1 ms).
+  bool deadline_passed() const noexcept;
   // Arms the deadline queue for the earlier of the deadline and the next idle check.
   void arm_timer() noexcept;
 

@@ -109,6 +109,13 @@ void Call::on_expire(const char* why) noexcept {
   finish(StatusCode::unavailable, why, ErrorReason::connection_expired, true);
 }
 
+bool Call::deadline_passed() const noexcept {
+  // The timer fires on the loop's millisecond clock, up to a millisecond after the deadline:
+  // a reset within that millisecond came at the deadline.
+  constexpr uint64_t timer_resolution_ns = 1000000;
+  return deadline_ns_ != 0 && TurnClock::now_ns() + timer_resolution_ns >= deadline_ns_;
+}
+
 void Call::on_deadline() noexcept {
   uint64_t now = uv_now(worker_.loop());
   if (deadline_ms_ == 0 || now < deadline_ms_) {

@@ -232,3 +232,37 @@ def test_utf8_passes_through_and_invalid_bytes_are_escaped(tmp_path, clusters):
                                                  "no route for /nope.Svc/x\u00ffy\u00c3"]
   assert "/nope.Svc/café".encode() in raw
   assert b"/nope.Svc/x\\u00ffy\\u00c3" in raw
+
+
+def test_a_reset_at_the_deadline_is_the_deadline(tmp_path, clusters):
+  """A client that resets its call once the deadline has passed (within the relay's timer
+  resolution, 1 ms) gave up at the deadline: DEADLINE_EXCEEDED in metrics and the access
+  log, whichever of its RST_STREAM and the relay's timer came first. The reset and the
+  request arrive in one read here, so the relay's timer cannot have fired yet. A reset well
+  before the deadline is a cancel."""
+  path = str(tmp_path / "access.log")
+  relay, admin = admin_support.start_relay(
+      tmp_path, [{"service": "test.Echo", "cluster": "echo"}], {"echo": clusters["echo"]},
+      extra='[access_log]\npath = "%s"\n' % path)
+  try:
+    conn = raw_h2.RawConnection(relay.address)
+    encoder = hpack.Encoder()
+    for sid, timeout in ((1, b"1n"), (3, b"1m"), (5, b"100S")):
+      block = encoder.encode([(b":method", b"POST"), (b":scheme", b"http"),
+                              (b":path", b"/test.Echo/Unary"),
+                              (b":authority", relay.address.encode()),
+                              (b"content-type", b"application/grpc"), (b"te", b"trailers"),
+                              (b"grpc-timeout", timeout),
+                              (b"x-sleep-ms", b"5000")])
+      conn.send(raw_h2.frame(raw_h2.HEADERS, 0x4, sid, block) +
+                raw_h2.frame(raw_h2.RST_STREAM, 0, sid, b"\x00\x00\x00\x08"))
+    lines = wait_lines(path, 3)
+    conn.close()
+    scrape = admin_support.Scrape(admin)
+  finally:
+    relay.stop()
+  assert sorted(l["status"] for l in lines) == [
+      "CANCELLED", "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"], lines
+  labels = scrape.call_labels("test.Echo", "echo", "test.Echo", "Unary")
+  assert scrape.value("grelay_calls_total", **labels, grpc_code="DEADLINE_EXCEEDED") == 2
+  assert scrape.value("grelay_calls_total", **labels, grpc_code="CANCELLED") == 1
