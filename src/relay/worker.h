@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -112,6 +113,10 @@ class Worker final : public ServerSessionOwner {
     // The counters of the listener the connection came in on, in the snapshot of its accept.
     std::shared_ptr<WorkerStats> stats;
     ListenerStats* listener = nullptr;
+    // The connection's listener in the config in force (reconfigure() follows it through
+    // each reload); |gone| once a reload dropped it.
+    static constexpr size_t gone = SIZE_MAX;
+    size_t listener_index = gone;
     std::string peer;
     // Calls of this connection in flight per cluster (max_client_share); few clusters each.
     std::vector<std::pair<const Cluster*, uint32_t>> held;
