@@ -13,6 +13,7 @@ namespace grelay {
 Relay::Relay(uv_loop_t* loop, std::shared_ptr<const Config> config,
              std::shared_ptr<TlsContexts> tls) {
   if (!tls) tls = std::make_shared<TlsContexts>(*config);
+  tls_ = tls;
   worker_ = std::make_unique<Worker>(loop, std::move(config), std::move(tls));
 }
 
@@ -58,7 +59,11 @@ void Relay::reload(std::shared_ptr<const Config> config) {
   }
   // Loads the new config's certificates first: a file that fails leaves the old config.
   auto tls = std::make_shared<TlsContexts>(*config, worker_->tls_contexts().get());
-  if (!worker_->reconfigure(config, {}, std::move(tls), nullptr)) return;
+  if (!worker_->reconfigure(config, {}, tls, nullptr)) return;
+  {
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    tls_ = std::move(tls);
+  }
   for (size_t j = 0; j < config->listeners.size(); ++j) {
     if (!kept[j]) listen_fd(j, open_listener(*config, j));
   }
@@ -85,7 +90,14 @@ std::shared_ptr<TlsContexts> Relay::tls_contexts() const {
 }
 
 bool Relay::reload_certificates() {
-  return worker_->tls_contexts()->reload() == 0;
+  // Any thread: the contexts are taken under the lock, never through the loop's snapshot,
+  // and the reference keeps them alive while they reload, whatever reload() does meanwhile.
+  std::shared_ptr<TlsContexts> tls;
+  {
+    std::lock_guard<std::mutex> lock(tls_mutex_);
+    tls = tls_;
+  }
+  return tls->reload() == 0;
 }
 
 void Relay::shutdown(bool graceful, std::function<void()> done) {
