@@ -129,6 +129,7 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 }
 
 void Call::on_request_headers_end() noexcept {
+  if (request_ == Request::headers) request_ = Request::streaming;
   const uint32_t max_metadata = downstream_->listener().max_request_metadata;
   if (request_header_bytes_ > max_metadata) {
     series_ = &snapshot_->stats().unrouted();
@@ -229,16 +230,16 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_request_end() noexcept {
-  request_ended_ = true;
+  request_ = Request::ended;
   resume_request();
 }
 
 void Call::resume_request() noexcept {
   // Only a stream whose body callback said "deferred" needs waking: resuming any other
   // one costs nghttp2 a stream lookup to find nothing to do.
-  if (!upstream_ || !request_deferred_) return;
+  if (!attempt_.session || !request_deferred_) return;
   request_deferred_ = false;
-  upstream_->resume(upstream_id_);
+  attempt_.session->resume(attempt_.stream_id);
 }
 
 void Call::resume_response() noexcept {
@@ -248,7 +249,7 @@ void Call::resume_response() noexcept {
 }
 
 void Call::on_downstream_close(uint32_t error_code) noexcept {
-  if (upstream_ && error_code != NGHTTP2_NO_ERROR) {
+  if (attempt_.session && error_code != NGHTTP2_NO_ERROR) {
     GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
                      nghttp2_http2_strerror(error_code));
   }
@@ -271,10 +272,13 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     const size_t n = std::min(length, response_body_.size());
     // The last bytes of a backend's response carry the end too (and the trailers follow in
     // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
-    if (n == response_body_.size() && response_ended_ && !relay_end_) end_response(data_flags);
+    if (n == response_body_.size() && attempt_.response_ended &&
+        response_ != Response::relay_ending) {
+      end_response(data_flags);
+    }
     return static_cast<ssize_t>(n);
   }
-  if (relay_end_) {
+  if (response_ == Response::relay_ending) {
     response_ = Response::done;
     // Trailers after half a message would hand the client a corrupt message: reset instead.
     if (!response_frames_.at_boundary()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -286,7 +290,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     set_final_status(relay_status_, error_reason_);
     return 0;
   }
-  if (response_ended_) {
+  if (attempt_.response_ended) {
     end_response(data_flags);
     return 0;
   }
@@ -318,20 +322,21 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
   }
   response_bytes_ += length;
   response_body_.move_to(out, length);
-  if (upstream_) upstream_->consume(upstream_id_, length, response_ended_);
+  if (attempt_.session)
+    attempt_.session->consume(attempt_.stream_id, length, attempt_.response_ended);
 }
 
 // --- backend side ------------------------------------------------------------------------
 
 void Call::start_upstream() noexcept {
-  // A transparent retry (after a policy retry, attempts_ starts again from 0).
-  if (attempts_ > 0) count_retry();
-  ++attempts_;
+  // A transparent retry (after a policy retry, counts_.in_round starts again from 0).
+  if (counts_.in_round > 0) count_retry();
+  ++counts_.in_round;
   cluster_->open_stream(*this, affinity_);
 }
 
 void Call::count_retry() noexcept {
-  ++retries_total_;
+  ++counts_.retries;
   if (cluster_->stats()) cluster_->stats()->retries.add();
 }
 
@@ -340,18 +345,18 @@ bool Call::retryable() const noexcept {
 }
 
 void Call::drop_replay() noexcept {
-  if (replay_offset_ > 0) replayable_ = false;
-  request_body_.drain(replay_offset_);
-  consumed_prefix_ -= replay_offset_;
-  replay_offset_ = 0;
+  if (attempt_.replay_offset > 0) replayable_ = false;
+  request_body_.drain(attempt_.replay_offset);
+  consumed_prefix_ -= attempt_.replay_offset;
+  attempt_.replay_offset = 0;
 }
 
 void Call::on_upstream_ready(BackendSession& session) noexcept {
   if (upstream_done_ || response_ == Response::done) return;
   // The request goes out when the backend connection next writes, at the end of this loop
   // turn; a client that resets the call before then costs the backend nothing.
-  upstream_ = &session;
-  upstream_id_ = 0;
+  attempt_.session = &session;
+  attempt_.stream_id = 0;
   EndpointStats* endpoint = session.endpoint().stats();
   if (endpoint != endpoint_stats_) {
     if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
@@ -362,7 +367,7 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
 }
 
 void Call::on_submit(ClientSession&) noexcept {
-  BackendSession& session = *upstream_;
+  BackendSession& session = *attempt_.session;
   NvArray nva;
   // host is not forwarded (HTTP/2 uses :authority); a request that gave only host gets its
   // value as :authority, ahead of every regular field.
@@ -376,13 +381,13 @@ void Call::on_submit(ClientSession&) noexcept {
     std::string_view name = rcbuf_view(fields[i].name);
     if (i >= 64 && unforwarded(classify_field(name))) continue;
     // A retry states its own count (the relay's attempts), not the client's.
-    if (retries_ > 0 && name == "grpc-previous-rpc-attempts") continue;
+    if (counts_.policy > 0 && name == "grpc-previous-rpc-attempts") continue;
     nva.add_kept(name, rcbuf_view(fields[i].value));
   }
   nva.add_kept("te", "trailers");
   std::string previous;
-  if (retries_ > 0) {
-    previous = std::to_string(retries_);
+  if (counts_.policy > 0) {
+    previous = std::to_string(counts_.policy);
     nva.add("grpc-previous-rpc-attempts", previous);
   }
   std::string timeout;
@@ -394,10 +399,10 @@ void Call::on_submit(ClientSession&) noexcept {
   }
   int32_t id = session.submit_request(nva.data(), nva.size(), this);
   if (id > 0) {
-    upstream_id_ = id;
+    attempt_.stream_id = id;
     return;
   }
-  upstream_ = nullptr;
+  attempt_.session = nullptr;
   if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && retryable()) {
     // This connection used up its stream ids: it takes no more calls; another one does.
     session.retire();
@@ -413,8 +418,9 @@ void Call::on_submit(ClientSession&) noexcept {
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
   if (upstream_done_ || response_ != Response::none) return;
   // Nothing reached a backend yet: another endpoint may take the call.
-  if (attempts_ < cluster_->endpoint_count() && retryable() && status == StatusCode::unavailable) {
-    replay_offset_ = 0;
+  if (counts_.in_round < cluster_->endpoint_count() && retryable() &&
+      status == StatusCode::unavailable) {
+    attempt_.replay_offset = 0;
     start_upstream();
     return;
   }
@@ -425,22 +431,22 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
 
 void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                               bool later_block) noexcept {
-  response_block_bytes_ += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
+  attempt_.block_bytes += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
   // Past the limit the fields are not kept: the block is refused when it ends.
-  if (response_block_bytes_ > downstream_->listener().max_response_metadata) return;
-  (later_block && final_headers_seen_ ? trailers_ : response_headers_).add(name, value);
+  if (attempt_.block_bytes > downstream_->listener().max_response_metadata) return;
+  (later_block && attempt_.final_headers_seen ? trailers_ : response_headers_).add(name, value);
 }
 
 bool Call::response_block_too_large() noexcept {
-  const size_t bytes = response_block_bytes_;
-  response_block_bytes_ = 0;
+  const size_t bytes = attempt_.block_bytes;
+  attempt_.block_bytes = 0;
   const uint32_t limit = downstream_->listener().max_response_metadata;
   if (bytes <= limit) return false;
   // The client could not be given it (and HTTP/2 libraries refuse blocks past 64 KiB): the
   // call ends with a status of the relay's, and the backend stream is cancelled.
   response_headers_.clear();
   trailers_.clear();
-  if (upstream_) {
+  if (attempt_.session) {
     drop_replay();
     release_upstream(NGHTTP2_CANCEL);
   }
@@ -454,7 +460,7 @@ bool Call::response_block_too_large() noexcept {
 void Call::on_response_headers_end(bool end_stream) noexcept {
   if (response_block_too_large()) return;
   // Trailers end the response through on_response_end().
-  if (final_headers_seen_ || response_ != Response::none) return;
+  if (attempt_.final_headers_seen || response_ != Response::none) return;
   std::string_view status_text = response_headers_.get(":status");
   int http_status = 0;
   std::from_chars(status_text.data(), status_text.data() + status_text.size(), http_status);
@@ -462,7 +468,7 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
     response_headers_.clear();
     return;
   }
-  final_headers_seen_ = true;
+  attempt_.final_headers_seen = true;
   if (http_status != 200 && !response_headers_.has("grpc-status")) {
     StatusCode status = status_from_http(http_status);
     note_outcome(status);
@@ -505,8 +511,8 @@ void Call::forward_response_headers(bool end_stream) noexcept {
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
   if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
-  if (response_ != Response::streaming || relay_end_) {
-    upstream_->consume(upstream_id_, len);
+  if (response_ != Response::streaming) {
+    attempt_.session->consume(attempt_.stream_id, len);
     return;
   }
   response_body_.append(data, len);
@@ -514,35 +520,35 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_response_end() noexcept {
-  if (!response_ended_ && response_ == Response::streaming) {
+  if (!attempt_.response_ended && response_ == Response::streaming) {
     note_outcome(status_from_grpc_status(trailers_.get("grpc-status")));
   }
-  response_ended_ = true;
+  attempt_.response_ended = true;
   if (response_ == Response::streaming) resume_response();
 }
 
 void Call::on_upstream_close(uint32_t error_code) noexcept {
-  BackendSession* session = upstream_;
-  upstream_ = nullptr;
+  BackendSession* session = attempt_.session;
+  attempt_.session = nullptr;
   // The stream is gone: bytes still buffered need no backend window any more.
-  if (session) session->consume(upstream_id_, response_body_.size(), /*peer_ended=*/true);
-  if (response_ended_ || response_ == Response::done) {
+  if (session) session->consume(attempt_.stream_id, response_body_.size(), /*peer_ended=*/true);
+  if (attempt_.response_ended || response_ == Response::done) {
     upstream_done_ = true;
     return;
   }
   if (error_code == NGHTTP2_REFUSED_STREAM && retryable() &&
-      attempts_ < max_refused_retries + cluster_->endpoint_count()) {
+      counts_.in_round < max_refused_retries + cluster_->endpoint_count()) {
     // The backend never processed the stream: replaying it, from the first byte, is safe.
-    replay_offset_ = 0;
+    attempt_.replay_offset = 0;
     start_upstream();
     return;
   }
   StatusCode status =
       error_code == h2_connection_lost ? StatusCode::unavailable : status_from_h2_error(error_code);
   if (session && error_code != NGHTTP2_REFUSED_STREAM) {
-    upstream_ = session;
+    attempt_.session = session;
     note_outcome(status);
-    upstream_ = nullptr;
+    attempt_.session = nullptr;
   }
   if (retry_attempt(status)) return;
   upstream_done_ = true;
@@ -557,14 +563,14 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
 }
 
 ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
-  size_t available = request_body_.size() - replay_offset_;
+  size_t available = request_body_.size() - attempt_.replay_offset;
   if (available > 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     // The client's last bytes carry END_STREAM, not an empty DATA frame of their own.
-    if (request_ended_ && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (request_ == Request::ended && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(std::min(length, available));
   }
-  if (request_ended_) {
+  if (request_ == Request::ended) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
@@ -573,25 +579,26 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
 }
 
 void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
-  if (!replayable_ && replay_offset_ == 0) {
+  if (!replayable_ && attempt_.replay_offset == 0) {
     // Nothing is kept for a replay any more: the bytes move to the output.
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
-      downstream_->consume(stream_id_, length - consumed_prefix_, request_ended_);
+      downstream_->consume(stream_id_, length - consumed_prefix_, request_ == Request::ended);
       consumed_prefix_ = 0;
     } else {
       consumed_prefix_ -= length;
     }
     return;
   }
-  copy_range(request_body_, replay_offset_, length, out);
-  replay_offset_ += length;
+  copy_range(request_body_, attempt_.replay_offset, length, out);
+  attempt_.replay_offset += length;
   // The client gets window back once, for bytes a replay sends again too.
-  if (replay_offset_ > consumed_prefix_) {
-    downstream_->consume(stream_id_, replay_offset_ - consumed_prefix_, request_ended_);
-    consumed_prefix_ = replay_offset_;
+  if (attempt_.replay_offset > consumed_prefix_) {
+    downstream_->consume(stream_id_, attempt_.replay_offset - consumed_prefix_,
+                         request_ == Request::ended);
+    consumed_prefix_ = attempt_.replay_offset;
   }
-  if (!replayable_ || replay_offset_ > replay_limit_) drop_replay();
+  if (!replayable_ || attempt_.replay_offset > replay_limit_) drop_replay();
 }
 
 }  // namespace grelay

@@ -8,6 +8,7 @@
 #include "core/worker_stats.h"
 #include "grelay/status.h"
 #include "h2/server_session.h"
+#include "relay/attempt.h"
 #include "relay/deadline_queue.h"
 #include "relay/header_list.h"
 #include "relay/snapshot.h"
@@ -73,11 +74,19 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
     Call& call;
   };
 
+  // Where the request from the client stands (nghttpx's Downstream request state).
+  enum class Request {
+    headers,    // request headers arriving
+    streaming,  // headers complete; DATA may follow
+    ended,      // the client ended its request (END_STREAM)
+  };
   // Where the response to the client stands.
   enum class Response {
-    none,       // nothing sent yet
-    streaming,  // HEADERS sent; DATA and trailers follow
-    done,       // the end (trailers, Trailers-Only, or reset) is submitted
+    none,          // nothing sent yet
+    streaming,     // HEADERS sent; the backend's DATA and trailers follow
+    relay_ending,  // HEADERS sent; the relay ends the call with a status of its own once the
+                   // response bytes it keeps are sent (relay_status_, relay_message_)
+    done,          // the end (trailers, Trailers-Only, or reset) is submitted
   };
 
   void start_upstream() noexcept;
@@ -134,9 +143,9 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   SnapshotRef snapshot_;
   ServerSession* downstream_;
   int32_t stream_id_;
-  BackendSession* upstream_ = nullptr;
-  // 0 while the request waits in |upstream_|'s queue to be submitted (on_submit()).
-  int32_t upstream_id_ = 0;
+  // The attempt in progress, and the count of those made.
+  Attempt attempt_;
+  AttemptCounts counts_;
   const RouteConfig* route_ = nullptr;
   Cluster* cluster_ = nullptr;
 
@@ -185,42 +194,25 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // stream_idle_timeout in ms (0: off) and the loop time of the last frame either way.
   uint64_t idle_timeout_ms_ = 0;
   uint64_t last_activity_ms_ = 0;
-  // Attempts since the call started or since the last policy retry (transparent ones).
-  uint32_t attempts_ = 0;
-  // Retries made under the route's retry policy (grpc-previous-rpc-attempts).
-  uint32_t retries_ = 0;
-  // Every attempt after the first, policy and transparent retries alike: what the access log
-  // and grelay_retries_total count.
-  uint32_t retries_total_ = 0;
   RetryTimer retry_timer_{*this};
   // Request bytes kept for a replay (the route's retry buffer, or the default).
   size_t replay_limit_;
   // Request header value that picks the endpoint for lb = ring_hash.
   std::string_view affinity_;
+  Request request_ = Request::headers;
   Response response_ = Response::none;
   StatusCode relay_status_ = StatusCode::ok;
   std::string relay_message_;
-  bool relay_end_ = false;
-  bool request_ended_ = false;
-  bool response_ended_ = false;
-  // The backend's final (non-1xx) response headers arrived; later HEADERS are trailers.
-  bool final_headers_seen_ = false;
-  // Bytes of request metadata, and of the response HEADERS block being received (RFC 7541
-  // size: name + value + 32 per field).
+  // Bytes of request metadata (RFC 7541 size: name + value + 32 per field).
   size_t request_header_bytes_ = 0;
-  size_t response_block_bytes_ = 0;
   // The call counts towards its connection's max_client_share of |cluster_|.
   bool holds_share_ = false;
-  // Request bytes sent to the current backend stream but kept at the front of
-  // |request_body_| for a replay, until the backend answers or they pass the replay limit.
-  size_t replay_offset_ = 0;
   // Bytes at the front of |request_body_| whose window was already handed back to the client.
   size_t consumed_prefix_ = 0;
   // False once request bytes were sent and dropped: the call can no longer be replayed.
   bool replayable_ = true;
   // The call is over on the backend side: later request bytes are dropped.
   bool upstream_done_ = false;
-  bool started_ = false;
 };
 
 }  // namespace grelay

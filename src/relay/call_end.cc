@@ -19,7 +19,7 @@ namespace grelay {
 // --- retries -----------------------------------------------------------------------------
 
 void Call::note_outcome(StatusCode status) noexcept {
-  if (upstream_) cluster_->report(upstream_->endpoint(), status);
+  if (attempt_.session) cluster_->report(attempt_.session->endpoint(), status);
   if (route_->retry) {
     const auto& on = route_->retry->on;
     bool failure = std::find(on.begin(), on.end(), status) != on.end();
@@ -31,7 +31,7 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
   if (!route_ || !route_->retry || !retryable()) return false;
   const RetryConfig& policy = *route_->retry;
   if (std::find(policy.on.begin(), policy.on.end(), status) == policy.on.end()) return false;
-  if (retries_ + 1 >= policy.attempts) return false;
+  if (counts_.policy + 1 >= policy.attempts) return false;
   uint64_t delay_ms = 0;
   if (has_pushback) {
     // The backend says when to come back; a malformed or negative value means "do not".
@@ -44,7 +44,7 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
   } else {
     // Exponential backoff with full jitter.
     uint64_t cap = static_cast<uint64_t>(policy.backoff.count())
-                   << std::min<uint32_t>(retries_, 20);
+                   << std::min<uint32_t>(counts_.policy, 20);
     cap = std::min<uint64_t>(cap, static_cast<uint64_t>(policy.max_backoff.count()));
     delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
   }
@@ -54,32 +54,31 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
                      cluster_->config().name.c_str());
     return false;
   }
-  ++retries_;
+  ++counts_.policy;
   ++cluster_->counters().retries;
   count_retry();
   GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
-                   std::string(status_name(status)).c_str(), retries_,
+                   std::string(status_name(status)).c_str(), counts_.policy,
                    static_cast<unsigned long long>(delay_ms));
   detach_for_retry();
-  attempts_ = 0;
+  counts_.in_round = 0;
   worker_.retry_timers().add(retry_timer_, uv_now(worker_.loop()) + delay_ms);
   return true;
 }
 
 void Call::detach_for_retry() noexcept {
   cancel_wait();
-  if (upstream_) {
-    BackendSession* session = upstream_;
-    upstream_ = nullptr;
-    session->reset(upstream_id_, *this, NGHTTP2_CANCEL);
-    session->consume(upstream_id_, response_body_.size());
+  if (attempt_.session) {
+    BackendSession* session = attempt_.session;
+    attempt_.session = nullptr;
+    session->reset(attempt_.stream_id, *this, NGHTTP2_CANCEL);
+    session->consume(attempt_.stream_id, response_body_.size());
   }
   response_headers_.clear();
   trailers_.clear();
   response_body_.clear();
-  final_headers_seen_ = false;
-  response_ended_ = false;
-  replay_offset_ = 0;
+  // A fresh attempt: the next one starts its stream, replay and response over.
+  attempt_ = Attempt{};
 }
 
 // --- endings -----------------------------------------------------------------------------
@@ -119,7 +118,9 @@ bool Call::deadline_passed() const noexcept {
 void Call::on_deadline() noexcept {
   uint64_t now = uv_now(worker_.loop());
   if (deadline_ms_ == 0 || now < deadline_ms_) {
-    if (!idle_timeout_ms_ || response_ == Response::done) return;
+    if (!idle_timeout_ms_ || response_ == Response::done || response_ == Response::relay_ending) {
+      return;
+    }
     // Frames moved since the check was armed: look again when the stream may be idle.
     if (now < last_activity_ms_ + idle_timeout_ms_) {
       arm_timer();
@@ -141,17 +142,18 @@ void Call::release_upstream(uint32_t error_code) noexcept {
   cancel_wait();
   worker_.retry_timers().remove(retry_timer_);
   upstream_done_ = true;
-  if (!upstream_) return;
-  BackendSession* session = upstream_;
-  upstream_ = nullptr;
-  session->reset(upstream_id_, *this, error_code);
-  session->consume(upstream_id_, response_body_.size());
+  if (!attempt_.session) return;
+  BackendSession* session = attempt_.session;
+  attempt_.session = nullptr;
+  session->reset(attempt_.stream_id, *this, error_code);
+  session->consume(attempt_.stream_id, response_body_.size());
 }
 
 void Call::finish(StatusCode status, const std::string& message, ErrorReason reason,
                   bool drop_pending) noexcept {
-  if (response_ == Response::done) return;
-  if (upstream_) release_upstream(NGHTTP2_CANCEL);
+  // The first ending decided wins: the status logged is the status sent.
+  if (response_ == Response::done || response_ == Response::relay_ending) return;
+  if (attempt_.session) release_upstream(NGHTTP2_CANCEL);
   upstream_done_ = true;
   if (drop_pending || response_ == Response::none) response_body_.clear();
   if (response_ == Response::none) {
@@ -159,7 +161,7 @@ void Call::finish(StatusCode status, const std::string& message, ErrorReason rea
     return;
   }
   set_final_status(status, reason);
-  relay_end_ = true;
+  response_ = Response::relay_ending;
   relay_status_ = status;
   relay_message_ = message;
   downstream_->resume(stream_id_);
@@ -208,7 +210,7 @@ void Call::record_end() noexcept {
   entry.response_bytes = response_bytes_;
   entry.request_messages = request_frames_.messages();
   entry.response_messages = response_frames_.messages();
-  entry.retries = retries_total_;
+  entry.retries = counts_.retries;
   entry.error = error_reason_name(error_reason_);
   if (error_reason_ != ErrorReason::none) entry.message = relay_message_;
   log->append(entry);
