@@ -7,6 +7,7 @@
 #include "core/grpc_timeout.h"
 #include "core/log.h"
 #include "core/turn_clock.h"
+#include "relay/admission.h"
 #include "relay/worker.h"
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
@@ -19,12 +20,6 @@ constexpr uint32_t max_refused_retries = 3;
 // Request bytes kept after sending, until the backend answers, so a stream it refused can be
 // replayed. A call that sends more before any answer can no longer be replayed.
 constexpr size_t replay_limit = 64 * 1024;
-
-bool is_grpc_content_type(std::string_view ct) noexcept {
-  constexpr std::string_view grpc = "application/grpc";
-  if (ct.substr(0, grpc.size()) != grpc) return false;
-  return ct.size() == grpc.size() || ct[grpc.size()] == '+' || ct[grpc.size()] == ';';
-}
 
 // Copies |length| bytes of |from|, starting |offset| bytes in, to |to|. |offset| + |length| is
 // at most a replay buffer and one DATA frame's payload, far less than 16 chunks.
@@ -130,69 +125,39 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 
 void Call::on_request_headers_end() noexcept {
   if (request_ == Request::headers) request_ = Request::streaming;
-  const uint32_t max_metadata = downstream_->listener().max_request_metadata;
-  if (request_header_bytes_ > max_metadata) {
-    series_ = &snapshot_->stats().unrouted();
-    series_->started.add();
-    finish(StatusCode::resource_exhausted,
-           "request metadata of " + std::to_string(request_header_bytes_) +
-               " bytes is over the relay's limit of " + std::to_string(max_metadata),
-           ErrorReason::metadata_too_large);
-    return;
-  }
-  std::string_view method = request_field(request_index_.method);
-  std::string_view path = request_field(request_index_.path);
-  // A request may name its authority in host instead (RFC 9113 §8.3.1).
-  if (request_index_.authority == RequestFieldIndex::none) {
-    request_index_.authority = request_index_.host;
-  }
-  const PeerIdentity* client = downstream_->peer_identity();
-  route_ = snapshot_->router().match(path, request_field(request_index_.authority),
-                                     client ? &client->sans : nullptr);
-  if (route_) {
-    cluster_ = &snapshot_->cluster(route_->cluster_index);
-    series_ = &snapshot_->stats().routed(
-        static_cast<size_t>(route_ - snapshot_->config().routes.data()), path);
-    cluster_->stats()->active_calls.add(1);
-  } else {
-    series_ = &snapshot_->stats().unrouted();
-  }
-  series_->started.add();
-  if (method != "POST") {
-    reject_http("405", StatusCode::internal,
-                "method " + std::string(method) + " not allowed: gRPC calls use POST",
-                ErrorReason::bad_method);
-    return;
-  }
-  std::string_view content_type = request_field(request_index_.content_type);
-  if (!is_grpc_content_type(content_type)) {
-    reject_http("415", StatusCode::internal,
-                "invalid gRPC request content-type '" + std::string(content_type) + "'",
-                ErrorReason::bad_content_type);
-    return;
-  }
-  if (!route_) {
-    finish(StatusCode::unimplemented, "no route for " + std::string(path), ErrorReason::no_route);
-    return;
-  }
-  std::optional<std::chrono::nanoseconds> timeout;
-  if (request_index_.grpc_timeout != RequestFieldIndex::none) {
-    std::string_view text = request_field(request_index_.grpc_timeout);
-    timeout = parse_grpc_timeout(text);
-    if (!timeout) {
-      finish(StatusCode::internal, "malformed grpc-timeout '" + std::string(text) + "'",
-             ErrorReason::bad_timeout);
-      return;
+  AdmissionRequest request;
+  request.metadata_bytes = request_header_bytes_;
+  request.max_metadata = downstream_->listener().max_request_metadata;
+  if (request.metadata_bytes <= request.max_metadata) {
+    // A request may name its authority in host instead (RFC 9113 §8.3.1).
+    if (request_index_.authority == RequestFieldIndex::none) {
+      request_index_.authority = request_index_.host;
     }
+    request.method = request_field(request_index_.method);
+    request.path = request_field(request_index_.path);
+    request.authority = request_field(request_index_.authority);
+    request.content_type = request_field(request_index_.content_type);
+    if (request_index_.grpc_timeout != RequestFieldIndex::none) {
+      request.grpc_timeout = request_field(request_index_.grpc_timeout);
+    }
+    const PeerIdentity* client = downstream_->peer_identity();
+    request.client_sans = client ? &client->sans : nullptr;
   }
-  if (route_->timeout) {
-    auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(*route_->timeout);
-    timeout = timeout ? std::min(*timeout, cap) : cap;
+  const Admission admission = admit(request, snapshot_->router());
+  count_start(admission.route, request.path);
+  if (admission.refusal) {
+    const Refusal& refusal = *admission.refusal;
+    if (std::string_view(refusal.http_status) == "200") {
+      finish(refusal.status, refusal.message, refusal.reason);
+    } else {
+      reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
+    }
+    return;
   }
-  if (timeout) {
+  if (admission.timeout) {
     // The deadline starts now, when the request arrives.
-    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(timeout->count());
-    uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
+    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(admission.timeout->count());
+    uint64_t ms = static_cast<uint64_t>((admission.timeout->count() + 999999) / 1000000);
     deadline_ms_ = uv_now(worker_.loop()) + ms;
   }
   if (!worker_.take_share(*downstream_, *cluster_)) {
@@ -203,6 +168,23 @@ void Call::on_request_headers_end() noexcept {
     return;
   }
   holds_share_ = true;
+  start_splice();
+}
+
+void Call::count_start(const RouteConfig* route, std::string_view path) noexcept {
+  route_ = route;
+  if (route_) {
+    cluster_ = &snapshot_->cluster(route_->cluster_index);
+    series_ = &snapshot_->stats().routed(
+        static_cast<size_t>(route_ - snapshot_->config().routes.data()), path);
+    cluster_->stats()->active_calls.add(1);
+  } else {
+    series_ = &snapshot_->stats().unrouted();
+  }
+  series_->started.add();
+}
+
+void Call::start_splice() noexcept {
   if (route_->retry) replay_limit_ = route_->retry->buffer;
   const std::string& hash_header = cluster_->config().hash_header;
   if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);

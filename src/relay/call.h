@@ -89,6 +89,10 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
     done,          // the end (trailers, Trailers-Only, or reset) is submitted
   };
 
+  // Notes the call's |route| (null when none) and counts its start under it.
+  void count_start(const RouteConfig* route, std::string_view path) noexcept;
+  // The call was admitted: arms its timers and starts its first attempt.
+  void start_splice() noexcept;
   void start_upstream() noexcept;
   // Ends the call with a relay-made |status|: Trailers-Only when nothing was sent yet,
   // trailers after the body otherwise (a reset if that would cut a message). With
