@@ -55,7 +55,6 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
     return false;
   }
   ++counts_.policy;
-  ++cluster_->counters().retries;
   count_retry();
   GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
                    std::string(status_name(status)).c_str(), counts_.policy,
