@@ -289,7 +289,8 @@ std::string Metrics::render_prometheus() const {
   for (const auto& c : clusters)
     w.gauge("grelay_cluster_active_connections", labels({{"cluster", c.name}}), c.connections);
   w.family("grelay_retries_total", "counter",
-           "Call attempts after the first (another connection or endpoint).");
+           "Call attempts after the first: retries under a route's retry policy and "
+           "transparent ones (another connection or endpoint).");
   for (const auto& c : clusters)
     w.sample("grelay_retries_total", labels({{"cluster", c.name}}), c.retries);
 
