@@ -10,77 +10,11 @@
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
 
-// How a Call's attempts and the call itself end: retries under the route's policy,
-// deadlines and idle streams, relay-made statuses, and the record of each finished call.
-// The data path of a call is in call.cc.
+// How a call ends: deadlines and idle streams, relay-made statuses, the status the client
+// got, and the record of each finished call. The client side is in call.cc, the backend
+// attempts and retries in call_attempt.cc.
 
 namespace grelay {
-
-// --- retries -----------------------------------------------------------------------------
-
-void Call::note_outcome(StatusCode status) noexcept {
-  if (attempt_.session) cluster_->report(attempt_.session->endpoint(), status);
-  if (route_->retry) {
-    const auto& on = route_->retry->on;
-    bool failure = std::find(on.begin(), on.end(), status) != on.end();
-    cluster_->record_attempt(*route_->retry, failure);
-  }
-}
-
-bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_pushback) noexcept {
-  if (!route_ || !route_->retry || !retryable()) return false;
-  const RetryConfig& policy = *route_->retry;
-  if (std::find(policy.on.begin(), policy.on.end(), status) == policy.on.end()) return false;
-  if (counts_.policy + 1 >= policy.attempts) return false;
-  uint64_t delay_ms = 0;
-  if (has_pushback) {
-    // The backend says when to come back; a malformed or negative value means "do not".
-    uint64_t ms = 0;
-    auto [end, ec] = std::from_chars(pushback.data(), pushback.data() + pushback.size(), ms);
-    if (ec != std::errc() || end != pushback.data() + pushback.size() || pushback.empty()) {
-      return false;
-    }
-    delay_ms = ms;
-  } else {
-    // Exponential backoff with full jitter.
-    uint64_t cap = static_cast<uint64_t>(policy.backoff.count())
-                   << std::min<uint32_t>(counts_.policy, 20);
-    cap = std::min<uint64_t>(cap, static_cast<uint64_t>(policy.max_backoff.count()));
-    delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
-  }
-  if (deadline_ns_ != 0 && TurnClock::now_ns() + delay_ms * 1000000 >= deadline_ns_) return false;
-  if (!cluster_->retry_allowed(policy)) {
-    GRELAY_LOG_DEBUG("stream %d: retry budget of cluster %s spent; not retrying", stream_id_,
-                     cluster_->config().name.c_str());
-    return false;
-  }
-  ++counts_.policy;
-  count_retry();
-  GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
-                   std::string(status_name(status)).c_str(), counts_.policy,
-                   static_cast<unsigned long long>(delay_ms));
-  detach_for_retry();
-  counts_.in_round = 0;
-  worker_.retry_timers().add(retry_timer_, uv_now(worker_.loop()) + delay_ms);
-  return true;
-}
-
-void Call::detach_for_retry() noexcept {
-  cancel_wait();
-  if (attempt_.session) {
-    BackendSession* session = attempt_.session;
-    attempt_.session = nullptr;
-    session->reset(attempt_.stream_id, *this, NGHTTP2_CANCEL);
-    session->consume(attempt_.stream_id, response_body_.size());
-  }
-  response_headers_.clear();
-  trailers_.clear();
-  response_body_.clear();
-  // A fresh attempt: the next one starts its stream, replay and response over.
-  attempt_ = Attempt{};
-}
-
-// --- endings -----------------------------------------------------------------------------
 
 void Call::arm_timer() noexcept {
   uint64_t at = deadline_ms_;
@@ -135,17 +69,6 @@ void Call::on_deadline() noexcept {
   GRELAY_LOG_DEBUG("stream %d: deadline exceeded; cancelling the backend stream", stream_id_);
   release_upstream(NGHTTP2_CANCEL);
   finish(StatusCode::deadline_exceeded, "deadline exceeded", ErrorReason::deadline_exceeded, true);
-}
-
-void Call::release_upstream(uint32_t error_code) noexcept {
-  cancel_wait();
-  worker_.retry_timers().remove(retry_timer_);
-  upstream_done_ = true;
-  if (!attempt_.session) return;
-  BackendSession* session = attempt_.session;
-  attempt_.session = nullptr;
-  session->reset(attempt_.stream_id, *this, error_code);
-  session->consume(attempt_.stream_id, response_body_.size());
 }
 
 void Call::finish(StatusCode status, const std::string& message, ErrorReason reason,
