@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "core/json.h"
-#include "core/peer_error.h"
 #include "grelay/version.h"
+#include "stats/peer_error.h"
 
 namespace grelay {
 namespace {

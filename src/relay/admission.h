@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "grelay/status.h"
+#include "stats/worker_stats.h"
 
 namespace grelay {
 

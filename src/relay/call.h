@@ -5,13 +5,13 @@
 
 #include "core/chunk.h"
 #include "core/grpc_frame.h"
-#include "core/worker_stats.h"
 #include "grelay/status.h"
 #include "h2/server_session.h"
 #include "relay/attempt.h"
 #include "relay/deadline_queue.h"
 #include "relay/header_list.h"
 #include "relay/snapshot.h"
+#include "stats/worker_stats.h"
 #include "upstream/upstream_handler.h"
 
 namespace grelay {

@@ -4,10 +4,10 @@
 #include <memory>
 #include <vector>
 
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "net/tls_contexts.h"
 #include "route/router.h"
+#include "stats/worker_stats.h"
 #include "upstream/cluster.h"
 #include "upstream/endpoint.h"
 

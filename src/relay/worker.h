@@ -11,7 +11,6 @@
 
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "h2/server_session.h"
 #include "h2/session_allocator.h"
@@ -21,6 +20,7 @@
 #include "relay/access_log.h"
 #include "relay/deadline_queue.h"
 #include "relay/snapshot.h"
+#include "stats/worker_stats.h"
 
 namespace grelay {
 

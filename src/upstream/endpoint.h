@@ -8,10 +8,10 @@
 
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "net/flush_queue.h"
 #include "net/tls_context.h"
+#include "stats/worker_stats.h"
 #include "upstream/backend_session.h"
 
 namespace grelay {
