@@ -10,6 +10,7 @@
 #include "stats/worker_stats.h"
 #include "upstream/cluster.h"
 #include "upstream/endpoint.h"
+#include "upstream/upstream_context.h"
 
 namespace grelay {
 
