@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,9 @@ class Relay {
   // Reads every certificate, key and CA file of the config again; new TLS handshakes (on
   // every Relay sharing these contexts) use them, open connections keep theirs. A listener
   // or cluster whose new files fail to load keeps what it had, and the failure is logged.
-  // Returns false if any failed. May be called from any thread.
+  // Returns false if any failed. May be called from any thread, also while reload() runs on
+  // the loop: it reloads the contexts of the config last switched to (taken under a lock and
+  // held while they load), never reading the loop's state.
   bool reload_certificates();
 
   // Stops accepting. With |graceful|, clients get GOAWAY and open calls run to their end;
@@ -75,6 +78,10 @@ class Relay {
 
  private:
   std::unique_ptr<Worker> worker_;
+  // The certificates of the config in force, for reload_certificates() on any thread: set on
+  // the loop's thread under |tls_mutex_|.
+  std::mutex tls_mutex_;
+  std::shared_ptr<TlsContexts> tls_;
 };
 
 }  // namespace grelay

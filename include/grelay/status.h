@@ -29,6 +29,11 @@ enum class StatusCode : int {
 // The canonical upper-case name of |code| ("OK", "UNAVAILABLE", ...).
 std::string_view status_name(StatusCode code) noexcept;
 
+// The status a `grpc-status` value |text| names: a decimal number of 0 to 16 and nothing
+// else. Any other value (empty, a sign, spaces, trailing bytes, out of range) is UNKNOWN,
+// as gRPC's clients read it. The relay's only parser of the field.
+StatusCode status_from_grpc_status(std::string_view text) noexcept;
+
 // The status a relay reports for a backend answer that carries HTTP status |http_status|
 // and no `grpc-status` (gRPC's HTTP-to-gRPC status mapping).
 StatusCode status_from_http(int http_status) noexcept;

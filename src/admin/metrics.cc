@@ -2,12 +2,13 @@
 
 #include <cstdio>
 #include <map>
+#include <utility>
 
 #include "admin/process_metrics.h"
 #include "admin/prometheus_text.h"
 #include "core/json.h"
-#include "core/peer_error.h"
 #include "grelay/version.h"
+#include "stats/peer_error.h"
 
 namespace grelay {
 namespace {
@@ -53,6 +54,9 @@ class Writer {
   void sample(const std::string& name, const std::string& label_text, uint64_t value) {
     sample(name, label_text, std::to_string(value));
   }
+  void sample(const std::string& name, const std::string& label_text, int64_t value) {
+    sample(name, label_text, std::to_string(value));
+  }
   void gauge(const std::string& name, const std::string& label_text, int64_t value) {
     sample(name, label_text, std::to_string(value));
   }
@@ -75,24 +79,59 @@ struct SeriesTotals {
   bool shown = false;
 };
 
+// The Prometheus type of a metric kind.
+constexpr const char* type_of(const Gauge*) {
+  return "gauge";
+}
+constexpr const char* type_of(const Counter*) {
+  return "counter";
+}
+
+// A declared metric summed over workers: int64_t for a gauge, uint64_t for a counter.
+#define GRELAY_TOTAL_MEMBER(member, kind, name, help) \
+  decltype(std::declval<const kind&>().get()) member = 0;
+#define GRELAY_ADD_MEMBER(member, kind, name, help) member += from.member.get();
+
+// Writes the family of each named metric of a GRELAY_*_STATS list, with one sample per entry
+// of |entries| (pairs of label text and totals).
+#define GRELAY_FAMILY(member, kind, name, help)                       \
+  if (*(name)) {                                                      \
+    w.family(name, type_of(static_cast<const kind*>(nullptr)), help); \
+    for (const auto& [label_text, totals] : entries)                  \
+      w.sample(name, label_text, totals.member);                      \
+  }
+
 struct EndpointTotals {
-  int64_t active_calls = 0;
-  int64_t connections = 0;
-  uint64_t connect_failures = 0;
-  uint64_t ejections = 0;
+  GRELAY_ENDPOINT_STATS(GRELAY_TOTAL_MEMBER)
   uint64_t checks_ok = 0;
   uint64_t checks_failed = 0;
   bool any_healthy = false;
   bool any_unhealthy = false;
   size_t ejected = 0;
+
+  void add(const EndpointStats& from) {
+    GRELAY_ENDPOINT_STATS(GRELAY_ADD_MEMBER)
+    checks_ok += from.health_checks_ok.get();
+    checks_failed += from.health_checks_failed.get();
+    auto health = from.health.load(std::memory_order_relaxed);
+    any_healthy |= health == EndpointStats::Health::healthy;
+    any_unhealthy |= health == EndpointStats::Health::unhealthy;
+    if (from.ejected.load(std::memory_order_relaxed)) ++ejected;
+  }
 };
 
 struct ClusterTotals {
   std::string name;
-  int64_t active_calls = 0;
-  int64_t connections = 0;
-  uint64_t retries = 0;
+  GRELAY_CLUSTER_STATS(GRELAY_TOTAL_MEMBER)
   std::vector<std::pair<std::string, EndpointTotals>> endpoints;
+
+  void add(const ClusterStats& from) { GRELAY_CLUSTER_STATS(GRELAY_ADD_MEMBER) }
+};
+
+struct ListenerTotals {
+  GRELAY_LISTENER_STATS(GRELAY_TOTAL_MEMBER)
+
+  void add(const ListenerStats& from) { GRELAY_LISTENER_STATS(GRELAY_ADD_MEMBER) }
 };
 
 // Sums every worker's cluster counters, in config order.
@@ -106,24 +145,13 @@ std::vector<ClusterTotals> merge_clusters(
       const ClusterStats& c = clusters[i];
       ClusterTotals& t = out[i];
       t.name = c.name;
-      t.active_calls += c.active_calls.get();
-      t.connections += c.connections.get();
-      t.retries += c.retries.get();
+      t.add(c);
       if (t.endpoints.size() < c.endpoints.size()) t.endpoints.resize(c.endpoints.size());
       for (size_t j = 0; j < c.endpoints.size(); ++j) {
         const EndpointStats& e = c.endpoints[j];
         auto& [address, et] = t.endpoints[j];
         address = e.address;
-        et.active_calls += e.active_calls.get();
-        et.connections += e.connections.get();
-        et.connect_failures += e.connect_failures.get();
-        et.ejections += e.ejections.get();
-        et.checks_ok += e.health_checks_ok.get();
-        et.checks_failed += e.health_checks_failed.get();
-        auto health = e.health.load(std::memory_order_relaxed);
-        et.any_healthy |= health == EndpointStats::Health::healthy;
-        et.any_unhealthy |= health == EndpointStats::Health::unhealthy;
-        if (e.ejected.load(std::memory_order_relaxed)) ++et.ejected;
+        et.add(e);
       }
     }
   }
@@ -231,56 +259,29 @@ std::string Metrics::render_prometheus() const {
   }
 
   // Listeners, merged by address.
-  struct ListenerTotals {
-    int64_t calls = 0;
-    int64_t connections = 0;
-    uint64_t accepted = 0;
-  };
-  std::map<std::string, ListenerTotals> listeners;
-  for (const auto& worker : workers) {
-    for (const ListenerStats& l : worker->listeners()) {
-      ListenerTotals& t = listeners[label_pairs({{"listener", l.address}})];
-      t.calls += l.active_calls.get();
-      t.connections += l.active_connections.get();
-      t.accepted += l.connections.get();
+  {
+    std::map<std::string, ListenerTotals> entries;
+    for (const auto& worker : workers) {
+      for (const ListenerStats& l : worker->listeners())
+        entries[label_pairs({{"listener", l.address}})].add(l);
     }
+    GRELAY_LISTENER_STATS(GRELAY_FAMILY)
   }
-  w.family("grelay_listener_active_calls", "gauge", "Client streams (calls) open.");
-  for (const auto& [l, t] : listeners)
-    w.gauge("grelay_listener_active_calls", l, t.calls);
-  w.family("grelay_listener_active_connections", "gauge", "Client connections open.");
-  for (const auto& [l, t] : listeners)
-    w.gauge("grelay_listener_active_connections", l, t.connections);
-  w.family("grelay_listener_connections_total", "counter", "Client connections accepted.");
-  for (const auto& [l, t] : listeners)
-    w.sample("grelay_listener_connections_total", l, t.accepted);
 
   auto clusters = merge_clusters(workers);
-  w.family("grelay_cluster_active_calls", "gauge", "Calls routed to the cluster and not ended.");
-  for (const auto& c : clusters)
-    w.gauge("grelay_cluster_active_calls", label_pairs({{"cluster", c.name}}), c.active_calls);
-  w.family("grelay_cluster_active_connections", "gauge", "Backend connections open.");
-  for (const auto& c : clusters)
-    w.gauge("grelay_cluster_active_connections", label_pairs({{"cluster", c.name}}), c.connections);
-  w.family("grelay_retries_total", "counter",
-           "Call attempts after the first (another connection or endpoint).");
-  for (const auto& c : clusters)
-    w.sample("grelay_retries_total", label_pairs({{"cluster", c.name}}), c.retries);
-
-  w.family("grelay_backend_connect_failures_total", "counter",
-           "Backend connections that could not be established.");
-  for (const auto& c : clusters) {
-    for (const auto& [address, e] : c.endpoints) {
-      w.sample("grelay_backend_connect_failures_total",
-               label_pairs({{"cluster", c.name}, {"endpoint", address}}), e.connect_failures);
-    }
+  {
+    std::vector<std::pair<std::string, const ClusterTotals&>> entries;
+    for (const auto& c : clusters)
+      entries.emplace_back(label_pairs({{"cluster", c.name}}), c);
+    GRELAY_CLUSTER_STATS(GRELAY_FAMILY)
   }
-  w.family("grelay_ejections_total", "counter", "Times an endpoint was ejected from balancing.");
-  for (const auto& c : clusters) {
-    for (const auto& [address, e] : c.endpoints) {
-      w.sample("grelay_ejections_total", label_pairs({{"cluster", c.name}, {"endpoint", address}}),
-               e.ejections);
+  {
+    std::vector<std::pair<std::string, const EndpointTotals&>> entries;
+    for (const auto& c : clusters) {
+      for (const auto& [address, e] : c.endpoints)
+        entries.emplace_back(label_pairs({{"cluster", c.name}, {"endpoint", address}}), e);
     }
+    GRELAY_ENDPOINT_STATS(GRELAY_FAMILY)
   }
   w.family("grelay_health_checks_total", "counter", "Active health checks, by result.");
   for (const auto& c : clusters) {

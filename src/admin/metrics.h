@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "admin/state_metrics.h"
-#include "core/worker_stats.h"
+#include "stats/worker_stats.h"
 
 namespace grelay {
 

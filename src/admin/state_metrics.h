@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/worker_stats.h"
+#include "stats/worker_stats.h"
 
 namespace grelay {
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <stdexcept>
 #include <system_error>
@@ -46,14 +47,17 @@ Server::ListenerState Server::open_listener(
   ListenerState state;
   state.gauge = std::make_shared<ConnectionGauge>();
   sockaddr_storage addr{};
-  if (!make_sockaddr(listener.address.host, listener.address.port, addr)) {
-    throw ConfigError(config.path, listener.line,
-                      "listener address " + listener.address.text + " is not an IP address");
-  }
   size_t sockets = handoff_ ? 1 : worker_count_;
   std::vector<int> fds;
   for (size_t w = 0; w < sockets; ++w) {
-    int fd = open_listen_socket(reinterpret_cast<sockaddr*>(&addr), 1024);
+    // Port 0 lets the kernel pick for the first socket; the other workers' sockets then share
+    // the port it picked.
+    int fd = w == 0 ? open_listen_socket(listener.address, 1024, addr)
+                    : open_listen_socket(reinterpret_cast<sockaddr*>(&addr), 1024);
+    if (fd == -EINVAL && w == 0) {
+      throw ConfigError(config.path, listener.line,
+                        "listener address " + listener.address.text + " is not an IP address");
+    }
     if (fd < 0) {
       for (int opened : fds)
         ::close(opened);
@@ -62,8 +66,6 @@ Server::ListenerState Server::open_listener(
           "cannot listen on " + listener.address.text + ": " + std::system_category().message(-fd));
     }
     fds.push_back(fd);
-    // Port 0 lets the kernel pick; the other workers then share the port it picked.
-    if (w == 0) socket_local_address(fd, addr);
   }
   state.bound = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
   if (handoff_) {

@@ -1,5 +1,8 @@
 #include "grelay/status.h"
 
+#include <charconv>
+#include <iterator>
+
 namespace grelay {
 
 namespace {
@@ -32,6 +35,17 @@ constexpr std::string_view status_names[] = {
 };
 
 }  // namespace
+
+StatusCode status_from_grpc_status(std::string_view text) noexcept {
+  int code = -1;
+  const char* end = text.data() + text.size();
+  auto [stop, ec] = std::from_chars(text.data(), end, code);
+  if (ec != std::errc() || stop != end || code < 0 ||
+      code >= static_cast<int>(std::size(status_names))) {
+    return StatusCode::unknown;
+  }
+  return static_cast<StatusCode>(code);
+}
 
 std::string_view status_name(StatusCode code) noexcept {
   const auto index = static_cast<int>(code);

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "core/chunk.h"
-#include "core/peer_error.h"
 #include "core/token_bucket.h"
 #include "net/connection.h"
 #include "net/flush_queue.h"
+#include "stats/peer_error.h"
 
 namespace grelay {
 

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "grelay/config.h"
+
 namespace grelay {
 
 bool make_sockaddr(const std::string& host, uint16_t port, sockaddr_storage& out) noexcept {
@@ -55,6 +57,15 @@ int open_listen_socket(const sockaddr* addr, int backlog) noexcept {
     ::close(fd);
     return -err;
   }
+  return fd;
+}
+
+int open_listen_socket(const HostPort& address, int backlog, sockaddr_storage& bound) noexcept {
+  sockaddr_storage addr{};
+  if (!make_sockaddr(address.host, address.port, addr)) return -EINVAL;
+  int fd = open_listen_socket(reinterpret_cast<sockaddr*>(&addr), backlog);
+  if (fd < 0) return fd;
+  if (!socket_local_address(fd, bound)) bound = addr;
   return fd;
 }
 

@@ -20,6 +20,12 @@ std::string sockaddr_to_string(const sockaddr* addr);
 // workers can each hold one on the same port. Returns the fd, or a negative errno.
 int open_listen_socket(const sockaddr* addr, int backlog) noexcept;
 
+// Opens a listening socket at the [[listener]] address |address|, as above, and writes the
+// address it is bound to (with the port the kernel picked for port 0) to |bound|. The one way
+// a listener's address becomes a socket, for the Relay API and the grelay binary alike.
+// Returns the fd, -EINVAL when the host is not an IP literal, or another negative errno.
+int open_listen_socket(const HostPort& address, int backlog, sockaddr_storage& bound) noexcept;
+
 // The address a socket is bound to (to learn the port the kernel picked for port 0).
 bool socket_local_address(int fd, sockaddr_storage& out) noexcept;
 

@@ -7,24 +7,22 @@
 #include "core/grpc_timeout.h"
 #include "core/log.h"
 #include "core/turn_clock.h"
+#include "relay/admission.h"
 #include "relay/worker.h"
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
 
+// A Call's client side: the request's headers (admission) and body, and the response body
+// sent to the client; then the request as sent to a backend, kept for a replay until the
+// backend answers. Backend attempts and retries are in call_attempt.cc, endings in
+// call_end.cc.
+
 namespace grelay {
 namespace {
 
-// A REFUSED_STREAM call is replayed on another connection at most this many times.
-constexpr uint32_t max_refused_retries = 3;
 // Request bytes kept after sending, until the backend answers, so a stream it refused can be
 // replayed. A call that sends more before any answer can no longer be replayed.
 constexpr size_t replay_limit = 64 * 1024;
-
-bool is_grpc_content_type(std::string_view ct) noexcept {
-  constexpr std::string_view grpc = "application/grpc";
-  if (ct.substr(0, grpc.size()) != grpc) return false;
-  return ct.size() == grpc.size() || ct[grpc.size()] == '+' || ct[grpc.size()] == ';';
-}
 
 // Copies |length| bytes of |from|, starting |offset| bytes in, to |to|. |offset| + |length| is
 // at most a replay buffer and one DATA frame's payload, far less than 16 chunks.
@@ -41,17 +39,6 @@ void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain
     to.append(base + offset, len - offset);
     offset = 0;
   }
-}
-
-// The status named by a grpc-status value; UNKNOWN when it names none.
-StatusCode status_from_text(std::string_view text) noexcept {
-  int code = -1;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), code);
-  if (ec != std::errc() || end != text.data() + text.size() || code < 0 ||
-      code >= static_cast<int>(status_code_count)) {
-    return StatusCode::unknown;
-  }
-  return static_cast<StatusCode>(code);
 }
 
 // Calls come and go by the thousand per second on a worker: their memory is reused.
@@ -140,69 +127,40 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 }
 
 void Call::on_request_headers_end() noexcept {
-  const uint32_t max_metadata = downstream_->listener().max_request_metadata;
-  if (request_header_bytes_ > max_metadata) {
-    series_ = &snapshot_->stats().unrouted();
-    series_->started.add();
-    finish(StatusCode::resource_exhausted,
-           "request metadata of " + std::to_string(request_header_bytes_) +
-               " bytes is over the relay's limit of " + std::to_string(max_metadata),
-           ErrorReason::metadata_too_large);
-    return;
-  }
-  std::string_view method = request_field(request_index_.method);
-  std::string_view path = request_field(request_index_.path);
-  // A request may name its authority in host instead (RFC 9113 §8.3.1).
-  if (request_index_.authority == RequestFieldIndex::none) {
-    request_index_.authority = request_index_.host;
-  }
-  const PeerIdentity* client = downstream_->peer_identity();
-  route_ = snapshot_->router().match(path, request_field(request_index_.authority),
-                                     client ? &client->sans : nullptr);
-  if (route_) {
-    cluster_ = &snapshot_->cluster(route_->cluster_index);
-    series_ = &snapshot_->stats().routed(
-        static_cast<size_t>(route_ - snapshot_->config().routes.data()), path);
-    cluster_->stats()->active_calls.add(1);
-  } else {
-    series_ = &snapshot_->stats().unrouted();
-  }
-  series_->started.add();
-  if (method != "POST") {
-    reject_http("405", StatusCode::internal,
-                "method " + std::string(method) + " not allowed: gRPC calls use POST",
-                ErrorReason::bad_method);
-    return;
-  }
-  std::string_view content_type = request_field(request_index_.content_type);
-  if (!is_grpc_content_type(content_type)) {
-    reject_http("415", StatusCode::internal,
-                "invalid gRPC request content-type '" + std::string(content_type) + "'",
-                ErrorReason::bad_content_type);
-    return;
-  }
-  if (!route_) {
-    finish(StatusCode::unimplemented, "no route for " + std::string(path), ErrorReason::no_route);
-    return;
-  }
-  std::optional<std::chrono::nanoseconds> timeout;
-  if (request_index_.grpc_timeout != RequestFieldIndex::none) {
-    std::string_view text = request_field(request_index_.grpc_timeout);
-    timeout = parse_grpc_timeout(text);
-    if (!timeout) {
-      finish(StatusCode::internal, "malformed grpc-timeout '" + std::string(text) + "'",
-             ErrorReason::bad_timeout);
-      return;
+  if (request_ == Request::headers) request_ = Request::streaming;
+  AdmissionRequest request;
+  request.metadata_bytes = request_header_bytes_;
+  request.max_metadata = downstream_->listener().max_request_metadata;
+  if (request.metadata_bytes <= request.max_metadata) {
+    // A request may name its authority in host instead (RFC 9113 §8.3.1).
+    if (request_index_.authority == RequestFieldIndex::none) {
+      request_index_.authority = request_index_.host;
     }
+    request.method = request_field(request_index_.method);
+    request.path = request_field(request_index_.path);
+    request.authority = request_field(request_index_.authority);
+    request.content_type = request_field(request_index_.content_type);
+    if (request_index_.grpc_timeout != RequestFieldIndex::none) {
+      request.grpc_timeout = request_field(request_index_.grpc_timeout);
+    }
+    const PeerIdentity* client = downstream_->peer_identity();
+    request.client_sans = client ? &client->sans : nullptr;
   }
-  if (route_->timeout) {
-    auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(*route_->timeout);
-    timeout = timeout ? std::min(*timeout, cap) : cap;
+  const Admission admission = admit(request, snapshot_->router());
+  count_start(admission.route, request.path);
+  if (admission.refusal) {
+    const Refusal& refusal = *admission.refusal;
+    if (std::string_view(refusal.http_status) == "200") {
+      finish(refusal.status, refusal.message, refusal.reason);
+    } else {
+      reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
+    }
+    return;
   }
-  if (timeout) {
+  if (admission.timeout) {
     // The deadline starts now, when the request arrives.
-    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(timeout->count());
-    uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
+    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(admission.timeout->count());
+    uint64_t ms = static_cast<uint64_t>((admission.timeout->count() + 999999) / 1000000);
     deadline_ms_ = uv_now(worker_.loop()) + ms;
   }
   if (!worker_.take_share(*downstream_, *cluster_)) {
@@ -213,6 +171,23 @@ void Call::on_request_headers_end() noexcept {
     return;
   }
   holds_share_ = true;
+  start_splice();
+}
+
+void Call::count_start(const RouteConfig* route, std::string_view path) noexcept {
+  route_ = route;
+  if (route_) {
+    cluster_ = &snapshot_->cluster(route_->cluster_index);
+    series_ = &snapshot_->stats().routed(
+        static_cast<size_t>(route_ - snapshot_->config().routes.data()), path);
+    cluster_->stats()->active_calls.add(1);
+  } else {
+    series_ = &snapshot_->stats().unrouted();
+  }
+  series_->started.add();
+}
+
+void Call::start_splice() noexcept {
   if (route_->retry) replay_limit_ = route_->retry->buffer;
   const std::string& hash_header = cluster_->config().hash_header;
   if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);
@@ -240,16 +215,16 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_request_end() noexcept {
-  request_ended_ = true;
+  request_ = Request::ended;
   resume_request();
 }
 
 void Call::resume_request() noexcept {
   // Only a stream whose body callback said "deferred" needs waking: resuming any other
   // one costs nghttp2 a stream lookup to find nothing to do.
-  if (!upstream_ || !request_deferred_) return;
+  if (!attempt_.session || !request_deferred_) return;
   request_deferred_ = false;
-  upstream_->resume(upstream_id_);
+  attempt_.session->resume(attempt_.stream_id);
 }
 
 void Call::resume_response() noexcept {
@@ -259,11 +234,17 @@ void Call::resume_response() noexcept {
 }
 
 void Call::on_downstream_close(uint32_t error_code) noexcept {
-  if (upstream_ && error_code != NGHTTP2_NO_ERROR) {
+  if (attempt_.session && error_code != NGHTTP2_NO_ERROR) {
     GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
                      nghttp2_http2_strerror(error_code));
   }
-  // A call that ends before its status was decided was cancelled by the client.
+  // A call that ends before its status was decided was cancelled by the client, unless its
+  // deadline had passed: a client gives up at its deadline, its reset and the relay's timer
+  // race, and the call is the deadline's whichever comes first.
+  if (!status_known_ && deadline_passed()) {
+    if (worker_.access_log()) relay_message_ = "deadline exceeded";
+    set_final_status(StatusCode::deadline_exceeded, ErrorReason::deadline_exceeded);
+  }
   set_final_status(StatusCode::cancelled);
   record_end();
   // The destructor resets a backend stream still open with CANCEL.
@@ -276,10 +257,13 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     const size_t n = std::min(length, response_body_.size());
     // The last bytes of a backend's response carry the end too (and the trailers follow in
     // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
-    if (n == response_body_.size() && response_ended_ && !relay_end_) end_response(data_flags);
+    if (n == response_body_.size() && attempt_.response_ended &&
+        response_ != Response::relay_ending) {
+      end_response(data_flags);
+    }
     return static_cast<ssize_t>(n);
   }
-  if (relay_end_) {
+  if (response_ == Response::relay_ending) {
     response_ = Response::done;
     // Trailers after half a message would hand the client a corrupt message: reset instead.
     if (!response_frames_.at_boundary()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -291,7 +275,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     set_final_status(relay_status_, error_reason_);
     return 0;
   }
-  if (response_ended_) {
+  if (attempt_.response_ended) {
     end_response(data_flags);
     return 0;
   }
@@ -302,8 +286,8 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
 void Call::end_response(uint32_t* data_flags) noexcept {
   response_ = Response::done;
   *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  set_final_status(trailers_.has("grpc-status") ? status_from_text(trailers_.get("grpc-status"))
-                                                : StatusCode::unknown);
+  // No grpc-status reads as UNKNOWN, as an empty one does.
+  set_final_status(status_from_grpc_status(trailers_.get("grpc-status")));
   if (trailers_.empty()) return;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   NvArray nva;
@@ -323,45 +307,21 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
   }
   response_bytes_ += length;
   response_body_.move_to(out, length);
-  if (upstream_) upstream_->consume(upstream_id_, length, response_ended_);
+  if (attempt_.session)
+    attempt_.session->consume(attempt_.stream_id, length, attempt_.response_ended);
 }
 
-// --- backend side ------------------------------------------------------------------------
-
-void Call::start_upstream() noexcept {
-  if (attempts_ > 0) cluster_->stats()->retries.add();
-  ++attempts_;
-  cluster_->open_stream(*this, affinity_);
-}
-
-bool Call::retryable() const noexcept {
-  return replayable_ && response_ == Response::none && !upstream_done_;
-}
+// --- the request to the backend, and its body kept for a replay -------------------------
 
 void Call::drop_replay() noexcept {
-  if (replay_offset_ > 0) replayable_ = false;
-  request_body_.drain(replay_offset_);
-  consumed_prefix_ -= replay_offset_;
-  replay_offset_ = 0;
-}
-
-void Call::on_upstream_ready(BackendSession& session) noexcept {
-  if (upstream_done_ || response_ == Response::done) return;
-  // The request goes out when the backend connection next writes, at the end of this loop
-  // turn; a client that resets the call before then costs the backend nothing.
-  upstream_ = &session;
-  upstream_id_ = 0;
-  EndpointStats* endpoint = session.endpoint().stats();
-  if (endpoint != endpoint_stats_) {
-    if (endpoint_stats_) endpoint_stats_->active_calls.add(-1);
-    endpoint_stats_ = endpoint;
-    if (endpoint_stats_) endpoint_stats_->active_calls.add(1);
-  }
-  session.queue_request(*this);
+  if (attempt_.replay_offset > 0) replayable_ = false;
+  request_body_.drain(attempt_.replay_offset);
+  consumed_prefix_ -= attempt_.replay_offset;
+  attempt_.replay_offset = 0;
 }
 
 void Call::on_submit(ClientSession&) noexcept {
-  BackendSession& session = *upstream_;
+  BackendSession& session = *attempt_.session;
   NvArray nva;
   // host is not forwarded (HTTP/2 uses :authority); a request that gave only host gets its
   // value as :authority, ahead of every regular field.
@@ -375,13 +335,13 @@ void Call::on_submit(ClientSession&) noexcept {
     std::string_view name = rcbuf_view(fields[i].name);
     if (i >= 64 && unforwarded(classify_field(name))) continue;
     // A retry states its own count (the relay's attempts), not the client's.
-    if (retries_ > 0 && name == "grpc-previous-rpc-attempts") continue;
+    if (counts_.policy > 0 && name == "grpc-previous-rpc-attempts") continue;
     nva.add_kept(name, rcbuf_view(fields[i].value));
   }
   nva.add_kept("te", "trailers");
   std::string previous;
-  if (retries_ > 0) {
-    previous = std::to_string(retries_);
+  if (counts_.policy > 0) {
+    previous = std::to_string(counts_.policy);
     nva.add("grpc-previous-rpc-attempts", previous);
   }
   std::string timeout;
@@ -393,10 +353,10 @@ void Call::on_submit(ClientSession&) noexcept {
   }
   int32_t id = session.submit_request(nva.data(), nva.size(), this);
   if (id > 0) {
-    upstream_id_ = id;
+    attempt_.stream_id = id;
     return;
   }
-  upstream_ = nullptr;
+  attempt_.session = nullptr;
   if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE && retryable()) {
     // This connection used up its stream ids: it takes no more calls; another one does.
     session.retire();
@@ -409,166 +369,15 @@ void Call::on_submit(ClientSession&) noexcept {
          ErrorReason::backend_stream);
 }
 
-void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
-  if (upstream_done_ || response_ != Response::none) return;
-  // Nothing reached a backend yet: another endpoint may take the call.
-  if (attempts_ < cluster_->endpoint_count() && retryable() && status == StatusCode::unavailable) {
-    replay_offset_ = 0;
-    start_upstream();
-    return;
-  }
-  if (retry_attempt(status)) return;
-  upstream_done_ = true;
-  finish(status, why, ErrorReason::no_endpoint);
-}
-
-void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
-                              bool later_block) noexcept {
-  response_block_bytes_ += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
-  // Past the limit the fields are not kept: the block is refused when it ends.
-  if (response_block_bytes_ > downstream_->listener().max_response_metadata) return;
-  (later_block && final_headers_seen_ ? trailers_ : response_headers_).add(name, value);
-}
-
-bool Call::response_block_too_large() noexcept {
-  const size_t bytes = response_block_bytes_;
-  response_block_bytes_ = 0;
-  const uint32_t limit = downstream_->listener().max_response_metadata;
-  if (bytes <= limit) return false;
-  // The client could not be given it (and HTTP/2 libraries refuse blocks past 64 KiB): the
-  // call ends with a status of the relay's, and the backend stream is cancelled.
-  response_headers_.clear();
-  trailers_.clear();
-  if (upstream_) {
-    drop_replay();
-    release_upstream(NGHTTP2_CANCEL);
-  }
-  finish(StatusCode::resource_exhausted,
-         "backend response metadata of " + std::to_string(bytes) +
-             " bytes is over the relay's limit of " + std::to_string(limit),
-         ErrorReason::response_metadata_too_large);
-  return true;
-}
-
-void Call::on_response_headers_end(bool end_stream) noexcept {
-  if (response_block_too_large()) return;
-  // Trailers end the response through on_response_end().
-  if (final_headers_seen_ || response_ != Response::none) return;
-  std::string_view status_text = response_headers_.get(":status");
-  int http_status = 0;
-  std::from_chars(status_text.data(), status_text.data() + status_text.size(), http_status);
-  if (http_status >= 100 && http_status < 200) {
-    response_headers_.clear();
-    return;
-  }
-  final_headers_seen_ = true;
-  if (http_status != 200 && !response_headers_.has("grpc-status")) {
-    StatusCode status = status_from_http(http_status);
-    note_outcome(status);
-    if (retry_attempt(status)) return;
-    drop_replay();
-    release_upstream(NGHTTP2_CANCEL);
-    finish(status, "backend answered HTTP " + std::string(status_text) + " without a gRPC status",
-           ErrorReason::backend_http_status);
-    return;
-  }
-  if (end_stream) {
-    // Trailers-Only: the attempt failed or succeeded without committing anything yet.
-    StatusCode status = status_from_text(response_headers_.get("grpc-status"));
-    note_outcome(status);
-    if (status != StatusCode::ok &&
-        retry_attempt(status, response_headers_.get("grpc-retry-pushback-ms"),
-                      response_headers_.has("grpc-retry-pushback-ms"))) {
-      return;
-    }
-  }
-  // The backend processed the request: it will not be replayed.
-  drop_replay();
-  forward_response_headers(end_stream);
-}
-
-void Call::forward_response_headers(bool end_stream) noexcept {
-  NvArray nva;
-  for (const auto& f : response_headers_.fields()) {
-    std::string_view name = rcbuf_view(f.name);
-    if (is_hop_by_hop(name)) continue;
-    nva.add_kept(name, rcbuf_view(f.value));
-  }
-  // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
-  response_ = end_stream ? Response::done : Response::streaming;
-  if (end_stream) {
-    set_final_status(response_headers_.has("grpc-status")
-                         ? status_from_text(response_headers_.get("grpc-status"))
-                         : StatusCode::unknown);
-  }
-  downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
-}
-
-void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
-  if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
-  if (response_ != Response::streaming || relay_end_) {
-    upstream_->consume(upstream_id_, len);
-    return;
-  }
-  response_body_.append(data, len);
-  resume_response();
-}
-
-void Call::on_response_end() noexcept {
-  if (!response_ended_ && response_ == Response::streaming) {
-    std::string_view text = trailers_.get("grpc-status");
-    int code = 2;
-    std::from_chars(text.data(), text.data() + text.size(), code);
-    note_outcome(static_cast<StatusCode>(code));
-  }
-  response_ended_ = true;
-  if (response_ == Response::streaming) resume_response();
-}
-
-void Call::on_upstream_close(uint32_t error_code) noexcept {
-  BackendSession* session = upstream_;
-  upstream_ = nullptr;
-  // The stream is gone: bytes still buffered need no backend window any more.
-  if (session) session->consume(upstream_id_, response_body_.size(), /*peer_ended=*/true);
-  if (response_ended_ || response_ == Response::done) {
-    upstream_done_ = true;
-    return;
-  }
-  if (error_code == NGHTTP2_REFUSED_STREAM && retryable() &&
-      attempts_ < max_refused_retries + cluster_->endpoint_count()) {
-    // The backend never processed the stream: replaying it, from the first byte, is safe.
-    replay_offset_ = 0;
-    start_upstream();
-    return;
-  }
-  StatusCode status =
-      error_code == h2_connection_lost ? StatusCode::unavailable : status_from_h2_error(error_code);
-  if (session && error_code != NGHTTP2_REFUSED_STREAM) {
-    upstream_ = session;
-    note_outcome(status);
-    upstream_ = nullptr;
-  }
-  if (retry_attempt(status)) return;
-  upstream_done_ = true;
-  if (error_code == h2_connection_lost) {
-    finish(StatusCode::unavailable, "backend connection lost",
-           ErrorReason::backend_connection_lost);
-  } else {
-    finish(status_from_h2_error(error_code),
-           std::string("backend reset the stream: ") + nghttp2_http2_strerror(error_code),
-           ErrorReason::backend_reset);
-  }
-}
-
 ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
-  size_t available = request_body_.size() - replay_offset_;
+  size_t available = request_body_.size() - attempt_.replay_offset;
   if (available > 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     // The client's last bytes carry END_STREAM, not an empty DATA frame of their own.
-    if (request_ended_ && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (request_ == Request::ended && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(std::min(length, available));
   }
-  if (request_ended_) {
+  if (request_ == Request::ended) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
@@ -577,25 +386,26 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
 }
 
 void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
-  if (!replayable_ && replay_offset_ == 0) {
+  if (!replayable_ && attempt_.replay_offset == 0) {
     // Nothing is kept for a replay any more: the bytes move to the output.
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
-      downstream_->consume(stream_id_, length - consumed_prefix_, request_ended_);
+      downstream_->consume(stream_id_, length - consumed_prefix_, request_ == Request::ended);
       consumed_prefix_ = 0;
     } else {
       consumed_prefix_ -= length;
     }
     return;
   }
-  copy_range(request_body_, replay_offset_, length, out);
-  replay_offset_ += length;
+  copy_range(request_body_, attempt_.replay_offset, length, out);
+  attempt_.replay_offset += length;
   // The client gets window back once, for bytes a replay sends again too.
-  if (replay_offset_ > consumed_prefix_) {
-    downstream_->consume(stream_id_, replay_offset_ - consumed_prefix_, request_ended_);
-    consumed_prefix_ = replay_offset_;
+  if (attempt_.replay_offset > consumed_prefix_) {
+    downstream_->consume(stream_id_, attempt_.replay_offset - consumed_prefix_,
+                         request_ == Request::ended);
+    consumed_prefix_ = attempt_.replay_offset;
   }
-  if (!replayable_ || replay_offset_ > replay_limit_) drop_replay();
+  if (!replayable_ || attempt_.replay_offset > replay_limit_) drop_replay();
 }
 
 }  // namespace grelay

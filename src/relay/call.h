@@ -5,12 +5,13 @@
 
 #include "core/chunk.h"
 #include "core/grpc_frame.h"
-#include "core/worker_stats.h"
 #include "grelay/status.h"
 #include "h2/server_session.h"
+#include "relay/attempt.h"
 #include "relay/deadline_queue.h"
 #include "relay/header_list.h"
 #include "relay/snapshot.h"
+#include "stats/worker_stats.h"
 #include "upstream/upstream_handler.h"
 
 namespace grelay {
@@ -73,13 +74,25 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
     Call& call;
   };
 
+  // Where the request from the client stands (nghttpx's Downstream request state).
+  enum class Request {
+    headers,    // request headers arriving
+    streaming,  // headers complete; DATA may follow
+    ended,      // the client ended its request (END_STREAM)
+  };
   // Where the response to the client stands.
   enum class Response {
-    none,       // nothing sent yet
-    streaming,  // HEADERS sent; DATA and trailers follow
-    done,       // the end (trailers, Trailers-Only, or reset) is submitted
+    none,          // nothing sent yet
+    streaming,     // HEADERS sent; the backend's DATA and trailers follow
+    relay_ending,  // HEADERS sent; the relay ends the call with a status of its own once the
+                   // response bytes it keeps are sent (relay_status_, relay_message_)
+    done,          // the end (trailers, Trailers-Only, or reset) is submitted
   };
 
+  // Notes the call's |route| (null when none) and counts its start under it.
+  void count_start(const RouteConfig* route, std::string_view path) noexcept;
+  // The call was admitted: arms its timers and starts its first attempt.
+  void start_splice() noexcept;
   void start_upstream() noexcept;
   // Ends the call with a relay-made |status|: Trailers-Only when nothing was sent yet,
   // trailers after the body otherwise (a reset if that would cut a message). With
@@ -109,6 +122,8 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
   bool retryable() const noexcept;
+  // Counts an attempt after the first, in the access log and in grelay_retries_total alike.
+  void count_retry() noexcept;
   // An attempt ended with |status| before anything was committed to the client: schedules a
   // retry under the route's policy and returns true, or returns false. |pushback| is the
   // attempt's grpc-retry-pushback-ms, if any.
@@ -122,6 +137,8 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void drop_replay() noexcept;
   std::string_view request_field(uint16_t index) const noexcept;
 
+  // The call's deadline has passed, or will within the deadline timer's resolution (1 ms).
+  bool deadline_passed() const noexcept;
   // Arms the deadline queue for the earlier of the deadline and the next idle check.
   void arm_timer() noexcept;
 
@@ -130,9 +147,9 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   SnapshotRef snapshot_;
   ServerSession* downstream_;
   int32_t stream_id_;
-  BackendSession* upstream_ = nullptr;
-  // 0 while the request waits in |upstream_|'s queue to be submitted (on_submit()).
-  int32_t upstream_id_ = 0;
+  // The attempt in progress, and the count of those made.
+  Attempt attempt_;
+  AttemptCounts counts_;
   const RouteConfig* route_ = nullptr;
   Cluster* cluster_ = nullptr;
 
@@ -181,39 +198,25 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // stream_idle_timeout in ms (0: off) and the loop time of the last frame either way.
   uint64_t idle_timeout_ms_ = 0;
   uint64_t last_activity_ms_ = 0;
-  // Attempts since the call started or since the last policy retry (transparent ones).
-  uint32_t attempts_ = 0;
-  // Retries made under the route's retry policy.
-  uint32_t retries_ = 0;
   RetryTimer retry_timer_{*this};
   // Request bytes kept for a replay (the route's retry buffer, or the default).
   size_t replay_limit_;
   // Request header value that picks the endpoint for lb = ring_hash.
   std::string_view affinity_;
+  Request request_ = Request::headers;
   Response response_ = Response::none;
   StatusCode relay_status_ = StatusCode::ok;
   std::string relay_message_;
-  bool relay_end_ = false;
-  bool request_ended_ = false;
-  bool response_ended_ = false;
-  // The backend's final (non-1xx) response headers arrived; later HEADERS are trailers.
-  bool final_headers_seen_ = false;
-  // Bytes of request metadata, and of the response HEADERS block being received (RFC 7541
-  // size: name + value + 32 per field).
+  // Bytes of request metadata (RFC 7541 size: name + value + 32 per field).
   size_t request_header_bytes_ = 0;
-  size_t response_block_bytes_ = 0;
   // The call counts towards its connection's max_client_share of |cluster_|.
   bool holds_share_ = false;
-  // Request bytes sent to the current backend stream but kept at the front of
-  // |request_body_| for a replay, until the backend answers or they pass the replay limit.
-  size_t replay_offset_ = 0;
   // Bytes at the front of |request_body_| whose window was already handed back to the client.
   size_t consumed_prefix_ = 0;
   // False once request bytes were sent and dropped: the call can no longer be replayed.
   bool replayable_ = true;
   // The call is over on the backend side: later request bytes are dropped.
   bool upstream_done_ = false;
-  bool started_ = false;
 };
 
 }  // namespace grelay

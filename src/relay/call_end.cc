@@ -10,79 +10,11 @@
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
 
-// How a Call's attempts and the call itself end: retries under the route's policy,
-// deadlines and idle streams, relay-made statuses, and the record of each finished call.
-// The data path of a call is in call.cc.
+// How a call ends: deadlines and idle streams, relay-made statuses, the status the client
+// got, and the record of each finished call. The client side is in call.cc, the backend
+// attempts and retries in call_attempt.cc.
 
 namespace grelay {
-
-// --- retries -----------------------------------------------------------------------------
-
-void Call::note_outcome(StatusCode status) noexcept {
-  if (upstream_) cluster_->report(upstream_->endpoint(), status);
-  if (route_->retry) {
-    const auto& on = route_->retry->on;
-    bool failure = std::find(on.begin(), on.end(), status) != on.end();
-    cluster_->record_attempt(*route_->retry, failure);
-  }
-}
-
-bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_pushback) noexcept {
-  if (!route_ || !route_->retry || !retryable()) return false;
-  const RetryConfig& policy = *route_->retry;
-  if (std::find(policy.on.begin(), policy.on.end(), status) == policy.on.end()) return false;
-  if (retries_ + 1 >= policy.attempts) return false;
-  uint64_t delay_ms = 0;
-  if (has_pushback) {
-    // The backend says when to come back; a malformed or negative value means "do not".
-    uint64_t ms = 0;
-    auto [end, ec] = std::from_chars(pushback.data(), pushback.data() + pushback.size(), ms);
-    if (ec != std::errc() || end != pushback.data() + pushback.size() || pushback.empty()) {
-      return false;
-    }
-    delay_ms = ms;
-  } else {
-    // Exponential backoff with full jitter.
-    uint64_t cap = static_cast<uint64_t>(policy.backoff.count())
-                   << std::min<uint32_t>(retries_, 20);
-    cap = std::min<uint64_t>(cap, static_cast<uint64_t>(policy.max_backoff.count()));
-    delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
-  }
-  if (deadline_ns_ != 0 && TurnClock::now_ns() + delay_ms * 1000000 >= deadline_ns_) return false;
-  if (!cluster_->retry_allowed(policy)) {
-    GRELAY_LOG_DEBUG("stream %d: retry budget of cluster %s spent; not retrying", stream_id_,
-                     cluster_->config().name.c_str());
-    return false;
-  }
-  ++retries_;
-  ++cluster_->counters().retries;
-  if (cluster_->stats()) cluster_->stats()->retries.add();
-  GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
-                   std::string(status_name(status)).c_str(), retries_,
-                   static_cast<unsigned long long>(delay_ms));
-  detach_for_retry();
-  attempts_ = 0;
-  worker_.retry_timers().add(retry_timer_, uv_now(worker_.loop()) + delay_ms);
-  return true;
-}
-
-void Call::detach_for_retry() noexcept {
-  cancel_wait();
-  if (upstream_) {
-    BackendSession* session = upstream_;
-    upstream_ = nullptr;
-    session->reset(upstream_id_, *this, NGHTTP2_CANCEL);
-    session->consume(upstream_id_, response_body_.size());
-  }
-  response_headers_.clear();
-  trailers_.clear();
-  response_body_.clear();
-  final_headers_seen_ = false;
-  response_ended_ = false;
-  replay_offset_ = 0;
-}
-
-// --- endings -----------------------------------------------------------------------------
 
 void Call::arm_timer() noexcept {
   uint64_t at = deadline_ms_;
@@ -109,10 +41,19 @@ void Call::on_expire(const char* why) noexcept {
   finish(StatusCode::unavailable, why, ErrorReason::connection_expired, true);
 }
 
+bool Call::deadline_passed() const noexcept {
+  // The timer fires on the loop's millisecond clock, up to a millisecond after the deadline:
+  // a reset within that millisecond came at the deadline.
+  constexpr uint64_t timer_resolution_ns = 1000000;
+  return deadline_ns_ != 0 && TurnClock::now_ns() + timer_resolution_ns >= deadline_ns_;
+}
+
 void Call::on_deadline() noexcept {
   uint64_t now = uv_now(worker_.loop());
   if (deadline_ms_ == 0 || now < deadline_ms_) {
-    if (!idle_timeout_ms_ || response_ == Response::done) return;
+    if (!idle_timeout_ms_ || response_ == Response::done || response_ == Response::relay_ending) {
+      return;
+    }
     // Frames moved since the check was armed: look again when the stream may be idle.
     if (now < last_activity_ms_ + idle_timeout_ms_) {
       arm_timer();
@@ -130,21 +71,11 @@ void Call::on_deadline() noexcept {
   finish(StatusCode::deadline_exceeded, "deadline exceeded", ErrorReason::deadline_exceeded, true);
 }
 
-void Call::release_upstream(uint32_t error_code) noexcept {
-  cancel_wait();
-  worker_.retry_timers().remove(retry_timer_);
-  upstream_done_ = true;
-  if (!upstream_) return;
-  BackendSession* session = upstream_;
-  upstream_ = nullptr;
-  session->reset(upstream_id_, *this, error_code);
-  session->consume(upstream_id_, response_body_.size());
-}
-
 void Call::finish(StatusCode status, const std::string& message, ErrorReason reason,
                   bool drop_pending) noexcept {
-  if (response_ == Response::done) return;
-  if (upstream_) release_upstream(NGHTTP2_CANCEL);
+  // The first ending decided wins: the status logged is the status sent.
+  if (response_ == Response::done || response_ == Response::relay_ending) return;
+  if (attempt_.session) release_upstream(NGHTTP2_CANCEL);
   upstream_done_ = true;
   if (drop_pending || response_ == Response::none) response_body_.clear();
   if (response_ == Response::none) {
@@ -152,7 +83,7 @@ void Call::finish(StatusCode status, const std::string& message, ErrorReason rea
     return;
   }
   set_final_status(status, reason);
-  relay_end_ = true;
+  response_ = Response::relay_ending;
   relay_status_ = status;
   relay_message_ = message;
   downstream_->resume(stream_id_);
@@ -201,7 +132,7 @@ void Call::record_end() noexcept {
   entry.response_bytes = response_bytes_;
   entry.request_messages = request_frames_.messages();
   entry.response_messages = response_frames_.messages();
-  entry.retries = attempts_ > 0 ? attempts_ - 1 : 0;
+  entry.retries = counts_.retries;
   entry.error = error_reason_name(error_reason_);
   if (error_reason_ != ErrorReason::none) entry.message = relay_message_;
   log->append(entry);

@@ -4,12 +4,13 @@
 #include <memory>
 #include <vector>
 
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "net/tls_contexts.h"
 #include "route/router.h"
+#include "stats/worker_stats.h"
 #include "upstream/cluster.h"
 #include "upstream/endpoint.h"
+#include "upstream/upstream_context.h"
 
 namespace grelay {
 

@@ -12,17 +12,6 @@
 #include "upstream/cluster.h"
 
 namespace grelay {
-namespace {
-
-// Index of the listener of |config| at |address|, or -1.
-ptrdiff_t find_listener(const Config& config, const HostPort& address) noexcept {
-  for (size_t i = 0; i < config.listeners.size(); ++i) {
-    if (config.listeners[i].address.same_address(address)) return static_cast<ptrdiff_t>(i);
-  }
-  return -1;
-}
-
-}  // namespace
 
 Worker::Worker(uv_loop_t* loop, std::shared_ptr<const Config> config,
                std::shared_ptr<TlsContexts> tls, std::shared_ptr<WorkerStats> stats)
@@ -132,7 +121,15 @@ bool Worker::reconfigure(std::shared_ptr<const Config> config,
     return true;
   });
   for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
-    if (find_listener(*config, s->listener().address) < 0) s->shutdown();
+    auto* info = static_cast<SessionInfo*>(s->tag());
+    if (!info || info->listener_index == SessionInfo::gone) continue;
+    ptrdiff_t j = info->listener_index < map.size() ? map[info->listener_index] : -1;
+    if (j >= 0) {
+      info->listener_index = static_cast<size_t>(j);
+    } else {
+      info->listener_index = SessionInfo::gone;
+      s->shutdown();
+    }
   }
   addresses_.clear();
   for (const auto& slot : listeners_)
@@ -241,6 +238,7 @@ bool Worker::start_session(ServerSession& session, size_t listener_index) noexce
   auto* info = new SessionInfo;
   info->stats = current_->stats_ptr();
   info->listener = &info->stats->listener(listener_index);
+  info->listener_index = listener_index;
   info->listener->connections.add();
   info->listener->active_connections.add(1);
   if (access_log_) {

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,7 +11,6 @@
 
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "h2/server_session.h"
 #include "h2/session_allocator.h"
@@ -20,6 +20,7 @@
 #include "relay/access_log.h"
 #include "relay/deadline_queue.h"
 #include "relay/snapshot.h"
+#include "stats/worker_stats.h"
 
 namespace grelay {
 
@@ -112,6 +113,10 @@ class Worker final : public ServerSessionOwner {
     // The counters of the listener the connection came in on, in the snapshot of its accept.
     std::shared_ptr<WorkerStats> stats;
     ListenerStats* listener = nullptr;
+    // The connection's listener in the config in force (reconfigure() follows it through
+    // each reload); |gone| once a reload dropped it.
+    static constexpr size_t gone = SIZE_MAX;
+    size_t listener_index = gone;
     std::string peer;
     // Calls of this connection in flight per cluster (max_client_share); few clusters each.
     std::vector<std::pair<const Cluster*, uint32_t>> held;

@@ -146,7 +146,6 @@ void Cluster::resolve(size_t index) noexcept {
   target.next_resolve_ms = now + static_cast<uint64_t>(config_.resolve_interval.count());
   if (!resolver_) return;
   target.resolving = true;
-  ++counters_.resolves;
   resolver_->resolve(
       target.address.host, target.address.port,
       [this, index](int status, const std::string& error, std::vector<sockaddr_storage> addresses) {
@@ -161,7 +160,6 @@ void Cluster::on_resolved(size_t index, int status, const std::string& error,
   target.answered = true;
   if (status != 0 || addresses.empty()) {
     // The last good answer stays in use: a DNS hiccup must not empty the cluster.
-    ++counters_.resolve_failures;
     GRELAY_LOG_WARN("cluster %s: cannot resolve %s: %s", config_.name.c_str(),
                     target.address.text.c_str(), status != 0 ? error.c_str() : "no addresses");
     serve_waiting();
@@ -193,7 +191,6 @@ void Cluster::on_resolved(size_t index, int status, const std::string& error,
   // Retiring fails the calls still waiting for its connections: they find other endpoints,
   // so the endpoint lists are complete first.
   for (Endpoint* e : gone) {
-    ++counters_.endpoints_removed;
     GRELAY_LOG_INFO("cluster %s: endpoint %s removed by DNS; draining it", config_.name.c_str(),
                     e->name().c_str());
     e->retire();
@@ -211,7 +208,6 @@ void Cluster::add_endpoint(size_t index, const sockaddr* addr) noexcept {
     endpoints_.back()->set_stats(stats_, &stats_->endpoints[index]);
   }
   if (target.dns) {
-    ++counters_.endpoints_added;
     GRELAY_LOG_INFO("cluster %s: endpoint %s added", config_.name.c_str(),
                     endpoints_.back()->name().c_str());
   }
@@ -280,7 +276,6 @@ uint64_t Cluster::stream_capacity() noexcept {
 }
 
 void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_key) noexcept {
-  ++counters_.streams;
   if (shut_down_) {
     handler.on_upstream_failed(StatusCode::unavailable, "relay shutting down");
     return;
@@ -304,7 +299,6 @@ void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_ke
       cap = config_.max_pending;
     }
     if (breaker) {
-      ++counters_.overflow;
       handler.on_upstream_failed(StatusCode::resource_exhausted,
                                  "cluster '" + config_.name + "' is at its " + breaker + " of " +
                                      std::to_string(cap) + " calls");
@@ -323,7 +317,6 @@ void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_ke
     waiting_.push_back(handler);
     return;
   }
-  ++counters_.no_endpoint;
   // Say why: the most telling state of the endpoints.
   std::string why;
   size_t unhealthy = 0, ejected = 0, backing_off = 0;
@@ -384,7 +377,6 @@ void Cluster::on_too_many_pings(Endpoint& endpoint) noexcept {
 bool Cluster::retry_allowed(const RetryConfig& policy) noexcept {
   if (retry_tokens_ < 0) retry_tokens_ = policy.budget_tokens;
   if (retry_tokens_ > policy.budget_tokens / 2.0) return true;
-  ++counters_.retries_throttled;
   return false;
 }
 

@@ -14,25 +14,6 @@ namespace grelay {
 
 class DnsResolver;
 
-// Counters of one cluster on one worker, written only by the worker's thread (metrics read
-// them; a reader on another thread sees each value as of some recent moment).
-struct ClusterCounters {
-  uint64_t streams = 0;            // backend streams asked for (calls and their retries)
-  uint64_t no_endpoint = 0;        // failed at once: no usable endpoint
-  uint64_t overflow = 0;           // refused by max_pending / max_active
-  uint64_t connect_failures = 0;   // connects that failed or timed out
-  uint64_t retries = 0;            // retry attempts made by route retry policies
-  uint64_t retries_throttled = 0;  // retries the retry budget refused
-  uint64_t ejections = 0;          // outlier ejections
-  uint64_t health_checks_ok = 0;
-  uint64_t health_checks_failed = 0;
-  uint64_t keepalive_timeouts = 0;  // connections closed for an unanswered PING
-  uint64_t resolves = 0;            // DNS lookups made
-  uint64_t resolve_failures = 0;
-  uint64_t endpoints_added = 0;
-  uint64_t endpoints_removed = 0;
-};
-
 // The endpoints of one [[cluster]] on one worker: discovery (DNS names re-resolved), load
 // balancing, health, circuit breakers and the retry budget.
 class Cluster {
@@ -79,8 +60,6 @@ class Cluster {
   // times its backends' stream limit, capped by max_active. Worked out at most once per
   // loop millisecond.
   uint64_t stream_capacity() noexcept;
-  ClusterCounters& counters() noexcept { return counters_; }
-  const ClusterCounters& counters() const noexcept { return counters_; }
 
   // For endpoints and their sessions.
   uint64_t keepalive_interval_ms() const noexcept { return keepalive_interval_ms_; }
@@ -129,7 +108,6 @@ class Cluster {
   std::vector<Endpoint*> scratch_;
   uint64_t capacity_ = 0;
   uint64_t capacity_ms_ = UINT64_MAX;
-  ClusterCounters counters_;
 };
 
 }  // namespace grelay

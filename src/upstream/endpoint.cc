@@ -134,7 +134,6 @@ void Endpoint::on_connect_failed(const std::string& why) noexcept {
     GRELAY_LOG_DEBUG("backend %s: %s", name().c_str(), why.c_str());
   }
   ++failures_;
-  ++owner_.counters().connect_failures;
   if (stats_) stats_->connect_failures.add();
   uint64_t delay = backoff_base_ms << std::min<uint32_t>(failures_ - 1, 10);
   delay = std::min(delay, backoff_max_ms);
@@ -147,7 +146,6 @@ void Endpoint::on_connect_failed(const std::string& why) noexcept {
 }
 
 void Endpoint::on_keepalive_timeout(const std::string& why) noexcept {
-  ++owner_.counters().keepalive_timeouts;
   last_error_ = why;
   count_failure(why);
 }
@@ -174,7 +172,6 @@ void Endpoint::count_failure(const std::string& why) noexcept {
   ++ejections_;
   consecutive_failures_ = 0;
   ejected_until_ms_ = now + duration;
-  ++owner_.counters().ejections;
   if (stats_) {
     stats_->ejections.add();
     stats_->ejected.store(true, std::memory_order_relaxed);
@@ -186,7 +183,6 @@ void Endpoint::count_failure(const std::string& why) noexcept {
 }
 
 void Endpoint::on_health_result(bool serving, const std::string& why) noexcept {
-  ++(serving ? owner_.counters().health_checks_ok : owner_.counters().health_checks_failed);
   if (stats_) {
     (serving ? stats_->health_checks_ok : stats_->health_checks_failed).add();
     stats_->health.store(

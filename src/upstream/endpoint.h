@@ -8,29 +8,17 @@
 
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
-#include "core/worker_stats.h"
 #include "grelay/config.h"
 #include "net/flush_queue.h"
 #include "net/tls_context.h"
+#include "stats/worker_stats.h"
 #include "upstream/backend_session.h"
+#include "upstream/upstream_context.h"
 
 namespace grelay {
 
 class Cluster;
 class HealthCheck;
-
-// What the sessions of a worker share: the loop, buffers and the send queue.
-struct UpstreamContext {
-  uv_loop_t* loop;
-  ChunkPool& pool;
-  FlushQueue& flush_queue;
-  nghttp2_mem* mem;
-  // Backend sessions alive (so shutdown knows when the last socket is released).
-  size_t live_sessions = 0;
-  // Called when |live_sessions| drops to zero, if set.
-  void (*on_all_closed)(void* ctx) noexcept = nullptr;
-  void* on_all_closed_ctx = nullptr;
-};
 
 // One backend address of a cluster (an IP literal of the config, or one record of a name)
 // and its pooled connections.

@@ -8,8 +8,11 @@ import signal
 import subprocess
 
 import grpc
+import hpack
 import pytest
 
+import admin_support
+import raw_h2
 import support
 
 pytestmark = pytest.mark.relay_only
@@ -177,3 +180,89 @@ def test_unwritable_path_fails_at_start(tmp_path, clusters):
   assert result.returncode == 1, result.stderr
   assert "cannot open access log %s: No such file or directory" % log_path in result.stderr
   assert "listening on" not in result.stderr
+
+
+def test_retries_agree_with_the_metric(tmp_path, clusters):
+  """A call that succeeds after 2 retries under the route's policy logs "retries": 2, and
+  grelay_retries_total counts the same 2 (docs/config.md: attempts after the first, whether
+  the route's policy or a transparent replay made them)."""
+  flaky = support.BackendProcess(tmp_path, name="flaky")
+  path = str(tmp_path / "access.log")
+  policy = {"attempts": 3, "on": ["UNAVAILABLE"], "backoff": "10ms", "max_backoff": "50ms"}
+  relay, admin = admin_support.start_relay(
+      tmp_path, [{"prefix": "/test.", "cluster": "flaky", "retry": policy}],
+      {"flaky": [flaky.address]}, extra='[access_log]\npath = "%s"\n' % path)
+  try:
+    with support.channel(relay.address) as ch:
+      assert support.unary(ch)(b"x", metadata=(("x-fail-attempts", "2"),),
+                               timeout=support.GUARD_SECONDS) == b"x"
+    lines = wait_lines(path, 1)
+    assert [(l["status"], l["retries"]) for l in lines] == [("OK", 2)]
+    assert admin_support.Scrape(admin).value("grelay_retries_total", cluster="flaky") == 2
+  finally:
+    relay.stop()
+    flaky.stop()
+
+
+def send_headers(conn, encoder, sid, path, authority):
+  block = encoder.encode([(b":method", b"POST"), (b":scheme", b"http"), (b":path", path),
+                          (b":authority", authority), (b"content-type", b"application/grpc"),
+                          (b"te", b"trailers")])
+  conn.send(raw_h2.frame(raw_h2.HEADERS, 0x4 | 0x1, sid, block))
+
+
+def test_utf8_passes_through_and_invalid_bytes_are_escaped(tmp_path, clusters):
+  """Fields are written as they came when they are UTF-8 (café, not cafÃ©); a byte that is
+  not part of valid UTF-8 is written as \\u00XX, its value, and never dropped."""
+  path = str(tmp_path / "access.log")
+  relay = start(tmp_path, clusters, {"path": path})
+  try:
+    conn = raw_h2.RawConnection(relay.address)
+    encoder = hpack.Encoder()
+    send_headers(conn, encoder, 1, "/nope.Svc/café".encode(), relay.address.encode())
+    send_headers(conn, encoder, 3, b"/nope.Svc/x\xffy\xc3", relay.address.encode())
+    lines = wait_lines(path, 2)
+    conn.close()
+    with open(path, "rb") as f:
+      raw = f.read()
+  finally:
+    relay.stop()
+  assert sorted(l["path"] for l in lines) == ["/nope.Svc/café", "/nope.Svc/x\u00ffy\u00c3"]
+  assert sorted(l["message"] for l in lines) == ["no route for /nope.Svc/café",
+                                                 "no route for /nope.Svc/x\u00ffy\u00c3"]
+  assert "/nope.Svc/café".encode() in raw
+  assert b"/nope.Svc/x\\u00ffy\\u00c3" in raw
+
+
+def test_a_reset_at_the_deadline_is_the_deadline(tmp_path, clusters):
+  """A client that resets its call once the deadline has passed (within the relay's timer
+  resolution, 1 ms) gave up at the deadline: DEADLINE_EXCEEDED in metrics and the access
+  log, whichever of its RST_STREAM and the relay's timer came first. The reset and the
+  request arrive in one read here, so the relay's timer cannot have fired yet. A reset well
+  before the deadline is a cancel."""
+  path = str(tmp_path / "access.log")
+  relay, admin = admin_support.start_relay(
+      tmp_path, [{"service": "test.Echo", "cluster": "echo"}], {"echo": clusters["echo"]},
+      extra='[access_log]\npath = "%s"\n' % path)
+  try:
+    conn = raw_h2.RawConnection(relay.address)
+    encoder = hpack.Encoder()
+    for sid, timeout in ((1, b"1n"), (3, b"1m"), (5, b"100S")):
+      block = encoder.encode([(b":method", b"POST"), (b":scheme", b"http"),
+                              (b":path", b"/test.Echo/Unary"),
+                              (b":authority", relay.address.encode()),
+                              (b"content-type", b"application/grpc"), (b"te", b"trailers"),
+                              (b"grpc-timeout", timeout),
+                              (b"x-sleep-ms", b"5000")])
+      conn.send(raw_h2.frame(raw_h2.HEADERS, 0x4, sid, block) +
+                raw_h2.frame(raw_h2.RST_STREAM, 0, sid, b"\x00\x00\x00\x08"))
+    lines = wait_lines(path, 3)
+    conn.close()
+    scrape = admin_support.Scrape(admin)
+  finally:
+    relay.stop()
+  assert sorted(l["status"] for l in lines) == [
+      "CANCELLED", "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"], lines
+  labels = scrape.call_labels("test.Echo", "echo", "test.Echo", "Unary")
+  assert scrape.value("grelay_calls_total", **labels, grpc_code="DEADLINE_EXCEEDED") == 2
+  assert scrape.value("grelay_calls_total", **labels, grpc_code="CANCELLED") == 1

@@ -28,7 +28,44 @@ endpoints = ["127.0.0.1:1"]
                               "t.toml");
 }
 
+using grelay::Counter;
+using grelay::Gauge;
+
+const char* type_of(const Gauge*) {
+  return "gauge";
+}
+const char* type_of(const Counter*) {
+  return "counter";
+}
+
+// A named metric has its HELP and TYPE lines and a sample with |labels|; an unnamed one
+// (admin JSON only) has no family.
+void check_family(const std::string& text, const std::string& name, const std::string& type,
+                  const std::string& help, const std::string& labels) {
+  CAPTURE(name);
+  if (name.empty()) return;
+  CHECK(contains(text, "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"));
+  CHECK(contains(text, "\n" + name + "{" + labels + "} 0\n"));
+}
+
 }  // namespace
+
+TEST_CASE("each metric declared in GRELAY_*_STATS is exposed from its declaration") {
+  auto cfg = config();
+  grelay::Metrics metrics;
+  metrics.add_worker(std::make_shared<grelay::WorkerStats>(*cfg));
+  const std::string text = metrics.render_prometheus();
+  std::string labels;
+#define CHECK_FAMILY(member, kind, name, help) \
+  check_family(text, name, type_of(static_cast<const kind*>(nullptr)), help, labels);
+  labels = R"(listener="127.0.0.1:5000")";
+  GRELAY_LISTENER_STATS(CHECK_FAMILY)
+  labels = R"(cluster="c")";
+  GRELAY_CLUSTER_STATS(CHECK_FAMILY)
+  labels = R"(cluster="c",endpoint="127.0.0.1:1")";
+  GRELAY_ENDPOINT_STATS(CHECK_FAMILY)
+#undef CHECK_FAMILY
+}
 
 TEST_CASE("Metrics merges every worker's series by their labels") {
   auto cfg = config();

@@ -94,3 +94,16 @@ TEST_CASE("the relay never derives an application-reserved status") {
       CHECK_FALSE(grelay::status_from_h2_error(h2) == code);
   }
 }
+
+TEST_CASE("status_from_grpc_status reads 0 to 16 and nothing else") {
+  CHECK(grelay::status_from_grpc_status("0") == StatusCode::ok);
+  CHECK(grelay::status_from_grpc_status("14") == StatusCode::unavailable);
+  CHECK(grelay::status_from_grpc_status("16") == StatusCode::unauthenticated);
+  CHECK(grelay::status_from_grpc_status("014") == StatusCode::unavailable);
+  // Anything else is UNKNOWN: out of range, trailing bytes, signs, spaces, empty.
+  for (const char* text :
+       {"17", "99", "-1", "+1", "14abc", " 14", "14 ", "", "x", "99999999999999999999"}) {
+    CAPTURE(text);
+    CHECK(grelay::status_from_grpc_status(text) == StatusCode::unknown);
+  }
+}

@@ -1,4 +1,4 @@
-#include "core/worker_stats.h"
+#include "stats/worker_stats.h"
 
 #include <doctest/doctest.h>
 

@@ -1,9 +1,9 @@
-#include "core/peer_error.h"
+#include "stats/peer_error.h"
 
 #include <array>
 
 #include "core/log.h"
-#include "core/worker_stats.h"
+#include "stats/worker_stats.h"
 
 namespace grelay {
 namespace {

@@ -118,12 +118,38 @@ struct AddressState {
   std::atomic<bool> draining{false};
 };
 
+// The metrics of a listener, a cluster and an endpoint, each declared once:
+// X(member, kind, Prometheus name, help). The stats structs below, their merge over workers
+// and their Prometheus families (admin/metrics.cc) all follow from these lists, so adding
+// such a metric is one line here. |kind| is Gauge or Counter; a metric with an empty name is
+// kept for the admin JSON (/clusters) only. Labels: `listener` for a listener's metrics,
+// `cluster` for a cluster's, `cluster` and `endpoint` for an endpoint's.
+#define GRELAY_LISTENER_STATS(X)                                                                 \
+  X(active_calls, Gauge, "grelay_listener_active_calls", "Client streams (calls) open.")         \
+  X(active_connections, Gauge, "grelay_listener_active_connections", "Client connections open.") \
+  X(connections, Counter, "grelay_listener_connections_total", "Client connections accepted.")
+
+#define GRELAY_CLUSTER_STATS(X)                                                           \
+  X(active_calls, Gauge, "grelay_cluster_active_calls",                                   \
+    "Calls routed to the cluster and not ended.")                                         \
+  X(connections, Gauge, "grelay_cluster_active_connections", "Backend connections open.") \
+  X(retries, Counter, "grelay_retries_total",                                             \
+    "Call attempts after the first: retries under a route's retry policy and "            \
+    "transparent ones (another connection or endpoint).")
+
+#define GRELAY_ENDPOINT_STATS(X)                                         \
+  X(active_calls, Gauge, "", "Calls on the endpoint and not ended.")     \
+  X(connections, Gauge, "", "Backend connections to the endpoint open.") \
+  X(connect_failures, Counter, "grelay_backend_connect_failures_total",  \
+    "Backend connections that could not be established.")                \
+  X(ejections, Counter, "grelay_ejections_total", "Times an endpoint was ejected from balancing.")
+
+#define GRELAY_STATS_MEMBER(member, kind, name, help) kind member;
+
 struct EndpointStats {
   std::string address;
-  Gauge active_calls;
-  Gauge connections;
-  Counter connect_failures;
-  Counter ejections;
+  GRELAY_ENDPOINT_STATS(GRELAY_STATS_MEMBER)
+  // grelay_health_checks_total{result="healthy"|"unhealthy"}: one family over two counters.
   Counter health_checks_ok;
   Counter health_checks_failed;
   // Set by health checking and outlier ejection (written by the owning worker).
@@ -145,18 +171,14 @@ struct EndpointStats {
 
 struct ClusterStats {
   std::string name;
-  Gauge active_calls;
-  Gauge connections;
-  Counter retries;
+  GRELAY_CLUSTER_STATS(GRELAY_STATS_MEMBER)
   // One per configured endpoint, in config order.
   std::deque<EndpointStats> endpoints;
 };
 
 struct ListenerStats {
   std::string address;
-  Gauge active_calls;
-  Gauge active_connections;
-  Counter connections;
+  GRELAY_LISTENER_STATS(GRELAY_STATS_MEMBER)
 };
 
 // Everything one worker counts. Created from the config before the worker serves; the
