@@ -17,7 +17,9 @@ for path in sys.argv[1:]:
     entry = json.loads(line)
     out = entry.get("stdout", "") or ""
     # A fuzzer's log may hold anything ("3 passed" in a printed input): its result is the count.
-    if any(s.split(":")[-1] in ("fuzz", "fuzz-run") for s in entry.get("suite", [])):
+    # meson names a test "project:suite / name" (and newer versions also list its suites).
+    suites = entry.get("suite") or [entry.get("name", "").split(" / ")[0]]
+    if any(s.split(":")[-1] in ("fuzz", "fuzz-run") for s in suites):
       out = ""
     m = re.search(r"test cases:\s*(\d+) \|\s*(\d+) passed \|\s*(\d+) failed \|\s*(\d+) skipped", out)
     if m:
