@@ -20,13 +20,16 @@ for dir in build build-sanitize; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C "$dir" --no-suite fuzz --print-errorlogs --num-processes 1 || status=1
 done
-# The fuzz targets replay their committed corpora (seeds and every crash once found), built
-# with clang's libFuzzer; see test/fuzz/README.md.
+# The fuzz targets replay their committed corpora (seeds and every crash once found) and then
+# fuzz for a minute each from a copy of them (suite fuzz-run), built with clang's libFuzzer;
+# see test/fuzz/README.md.
 logs=(build/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json)
 if CC=clang CXX=clang++ scripts/build.sh build-fuzz -Dfuzz=enabled \
     -Db_sanitize=address,undefined -Db_lundef=false; then
-  echo "== meson test --suite fuzz (build-fuzz)"
-  meson test -C build-fuzz --suite fuzz --print-errorlogs || status=1
+  echo "== meson test --suite fuzz --suite fuzz-run (build-fuzz)"
+  fuzz_start=$SECONDS
+  meson test -C build-fuzz --suite fuzz --suite fuzz-run --print-errorlogs || status=1
+  echo "== fuzz tests took $((SECONDS - fuzz_start)) s"
   logs+=(build-fuzz/meson-logs/testlog.json)
 else
   echo "build failed: build-fuzz"

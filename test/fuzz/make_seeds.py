@@ -5,7 +5,9 @@ corpus/downstream/: HTTP/2 client byte streams in fuzz_downstream's input layout
 byte, then what the client sends after the preface), made with the h2 package.
 corpus/config/: the example configs from conf/ and a few small ones.
 corpus/grpc_timeout/: a few grpc-timeout values and grpc-message texts.
+corpus/request_check/: requests in fuzz_request_check's input layout, one per rule checked.
 downstream.dict: HTTP/2 frames and HPACK header fields, a libFuzzer dictionary.
+request_check.dict: header fields in fuzz_request_check's layout.
 
 Run from anywhere: /usr/bin/python3 test/fuzz/make_seeds.py
 Existing files of the same name are overwritten; other files (saved crashes) are kept.
@@ -243,6 +245,142 @@ def downstream_dict() -> str:
     return "\n".join(lines) + "\n"
 
 
+# fuzz_request_check flags: END_STREAM on the request HEADERS, trailers follow, the trailers
+# carry END_STREAM, the last DATA frame carries END_STREAM; bits 4-5 count the DATA frames.
+RC_HEADERS_END = 0x01
+RC_TRAILERS = 0x02
+RC_TRAILERS_END = 0x04
+RC_DATA_END = 0x08
+
+
+def as_bytes(s) -> bytes:
+    return s if isinstance(s, bytes) else s.encode("latin-1")
+
+
+def rc_field(name, value) -> bytes:
+    name, value = as_bytes(name), as_bytes(value)
+    return bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def rc_input(headers, flags=RC_HEADERS_END, data=(), trailers=None) -> bytes:
+    """One request in fuzz_request_check's input layout."""
+    out = bytes([flags | len(data) << 4])
+    for n in data:
+        out += n.to_bytes(2, "big")
+    out += b"".join(rc_field(n, v) for n, v in headers)
+    if trailers is not None:
+        out += b"\xff" + b"".join(rc_field(n, v) for n, v in trailers)
+    return out
+
+
+def request_check_seeds():
+    grpc = request_headers(path="/pkg.Svc/Method", authority="relay.example:50050")
+    base = [(":method", "POST"), (":scheme", "https"), (":path", "/"), (":authority", "h")]
+    ds = RC_DATA_END
+    seeds = {
+        "grpc_unary": rc_input(grpc, ds, data=[10]),
+        "grpc_stream_open": rc_input(grpc, 0, data=[5, 5]),
+        "grpc_request_trailers": rc_input(grpc, RC_TRAILERS | RC_TRAILERS_END, data=[5],
+                                          trailers=[("x-checksum", "abc")]),
+        "trailers_without_end_stream": rc_input(grpc, RC_TRAILERS, data=[5],
+                                                trailers=[("x-checksum", "abc")]),
+        "pseudo_in_trailers": rc_input(grpc, RC_TRAILERS | RC_TRAILERS_END,
+                                       trailers=[(":path", "/a")]),
+        "empty_end_data": rc_input(grpc, ds),
+        "content_length_exact": rc_input(grpc + [("content-length", "10")], ds, data=[4, 6]),
+        "content_length_short": rc_input(grpc + [("content-length", "10")], ds, data=[4]),
+        "content_length_over": rc_input(grpc + [("content-length", "3")], 0, data=[4]),
+        "content_length_headers_end": rc_input(grpc + [("content-length", "1")]),
+        "content_length_in_trailers": rc_input(grpc, RC_TRAILERS | RC_TRAILERS_END, data=[2],
+                                               trailers=[("content-length", "2")]),
+        "content_length_bad": rc_input(grpc + [("content-length", "+1")]),
+        "content_length_twice": rc_input(grpc + [("content-length", "0")] * 2),
+        "get_no_body": rc_input(base),
+        "host_for_authority": rc_input(base[:3] + [("host", "relay.example")]),
+        "host_and_authority": rc_input(base + [("host", "other.example")]),
+        "host_twice": rc_input(base + [("host", "a"), ("host", "a")]),
+        "host_bad": rc_input(base + [("host", "a b")]),
+        "host_userinfo": rc_input(base[:3] + [("host", "u@h")]),
+        "authority_userinfo": rc_input(base[:3] + [(":authority", "u@h:1")]),
+        "authority_bad": rc_input(base[:3] + [(":authority", "h h")]),
+        "no_authority": rc_input(base[:3]),
+        "connect": rc_input([(":method", "CONNECT"), (":authority", "h:443")], 0, data=[3]),
+        "connect_content_length_trailers": rc_input(
+            [(":method", "CONNECT"), (":authority", "h:443"), ("content-length", "2")],
+            RC_TRAILERS | RC_TRAILERS_END, data=[2], trailers=[("content-length", "2")]),
+        "connect_path": rc_input([(":method", "CONNECT"), (":authority", "h:443"),
+                                  (":path", "/")]),
+        "connect_content_length": rc_input([(":method", "CONNECT"), (":authority", "h:443"),
+                                            ("content-length", "5")], ds),
+        "options_asterisk": rc_input([(":method", "OPTIONS"), (":scheme", "http"), (":path", "*"),
+                                      (":authority", "h")]),
+        "post_asterisk": rc_input([(":method", "POST"), (":scheme", "http"), (":path", "*"),
+                                   (":authority", "h")]),
+        "relative_path": rc_input([(":method", "POST"), (":scheme", "http"), (":path", "a"),
+                                   (":authority", "h")]),
+        "other_scheme_relative_path": rc_input([(":method", "POST"), (":scheme", "urn"),
+                                                (":path", "a:b"), (":authority", "h")]),
+        "scheme_bad": rc_input([(":method", "POST"), (":scheme", "1http"), (":path", "/"),
+                                (":authority", "h")]),
+        "method_bad": rc_input([(":method", "PO ST")] + base[1:]),
+        "method_empty": rc_input([(":method", "")] + base[1:]),
+        "path_obs_text": rc_input(base[:2] + [(":path", b"/caf\xc3\xa9"), (":authority", "h")]),
+        "path_space": rc_input(base[:2] + [(":path", "/a b"), (":authority", "h")]),
+        "pseudo_after_regular": rc_input(base[:3] + [("x", "1"), (":authority", "h")]),
+        "pseudo_twice": rc_input(base + [(":path", "/")]),
+        "pseudo_unknown": rc_input(base + [(":foo", "1")]),
+        "pseudo_status": rc_input(base + [(":status", "200")]),
+        "pseudo_protocol": rc_input([(":method", "CONNECT"), (":protocol", "websocket")] +
+                                    base[1:]),
+        "name_uppercase": rc_input(base + [("X-Foo", "1")]),
+        "name_bad_char": rc_input(base + [("x(y", "1")]),
+        "name_empty": rc_input(base + [("", "1")]),
+        "name_colon_only": rc_input(base + [(":", "1")]),
+        "value_control": rc_input(base + [("x-bad", "a\x01b")]),
+        "value_nul": rc_input(base + [("x-bad", "a\x00b")]),
+        "value_del": rc_input(base + [("x-bad", "a\x7f")]),
+        "value_leading_space": rc_input(base + [("x-bad", " a")]),
+        "value_trailing_tab": rc_input(base + [("x-bad", "a\t")]),
+        "value_inner_tab": rc_input(base + [("x-ok", "a \tb")]),
+        "value_long_control": rc_input(base + [("x-bad", "0123456789abcdef\x1fz")]),
+        "value_obs_text": rc_input(base + [("x-utf8", b"caf\xc3\xa9")]),
+        "te_trailers": rc_input(base + [("te", "Trailers")]),
+        "te_gzip": rc_input(base + [("te", "gzip")]),
+        "connection": rc_input(base + [("connection", "close")]),
+        "transfer_encoding": rc_input(base + [("transfer-encoding", "chunked")]),
+        "upgrade": rc_input(base + [("upgrade", "h2c")]),
+        "keep_alive": rc_input(base + [("keep-alive", "1")]),
+        "proxy_connection": rc_input(base + [("proxy-connection", "close")]),
+        "priority": rc_input(base + [("priority", "u=1, i")]),
+        "priority_bad": rc_input(base + [("priority", "u=x")]),
+        "many_fields": rc_input(base + [(f"x-field-{i}", "v" * i) for i in range(40)]),
+    }
+    return seeds
+
+
+def request_check_dict() -> str:
+    """Names and values with their length bytes, and whole fields, in fuzz_request_check's
+    layout."""
+    lines = ["# Generated by make_seeds.py: fields for fuzz_request_check (length byte, bytes)."]
+    names = [":method", ":scheme", ":path", ":authority", ":status", ":protocol", ":", "host",
+             "te", "content-length", "content-type", "connection", "keep-alive",
+             "proxy-connection", "transfer-encoding", "upgrade", "grpc-timeout", "priority",
+             "Host", "x-foo"]
+    values = ["POST", "GET", "CONNECT", "OPTIONS", "HEAD", "http", "https", "/", "*",
+              "/pkg.Svc/Method", "relay.example:50050", "u@h", "[::1]:443", "trailers", "0",
+              "10", "application/grpc", "1S", "u=1, i", ""]
+    for i, name in enumerate(names):
+        lines.append(dict_entry(f"name_{i}", rc_field(name, "")[:-1]))
+    for i, value in enumerate(values):
+        lines.append(dict_entry(f"value_{i}", rc_field("", value)[1:]))
+    fields = [(":method", "POST"), (":scheme", "http"), (":path", "/"), (":authority", "h"),
+              ("te", "trailers"), ("content-length", "0"), ("host", "h")]
+    for i, (name, value) in enumerate(fields):
+        lines.append(dict_entry(f"field_{i}", rc_field(name, value)))
+    lines.append(dict_entry("trailers_marker", b"\xff"))
+    return "\n".join(lines) + "\n"
+
+
 def timeout_seeds():
     return {
         "seconds": b"1S",
@@ -302,6 +440,13 @@ def main():
         (out / f"seed_{name}").write_bytes(data)
 
     (HERE / "downstream.dict").write_text(downstream_dict())
+
+    out = HERE / "corpus" / "request_check"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in request_check_seeds().items():
+        (out / f"seed_{name}").write_bytes(data)
+
+    (HERE / "request_check.dict").write_text(request_check_dict())
 
     out = HERE / "corpus" / "grpc_timeout"
     out.mkdir(parents=True, exist_ok=True)
