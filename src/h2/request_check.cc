@@ -12,14 +12,16 @@ enum CharClass : uint8_t {
   token_char = 1 << 1,      // tchar (a method)
   value_char = 1 << 2,      // field-value octets: VCHAR, SP, HTAB, obs-text (RFC 9110 §5.5)
   path_char = 1 << 3,       // VCHAR and obs-text: no spaces or controls
-  authority_char = 1 << 4,  // reg-name, IP literals, port and userinfo characters
+  authority_char = 1 << 4,  // reg-name, IP literals and port characters (no userinfo '@')
   scheme_char = 1 << 5,     // ALPHA / DIGIT / "+" / "-" / "."
 };
 
 constexpr std::array<uint8_t, 256> make_classes() {
   std::array<uint8_t, 256> t{};
   constexpr std::string_view tchar_symbols = "!#$%&'*+-.^_`|~";
-  constexpr std::string_view authority_symbols = "-._~!$&'()*+,;=:@[]%";
+  // No '@': an authority of an http or https request must not carry userinfo (RFC 9113
+  // §8.3.1), and it is all '@' could start.
+  constexpr std::string_view authority_symbols = "-._~!$&'()*+,;=:[]%";
   for (int c = 0; c < 256; ++c) {
     uint8_t k = 0;
     const bool lower = c >= 'a' && c <= 'z';

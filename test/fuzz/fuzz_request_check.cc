@@ -428,6 +428,15 @@ const char* intended_difference(const Request& r, const Verdict& ours, const Ver
       later(theirs, ours)) {
     return "connect-content-length";
   }
+  // 2. Userinfo in :authority or host: RFC 9113 §8.3.1 forbids it for http and https, and
+  // RequestCheck rejects the '@' that would start it; nghttp2 1.52 takes it.
+  if (ours.frame == 0 && ours.field >= 0 && static_cast<size_t>(ours.field) < r.headers.size()) {
+    const Field& f = r.headers[static_cast<size_t>(ours.field)];
+    if ((f.name == ":authority" || f.name == "host") &&
+        f.value.find('@') != std::string::npos && later(theirs, ours)) {
+      return "authority-userinfo";
+    }
+  }
   return nullptr;
 }
 

@@ -108,6 +108,14 @@ TEST_CASE("host may stand in for :authority, once") {
   CHECK_FALSE(request_ok(with(good, "host", "")));
 }
 
+TEST_CASE("an authority carries no userinfo (RFC 9113 section 8.3.1)") {
+  CHECK_FALSE(request_ok(
+      {{":method", "POST"}, {":scheme", "http"}, {":path", "/a"}, {":authority", "u@h:1"}}));
+  CHECK_FALSE(request_ok(with(without(good, ":authority"), "host", "user:pw@relay.example")));
+  CHECK(request_ok(
+      {{":method", "POST"}, {":scheme", "http"}, {":path", "/a"}, {":authority", "[::1]:50050"}}));
+}
+
 TEST_CASE("connection-specific fields are malformed") {
   for (std::string_view name :
        {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}) {
