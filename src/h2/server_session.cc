@@ -46,7 +46,11 @@ struct ServerSessionCallbacks {
     if (s->headers_stream_ == 0) {
       s->headers_stream_ = frame->hd.stream_id;
       s->headers_started_ms_ = uv_now(s->loop());
-      s->rearm_timer();
+      // The one deadline this adds; the timer is seldom restarted for it (arm_timer_by()).
+      if (s->listener_ && !s->closed()) {
+        s->conn_.arm_timer_by(s->headers_started_ms_ +
+                              static_cast<uint64_t>(s->listener_->request_headers_timeout.count()));
+      }
     }
     ServerStreamHandler* handler = s->owner_.on_new_stream(*s, frame->hd.stream_id);
     if (!handler) {
@@ -361,10 +365,10 @@ void ServerSession::expire(const char* why) noexcept {
 
 void ServerSession::on_stream_count_changed() noexcept {
   if (!listener_ || !listener_->idle_timeout || closed()) return;
-  size_t n = streams_.size();
-  // Only the edges matter: the idle clock starts at 0 streams and stops at 1.
-  if (n > 1) return;
-  if (n == 0) idle_since_ms_ = uv_now(loop());
+  // The idle clock starts at 0 streams. It stops at 1, which needs nothing of the timer: a
+  // deadline that went away only makes it fire once for nothing.
+  if (!streams_.empty()) return;
+  idle_since_ms_ = uv_now(loop());
   rearm_timer();
 }
 
@@ -386,12 +390,9 @@ void ServerSession::rearm_timer() noexcept {
   }
   if (goaway_ == Goaway::notice_sent) next = std::min(next, notice_ms_ + goaway_ack_wait_ms);
   if (expire_ms_ != 0) next = std::min(next, expire_ms_);
-  if (next == UINT64_MAX) {
-    conn_.stop_timer();
-    return;
-  }
-  uint64_t now = uv_now(loop());
-  conn_.start_timer(next > now ? next - now : 0);
+  // Nothing due: a timer still armed fires once for nothing, cheaper than stopping it here
+  // at the end of every call.
+  if (next != UINT64_MAX) conn_.arm_timer_by(next);
 }
 
 void ServerSession::on_session_timer() noexcept {

@@ -262,7 +262,15 @@ void Connection::shutdown_cb(uv_shutdown_t*, int) noexcept {
 
 void Connection::start_timer(uint64_t timeout_ms) noexcept {
   if (closing_) return;
+  timer_due_ms_ = uv_now(timer_.loop) + timeout_ms;
   uv_timer_start(&timer_, timer_cb, timeout_ms, 0);
+}
+
+void Connection::arm_timer_by(uint64_t due_ms) noexcept {
+  if (closing_) return;
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) && timer_due_ms_ <= due_ms) return;
+  const uint64_t now = uv_now(timer_.loop);
+  start_timer(due_ms > now ? due_ms - now : 0);
 }
 
 void Connection::stop_timer() noexcept {

@@ -73,7 +73,13 @@ class Connection {
   void pause_reading() noexcept;
   void resume_reading() noexcept;
 
+  // (Re)starts the timer to fire in |timeout_ms|.
   void start_timer(uint64_t timeout_ms) noexcept;
+  // Makes the timer fire no later than loop time |due_ms|. A timer already due by then is left
+  // as it is: restarting a libuv timer reorders its heap, and a handler whose deadlines move
+  // with every request (the request headers timeout) would pay that per call. The handler's
+  // on_timer() then finds nothing due and arms the timer for what is.
+  void arm_timer_by(uint64_t due_ms) noexcept;
   void stop_timer() noexcept;
 
   // Closes both handles; on_closed() follows. Idempotent.
@@ -104,6 +110,8 @@ class Connection {
 
   uv_tcp_t tcp_;
   uv_timer_t timer_;
+  // When the timer fires (loop time), while it is active.
+  uint64_t timer_due_ms_ = 0;
   uv_write_t write_req_;
   uv_connect_t connect_req_;
   uv_shutdown_t shutdown_req_;
