@@ -204,20 +204,15 @@ int H2Session::abuse(PeerError why, uint32_t code, const char* debug) noexcept {
   return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-int H2Session::check_budgets(const nghttp2_frame& frame) noexcept {
+int H2Session::check_other_budgets(const nghttp2_frame& frame) noexcept {
   switch (frame.hd.type) {
     case NGHTTP2_DATA:
-      // padlen counts the Pad Length field too: the payload is what is left.
-      if (frame.hd.length > frame.data.padlen) {
-        empty_frames_ = 0;
-      } else if (!(frame.hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-                 ++empty_frames_ > max_empty_frames_in_a_row) {
+      // An empty one (padlen counts the Pad Length field too: the payload is what is left).
+      if (!(frame.hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+          ++empty_frames_ > max_empty_frames_in_a_row) {
         return abuse(PeerError::empty_frame_flood, NGHTTP2_ENHANCE_YOUR_CALM,
                      "too many empty frames");
       }
-      return 0;
-    case NGHTTP2_HEADERS:
-      empty_frames_ = 0;
       return 0;
     case NGHTTP2_SETTINGS:
     case NGHTTP2_PING:

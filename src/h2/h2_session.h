@@ -148,8 +148,16 @@ class H2Session : public ConnectionHandler, public Flushable {
   // it with close_for().
   int abuse(PeerError why, uint32_t code, const char* debug) noexcept;
   // Checks a received frame against the budgets every session keeps: empty DATA frames in a
-  // row, and SETTINGS and PING frames. Returns 0, or abuse()'s value.
-  int check_budgets(const nghttp2_frame& frame) noexcept;
+  // row, and SETTINGS and PING frames. Returns 0, or abuse()'s value. A DATA frame with a
+  // payload or a HEADERS frame, nearly every frame of a call, only ends a run of empty ones.
+  int check_budgets(const nghttp2_frame& frame) noexcept {
+    if ((frame.hd.type == NGHTTP2_DATA && frame.hd.length > frame.data.padlen) ||
+        frame.hd.type == NGHTTP2_HEADERS) {
+      empty_frames_ = 0;
+      return 0;
+    }
+    return check_other_budgets(frame);
+  }
   // For on_frame_send callbacks: a GOAWAY went out; one nghttp2 sent for an error of the peer
   // is reported as a protocol error.
   void on_goaway_sent(const nghttp2_frame& frame) noexcept;
@@ -178,6 +186,8 @@ class H2Session : public ConnectionHandler, public Flushable {
   nghttp2_mem* mem_;
 
  private:
+  // check_budgets() for the frames that may break one.
+  int check_other_budgets(const nghttp2_frame& frame) noexcept;
   friend struct H2SessionCallbacks;
 
   // Resumes the streams paused by pause_if_backed_up(). Returns true if there were any.
