@@ -7,11 +7,10 @@ namespace grelay {
 
 class BackendSession;
 
-// One try of a Call on a backend stream (Envoy's router UpstreamRequest): the stream it holds
-// and how far it got. A retry, transparent or under the route's policy, starts a fresh one in
-// its place. It lives inside its Call, so an attempt costs no allocation; the request body,
-// which a retry replays, and the response, which reaches the client from one attempt only,
-// stay with the Call.
+// One try of a Call on a backend stream: the stream it holds and how far it got. A retry,
+// transparent or under the route's policy, starts a fresh one in its place. It lives inside its
+// Call, so an attempt costs no allocation; the request body, which a retry replays, and the
+// response, which reaches the client from one attempt only, stay with the Call.
 struct Attempt {
   // The backend connection the attempt is on: referred to, never owned. Null before one was
   // picked and once the stream is over or reset.
