@@ -127,7 +127,7 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 }
 
 void Call::on_request_headers_end() noexcept {
-  if (request_ == Request::headers) request_ = Request::streaming;
+  state_.request_headers_end();
   AdmissionRequest request;
   request.metadata_bytes = request_header_bytes_;
   request.max_metadata = downstream_->listener().max_request_metadata;
@@ -206,7 +206,7 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
   request_bytes_ += len;
   request_frames_.advance(data, len);
   if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
-  if (upstream_done_ || response_ == Response::done) {
+  if (!state_.keeps_request_data()) {
     downstream_->consume(stream_id_, len);
     return;
   }
@@ -215,7 +215,7 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_request_end() noexcept {
-  request_ = Request::ended;
+  state_.request_end();
   resume_request();
 }
 
@@ -228,9 +228,7 @@ void Call::resume_request() noexcept {
 }
 
 void Call::resume_response() noexcept {
-  if (!response_deferred_) return;
-  response_deferred_ = false;
-  downstream_->resume(stream_id_);
+  if (state_.response_resumes()) downstream_->resume(stream_id_);
 }
 
 void Call::on_downstream_close(uint32_t error_code) noexcept {
@@ -241,11 +239,11 @@ void Call::on_downstream_close(uint32_t error_code) noexcept {
   // A call that ends before its status was decided was cancelled by the client, unless its
   // deadline had passed: a client gives up at its deadline, its reset and the relay's timer
   // race, and the call is the deadline's whichever comes first.
-  if (!status_known_ && deadline_passed()) {
-    if (worker_.access_log()) relay_message_ = "deadline exceeded";
-    set_final_status(StatusCode::deadline_exceeded, ErrorReason::deadline_exceeded);
+  if (!state_.status_decided()) {
+    const bool at_deadline = deadline_passed();
+    if (at_deadline && worker_.access_log()) relay_message_ = "deadline exceeded";
+    state_.client_closed(at_deadline);
   }
-  set_final_status(StatusCode::cancelled);
   record_end();
   // The destructor resets a backend stream still open with CANCEL.
   delete this;
@@ -258,36 +256,34 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     // The last bytes of a backend's response carry the end too (and the trailers follow in
     // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
     if (n == response_body_.size() && attempt_.response_ended &&
-        response_ != Response::relay_ending) {
+        state_.response() != Response::relay_ending) {
       end_response(data_flags);
     }
     return static_cast<ssize_t>(n);
   }
-  if (response_ == Response::relay_ending) {
-    response_ = Response::done;
+  if (state_.response() == Response::relay_ending) {
+    state_.relay_end_sent();
     // Trailers after half a message would hand the client a corrupt message: reset instead.
     if (!response_frames_.at_boundary()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    StatusFields fields(relay_status_, relay_message_);
+    StatusFields fields(state_.status(), relay_message_);
     NvArray nva;
     fields.add_to(nva);
     downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
-    set_final_status(relay_status_, error_reason_);
     return 0;
   }
   if (attempt_.response_ended) {
     end_response(data_flags);
     return 0;
   }
-  response_deferred_ = true;
+  state_.response_waits();
   return NGHTTP2_ERR_DEFERRED;
 }
 
 void Call::end_response(uint32_t* data_flags) noexcept {
-  response_ = Response::done;
   *data_flags |= NGHTTP2_DATA_FLAG_EOF;
   // No grpc-status reads as UNKNOWN, as an empty one does.
-  set_final_status(status_from_grpc_status(trailers_.get("grpc-status")));
+  state_.response_end(status_from_grpc_status(trailers_.get("grpc-status")));
   if (trailers_.empty()) return;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   NvArray nva;
@@ -363,7 +359,7 @@ void Call::on_submit(ClientSession&) noexcept {
     start_upstream();
     return;
   }
-  upstream_done_ = true;
+  state_.discard_request();
   finish(StatusCode::unavailable,
          std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
          ErrorReason::backend_stream);
@@ -374,10 +370,11 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
   if (available > 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     // The client's last bytes carry END_STREAM, not an empty DATA frame of their own.
-    if (request_ == Request::ended && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (state_.request() == Request::ended && available <= length)
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(std::min(length, available));
   }
-  if (request_ == Request::ended) {
+  if (state_.request() == Request::ended) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
@@ -390,7 +387,8 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     // Nothing is kept for a replay any more: the bytes move to the output.
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
-      downstream_->consume(stream_id_, length - consumed_prefix_, request_ == Request::ended);
+      downstream_->consume(stream_id_, length - consumed_prefix_,
+                           state_.request() == Request::ended);
       consumed_prefix_ = 0;
     } else {
       consumed_prefix_ -= length;
@@ -402,7 +400,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
   // The client gets window back once, for bytes a replay sends again too.
   if (attempt_.replay_offset > consumed_prefix_) {
     downstream_->consume(stream_id_, attempt_.replay_offset - consumed_prefix_,
-                         request_ == Request::ended);
+                         state_.request() == Request::ended);
     consumed_prefix_ = attempt_.replay_offset;
   }
   if (!replayable_ || attempt_.replay_offset > replay_limit_) drop_replay();

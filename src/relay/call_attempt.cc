@@ -39,11 +39,12 @@ void Call::count_retry() noexcept {
 }
 
 bool Call::retryable() const noexcept {
-  return replayable_ && response_ == Response::none && !upstream_done_;
+  return replayable_ && state_.response() == Response::none &&
+         state_.request() != Request::discarded;
 }
 
 void Call::on_upstream_ready(BackendSession& session) noexcept {
-  if (upstream_done_ || response_ == Response::done) return;
+  if (state_.request() == Request::discarded || state_.response() == Response::done) return;
   // The request goes out when the backend connection next writes, at the end of this loop
   // turn; a client that resets the call before then costs the backend nothing.
   attempt_.session = &session;
@@ -58,7 +59,7 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
 }
 
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
-  if (upstream_done_ || response_ != Response::none) return;
+  if (state_.request() == Request::discarded || state_.response() != Response::none) return;
   // Nothing reached a backend yet: another endpoint may take the call.
   if (counts_.in_round < cluster_->endpoint_count() && retryable() &&
       status == StatusCode::unavailable) {
@@ -67,7 +68,7 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
     return;
   }
   if (retry_attempt(status)) return;
-  upstream_done_ = true;
+  state_.discard_request();
   finish(status, why, ErrorReason::no_endpoint);
 }
 
@@ -102,7 +103,7 @@ bool Call::response_block_too_large() noexcept {
 void Call::on_response_headers_end(bool end_stream) noexcept {
   if (response_block_too_large()) return;
   // Trailers end the response through on_response_end().
-  if (attempt_.final_headers_seen || response_ != Response::none) return;
+  if (attempt_.final_headers_seen || state_.response() != Response::none) return;
   std::string_view status_text = response_headers_.get(":status");
   int http_status = 0;
   std::from_chars(status_text.data(), status_text.data() + status_text.size(), http_status);
@@ -144,16 +145,17 @@ void Call::forward_response_headers(bool end_stream) noexcept {
     nva.add_kept(name, rcbuf_view(f.value));
   }
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
-  response_ = end_stream ? Response::done : Response::streaming;
   if (end_stream) {
-    set_final_status(status_from_grpc_status(response_headers_.get("grpc-status")));
+    state_.response_end(status_from_grpc_status(response_headers_.get("grpc-status")));
+  } else {
+    state_.response_started();
   }
   downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
 }
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
   if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
-  if (response_ != Response::streaming) {
+  if (!state_.response_streaming()) {
     attempt_.session->consume(attempt_.stream_id, len);
     return;
   }
@@ -162,11 +164,11 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_response_end() noexcept {
-  if (!attempt_.response_ended && response_ == Response::streaming) {
+  if (!attempt_.response_ended && state_.response_streaming()) {
     note_outcome(status_from_grpc_status(trailers_.get("grpc-status")));
   }
   attempt_.response_ended = true;
-  if (response_ == Response::streaming) resume_response();
+  resume_response();
 }
 
 void Call::on_upstream_close(uint32_t error_code) noexcept {
@@ -174,8 +176,8 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
   attempt_.session = nullptr;
   // The stream is gone: bytes still buffered need no backend window any more.
   if (session) session->consume(attempt_.stream_id, response_body_.size(), /*peer_ended=*/true);
-  if (attempt_.response_ended || response_ == Response::done) {
-    upstream_done_ = true;
+  if (attempt_.response_ended || state_.response() == Response::done) {
+    state_.discard_request();
     return;
   }
   if (error_code == NGHTTP2_REFUSED_STREAM && retryable() &&
@@ -193,7 +195,7 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
     attempt_.session = nullptr;
   }
   if (retry_attempt(status)) return;
-  upstream_done_ = true;
+  state_.discard_request();
   if (error_code == h2_connection_lost) {
     finish(StatusCode::unavailable, "backend connection lost",
            ErrorReason::backend_connection_lost);
@@ -271,7 +273,7 @@ void Call::detach_for_retry() noexcept {
 void Call::release_upstream(uint32_t error_code) noexcept {
   cancel_wait();
   worker_.retry_timers().remove(retry_timer_);
-  upstream_done_ = true;
+  state_.discard_request();
   if (!attempt_.session) return;
   BackendSession* session = attempt_.session;
   attempt_.session = nullptr;
