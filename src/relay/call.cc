@@ -222,9 +222,7 @@ void Call::on_request_end() noexcept {
 void Call::resume_request() noexcept {
   // Only a stream whose body callback said "deferred" needs waking: resuming any other
   // one costs nghttp2 a stream lookup to find nothing to do.
-  if (!attempt_.session || !request_deferred_) return;
-  request_deferred_ = false;
-  attempt_.session->resume(attempt_.stream_id);
+  if (attempt_.request_resumes()) attempt_.session->resume(attempt_.stream_id);
 }
 
 void Call::resume_response() noexcept {
@@ -255,7 +253,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     const size_t n = std::min(length, response_body_.size());
     // The last bytes of a backend's response carry the end too (and the trailers follow in
     // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
-    if (n == response_body_.size() && attempt_.response_ended &&
+    if (n == response_body_.size() && attempt_.answer == Attempt::Answer::ended &&
         state_.response() != Response::relay_ending) {
       end_response(data_flags);
     }
@@ -272,7 +270,7 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
     return 0;
   }
-  if (attempt_.response_ended) {
+  if (attempt_.answer == Attempt::Answer::ended) {
     end_response(data_flags);
     return 0;
   }
@@ -304,7 +302,8 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
   response_bytes_ += length;
   response_body_.move_to(out, length);
   if (attempt_.session)
-    attempt_.session->consume(attempt_.stream_id, length, attempt_.response_ended);
+    attempt_.session->consume(attempt_.stream_id, length,
+                              attempt_.answer == Attempt::Answer::ended);
 }
 
 // --- the request to the backend, and its body kept for a replay -------------------------
@@ -378,7 +377,7 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
-  request_deferred_ = true;
+  attempt_.request_deferred = true;
   return NGHTTP2_ERR_DEFERRED;
 }
 

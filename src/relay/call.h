@@ -109,7 +109,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
   bool retryable() const noexcept;
-  // Counts an attempt after the first, in the access log and in grelay_retries_total alike.
+  // Counts a retry in grelay_retries_total (counts_ counts it for the access log).
   void count_retry() noexcept;
   // An attempt ended with |status| before anything was committed to the client: schedules a
   // retry under the route's policy and returns true, or returns false. |pushback| is the
@@ -172,9 +172,6 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   uint64_t response_bytes_ = 0;
   // Where the request and the response stand, and the status the client gets.
   CallState state_;
-  // The backend stream's request body callback returned NGHTTP2_ERR_DEFERRED and waits for
-  // resume_request().
-  bool request_deferred_ = false;
 
   // Absolute deadline on the uv_hrtime() clock (as TurnClock reads it); 0 when the call has none.
   uint64_t deadline_ns_ = 0;
