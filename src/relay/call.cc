@@ -12,10 +12,10 @@
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
 
-// A Call's client side: the request's headers (admission) and body, and the response body
-// sent to the client; then the request as sent to a backend, kept for a replay until the
-// backend answers. Backend attempts and retries are in call_attempt.cc, endings in
-// call_end.cc.
+// A Call's client side: the request's headers (admission, then the start of the splice) and
+// body, and the response body sent to the client; then the request as sent to a backend, kept
+// for a replay until the backend answers. Backend attempts and retries are in
+// call_attempt.cc, endings in call_end.cc.
 
 namespace grelay {
 namespace {
@@ -128,50 +128,49 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 
 void Call::on_request_headers_end() noexcept {
   state_.request_headers_end();
+  const AdmissionRequest request = admission_request();
+  Admission admission = admit(request, snapshot_->router());
+  count_start(admission.route, request.path);
+  if (!admission.refusal) admission.refusal = take_client_share();
+  if (admission.refusal) {
+    const Refusal& refusal = *admission.refusal;
+    reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
+    return;
+  }
+  start_splice(admission.timeout);
+}
+
+AdmissionRequest Call::admission_request() noexcept {
   AdmissionRequest request;
   request.metadata_bytes = request_header_bytes_;
   request.max_metadata = downstream_->listener().max_request_metadata;
-  if (request.metadata_bytes <= request.max_metadata) {
-    // A request may name its authority in host instead (RFC 9113 §8.3.1).
-    if (request_index_.authority == RequestFieldIndex::none) {
-      request_index_.authority = request_index_.host;
-    }
-    request.method = request_field(request_index_.method);
-    request.path = request_field(request_index_.path);
-    request.authority = request_field(request_index_.authority);
-    request.content_type = request_field(request_index_.content_type);
-    if (request_index_.grpc_timeout != RequestFieldIndex::none) {
-      request.grpc_timeout = request_field(request_index_.grpc_timeout);
-    }
-    const PeerIdentity* client = downstream_->peer_identity();
-    request.client_sans = client ? &client->sans : nullptr;
+  // Past the limit the fields were not all kept: admission reads no other.
+  if (request.metadata_bytes > request.max_metadata) return request;
+  // A request may name its authority in host instead (RFC 9113 §8.3.1).
+  if (request_index_.authority == RequestFieldIndex::none) {
+    request_index_.authority = request_index_.host;
   }
-  const Admission admission = admit(request, snapshot_->router());
-  count_start(admission.route, request.path);
-  if (admission.refusal) {
-    const Refusal& refusal = *admission.refusal;
-    if (std::string_view(refusal.http_status) == "200") {
-      finish(refusal.status, refusal.message, refusal.reason);
-    } else {
-      reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
-    }
-    return;
+  request.method = request_field(request_index_.method);
+  request.path = request_field(request_index_.path);
+  request.authority = request_field(request_index_.authority);
+  request.content_type = request_field(request_index_.content_type);
+  if (request_index_.grpc_timeout != RequestFieldIndex::none) {
+    request.grpc_timeout = request_field(request_index_.grpc_timeout);
   }
-  if (admission.timeout) {
-    // The deadline starts now, when the request arrives.
-    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(admission.timeout->count());
-    uint64_t ms = static_cast<uint64_t>((admission.timeout->count() + 999999) / 1000000);
-    deadline_ms_ = uv_now(worker_.loop()) + ms;
-  }
+  const PeerIdentity* client = downstream_->peer_identity();
+  request.client_sans = client ? &client->sans : nullptr;
+  return request;
+}
+
+std::optional<Refusal> Call::take_client_share() noexcept {
   if (!worker_.take_share(*downstream_, *cluster_)) {
-    finish(StatusCode::resource_exhausted,
-           "this connection holds its max_client_share of cluster '" + cluster_->config().name +
-               "' (" + std::to_string(cluster_->stream_capacity()) + " backend streams)",
-           ErrorReason::client_share);
-    return;
+    return Refusal{"200", StatusCode::resource_exhausted, ErrorReason::client_share,
+                   "this connection holds its max_client_share of cluster '" +
+                       cluster_->config().name + "' (" +
+                       std::to_string(cluster_->stream_capacity()) + " backend streams)"};
   }
   holds_share_ = true;
-  start_splice();
+  return std::nullopt;
 }
 
 void Call::count_start(const RouteConfig* route, std::string_view path) noexcept {
@@ -187,7 +186,13 @@ void Call::count_start(const RouteConfig* route, std::string_view path) noexcept
   series_->started.add();
 }
 
-void Call::start_splice() noexcept {
+void Call::start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+  if (timeout) {
+    // The deadline starts when the request arrives: in this loop turn.
+    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(timeout->count());
+    uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
+    deadline_ms_ = uv_now(worker_.loop()) + ms;
+  }
   if (route_->retry) replay_limit_ = route_->retry->buffer;
   const std::string& hash_header = cluster_->config().hash_header;
   if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);
@@ -227,24 +232,6 @@ void Call::resume_request() noexcept {
 
 void Call::resume_response() noexcept {
   if (state_.response_resumes()) downstream_->resume(stream_id_);
-}
-
-void Call::on_downstream_close(uint32_t error_code) noexcept {
-  if (attempt_.session && error_code != NGHTTP2_NO_ERROR) {
-    GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
-                     nghttp2_http2_strerror(error_code));
-  }
-  // A call that ends before its status was decided was cancelled by the client, unless its
-  // deadline had passed: a client gives up at its deadline, its reset and the relay's timer
-  // race, and the call is the deadline's whichever comes first.
-  if (!state_.status_decided()) {
-    const bool at_deadline = deadline_passed();
-    if (at_deadline && worker_.access_log()) relay_message_ = "deadline exceeded";
-    state_.client_closed(at_deadline);
-  }
-  record_end();
-  // The destructor resets a backend stream still open with CANCEL.
-  delete this;
 }
 
 ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {

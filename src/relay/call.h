@@ -1,12 +1,15 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/chunk.h"
 #include "core/grpc_frame.h"
 #include "grelay/status.h"
 #include "h2/server_session.h"
+#include "relay/admission.h"
 #include "relay/attempt.h"
 #include "relay/call_state.h"
 #include "relay/deadline_queue.h"
@@ -78,10 +81,18 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   using Request = CallState::Request;
   using Response = CallState::Response;
 
+  // What admission reads of the request headers, now complete.
+  AdmissionRequest admission_request() noexcept;
   // Notes the call's |route| (null when none) and counts its start under it.
   void count_start(const RouteConfig* route, std::string_view path) noexcept;
-  // The call was admitted: arms its timers and starts its first attempt.
-  void start_splice() noexcept;
+  // The admission limit that depends on the worker's state: counts the call towards its
+  // connection's max_client_share of |cluster_|, or returns the refusal when it holds it all.
+  std::optional<Refusal> take_client_share() noexcept;
+  // The call was admitted with |timeout| (none: no deadline): arms its timers and starts its
+  // first attempt.
+  void start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcept;
+  // Starts an attempt, the first or a retry: a fresh Attempt, counted, waits for a backend
+  // stream from the cluster.
   void start_upstream() noexcept;
   // Ends the call with a relay-made |status|: Trailers-Only when nothing was sent yet,
   // trailers after the body otherwise (a reset if that would cut a message). With

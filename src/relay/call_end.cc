@@ -10,9 +10,9 @@
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
 
-// How a call ends: deadlines and idle streams, relay-made statuses, the status the client
-// got, and the record of each finished call. The client side is in call.cc, the backend
-// attempts and retries in call_attempt.cc.
+// How a call ends: deadlines and idle streams, the client's close, relay-made statuses, and
+// the record of each finished call. The client side is in call.cc, the backend attempts and
+// retries in call_attempt.cc.
 
 namespace grelay {
 
@@ -23,6 +23,24 @@ void Call::arm_timer() noexcept {
     at = at ? std::min(at, idle_at) : idle_at;
   }
   if (at) worker_.deadlines().add(*this, at);
+}
+
+void Call::on_downstream_close(uint32_t error_code) noexcept {
+  if (attempt_.session && error_code != NGHTTP2_NO_ERROR) {
+    GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
+                     nghttp2_http2_strerror(error_code));
+  }
+  // A call that ends before its status was decided was cancelled by the client, unless its
+  // deadline had passed: a client gives up at its deadline, its reset and the relay's timer
+  // race, and the call is the deadline's whichever comes first.
+  if (!state_.status_decided()) {
+    const bool at_deadline = deadline_passed();
+    if (at_deadline && worker_.access_log()) relay_message_ = "deadline exceeded";
+    state_.client_closed(at_deadline);
+  }
+  record_end();
+  // The destructor resets a backend stream still open with CANCEL.
+  delete this;
 }
 
 void Call::on_response_not_sent(int lib_error) noexcept {
