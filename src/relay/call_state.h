@@ -13,7 +13,8 @@ namespace grelay {
 //
 // The status is decided exactly when the response reaches relay_ending or done, and the first
 // decision wins: the status logged is the status sent. The one exception is a response the
-// client stream could not take (response_not_sent()): the client gets a reset, logged as one.
+// client stream could not take (response_not_sent()): the client gets a reset instead, counted
+// and logged as INTERNAL.
 class CallState {
  public:
   // Where the request from the client stands.
