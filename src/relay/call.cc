@@ -12,10 +12,10 @@
 #include "upstream/backend_session.h"
 #include "upstream/cluster.h"
 
-// A Call's client side: the request's headers (admission) and body, and the response body
-// sent to the client; then the request as sent to a backend, kept for a replay until the
-// backend answers. Backend attempts and retries are in call_attempt.cc, endings in
-// call_end.cc.
+// A Call's client side: the request's headers (admission, then the start of the splice) and
+// body, and the response body sent to the client; then the request as sent to a backend, kept
+// for a replay until the backend answers. Backend attempts and retries are in
+// call_attempt.cc, endings in call_end.cc.
 
 namespace grelay {
 namespace {
@@ -127,51 +127,50 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
 }
 
 void Call::on_request_headers_end() noexcept {
-  if (request_ == Request::headers) request_ = Request::streaming;
+  state_.request_headers_end();
+  const AdmissionRequest request = admission_request();
+  Admission admission = admit(request, snapshot_->router());
+  count_start(admission.route, request.path);
+  if (!admission.refusal) admission.refusal = take_client_share();
+  if (admission.refusal) {
+    const Refusal& refusal = *admission.refusal;
+    reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
+    return;
+  }
+  start_splice(admission.timeout);
+}
+
+AdmissionRequest Call::admission_request() noexcept {
   AdmissionRequest request;
   request.metadata_bytes = request_header_bytes_;
   request.max_metadata = downstream_->listener().max_request_metadata;
-  if (request.metadata_bytes <= request.max_metadata) {
-    // A request may name its authority in host instead (RFC 9113 §8.3.1).
-    if (request_index_.authority == RequestFieldIndex::none) {
-      request_index_.authority = request_index_.host;
-    }
-    request.method = request_field(request_index_.method);
-    request.path = request_field(request_index_.path);
-    request.authority = request_field(request_index_.authority);
-    request.content_type = request_field(request_index_.content_type);
-    if (request_index_.grpc_timeout != RequestFieldIndex::none) {
-      request.grpc_timeout = request_field(request_index_.grpc_timeout);
-    }
-    const PeerIdentity* client = downstream_->peer_identity();
-    request.client_sans = client ? &client->sans : nullptr;
+  // Past the limit the fields were not all kept: admission reads no other.
+  if (request.metadata_bytes > request.max_metadata) return request;
+  // A request may name its authority in host instead (RFC 9113 §8.3.1).
+  if (request_index_.authority == RequestFieldIndex::none) {
+    request_index_.authority = request_index_.host;
   }
-  const Admission admission = admit(request, snapshot_->router());
-  count_start(admission.route, request.path);
-  if (admission.refusal) {
-    const Refusal& refusal = *admission.refusal;
-    if (std::string_view(refusal.http_status) == "200") {
-      finish(refusal.status, refusal.message, refusal.reason);
-    } else {
-      reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
-    }
-    return;
+  request.method = request_field(request_index_.method);
+  request.path = request_field(request_index_.path);
+  request.authority = request_field(request_index_.authority);
+  request.content_type = request_field(request_index_.content_type);
+  if (request_index_.grpc_timeout != RequestFieldIndex::none) {
+    request.grpc_timeout = request_field(request_index_.grpc_timeout);
   }
-  if (admission.timeout) {
-    // The deadline starts now, when the request arrives.
-    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(admission.timeout->count());
-    uint64_t ms = static_cast<uint64_t>((admission.timeout->count() + 999999) / 1000000);
-    deadline_ms_ = uv_now(worker_.loop()) + ms;
-  }
+  const PeerIdentity* client = downstream_->peer_identity();
+  request.client_sans = client ? &client->sans : nullptr;
+  return request;
+}
+
+std::optional<Refusal> Call::take_client_share() noexcept {
   if (!worker_.take_share(*downstream_, *cluster_)) {
-    finish(StatusCode::resource_exhausted,
-           "this connection holds its max_client_share of cluster '" + cluster_->config().name +
-               "' (" + std::to_string(cluster_->stream_capacity()) + " backend streams)",
-           ErrorReason::client_share);
-    return;
+    return Refusal{"200", StatusCode::resource_exhausted, ErrorReason::client_share,
+                   "this connection holds its max_client_share of cluster '" +
+                       cluster_->config().name + "' (" +
+                       std::to_string(cluster_->stream_capacity()) + " backend streams)"};
   }
   holds_share_ = true;
-  start_splice();
+  return std::nullopt;
 }
 
 void Call::count_start(const RouteConfig* route, std::string_view path) noexcept {
@@ -187,7 +186,13 @@ void Call::count_start(const RouteConfig* route, std::string_view path) noexcept
   series_->started.add();
 }
 
-void Call::start_splice() noexcept {
+void Call::start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+  if (timeout) {
+    // The deadline starts when the request arrives: in this loop turn.
+    deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(timeout->count());
+    uint64_t ms = static_cast<uint64_t>((timeout->count() + 999999) / 1000000);
+    deadline_ms_ = uv_now(worker_.loop()) + ms;
+  }
   if (route_->retry) replay_limit_ = route_->retry->buffer;
   const std::string& hash_header = cluster_->config().hash_header;
   if (!hash_header.empty()) affinity_ = request_headers_.get(hash_header);
@@ -206,7 +211,7 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
   request_bytes_ += len;
   request_frames_.advance(data, len);
   if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
-  if (upstream_done_ || response_ == Response::done) {
+  if (!state_.keeps_request_data()) {
     downstream_->consume(stream_id_, len);
     return;
   }
@@ -215,40 +220,18 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_request_end() noexcept {
-  request_ = Request::ended;
+  state_.request_end();
   resume_request();
 }
 
 void Call::resume_request() noexcept {
   // Only a stream whose body callback said "deferred" needs waking: resuming any other
   // one costs nghttp2 a stream lookup to find nothing to do.
-  if (!attempt_.session || !request_deferred_) return;
-  request_deferred_ = false;
-  attempt_.session->resume(attempt_.stream_id);
+  if (attempt_.request_resumes()) attempt_.session->resume(attempt_.stream_id);
 }
 
 void Call::resume_response() noexcept {
-  if (!response_deferred_) return;
-  response_deferred_ = false;
-  downstream_->resume(stream_id_);
-}
-
-void Call::on_downstream_close(uint32_t error_code) noexcept {
-  if (attempt_.session && error_code != NGHTTP2_NO_ERROR) {
-    GRELAY_LOG_DEBUG("stream %d: client closed (%s); cancelling the backend stream", stream_id_,
-                     nghttp2_http2_strerror(error_code));
-  }
-  // A call that ends before its status was decided was cancelled by the client, unless its
-  // deadline had passed: a client gives up at its deadline, its reset and the relay's timer
-  // race, and the call is the deadline's whichever comes first.
-  if (!status_known_ && deadline_passed()) {
-    if (worker_.access_log()) relay_message_ = "deadline exceeded";
-    set_final_status(StatusCode::deadline_exceeded, ErrorReason::deadline_exceeded);
-  }
-  set_final_status(StatusCode::cancelled);
-  record_end();
-  // The destructor resets a backend stream still open with CANCEL.
-  delete this;
+  if (state_.response_resumes()) downstream_->resume(stream_id_);
 }
 
 ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
@@ -257,37 +240,35 @@ ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
     const size_t n = std::min(length, response_body_.size());
     // The last bytes of a backend's response carry the end too (and the trailers follow in
     // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
-    if (n == response_body_.size() && attempt_.response_ended &&
-        response_ != Response::relay_ending) {
+    if (n == response_body_.size() && attempt_.answer == Attempt::Answer::ended &&
+        state_.response() != Response::relay_ending) {
       end_response(data_flags);
     }
     return static_cast<ssize_t>(n);
   }
-  if (response_ == Response::relay_ending) {
-    response_ = Response::done;
+  if (state_.response() == Response::relay_ending) {
+    state_.relay_end_sent();
     // Trailers after half a message would hand the client a corrupt message: reset instead.
     if (!response_frames_.at_boundary()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    StatusFields fields(relay_status_, relay_message_);
+    StatusFields fields(state_.status(), relay_message_);
     NvArray nva;
     fields.add_to(nva);
     downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
-    set_final_status(relay_status_, error_reason_);
     return 0;
   }
-  if (attempt_.response_ended) {
+  if (attempt_.answer == Attempt::Answer::ended) {
     end_response(data_flags);
     return 0;
   }
-  response_deferred_ = true;
+  state_.response_waits();
   return NGHTTP2_ERR_DEFERRED;
 }
 
 void Call::end_response(uint32_t* data_flags) noexcept {
-  response_ = Response::done;
   *data_flags |= NGHTTP2_DATA_FLAG_EOF;
   // No grpc-status reads as UNKNOWN, as an empty one does.
-  set_final_status(status_from_grpc_status(trailers_.get("grpc-status")));
+  state_.response_end(status_from_grpc_status(trailers_.get("grpc-status")));
   if (trailers_.empty()) return;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   NvArray nva;
@@ -308,7 +289,8 @@ void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
   response_bytes_ += length;
   response_body_.move_to(out, length);
   if (attempt_.session)
-    attempt_.session->consume(attempt_.stream_id, length, attempt_.response_ended);
+    attempt_.session->consume(attempt_.stream_id, length,
+                              attempt_.answer == Attempt::Answer::ended);
 }
 
 // --- the request to the backend, and its body kept for a replay -------------------------
@@ -363,7 +345,7 @@ void Call::on_submit(ClientSession&) noexcept {
     start_upstream();
     return;
   }
-  upstream_done_ = true;
+  state_.discard_request();
   finish(StatusCode::unavailable,
          std::string("cannot open a backend stream: ") + nghttp2_strerror(id),
          ErrorReason::backend_stream);
@@ -374,14 +356,15 @@ ssize_t Call::read_request_body(size_t length, uint32_t* data_flags) noexcept {
   if (available > 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     // The client's last bytes carry END_STREAM, not an empty DATA frame of their own.
-    if (request_ == Request::ended && available <= length) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (state_.request() == Request::ended && available <= length)
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(std::min(length, available));
   }
-  if (request_ == Request::ended) {
+  if (state_.request() == Request::ended) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
-  request_deferred_ = true;
+  attempt_.request_deferred = true;
   return NGHTTP2_ERR_DEFERRED;
 }
 
@@ -390,7 +373,8 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     // Nothing is kept for a replay any more: the bytes move to the output.
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
-      downstream_->consume(stream_id_, length - consumed_prefix_, request_ == Request::ended);
+      downstream_->consume(stream_id_, length - consumed_prefix_,
+                           state_.request() == Request::ended);
       consumed_prefix_ = 0;
     } else {
       consumed_prefix_ -= length;
@@ -402,7 +386,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
   // The client gets window back once, for bytes a replay sends again too.
   if (attempt_.replay_offset > consumed_prefix_) {
     downstream_->consume(stream_id_, attempt_.replay_offset - consumed_prefix_,
-                         request_ == Request::ended);
+                         state_.request() == Request::ended);
     consumed_prefix_ = attempt_.replay_offset;
   }
   if (!replayable_ || attempt_.replay_offset > replay_limit_) drop_replay();

@@ -1,13 +1,17 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/chunk.h"
 #include "core/grpc_frame.h"
 #include "grelay/status.h"
 #include "h2/server_session.h"
+#include "relay/admission.h"
 #include "relay/attempt.h"
+#include "relay/call_state.h"
 #include "relay/deadline_queue.h"
 #include "relay/header_list.h"
 #include "relay/snapshot.h"
@@ -74,25 +78,21 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
     Call& call;
   };
 
-  // Where the request from the client stands (nghttpx's Downstream request state).
-  enum class Request {
-    headers,    // request headers arriving
-    streaming,  // headers complete; DATA may follow
-    ended,      // the client ended its request (END_STREAM)
-  };
-  // Where the response to the client stands.
-  enum class Response {
-    none,          // nothing sent yet
-    streaming,     // HEADERS sent; the backend's DATA and trailers follow
-    relay_ending,  // HEADERS sent; the relay ends the call with a status of its own once the
-                   // response bytes it keeps are sent (relay_status_, relay_message_)
-    done,          // the end (trailers, Trailers-Only, or reset) is submitted
-  };
+  using Request = CallState::Request;
+  using Response = CallState::Response;
 
+  // What admission reads of the request headers, now complete.
+  AdmissionRequest admission_request() noexcept;
   // Notes the call's |route| (null when none) and counts its start under it.
   void count_start(const RouteConfig* route, std::string_view path) noexcept;
-  // The call was admitted: arms its timers and starts its first attempt.
-  void start_splice() noexcept;
+  // The admission limit that depends on the worker's state: counts the call towards its
+  // connection's max_client_share of |cluster_|, or returns the refusal when it holds it all.
+  std::optional<Refusal> take_client_share() noexcept;
+  // The call was admitted with |timeout| (none: no deadline): arms its timers and starts its
+  // first attempt.
+  void start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcept;
+  // Starts an attempt, the first or a retry: a fresh Attempt, counted, waits for a backend
+  // stream from the cluster.
   void start_upstream() noexcept;
   // Ends the call with a relay-made |status|: Trailers-Only when nothing was sent yet,
   // trailers after the body otherwise (a reset if that would cut a message). With
@@ -103,7 +103,6 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // status (Trailers-Only when |http_status| is "200").
   void reject_http(const char* http_status, StatusCode status, const std::string& message,
                    ErrorReason reason) noexcept;
-  // Notes the status the client gets, the first time it is known.
   // The backend's response has ended and its last bytes are going out: sets EOF (and
   // submits the trailers) on the DATA frame being made.
   void end_response(uint32_t* data_flags) noexcept;
@@ -111,7 +110,6 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // callback deferred.
   void resume_request() noexcept;
   void resume_response() noexcept;
-  void set_final_status(StatusCode status, ErrorReason reason = ErrorReason::none) noexcept;
   // A response HEADERS block (headers or trailers) just ended: true when it was over the
   // listener's max_response_metadata, in which case the call was ended with
   // RESOURCE_EXHAUSTED. Starts the count of the next block.
@@ -122,7 +120,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void release_upstream(uint32_t error_code) noexcept;
   void forward_response_headers(bool end_stream) noexcept;
   bool retryable() const noexcept;
-  // Counts an attempt after the first, in the access log and in grelay_retries_total alike.
+  // Counts a retry in grelay_retries_total (counts_ counts it for the access log).
   void count_retry() noexcept;
   // An attempt ended with |status| before anything was committed to the client: schedules a
   // retry under the route's policy and returns true, or returns false. |pushback| is the
@@ -183,13 +181,8 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   uint64_t start_ns_ = 0;
   uint64_t request_bytes_ = 0;
   uint64_t response_bytes_ = 0;
-  StatusCode final_status_ = StatusCode::unknown;
-  ErrorReason error_reason_ = ErrorReason::none;
-  bool status_known_ = false;
-  // The body callback of the backend stream (request) or client stream (response) returned
-  // NGHTTP2_ERR_DEFERRED and waits for resume_request() / resume_response().
-  bool request_deferred_ = false;
-  bool response_deferred_ = false;
+  // Where the request and the response stand, and the status the client gets.
+  CallState state_;
 
   // Absolute deadline on the uv_hrtime() clock (as TurnClock reads it); 0 when the call has none.
   uint64_t deadline_ns_ = 0;
@@ -203,20 +196,21 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   size_t replay_limit_;
   // Request header value that picks the endpoint for lb = ring_hash.
   std::string_view affinity_;
-  Request request_ = Request::headers;
-  Response response_ = Response::none;
-  StatusCode relay_status_ = StatusCode::ok;
+  // The message of a relay-made status: sent in the relay's trailers and, with an access log,
+  // logged.
   std::string relay_message_;
   // Bytes of request metadata (RFC 7541 size: name + value + 32 per field).
   size_t request_header_bytes_ = 0;
-  // The call counts towards its connection's max_client_share of |cluster_|.
+  // The call counts towards its connection's max_client_share of |cluster_|: a count held in
+  // the worker from admission until the destructor gives it back, whatever the request and
+  // response states do meanwhile.
   bool holds_share_ = false;
   // Bytes at the front of |request_body_| whose window was already handed back to the client.
   size_t consumed_prefix_ = 0;
-  // False once request bytes were sent and dropped: the call can no longer be replayed.
+  // False once request bytes were sent and dropped: the call can no longer be replayed. A fact
+  // about |request_body_| across attempts, set once and never cleared; the request state says
+  // where the client's request stands, not what the relay still holds of it.
   bool replayable_ = true;
-  // The call is over on the backend side: later request bytes are dropped.
-  bool upstream_done_ = false;
 };
 
 }  // namespace grelay

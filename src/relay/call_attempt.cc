@@ -27,23 +27,23 @@ constexpr uint32_t max_refused_retries = 3;
 // --- attempts ----------------------------------------------------------------------------
 
 void Call::start_upstream() noexcept {
-  // A transparent retry (after a policy retry, counts_.in_round starts again from 0).
-  if (counts_.in_round > 0) count_retry();
-  ++counts_.in_round;
+  // Each attempt starts afresh: its own stream, replay offset and answer.
+  attempt_ = Attempt{};
+  if (counts_.start()) count_retry();
   cluster_->open_stream(*this, affinity_);
 }
 
 void Call::count_retry() noexcept {
-  ++counts_.retries;
   if (cluster_->stats()) cluster_->stats()->retries.add();
 }
 
 bool Call::retryable() const noexcept {
-  return replayable_ && response_ == Response::none && !upstream_done_;
+  return replayable_ && state_.response() == Response::none &&
+         state_.request() != Request::discarded;
 }
 
 void Call::on_upstream_ready(BackendSession& session) noexcept {
-  if (upstream_done_ || response_ == Response::done) return;
+  if (state_.request() == Request::discarded || state_.response() == Response::done) return;
   // The request goes out when the backend connection next writes, at the end of this loop
   // turn; a client that resets the call before then costs the backend nothing.
   attempt_.session = &session;
@@ -58,30 +58,30 @@ void Call::on_upstream_ready(BackendSession& session) noexcept {
 }
 
 void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcept {
-  if (upstream_done_ || response_ != Response::none) return;
+  if (state_.request() == Request::discarded || state_.response() != Response::none) return;
   // Nothing reached a backend yet: another endpoint may take the call.
   if (counts_.in_round < cluster_->endpoint_count() && retryable() &&
       status == StatusCode::unavailable) {
-    attempt_.replay_offset = 0;
     start_upstream();
     return;
   }
   if (retry_attempt(status)) return;
-  upstream_done_ = true;
+  state_.discard_request();
   finish(status, why, ErrorReason::no_endpoint);
 }
 
 void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                               bool later_block) noexcept {
-  attempt_.block_bytes += rcbuf_view(name).size() + rcbuf_view(value).size() + 32;
+  const size_t block_bytes =
+      attempt_.add_block_field(rcbuf_view(name).size(), rcbuf_view(value).size());
   // Past the limit the fields are not kept: the block is refused when it ends.
-  if (attempt_.block_bytes > downstream_->listener().max_response_metadata) return;
-  (later_block && attempt_.final_headers_seen ? trailers_ : response_headers_).add(name, value);
+  if (block_bytes > downstream_->listener().max_response_metadata) return;
+  const bool trailers = later_block && attempt_.answer != Attempt::Answer::none;
+  (trailers ? trailers_ : response_headers_).add(name, value);
 }
 
 bool Call::response_block_too_large() noexcept {
-  const size_t bytes = attempt_.block_bytes;
-  attempt_.block_bytes = 0;
+  const size_t bytes = attempt_.end_block();
   const uint32_t limit = downstream_->listener().max_response_metadata;
   if (bytes <= limit) return false;
   // The client could not be given it (and HTTP/2 libraries refuse blocks past 64 KiB): the
@@ -102,7 +102,7 @@ bool Call::response_block_too_large() noexcept {
 void Call::on_response_headers_end(bool end_stream) noexcept {
   if (response_block_too_large()) return;
   // Trailers end the response through on_response_end().
-  if (attempt_.final_headers_seen || response_ != Response::none) return;
+  if (attempt_.answer != Attempt::Answer::none || state_.response() != Response::none) return;
   std::string_view status_text = response_headers_.get(":status");
   int http_status = 0;
   std::from_chars(status_text.data(), status_text.data() + status_text.size(), http_status);
@@ -110,7 +110,7 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
     response_headers_.clear();
     return;
   }
-  attempt_.final_headers_seen = true;
+  attempt_.answer = Attempt::Answer::headers;
   if (http_status != 200 && !response_headers_.has("grpc-status")) {
     StatusCode status = status_from_http(http_status);
     note_outcome(status);
@@ -144,16 +144,17 @@ void Call::forward_response_headers(bool end_stream) noexcept {
     nva.add_kept(name, rcbuf_view(f.value));
   }
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
-  response_ = end_stream ? Response::done : Response::streaming;
   if (end_stream) {
-    set_final_status(status_from_grpc_status(response_headers_.get("grpc-status")));
+    state_.response_end(status_from_grpc_status(response_headers_.get("grpc-status")));
+  } else {
+    state_.response_started();
   }
   downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
 }
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
   if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
-  if (response_ != Response::streaming) {
+  if (!state_.response_streaming()) {
     attempt_.session->consume(attempt_.stream_id, len);
     return;
   }
@@ -162,11 +163,11 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
 }
 
 void Call::on_response_end() noexcept {
-  if (!attempt_.response_ended && response_ == Response::streaming) {
+  if (attempt_.answer != Attempt::Answer::ended && state_.response_streaming()) {
     note_outcome(status_from_grpc_status(trailers_.get("grpc-status")));
   }
-  attempt_.response_ended = true;
-  if (response_ == Response::streaming) resume_response();
+  attempt_.answer = Attempt::Answer::ended;
+  resume_response();
 }
 
 void Call::on_upstream_close(uint32_t error_code) noexcept {
@@ -174,14 +175,13 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
   attempt_.session = nullptr;
   // The stream is gone: bytes still buffered need no backend window any more.
   if (session) session->consume(attempt_.stream_id, response_body_.size(), /*peer_ended=*/true);
-  if (attempt_.response_ended || response_ == Response::done) {
-    upstream_done_ = true;
+  if (attempt_.answer == Attempt::Answer::ended || state_.response() == Response::done) {
+    state_.discard_request();
     return;
   }
   if (error_code == NGHTTP2_REFUSED_STREAM && retryable() &&
       counts_.in_round < max_refused_retries + cluster_->endpoint_count()) {
     // The backend never processed the stream: replaying it, from the first byte, is safe.
-    attempt_.replay_offset = 0;
     start_upstream();
     return;
   }
@@ -193,7 +193,7 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
     attempt_.session = nullptr;
   }
   if (retry_attempt(status)) return;
-  upstream_done_ = true;
+  state_.discard_request();
   if (error_code == h2_connection_lost) {
     finish(StatusCode::unavailable, "backend connection lost",
            ErrorReason::backend_connection_lost);
@@ -242,13 +242,12 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
                      cluster_->config().name.c_str());
     return false;
   }
-  ++counts_.policy;
+  counts_.start_policy_retry();
   count_retry();
   GRELAY_LOG_DEBUG("stream %d: attempt failed with %s; retry %u in %llu ms", stream_id_,
                    std::string(status_name(status)).c_str(), counts_.policy,
                    static_cast<unsigned long long>(delay_ms));
   detach_for_retry();
-  counts_.in_round = 0;
   worker_.retry_timers().add(retry_timer_, uv_now(worker_.loop()) + delay_ms);
   return true;
 }
@@ -261,17 +260,17 @@ void Call::detach_for_retry() noexcept {
     session->reset(attempt_.stream_id, *this, NGHTTP2_CANCEL);
     session->consume(attempt_.stream_id, response_body_.size());
   }
+  // The response kept is the failed attempt's; the next attempt (start_upstream()) starts
+  // its own.
   response_headers_.clear();
   trailers_.clear();
   response_body_.clear();
-  // A fresh attempt: the next one starts its stream, replay and response over.
-  attempt_ = Attempt{};
 }
 
 void Call::release_upstream(uint32_t error_code) noexcept {
   cancel_wait();
   worker_.retry_timers().remove(retry_timer_);
-  upstream_done_ = true;
+  state_.discard_request();
   if (!attempt_.session) return;
   BackendSession* session = attempt_.session;
   attempt_.session = nullptr;
