@@ -84,7 +84,7 @@ struct ClientSessionCallbacks {
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) noexcept {
     if (auto* handler = handler_of(user_data, stream_id)) {
-      self(user_data)->set_stream_data(stream_id, nullptr);
+      self(user_data)->clear_closing_stream_data(stream_id);
       self(user_data)->streams_.erase(*handler);
       handler->on_upstream_close(error_code);
     }

@@ -136,6 +136,14 @@ class H2Session : public ConnectionHandler, public Flushable {
   void forget_stream_data(int32_t stream_id) noexcept {
     if (stream_id == cached_stream_id_) cached_stream_id_ = 0;
   }
+  // For on_stream_close callbacks: nghttp2 frees the stream when the callback returns (the
+  // sessions keep no closed streams), so its user data is cleared here only, where lookups
+  // made while its handler hears of the close find it. Those lookups must be of this stream:
+  // a handler told of its stream's close never looks up another one of this session.
+  void clear_closing_stream_data(int32_t stream_id) noexcept {
+    cached_stream_id_ = stream_id;
+    cached_stream_data_ = nullptr;
+  }
 
   // Closes the connection because the peer broke a budget or a rule: a GOAWAY with |code| and
   // |debug| goes out behind the frames already written (nghttp2's queue, which may hold a

@@ -194,7 +194,7 @@ struct ServerSessionCallbacks {
     if (stream_id == s->headers_stream_) s->headers_stream_ = 0;
     auto* handler = handler_of(user_data, stream_id);
     if (!handler) return 0;
-    s->set_stream_data(stream_id, nullptr);
+    s->clear_closing_stream_data(stream_id);
     s->streams_.erase(*handler);
     handler->on_downstream_close(error_code);
     s->on_stream_count_changed();
