@@ -126,21 +126,8 @@ std::string_view Call::request_field(uint16_t index) const noexcept {
   return rcbuf_view(request_headers_.fields().data()[index].value);
 }
 
-void Call::on_request_headers_end() noexcept {
-  state_.request_headers_end();
-  const AdmissionRequest request = admission_request();
-  Admission admission = admit(request, snapshot_->router());
-  count_start(admission.route, request.path);
-  if (!admission.refusal) admission.refusal = take_client_share();
-  if (admission.refusal) {
-    const Refusal& refusal = *admission.refusal;
-    reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
-    return;
-  }
-  start_splice(admission.timeout);
-}
-
-AdmissionRequest Call::admission_request() noexcept {
+// The steps of on_request_headers_end(), inline: each runs once per call.
+inline AdmissionRequest Call::admission_request() noexcept {
   AdmissionRequest request;
   request.metadata_bytes = request_header_bytes_;
   request.max_metadata = downstream_->listener().max_request_metadata;
@@ -162,7 +149,7 @@ AdmissionRequest Call::admission_request() noexcept {
   return request;
 }
 
-std::optional<Refusal> Call::take_client_share() noexcept {
+inline std::optional<Refusal> Call::take_client_share() noexcept {
   if (!worker_.take_share(*downstream_, *cluster_)) {
     return Refusal{"200", StatusCode::resource_exhausted, ErrorReason::client_share,
                    "this connection holds its max_client_share of cluster '" +
@@ -173,7 +160,7 @@ std::optional<Refusal> Call::take_client_share() noexcept {
   return std::nullopt;
 }
 
-void Call::count_start(const RouteConfig* route, std::string_view path) noexcept {
+inline void Call::count_start(const RouteConfig* route, std::string_view path) noexcept {
   route_ = route;
   if (route_) {
     cluster_ = &snapshot_->cluster(route_->cluster_index);
@@ -186,7 +173,7 @@ void Call::count_start(const RouteConfig* route, std::string_view path) noexcept
   series_->started.add();
 }
 
-void Call::start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+inline void Call::start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcept {
   if (timeout) {
     // The deadline starts when the request arrives: in this loop turn.
     deadline_ns_ = TurnClock::now_ns() + static_cast<uint64_t>(timeout->count());
@@ -205,6 +192,20 @@ void Call::start_splice(std::optional<std::chrono::nanoseconds> timeout) noexcep
   }
   arm_timer();
   start_upstream();
+}
+
+void Call::on_request_headers_end() noexcept {
+  state_.request_headers_end();
+  const AdmissionRequest request = admission_request();
+  Admission admission = admit(request, snapshot_->router());
+  count_start(admission.route, request.path);
+  if (!admission.refusal) admission.refusal = take_client_share();
+  if (admission.refusal) {
+    const Refusal& refusal = *admission.refusal;
+    reject_http(refusal.http_status, refusal.status, refusal.message, refusal.reason);
+    return;
+  }
+  start_splice(admission.timeout);
 }
 
 void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
