@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -37,6 +39,21 @@ inline std::string label_pairs(
     out += name;
     out += "=\"";
     out += escape(value);
+    out += '"';
+  }
+  return out;
+}
+
+// `name="value",...` for label names |names| (a declaration's) and their |values|.
+template <size_t N>
+std::string label_pairs(const std::array<const char*, N>& names,
+                        const std::array<std::string_view, N>& values) {
+  std::string out;
+  for (size_t i = 0; i < N; ++i) {
+    if (i > 0) out += ',';
+    out += names[i];
+    out += "=\"";
+    out += escape(values[i]);
     out += '"';
   }
   return out;

@@ -62,20 +62,8 @@ std::string_view error_reason_name(ErrorReason reason) noexcept {
 
 void CallSeries::finish(StatusCode code, uint64_t duration_ns, uint64_t req_messages,
                         uint64_t resp_messages, uint64_t req_bytes, uint64_t resp_bytes) noexcept {
-  auto index = static_cast<size_t>(code);
-  finished[index < status_code_count ? index : static_cast<size_t>(StatusCode::unknown)].add();
-  // Bounds are compared in nanoseconds so no floating point runs per call.
-  static constexpr auto bounds_ns = [] {
-    std::array<uint64_t, duration_bounds.size()> out{};
-    for (size_t i = 0; i < out.size(); ++i)
-      out[i] = static_cast<uint64_t>(duration_bounds[i] * 1e9 + 0.5);
-    return out;
-  }();
-  size_t bucket = 0;
-  while (bucket < bounds_ns.size() && duration_ns > bounds_ns[bucket])
-    ++bucket;
-  duration_buckets[bucket].add();
-  duration_sum_ns.add(duration_ns);
+  finished.add(code);
+  duration.observe(duration_ns);
   request_messages.add(req_messages);
   response_messages.add(resp_messages);
   request_bytes.add(req_bytes);

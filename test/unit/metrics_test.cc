@@ -21,6 +21,10 @@ address = "127.0.0.1:5000"
 [[route]]
 service = "a.S"
 cluster = "c"
+[[route]]
+path = "/a.S/Fixed"
+name = "fixed"
+cluster = "c"
 [[cluster]]
 name = "c"
 endpoints = ["127.0.0.1:1"]
@@ -28,36 +32,51 @@ endpoints = ["127.0.0.1:1"]
                               "t.toml");
 }
 
-using grelay::Counter;
-using grelay::Gauge;
-
-const char* type_of(const Gauge*) {
-  return "gauge";
+// The sample a metric of kind |Kind| shows for an object that counted nothing: one 0 for a
+// counter or gauge, a 0 count for a histogram, nothing for StatusCounters (codes that counted
+// no call are left out).
+std::string zero_sample(const grelay::Counter*, const std::string& name,
+                        const std::string& labels) {
+  return "\n" + name + "{" + labels + "} 0\n";
 }
-const char* type_of(const Counter*) {
-  return "counter";
+std::string zero_sample(const grelay::Gauge*, const std::string& name, const std::string& labels) {
+  return "\n" + name + "{" + labels + "} 0\n";
+}
+std::string zero_sample(const grelay::DurationHistogram*, const std::string& name,
+                        const std::string& labels) {
+  return "\n" + name + "_count{" + labels + "} 0\n";
+}
+std::string zero_sample(const grelay::StatusCounters*, const std::string&, const std::string&) {
+  return "";
 }
 
-// A named metric has its HELP and TYPE lines and a sample with |labels|; an unnamed one
-// (admin JSON only) has no family.
-void check_family(const std::string& text, const std::string& name, const std::string& type,
-                  const std::string& help, const std::string& labels) {
+// A named metric has its HELP and TYPE lines and, for |labels|, the sample of an object that
+// counted nothing; an unnamed one (admin JSON only) has no family.
+template <typename Kind>
+void check_family(const std::string& text, const std::string& name, const std::string& help,
+                  const std::string& labels) {
   CAPTURE(name);
-  if (name.empty()) return;
-  CHECK(contains(text, "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"));
-  CHECK(contains(text, "\n" + name + "{" + labels + "} 0\n"));
+  if (name.empty()) {
+    CHECK_FALSE(contains(text, "# HELP  " + help));
+    return;
+  }
+  CHECK(contains(text, "# HELP " + name + " " + help + "\n# TYPE " + name + " " +
+                           Kind::prometheus_type + "\n"));
+  CHECK(contains(text, zero_sample(static_cast<const Kind*>(nullptr), name, labels)));
 }
 
 }  // namespace
 
-TEST_CASE("each metric declared in GRELAY_*_STATS is exposed from its declaration") {
+TEST_CASE("each declared metric is exposed from its declaration") {
   auto cfg = config();
   grelay::Metrics metrics;
   metrics.add_worker(std::make_shared<grelay::WorkerStats>(*cfg));
   const std::string text = metrics.render_prometheus();
   std::string labels;
-#define CHECK_FAMILY(member, kind, name, help) \
-  check_family(text, name, type_of(static_cast<const kind*>(nullptr)), help, labels);
+#define CHECK_FAMILY(member, kind, name, help) check_family<grelay::kind>(text, name, help, labels);
+  // The path route's series shows before it counted a call.
+  labels = R"(route="fixed",cluster="c",grpc_service="a.S",grpc_method="Fixed")";
+  GRELAY_CALL_STATS(CHECK_FAMILY)
   labels = R"(listener="127.0.0.1:5000")";
   GRELAY_LISTENER_STATS(CHECK_FAMILY)
   labels = R"(cluster="c")";
