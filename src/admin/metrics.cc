@@ -40,6 +40,10 @@ class Writer {
     out_ += type;
     out_ += '\n';
   }
+  template <size_t N>
+  void family(const LabelledFamily<N>& f) {
+    family(f.name, f.prometheus_type, f.help);
+  }
   void sample(const std::string& name, const std::string& label_text, const std::string& value) {
     out_ += name;
     if (!label_text.empty()) {
@@ -97,6 +101,14 @@ class Writer {
     for (const auto& [label_text, totals] : entries) \
       w.samples(name, label_text, totals.member);    \
   }
+// Writes one sample per counter of a LabelledFamily (X(member, kind, value)) for each entry of
+// |entries|, after the entry's own labels.
+#define GRELAY_LABELLED_SAMPLE(member, kind, value)                                            \
+  w.samples(                                                                                   \
+      family.name,                                                                             \
+      label_text + (label_text.empty() ? "" : ",") + label_pairs({{family.labels[0], value}}), \
+      totals.member);
+
 // The merged counters of every call series with the same labels.
 struct SeriesTotals {
   GRELAY_CALL_STATS(GRELAY_TOTAL_MEMBER)
@@ -108,16 +120,14 @@ struct SeriesTotals {
 
 struct EndpointTotals {
   GRELAY_ENDPOINT_STATS(GRELAY_TOTAL_MEMBER)
-  uint64_t checks_ok = 0;
-  uint64_t checks_failed = 0;
+  GRELAY_HEALTH_CHECK_STATS(GRELAY_TOTAL_MEMBER)
   bool any_healthy = false;
   bool any_unhealthy = false;
   size_t ejected = 0;
 
   void add(const EndpointStats& from) {
     GRELAY_ENDPOINT_STATS(GRELAY_ADD_MEMBER)
-    checks_ok += from.health_checks_ok.get();
-    checks_failed += from.health_checks_failed.get();
+    GRELAY_HEALTH_CHECK_STATS(GRELAY_ADD_MEMBER)
     auto health = from.health.load(std::memory_order_relaxed);
     any_healthy |= health == EndpointStats::Health::healthy;
     any_unhealthy |= health == EndpointStats::Health::unhealthy;
@@ -138,6 +148,22 @@ struct ListenerTotals {
 
   void add(const ListenerStats& from) { GRELAY_LISTENER_STATS(GRELAY_ADD_MEMBER) }
 };
+
+struct ProcessTotals {
+  GRELAY_PROCESS_STATS(GRELAY_TOTAL_MEMBER)
+  GRELAY_RELOAD_STATS(GRELAY_TOTAL_MEMBER)
+
+  void add(const ProcessStats& from) {
+    GRELAY_PROCESS_STATS(GRELAY_ADD_MEMBER)
+    GRELAY_RELOAD_STATS(GRELAY_ADD_MEMBER)
+  }
+};
+
+constexpr LabelledFamily<1> build_info_family{
+    "grelay_build_info",
+    "gauge",
+    "Always 1; the version label names the running build.",
+    {"version"}};
 
 // Sums every worker's cluster counters, in config order.
 std::vector<ClusterTotals> merge_clusters(
@@ -184,8 +210,9 @@ std::string Metrics::render_prometheus() const {
   auto workers = snapshot();
   Writer w;
 
-  w.family("grelay_build_info", "gauge", "Always 1; the version label names the running build.");
-  w.samples("grelay_build_info", label_pairs({{"version", version_string}}), int64_t{1});
+  w.family(build_info_family);
+  w.samples(build_info_family.name, label_pairs(build_info_family.labels, {version_string}),
+            int64_t{1});
 
   // Call series, merged over workers by their labels (sorted, so scrapes compare line by line).
   std::map<std::string, SeriesTotals> series;
@@ -228,50 +255,46 @@ std::string Metrics::render_prometheus() const {
         entries.emplace_back(label_pairs(endpoint_stat_labels, {c.name, address}), e);
     }
     GRELAY_ENDPOINT_STATS(GRELAY_FAMILY)
-  }
-  w.family("grelay_health_checks_total", "counter", "Active health checks, by result.");
-  for (const auto& c : clusters) {
-    for (const auto& [address, e] : c.endpoints) {
-      w.samples("grelay_health_checks_total",
-                label_pairs({{"cluster", c.name}, {"endpoint", address}, {"result", "healthy"}}),
-                e.checks_ok);
-      w.samples("grelay_health_checks_total",
-                label_pairs({{"cluster", c.name}, {"endpoint", address}, {"result", "unhealthy"}}),
-                e.checks_failed);
+    const auto& family = health_checks_family;
+    w.family(family);
+    for (const auto& [label_text, totals] : entries) {
+      GRELAY_HEALTH_CHECK_STATS(GRELAY_LABELLED_SAMPLE)
     }
   }
 
-  w.family("grelay_relay_errors_total", "counter",
-           "Calls the relay ended with an error status of its own, by reason.");
+  w.family(relay_errors_family);
   for (size_t i = 1; i < error_reason_count; ++i) {
     auto reason = static_cast<ErrorReason>(i);
     uint64_t total = 0;
     for (const auto& worker : workers)
       total += worker->errors(reason);
-    w.samples("grelay_relay_errors_total", label_pairs({{"reason", error_reason_name(reason)}}),
-              total);
+    w.samples(relay_errors_family.name,
+              label_pairs(relay_errors_family.labels, {error_reason_name(reason)}), total);
   }
 
-  w.family("grelay_peer_errors_total", "counter",
-           "Connections the relay closed with GOAWAY for a budget, a timeout or a protocol "
-           "error of the peer, by side and reason.");
+  w.family(peer_errors_family);
   for (size_t side = 0; side < peer_side_count; ++side) {
     for (size_t why = 0; why < peer_error_count; ++why) {
       const auto peer = static_cast<PeerSide>(side);
       const auto reason = static_cast<PeerError>(why);
-      w.samples("grelay_peer_errors_total",
-                label_pairs({{"peer", peer_side_name(peer)}, {"reason", peer_error_name(reason)}}),
-                peer_error_total(peer, reason));
+      w.samples(
+          peer_errors_family.name,
+          label_pairs(peer_errors_family.labels, {peer_side_name(peer), peer_error_name(reason)}),
+          peer_error_total(peer, reason));
     }
   }
 
-  w.family("grelay_drains_total", "counter", "Graceful drains started (SIGTERM/SIGINT).");
-  w.samples("grelay_drains_total", "", process_.drains.get());
-  w.family("grelay_reloads_total", "counter", "Config reloads, by result.");
-  w.samples("grelay_reloads_total", label_pairs({{"result", "success"}}),
-            process_.reloads_ok.get());
-  w.samples("grelay_reloads_total", label_pairs({{"result", "failure"}}),
-            process_.reloads_failed.get());
+  {
+    ProcessTotals merged;
+    merged.add(process_);
+    const std::array<std::pair<std::string, const ProcessTotals&>, 1> entries{{{"", merged}}};
+    GRELAY_PROCESS_STATS(GRELAY_FAMILY)
+    const auto& family = reloads_family;
+    w.family(family);
+    for (const auto& [label_text, totals] : entries) {
+      GRELAY_RELOAD_STATS(GRELAY_LABELLED_SAMPLE)
+    }
+  }
   // State gauges and the process_* families are rendered in their own files.
   std::string out = w.take();
   out += render_endpoint_states(workers);

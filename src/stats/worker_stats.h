@@ -13,6 +13,7 @@
 
 #include "grelay/config.h"
 #include "grelay/status.h"
+#include "stats/labelled_family.h"
 
 namespace grelay {
 
@@ -139,28 +140,40 @@ class DurationHistogram {
   Counter sum_ns_;
 };
 
-// Why the relay itself ended a call with an error status.
+// Why the relay itself ended a call with an error status, X(reason): the enum ErrorReason and
+// its label values (the names) follow from this list; docs/config.md lists them in its order.
+#define GRELAY_ERROR_REASONS(X)  \
+  X(no_route)                    \
+  X(bad_method)                  \
+  X(bad_content_type)            \
+  X(metadata_too_large)          \
+  X(bad_timeout)                 \
+  X(no_endpoint)                 \
+  X(backend_stream)              \
+  X(backend_http_status)         \
+  X(backend_reset)               \
+  X(backend_connection_lost)     \
+  X(deadline_exceeded)           \
+  X(stream_idle_timeout)         \
+  X(connection_expired)          \
+  X(response_metadata_too_large) \
+  X(client_share)                \
+  X(response_not_sent)
+
+#define GRELAY_ENUM_ENTRY(name) name,
 enum class ErrorReason : uint8_t {
   none,
-  no_route,
-  bad_method,
-  bad_content_type,
-  metadata_too_large,
-  bad_timeout,
-  no_endpoint,
-  backend_stream,
-  backend_http_status,
-  backend_reset,
-  backend_connection_lost,
-  deadline_exceeded,
-  stream_idle_timeout,
-  connection_expired,
-  response_metadata_too_large,
-  client_share,
-  response_not_sent,
-  count_,
+  GRELAY_ERROR_REASONS(GRELAY_ENUM_ENTRY) count_,
 };
+#undef GRELAY_ENUM_ENTRY
 inline constexpr size_t error_reason_count = static_cast<size_t>(ErrorReason::count_);
+
+// grelay_relay_errors_total{reason}: one sample per reason but none.
+inline constexpr LabelledFamily<1> relay_errors_family{
+    "grelay_relay_errors_total",
+    "counter",
+    "Calls the relay ended with an error status of its own, by reason.",
+    {"reason"}};
 
 // The label value of |reason| ("no_route", ...); "" for none.
 std::string_view error_reason_name(ErrorReason reason) noexcept;
@@ -244,12 +257,20 @@ inline constexpr std::array<const char*, 1> listener_stat_labels = {"listener"};
 inline constexpr std::array<const char*, 1> cluster_stat_labels = {"cluster"};
 inline constexpr std::array<const char*, 2> endpoint_stat_labels = {"cluster", "endpoint"};
 
+// Counters of a LabelledFamily, one per value of its label: X(member, kind, label value).
+// grelay_health_checks_total{cluster, endpoint, result}: each endpoint's checks by result.
+inline constexpr LabelledFamily<1> health_checks_family{
+    "grelay_health_checks_total", "counter", "Active health checks, by result.", {"result"}};
+#define GRELAY_HEALTH_CHECK_STATS(X)      \
+  X(health_checks_ok, Counter, "healthy") \
+  X(health_checks_failed, Counter, "unhealthy")
+
+#define GRELAY_LABELLED_MEMBER(member, kind, value) kind member;
+
 struct EndpointStats {
   std::string address;
   GRELAY_ENDPOINT_STATS(GRELAY_STATS_MEMBER)
-  // grelay_health_checks_total{result="healthy"|"unhealthy"}: one family over two counters.
-  Counter health_checks_ok;
-  Counter health_checks_failed;
+  GRELAY_HEALTH_CHECK_STATS(GRELAY_LABELLED_MEMBER)
   // Set by health checking and outlier ejection (written by the owning worker).
   enum class Health : uint8_t { unknown, healthy, unhealthy };
   std::atomic<Health> health{Health::unknown};

@@ -7,6 +7,7 @@
 
 #include "admin/admin_server.h"
 #include "grelay/config.h"
+#include "stats/peer_error.h"
 
 namespace {
 
@@ -42,6 +43,10 @@ std::string zero_sample(const grelay::Counter*, const std::string& name,
 std::string zero_sample(const grelay::Gauge*, const std::string& name, const std::string& labels) {
   return "\n" + name + "{" + labels + "} 0\n";
 }
+std::string zero_sample(const grelay::SharedCounter*, const std::string& name,
+                        const std::string& labels) {
+  return "\n" + name + (labels.empty() ? "" : "{" + labels + "}") + " 0\n";
+}
 std::string zero_sample(const grelay::DurationHistogram*, const std::string& name,
                         const std::string& labels) {
   return "\n" + name + "_count{" + labels + "} 0\n";
@@ -57,7 +62,7 @@ void check_family(const std::string& text, const std::string& name, const std::s
                   const std::string& labels) {
   CAPTURE(name);
   if (name.empty()) {
-    CHECK_FALSE(contains(text, "# HELP  " + help));
+    CHECK_FALSE(contains(text, " " + help + "\n"));
     return;
   }
   CHECK(contains(text, "# HELP " + name + " " + help + "\n# TYPE " + name + " " +
@@ -83,7 +88,41 @@ TEST_CASE("each declared metric is exposed from its declaration") {
   GRELAY_CLUSTER_STATS(CHECK_FAMILY)
   labels = R"(cluster="c",endpoint="127.0.0.1:1")";
   GRELAY_ENDPOINT_STATS(CHECK_FAMILY)
+  labels = "";
+  GRELAY_PROCESS_STATS(CHECK_FAMILY)
 #undef CHECK_FAMILY
+
+  CHECK(contains(text,
+                 "# HELP grelay_health_checks_total Active health checks, by result.\n"
+                 "# TYPE grelay_health_checks_total counter\n"
+                 "grelay_health_checks_total{cluster=\"c\",endpoint=\"127.0.0.1:1\","
+                 "result=\"healthy\"} 0\n"
+                 "grelay_health_checks_total{cluster=\"c\",endpoint=\"127.0.0.1:1\","
+                 "result=\"unhealthy\"} 0\n"));
+  CHECK(contains(text,
+                 "# HELP grelay_reloads_total Config reloads, by result.\n"
+                 "# TYPE grelay_reloads_total counter\n"
+                 "grelay_reloads_total{result=\"success\"} 0\n"
+                 "grelay_reloads_total{result=\"failure\"} 0\n"));
+  CHECK(contains(text,
+                 "# HELP grelay_relay_errors_total Calls the relay ended with an error "
+                 "status of its own, by reason.\n# TYPE grelay_relay_errors_total counter\n"
+                 "grelay_relay_errors_total{reason=\"no_route\"} 0\n"));
+#define CHECK_REASON(reason) \
+  CHECK(contains(text, "\ngrelay_relay_errors_total{reason=\"" #reason "\"} 0\n"));
+  GRELAY_ERROR_REASONS(CHECK_REASON)
+#undef CHECK_REASON
+  CHECK_FALSE(contains(text, "grelay_relay_errors_total{reason=\"\"}"));
+  CHECK(contains(text,
+                 "# HELP grelay_peer_errors_total Connections the relay closed with GOAWAY "
+                 "for a budget, a timeout or a protocol error of the peer, by side and "
+                 "reason.\n# TYPE grelay_peer_errors_total counter\n"));
+  // Peer errors are counted process-wide: other tests may have counted some.
+#define CHECK_PEER_ERROR(reason)                                                                \
+  CHECK(contains(text, "\ngrelay_peer_errors_total{peer=\"client\",reason=\"" #reason "\"} ")); \
+  CHECK(contains(text, "\ngrelay_peer_errors_total{peer=\"backend\",reason=\"" #reason "\"} "));
+  GRELAY_PEER_ERRORS(CHECK_PEER_ERROR)
+#undef CHECK_PEER_ERROR
 }
 
 TEST_CASE("Metrics merges every worker's series by their labels") {
