@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "stats/labelled_family.h"
+
 namespace grelay::prometheus {
 
 // Small writers of the Prometheus text format (version 0.0.4), shared by every metric family
@@ -65,11 +67,24 @@ inline std::string labels(std::initializer_list<std::pair<const char*, std::stri
   return out.empty() ? out : "{" + out + "}";
 }
 
+// `{name="value",...}` for label names |names| (a declaration's) and their |values|.
+template <size_t N>
+std::string labels(const std::array<const char*, N>& names,
+                   const std::array<std::string_view, N>& values) {
+  std::string out = label_pairs(names, values);
+  return out.empty() ? out : "{" + out + "}";
+}
+
 // The # HELP and # TYPE lines of a family.
 inline void family(std::string& out, std::string_view name, std::string_view type,
                    std::string_view help) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
   out.append(name).append(" ").append(type).append("\n");
+}
+
+template <size_t N>
+void family(std::string& out, const LabelledFamily<N>& f) {
+  family(out, f.name, f.prometheus_type, f.help);
 }
 
 inline void sample(std::string& out, std::string_view name, const std::string& label_text,
