@@ -40,6 +40,10 @@ class Writer {
     out_ += type;
     out_ += '\n';
   }
+  template <size_t N>
+  void family(const LabelledFamily<N>& f) {
+    family(f.name, f.prometheus_type, f.help);
+  }
   void sample(const std::string& name, const std::string& label_text, const std::string& value) {
     out_ += name;
     if (!label_text.empty()) {
@@ -51,14 +55,32 @@ class Writer {
     out_ += value;
     out_ += '\n';
   }
-  void sample(const std::string& name, const std::string& label_text, uint64_t value) {
+
+  // The samples of one labelled object's metric, by what a scrape read of its kind.
+  void samples(const std::string& name, const std::string& label_text, uint64_t value) {
     sample(name, label_text, std::to_string(value));
   }
-  void sample(const std::string& name, const std::string& label_text, int64_t value) {
+  void samples(const std::string& name, const std::string& label_text, int64_t value) {
     sample(name, label_text, std::to_string(value));
   }
-  void gauge(const std::string& name, const std::string& label_text, int64_t value) {
-    sample(name, label_text, std::to_string(value));
+  // One sample per status code that counted a call.
+  void samples(const std::string& name, const std::string& label_text, const StatusTotals& t) {
+    for (size_t i = 0; i < status_code_count; ++i) {
+      if (t.calls[i] == 0) continue;
+      std::string code(status_name(static_cast<StatusCode>(i)));
+      samples(name, label_text + "," + label_pairs({{StatusCounters::label, code}}), t.calls[i]);
+    }
+  }
+  // A histogram: cumulative buckets, the sum and the count.
+  void samples(const std::string& name, const std::string& label_text, const DurationTotals& t) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < t.buckets.size(); ++i) {
+      cumulative += t.buckets[i];
+      std::string le = i < duration_bounds.size() ? format_double(duration_bounds[i]) : "+Inf";
+      samples(name + "_bucket", label_text + "," + label_pairs({{"le", le}}), cumulative);
+    }
+    sample(name + "_sum", label_text, format_double(t.sum_ns / 1e9));
+    samples(name + "_count", label_text, cumulative);
   }
   std::string take() { return std::move(out_); }
 
@@ -66,53 +88,46 @@ class Writer {
   std::string out_;
 };
 
+// A declared metric summed over workers: whatever its kind's get() returns (an int64_t for a
+// gauge, a uint64_t for a counter, StatusTotals, DurationTotals).
+#define GRELAY_TOTAL_MEMBER(member, kind, ...) decltype(std::declval<const kind&>().get()) member{};
+#define GRELAY_ADD_MEMBER(member, ...) member += from.member.get();
+
+// Writes the family of each named metric of a GRELAY_*_STATS list, with the samples of every
+// entry of |entries| (pairs of label text and totals).
+#define GRELAY_FAMILY(member, kind, name, help)      \
+  if (*(name)) {                                     \
+    w.family(name, kind::prometheus_type, help);     \
+    for (const auto& [label_text, totals] : entries) \
+      w.samples(name, label_text, totals.member);    \
+  }
+// Writes one sample per counter of a LabelledFamily (X(member, kind, value)) for each entry of
+// |entries|, after the entry's own labels.
+#define GRELAY_LABELLED_SAMPLE(member, kind, value)                                            \
+  w.samples(                                                                                   \
+      family.name,                                                                             \
+      label_text + (label_text.empty() ? "" : ",") + label_pairs({{family.labels[0], value}}), \
+      totals.member);
+
 // The merged counters of every call series with the same labels.
 struct SeriesTotals {
-  uint64_t started = 0;
-  std::array<uint64_t, status_code_count> finished{};
-  std::array<uint64_t, duration_bounds.size() + 1> buckets{};
-  uint64_t sum_ns = 0;
-  uint64_t request_messages = 0;
-  uint64_t response_messages = 0;
-  uint64_t request_bytes = 0;
-  uint64_t response_bytes = 0;
+  GRELAY_CALL_STATS(GRELAY_TOTAL_MEMBER)
+  // A route's fixed series shows from the start; others once they counted a call.
   bool shown = false;
+
+  void add(const CallSeries& from) { GRELAY_CALL_STATS(GRELAY_ADD_MEMBER) }
 };
-
-// The Prometheus type of a metric kind.
-constexpr const char* type_of(const Gauge*) {
-  return "gauge";
-}
-constexpr const char* type_of(const Counter*) {
-  return "counter";
-}
-
-// A declared metric summed over workers: int64_t for a gauge, uint64_t for a counter.
-#define GRELAY_TOTAL_MEMBER(member, kind, name, help) \
-  decltype(std::declval<const kind&>().get()) member = 0;
-#define GRELAY_ADD_MEMBER(member, kind, name, help) member += from.member.get();
-
-// Writes the family of each named metric of a GRELAY_*_STATS list, with one sample per entry
-// of |entries| (pairs of label text and totals).
-#define GRELAY_FAMILY(member, kind, name, help)                       \
-  if (*(name)) {                                                      \
-    w.family(name, type_of(static_cast<const kind*>(nullptr)), help); \
-    for (const auto& [label_text, totals] : entries)                  \
-      w.sample(name, label_text, totals.member);                      \
-  }
 
 struct EndpointTotals {
   GRELAY_ENDPOINT_STATS(GRELAY_TOTAL_MEMBER)
-  uint64_t checks_ok = 0;
-  uint64_t checks_failed = 0;
+  GRELAY_HEALTH_CHECK_STATS(GRELAY_TOTAL_MEMBER)
   bool any_healthy = false;
   bool any_unhealthy = false;
   size_t ejected = 0;
 
   void add(const EndpointStats& from) {
     GRELAY_ENDPOINT_STATS(GRELAY_ADD_MEMBER)
-    checks_ok += from.health_checks_ok.get();
-    checks_failed += from.health_checks_failed.get();
+    GRELAY_HEALTH_CHECK_STATS(GRELAY_ADD_MEMBER)
     auto health = from.health.load(std::memory_order_relaxed);
     any_healthy |= health == EndpointStats::Health::healthy;
     any_unhealthy |= health == EndpointStats::Health::unhealthy;
@@ -133,6 +148,22 @@ struct ListenerTotals {
 
   void add(const ListenerStats& from) { GRELAY_LISTENER_STATS(GRELAY_ADD_MEMBER) }
 };
+
+struct ProcessTotals {
+  GRELAY_PROCESS_STATS(GRELAY_TOTAL_MEMBER)
+  GRELAY_RELOAD_STATS(GRELAY_TOTAL_MEMBER)
+
+  void add(const ProcessStats& from) {
+    GRELAY_PROCESS_STATS(GRELAY_ADD_MEMBER)
+    GRELAY_RELOAD_STATS(GRELAY_ADD_MEMBER)
+  }
+};
+
+constexpr LabelledFamily<1> build_info_family{
+    "grelay_build_info",
+    "gauge",
+    "Always 1; the version label names the running build.",
+    {"version"}};
 
 // Sums every worker's cluster counters, in config order.
 std::vector<ClusterTotals> merge_clusters(
@@ -179,83 +210,25 @@ std::string Metrics::render_prometheus() const {
   auto workers = snapshot();
   Writer w;
 
-  w.family("grelay_build_info", "gauge", "Always 1; the version label names the running build.");
-  w.gauge("grelay_build_info", label_pairs({{"version", version_string}}), 1);
+  w.family(build_info_family);
+  w.samples(build_info_family.name, label_pairs(build_info_family.labels, {version_string}),
+            int64_t{1});
 
   // Call series, merged over workers by their labels (sorted, so scrapes compare line by line).
   std::map<std::string, SeriesTotals> series;
   for (const auto& worker : workers) {
     worker->for_each_series([&](const CallSeries& s) {
-      SeriesTotals& t = series[label_pairs({{"route", s.route},
-                                            {"cluster", s.cluster},
-                                            {"grpc_service", s.service},
-                                            {"grpc_method", s.method}})];
-      uint64_t started = s.started.get();
-      // A route's fixed series shows from the start; others once they counted a call.
-      t.shown |= started > 0 || (!s.route.empty() && s.service != "other");
-      t.started += started;
-      for (size_t i = 0; i < status_code_count; ++i)
-        t.finished[i] += s.finished[i].get();
-      for (size_t i = 0; i < t.buckets.size(); ++i)
-        t.buckets[i] += s.duration_buckets[i].get();
-      t.sum_ns += s.duration_sum_ns.get();
-      t.request_messages += s.request_messages.get();
-      t.response_messages += s.response_messages.get();
-      t.request_bytes += s.request_bytes.get();
-      t.response_bytes += s.response_bytes.get();
+      SeriesTotals& t =
+          series[label_pairs(call_stat_labels, {s.route, s.cluster, s.service, s.method})];
+      t.shown |= s.started.get() > 0 || (!s.route.empty() && s.service != "other");
+      t.add(s);
     });
   }
-
-  w.family("grelay_calls_started_total", "counter",
-           "Calls whose request headers arrived, by route, cluster, gRPC service and method.");
-  for (const auto& [l, t] : series)
-    if (t.shown) w.sample("grelay_calls_started_total", l, t.started);
-
-  w.family("grelay_calls_total", "counter",
-           "Calls finished, by the gRPC status the client got (relay-made ones included).");
-  for (const auto& [l, t] : series) {
-    if (!t.shown) continue;
-    for (size_t i = 0; i < status_code_count; ++i) {
-      if (t.finished[i] == 0) continue;
-      std::string code(status_name(static_cast<StatusCode>(i)));
-      w.sample("grelay_calls_total", l + "," + label_pairs({{"grpc_code", code}}), t.finished[i]);
-    }
-  }
-
-  w.family("grelay_call_duration_seconds", "histogram",
-           "Time from a call's request headers to its end.");
-  for (const auto& [l, t] : series) {
-    if (!t.shown) continue;
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < t.buckets.size(); ++i) {
-      cumulative += t.buckets[i];
-      std::string le = i < duration_bounds.size() ? format_double(duration_bounds[i]) : "+Inf";
-      w.sample("grelay_call_duration_seconds_bucket", l + "," + label_pairs({{"le", le}}),
-               cumulative);
-    }
-    w.sample("grelay_call_duration_seconds_sum", l, format_double(t.sum_ns / 1e9));
-    w.sample("grelay_call_duration_seconds_count", l, cumulative);
-  }
-
-  struct Field {
-    const char* name;
-    const char* help;
-    uint64_t SeriesTotals::*member;
-  };
-  static constexpr Field fields[] = {
-      {"grelay_request_messages_total", "gRPC messages received from clients (length prefixes).",
-       &SeriesTotals::request_messages},
-      {"grelay_response_messages_total", "gRPC messages sent to clients (length prefixes).",
-       &SeriesTotals::response_messages},
-      {"grelay_request_bytes_total", "Request DATA bytes received from clients.",
-       &SeriesTotals::request_bytes},
-      {"grelay_response_bytes_total", "Response DATA bytes sent to clients.",
-       &SeriesTotals::response_bytes},
-  };
-  for (const Field& f : fields) {
-    w.family(f.name, "counter", f.help);
-    for (const auto& [l, t] : series)
-      if (t.shown) w.sample(f.name, l, t.*f.member);
+  {
+    std::vector<std::pair<std::string, const SeriesTotals&>> entries;
+    for (const auto& [label_text, t] : series)
+      if (t.shown) entries.emplace_back(label_text, t);
+    GRELAY_CALL_STATS(GRELAY_FAMILY)
   }
 
   // Listeners, merged by address.
@@ -263,7 +236,7 @@ std::string Metrics::render_prometheus() const {
     std::map<std::string, ListenerTotals> entries;
     for (const auto& worker : workers) {
       for (const ListenerStats& l : worker->listeners())
-        entries[label_pairs({{"listener", l.address}})].add(l);
+        entries[label_pairs(listener_stat_labels, {l.address})].add(l);
     }
     GRELAY_LISTENER_STATS(GRELAY_FAMILY)
   }
@@ -272,59 +245,56 @@ std::string Metrics::render_prometheus() const {
   {
     std::vector<std::pair<std::string, const ClusterTotals&>> entries;
     for (const auto& c : clusters)
-      entries.emplace_back(label_pairs({{"cluster", c.name}}), c);
+      entries.emplace_back(label_pairs(cluster_stat_labels, {c.name}), c);
     GRELAY_CLUSTER_STATS(GRELAY_FAMILY)
   }
   {
     std::vector<std::pair<std::string, const EndpointTotals&>> entries;
     for (const auto& c : clusters) {
       for (const auto& [address, e] : c.endpoints)
-        entries.emplace_back(label_pairs({{"cluster", c.name}, {"endpoint", address}}), e);
+        entries.emplace_back(label_pairs(endpoint_stat_labels, {c.name, address}), e);
     }
     GRELAY_ENDPOINT_STATS(GRELAY_FAMILY)
-  }
-  w.family("grelay_health_checks_total", "counter", "Active health checks, by result.");
-  for (const auto& c : clusters) {
-    for (const auto& [address, e] : c.endpoints) {
-      w.sample("grelay_health_checks_total",
-               label_pairs({{"cluster", c.name}, {"endpoint", address}, {"result", "healthy"}}),
-               e.checks_ok);
-      w.sample("grelay_health_checks_total",
-               label_pairs({{"cluster", c.name}, {"endpoint", address}, {"result", "unhealthy"}}),
-               e.checks_failed);
+    const auto& family = health_checks_family;
+    w.family(family);
+    for (const auto& [label_text, totals] : entries) {
+      GRELAY_HEALTH_CHECK_STATS(GRELAY_LABELLED_SAMPLE)
     }
   }
 
-  w.family("grelay_relay_errors_total", "counter",
-           "Calls the relay ended with an error status of its own, by reason.");
+  w.family(relay_errors_family);
   for (size_t i = 1; i < error_reason_count; ++i) {
     auto reason = static_cast<ErrorReason>(i);
     uint64_t total = 0;
     for (const auto& worker : workers)
       total += worker->errors(reason);
-    w.sample("grelay_relay_errors_total", label_pairs({{"reason", error_reason_name(reason)}}),
-             total);
+    w.samples(relay_errors_family.name,
+              label_pairs(relay_errors_family.labels, {error_reason_name(reason)}), total);
   }
 
-  w.family("grelay_peer_errors_total", "counter",
-           "Connections the relay closed with GOAWAY for a budget, a timeout or a protocol "
-           "error of the peer, by side and reason.");
+  w.family(peer_errors_family);
   for (size_t side = 0; side < peer_side_count; ++side) {
     for (size_t why = 0; why < peer_error_count; ++why) {
       const auto peer = static_cast<PeerSide>(side);
       const auto reason = static_cast<PeerError>(why);
-      w.sample("grelay_peer_errors_total",
-               label_pairs({{"peer", peer_side_name(peer)}, {"reason", peer_error_name(reason)}}),
-               peer_error_total(peer, reason));
+      w.samples(
+          peer_errors_family.name,
+          label_pairs(peer_errors_family.labels, {peer_side_name(peer), peer_error_name(reason)}),
+          peer_error_total(peer, reason));
     }
   }
 
-  w.family("grelay_drains_total", "counter", "Graceful drains started (SIGTERM/SIGINT).");
-  w.sample("grelay_drains_total", "", process_.drains.get());
-  w.family("grelay_reloads_total", "counter", "Config reloads, by result.");
-  w.sample("grelay_reloads_total", label_pairs({{"result", "success"}}), process_.reloads_ok.get());
-  w.sample("grelay_reloads_total", label_pairs({{"result", "failure"}}),
-           process_.reloads_failed.get());
+  {
+    ProcessTotals merged;
+    merged.add(process_);
+    const std::array<std::pair<std::string, const ProcessTotals&>, 1> entries{{{"", merged}}};
+    GRELAY_PROCESS_STATS(GRELAY_FAMILY)
+    const auto& family = reloads_family;
+    w.family(family);
+    for (const auto& [label_text, totals] : entries) {
+      GRELAY_RELOAD_STATS(GRELAY_LABELLED_SAMPLE)
+    }
+  }
   // State gauges and the process_* families are rendered in their own files.
   std::string out = w.take();
   out += render_endpoint_states(workers);

@@ -11,11 +11,21 @@
 
 namespace grelay {
 
-// Process-wide events, counted by the server (any thread).
+// Process-wide events, counted by the server (any thread), declared once like the worker
+// metrics: X(member, kind, Prometheus name, help) for unlabelled ones, X(member, kind, label
+// value) for the counters of grelay_reloads_total.
+#define GRELAY_PROCESS_STATS(X) \
+  X(drains, SharedCounter, "grelay_drains_total", "Graceful drains started (SIGTERM/SIGINT).")
+
+inline constexpr LabelledFamily<1> reloads_family{
+    "grelay_reloads_total", "counter", "Config reloads, by result.", {"result"}};
+#define GRELAY_RELOAD_STATS(X)            \
+  X(reloads_ok, SharedCounter, "success") \
+  X(reloads_failed, SharedCounter, "failure")
+
 struct ProcessStats {
-  SharedCounter drains;
-  SharedCounter reloads_ok;
-  SharedCounter reloads_failed;
+  GRELAY_PROCESS_STATS(GRELAY_STATS_MEMBER)
+  GRELAY_RELOAD_STATS(GRELAY_LABELLED_MEMBER)
 };
 
 // What the admin endpoint reports: every worker's counters, merged when asked.

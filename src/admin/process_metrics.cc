@@ -40,6 +40,33 @@ uint64_t count_open_fds() {
   return n > 0 ? n - 1 : 0;
 }
 
+// A time in seconds counted in whole ticks (1/100 s): three decimals say all there is.
+std::string ticks(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", value);
+  return buf;
+}
+
+std::string count(uint64_t value) {
+  return std::to_string(value);
+}
+
+// The process_* families, each declared once: X(member of ProcessSample, how its value is
+// written, name, type, help). Those read from /proc/self/stat are left out when it could not
+// be read.
+#define GRELAY_PROCESS_STAT_METRICS(X)                                \
+  X(cpu_seconds, number, "process_cpu_seconds_total", "counter",      \
+    "Total user and system CPU time spent in seconds.")               \
+  X(resident_bytes, count, "process_resident_memory_bytes", "gauge",  \
+    "Resident memory size in bytes.")                                 \
+  X(virtual_bytes, count, "process_virtual_memory_bytes", "gauge",    \
+    "Virtual memory size in bytes.")                                  \
+  X(start_time_seconds, ticks, "process_start_time_seconds", "gauge", \
+    "Start time of the process since unix epoch in seconds.")
+#define GRELAY_PROCESS_FD_METRICS(X)                                                  \
+  X(open_fds, count, "process_open_fds", "gauge", "Number of open file descriptors.") \
+  X(max_fds, count, "process_max_fds", "gauge", "Maximum number of open file descriptors.")
+
 }  // namespace
 
 ProcessSample sample_process() {
@@ -82,25 +109,14 @@ ProcessSample sample_process() {
 std::string render_process_metrics(const ProcessSample& s) {
   using namespace prometheus;
   std::string out;
+#define GRELAY_PROCESS_FAMILY(member, format, name, type, help) \
+  family(out, name, type, help);                                \
+  sample(out, name, "", format(s.member));
   if (s.has_stat) {
-    family(out, "process_cpu_seconds_total", "counter",
-           "Total user and system CPU time spent in seconds.");
-    sample(out, "process_cpu_seconds_total", "", number(s.cpu_seconds));
-    family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    sample(out, "process_resident_memory_bytes", "", std::to_string(s.resident_bytes));
-    family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    sample(out, "process_virtual_memory_bytes", "", std::to_string(s.virtual_bytes));
-    family(out, "process_start_time_seconds", "gauge",
-           "Start time of the process since unix epoch in seconds.");
-    // Whole ticks (1/100 s): three decimals say all there is.
-    char start[32];
-    std::snprintf(start, sizeof(start), "%.3f", s.start_time_seconds);
-    sample(out, "process_start_time_seconds", "", start);
+    GRELAY_PROCESS_STAT_METRICS(GRELAY_PROCESS_FAMILY)
   }
-  family(out, "process_open_fds", "gauge", "Number of open file descriptors.");
-  sample(out, "process_open_fds", "", std::to_string(s.open_fds));
-  family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-  sample(out, "process_max_fds", "", std::to_string(s.max_fds));
+  GRELAY_PROCESS_FD_METRICS(GRELAY_PROCESS_FAMILY)
+#undef GRELAY_PROCESS_FAMILY
   return out;
 }
 

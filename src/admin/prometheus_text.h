@@ -1,9 +1,13 @@
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "stats/labelled_family.h"
 
 namespace grelay::prometheus {
 
@@ -42,9 +46,32 @@ inline std::string label_pairs(
   return out;
 }
 
+// `name="value",...` for label names |names| (a declaration's) and their |values|.
+template <size_t N>
+std::string label_pairs(const std::array<const char*, N>& names,
+                        const std::array<std::string_view, N>& values) {
+  std::string out;
+  for (size_t i = 0; i < N; ++i) {
+    if (i > 0) out += ',';
+    out += names[i];
+    out += "=\"";
+    out += escape(values[i]);
+    out += '"';
+  }
+  return out;
+}
+
 // `{name="value",...}`, or "" without labels.
 inline std::string labels(std::initializer_list<std::pair<const char*, std::string_view>> pairs) {
   std::string out = label_pairs(pairs);
+  return out.empty() ? out : "{" + out + "}";
+}
+
+// `{name="value",...}` for label names |names| (a declaration's) and their |values|.
+template <size_t N>
+std::string labels(const std::array<const char*, N>& names,
+                   const std::array<std::string_view, N>& values) {
+  std::string out = label_pairs(names, values);
   return out.empty() ? out : "{" + out + "}";
 }
 
@@ -53,6 +80,11 @@ inline void family(std::string& out, std::string_view name, std::string_view typ
                    std::string_view help) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
   out.append(name).append(" ").append(type).append("\n");
+}
+
+template <size_t N>
+void family(std::string& out, const LabelledFamily<N>& f) {
+  family(out, f.name, f.prometheus_type, f.help);
 }
 
 inline void sample(std::string& out, std::string_view name, const std::string& label_text,

@@ -38,20 +38,15 @@ std::string render_endpoint_states(const std::vector<std::shared_ptr<const Worke
   }
   using namespace prometheus;
   std::string out;
-  family(out, "grelay_endpoint_state", "gauge",
-         "1 for the state each resolved endpoint address is in (healthy, ejected, draining), "
-         "else 0.");
+  family(out, endpoint_state_family);
   for (const auto& [key, m] : states) {
     const auto& [cluster, endpoint, address] = key;
     bool unhealthy = m.active ? m.unhealthy : m.retired_unhealthy;
     bool ejected = m.active ? m.ejected : m.retired_ejected;
     auto line = [&, &cluster = cluster, &endpoint = endpoint, &address = address](const char* state,
                                                                                   bool on) {
-      sample(out, "grelay_endpoint_state",
-             labels({{"cluster", cluster},
-                     {"endpoint", endpoint},
-                     {"address", address},
-                     {"state", state}}),
+      sample(out, endpoint_state_family.name,
+             labels(endpoint_state_family.labels, {cluster, endpoint, address, state}),
              on ? "1" : "0");
     };
     line("healthy", !unhealthy);
@@ -64,12 +59,10 @@ std::string render_endpoint_states(const std::vector<std::shared_ptr<const Worke
 std::string render_certificate_expiry(const std::vector<CertificateExpiry>& certificates) {
   using namespace prometheus;
   std::string out;
-  family(out, "grelay_tls_certificate_expiry_timestamp_seconds", "gauge",
-         "When each certificate grelay presents stops being valid (notAfter), in seconds "
-         "since the epoch.");
+  family(out, certificate_expiry_family);
   for (const CertificateExpiry& c : certificates) {
-    sample(out, "grelay_tls_certificate_expiry_timestamp_seconds",
-           labels({{"kind", c.kind}, {"name", c.name}, {"file", c.file}}),
+    sample(out, certificate_expiry_family.name,
+           labels(certificate_expiry_family.labels, {c.kind, c.name, c.file}),
            std::to_string(c.not_after));
   }
   return out;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "stats/labelled_family.h"
 #include "stats/worker_stats.h"
 
 namespace grelay {
@@ -17,6 +18,11 @@ namespace grelay {
 // workers and over the configs still in use after a reload (an address is draining only
 // where nothing still sends it new calls; healthy and ejected are then what the workers
 // that do see).
+inline constexpr LabelledFamily<4> endpoint_state_family{
+    "grelay_endpoint_state",
+    "gauge",
+    "1 for the state each resolved endpoint address is in (healthy, ejected, draining), else 0.",
+    {"cluster", "endpoint", "address", "state"}};
 std::string render_endpoint_states(const std::vector<std::shared_ptr<const WorkerStats>>& workers);
 
 // A certificate grelay presents, for grelay_tls_certificate_expiry_timestamp_seconds.
@@ -27,6 +33,12 @@ struct CertificateExpiry {
   int64_t not_after = 0;  // seconds since the epoch
 };
 
+inline constexpr LabelledFamily<3> certificate_expiry_family{
+    "grelay_tls_certificate_expiry_timestamp_seconds",
+    "gauge",
+    "When each certificate grelay presents stops being valid (notAfter), in seconds since the "
+    "epoch.",
+    {"kind", "name", "file"}};
 std::string render_certificate_expiry(const std::vector<CertificateExpiry>& certificates);
 
 }  // namespace grelay

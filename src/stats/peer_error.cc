@@ -19,25 +19,15 @@ std::array<std::array<OnePerSecond, peer_error_count>, peer_side_count> log_limi
 }  // namespace
 
 std::string_view peer_error_name(PeerError why) noexcept {
+#define GRELAY_PEER_ERROR_CASE(name) \
+  case PeerError::name:              \
+    return #name;
   switch (why) {
-    case PeerError::reset_flood:
-      return "reset_flood";
-    case PeerError::made_reset_flood:
-      return "made_reset_flood";
-    case PeerError::empty_frame_flood:
-      return "empty_frame_flood";
-    case PeerError::control_frame_flood:
-      return "control_frame_flood";
-    case PeerError::continuation_flood:
-      return "continuation_flood";
-    case PeerError::preface_timeout:
-      return "preface_timeout";
-    case PeerError::headers_timeout:
-      return "headers_timeout";
-    case PeerError::protocol_error:
+    GRELAY_PEER_ERRORS(GRELAY_PEER_ERROR_CASE)
     case PeerError::count_:
       break;
   }
+#undef GRELAY_PEER_ERROR_CASE
   return "protocol_error";
 }
 

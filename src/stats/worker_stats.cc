@@ -19,63 +19,23 @@ bool is_name(std::string_view s) noexcept {
 }  // namespace
 
 std::string_view error_reason_name(ErrorReason reason) noexcept {
+#define GRELAY_REASON_CASE(name) \
+  case ErrorReason::name:        \
+    return #name;
   switch (reason) {
+    GRELAY_ERROR_REASONS(GRELAY_REASON_CASE)
     case ErrorReason::none:
-      return "";
-    case ErrorReason::no_route:
-      return "no_route";
-    case ErrorReason::bad_method:
-      return "bad_method";
-    case ErrorReason::bad_content_type:
-      return "bad_content_type";
-    case ErrorReason::metadata_too_large:
-      return "metadata_too_large";
-    case ErrorReason::bad_timeout:
-      return "bad_timeout";
-    case ErrorReason::no_endpoint:
-      return "no_endpoint";
-    case ErrorReason::backend_stream:
-      return "backend_stream";
-    case ErrorReason::backend_http_status:
-      return "backend_http_status";
-    case ErrorReason::backend_reset:
-      return "backend_reset";
-    case ErrorReason::backend_connection_lost:
-      return "backend_connection_lost";
-    case ErrorReason::deadline_exceeded:
-      return "deadline_exceeded";
-    case ErrorReason::stream_idle_timeout:
-      return "stream_idle_timeout";
-    case ErrorReason::connection_expired:
-      return "connection_expired";
-    case ErrorReason::response_metadata_too_large:
-      return "response_metadata_too_large";
-    case ErrorReason::client_share:
-      return "client_share";
-    case ErrorReason::response_not_sent:
-      return "response_not_sent";
     case ErrorReason::count_:
       break;
   }
+#undef GRELAY_REASON_CASE
   return "";
 }
 
 void CallSeries::finish(StatusCode code, uint64_t duration_ns, uint64_t req_messages,
                         uint64_t resp_messages, uint64_t req_bytes, uint64_t resp_bytes) noexcept {
-  auto index = static_cast<size_t>(code);
-  finished[index < status_code_count ? index : static_cast<size_t>(StatusCode::unknown)].add();
-  // Bounds are compared in nanoseconds so no floating point runs per call.
-  static constexpr auto bounds_ns = [] {
-    std::array<uint64_t, duration_bounds.size()> out{};
-    for (size_t i = 0; i < out.size(); ++i)
-      out[i] = static_cast<uint64_t>(duration_bounds[i] * 1e9 + 0.5);
-    return out;
-  }();
-  size_t bucket = 0;
-  while (bucket < bounds_ns.size() && duration_ns > bounds_ns[bucket])
-    ++bucket;
-  duration_buckets[bucket].add();
-  duration_sum_ns.add(duration_ns);
+  finished.add(code);
+  duration.observe(duration_ns);
   request_messages.add(req_messages);
   response_messages.add(resp_messages);
   request_bytes.add(req_bytes);

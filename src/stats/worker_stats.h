@@ -13,14 +13,19 @@
 
 #include "grelay/config.h"
 #include "grelay/status.h"
+#include "stats/labelled_family.h"
 
 namespace grelay {
+
+// Metric kinds. Each names its Prometheus type (prometheus_type); its get() is what a scrape
+// reads, and what get() returns adds up with += when workers are merged.
 
 // A counter with one writer (the worker that owns it) and any number of readers (the admin
 // thread at scrape time). The writer adds with a relaxed load and store, which costs no
 // locked instruction; readers see a value that is at most a little stale.
 class Counter {
  public:
+  static constexpr const char* prometheus_type = "counter";
   void add(uint64_t n = 1) noexcept {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -33,6 +38,7 @@ class Counter {
 // A gauge with one writer, like Counter.
 class Gauge {
  public:
+  static constexpr const char* prometheus_type = "gauge";
   void add(int64_t n) noexcept {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -45,6 +51,7 @@ class Gauge {
 // A counter several threads may bump (process-wide events such as reloads).
 class SharedCounter {
  public:
+  static constexpr const char* prometheus_type = "counter";
   void add(uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
   uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
 
@@ -52,37 +59,148 @@ class SharedCounter {
   std::atomic<uint64_t> value_{0};
 };
 
-// Why the relay itself ended a call with an error status.
-enum class ErrorReason : uint8_t {
-  none,
-  no_route,
-  bad_method,
-  bad_content_type,
-  metadata_too_large,
-  bad_timeout,
-  no_endpoint,
-  backend_stream,
-  backend_http_status,
-  backend_reset,
-  backend_connection_lost,
-  deadline_exceeded,
-  stream_idle_timeout,
-  connection_expired,
-  response_metadata_too_large,
-  client_share,
-  response_not_sent,
-  count_,
-};
-inline constexpr size_t error_reason_count = static_cast<size_t>(ErrorReason::count_);
-
-// The label value of |reason| ("no_route", ...); "" for none.
-std::string_view error_reason_name(ErrorReason reason) noexcept;
-
 inline constexpr size_t status_code_count = 17;
+
+// What a scrape reads of StatusCounters: the calls of each status code.
+struct StatusTotals {
+  std::array<uint64_t, status_code_count> calls{};
+  StatusTotals& operator+=(const StatusTotals& other) noexcept {
+    for (size_t i = 0; i < calls.size(); ++i)
+      calls[i] += other.calls[i];
+    return *this;
+  }
+};
+
+// Calls by the gRPC status they ended with: one counter per code, one writer. Their samples
+// are told apart by the label |label|, whose value is the code's name ("OK", ...).
+class StatusCounters {
+ public:
+  static constexpr const char* prometheus_type = "counter";
+  static constexpr const char* label = "grpc_code";
+  void add(StatusCode code) noexcept {
+    auto index = static_cast<size_t>(code);
+    counters_[index < status_code_count ? index : static_cast<size_t>(StatusCode::unknown)].add();
+  }
+  StatusTotals get() const noexcept {
+    StatusTotals out;
+    for (size_t i = 0; i < status_code_count; ++i)
+      out.calls[i] = counters_[i].get();
+    return out;
+  }
+
+ private:
+  std::array<Counter, status_code_count> counters_;
+};
 
 // Upper bounds of the call duration histogram buckets, in seconds (+Inf is implicit).
 inline constexpr std::array<double, 16> duration_bounds = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+// What a scrape reads of a DurationHistogram. Non-cumulative: buckets[i] counts durations in
+// (duration_bounds[i-1], duration_bounds[i]]; the last slot is +Inf.
+struct DurationTotals {
+  std::array<uint64_t, duration_bounds.size() + 1> buckets{};
+  uint64_t sum_ns = 0;
+  DurationTotals& operator+=(const DurationTotals& other) noexcept {
+    for (size_t i = 0; i < buckets.size(); ++i)
+      buckets[i] += other.buckets[i];
+    sum_ns += other.sum_ns;
+    return *this;
+  }
+};
+
+// A histogram of durations over duration_bounds, one writer.
+class DurationHistogram {
+ public:
+  static constexpr const char* prometheus_type = "histogram";
+  void observe(uint64_t duration_ns) noexcept {
+    // Bounds are compared in nanoseconds so no floating point runs per call.
+    static constexpr auto bounds_ns = [] {
+      std::array<uint64_t, duration_bounds.size()> out{};
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] = static_cast<uint64_t>(duration_bounds[i] * 1e9 + 0.5);
+      return out;
+    }();
+    size_t bucket = 0;
+    while (bucket < bounds_ns.size() && duration_ns > bounds_ns[bucket])
+      ++bucket;
+    buckets_[bucket].add();
+    sum_ns_.add(duration_ns);
+  }
+  DurationTotals get() const noexcept {
+    DurationTotals out;
+    for (size_t i = 0; i < buckets_.size(); ++i)
+      out.buckets[i] = buckets_[i].get();
+    out.sum_ns = sum_ns_.get();
+    return out;
+  }
+
+ private:
+  std::array<Counter, duration_bounds.size() + 1> buckets_;
+  Counter sum_ns_;
+};
+
+// Why the relay itself ended a call with an error status, X(reason): the enum ErrorReason and
+// its label values (the names) follow from this list; docs/config.md lists them in its order.
+#define GRELAY_ERROR_REASONS(X)  \
+  X(no_route)                    \
+  X(bad_method)                  \
+  X(bad_content_type)            \
+  X(metadata_too_large)          \
+  X(bad_timeout)                 \
+  X(no_endpoint)                 \
+  X(backend_stream)              \
+  X(backend_http_status)         \
+  X(backend_reset)               \
+  X(backend_connection_lost)     \
+  X(deadline_exceeded)           \
+  X(stream_idle_timeout)         \
+  X(connection_expired)          \
+  X(response_metadata_too_large) \
+  X(client_share)                \
+  X(response_not_sent)
+
+#define GRELAY_ENUM_ENTRY(name) name,
+enum class ErrorReason : uint8_t {
+  none,
+  GRELAY_ERROR_REASONS(GRELAY_ENUM_ENTRY) count_,
+};
+#undef GRELAY_ENUM_ENTRY
+inline constexpr size_t error_reason_count = static_cast<size_t>(ErrorReason::count_);
+
+// grelay_relay_errors_total{reason}: one sample per reason but none.
+inline constexpr LabelledFamily<1> relay_errors_family{
+    "grelay_relay_errors_total",
+    "counter",
+    "Calls the relay ended with an error status of its own, by reason.",
+    {"reason"}};
+
+// The label value of |reason| ("no_route", ...); "" for none.
+std::string_view error_reason_name(ErrorReason reason) noexcept;
+
+// The metrics of every call series, declared once: X(member, kind, Prometheus name, help).
+// CallSeries, its merge over workers and its families (admin/metrics.cc) follow from this
+// list. Labels: call_stat_labels, then the kind's own (StatusCounters' grpc_code, a
+// histogram's le).
+#define GRELAY_CALL_STATS(X)                                                            \
+  X(started, Counter, "grelay_calls_started_total",                                     \
+    "Calls whose request headers arrived, by route, cluster, gRPC service and method.") \
+  X(finished, StatusCounters, "grelay_calls_total",                                     \
+    "Calls finished, by the gRPC status the client got (relay-made ones included).")    \
+  X(duration, DurationHistogram, "grelay_call_duration_seconds",                        \
+    "Time from a call's request headers to its end.")                                   \
+  X(request_messages, Counter, "grelay_request_messages_total",                         \
+    "gRPC messages received from clients (length prefixes).")                           \
+  X(response_messages, Counter, "grelay_response_messages_total",                       \
+    "gRPC messages sent to clients (length prefixes).")                                 \
+  X(request_bytes, Counter, "grelay_request_bytes_total",                               \
+    "Request DATA bytes received from clients.")                                        \
+  X(response_bytes, Counter, "grelay_response_bytes_total", "Response DATA bytes sent to clients.")
+
+inline constexpr std::array<const char*, 4> call_stat_labels = {"route", "cluster", "grpc_service",
+                                                                "grpc_method"};
+
+#define GRELAY_STATS_MEMBER(member, kind, name, help) kind member;
 
 // The counters of the calls of one (route, cluster, gRPC service, gRPC method).
 struct CallSeries {
@@ -91,16 +209,7 @@ struct CallSeries {
   std::string service;
   std::string method;
 
-  Counter started;
-  std::array<Counter, status_code_count> finished;
-  // Non-cumulative: buckets[i] counts durations in (bounds[i-1], bounds[i]]; the last slot
-  // is +Inf.
-  std::array<Counter, duration_bounds.size() + 1> duration_buckets;
-  Counter duration_sum_ns;
-  Counter request_messages;
-  Counter response_messages;
-  Counter request_bytes;
-  Counter response_bytes;
+  GRELAY_CALL_STATS(GRELAY_STATS_MEMBER)
 
   // Records one finished call.
   void finish(StatusCode code, uint64_t duration_ns, uint64_t request_messages,
@@ -122,8 +231,8 @@ struct AddressState {
 // X(member, kind, Prometheus name, help). The stats structs below, their merge over workers
 // and their Prometheus families (admin/metrics.cc) all follow from these lists, so adding
 // such a metric is one line here. |kind| is Gauge or Counter; a metric with an empty name is
-// kept for the admin JSON (/clusters) only. Labels: `listener` for a listener's metrics,
-// `cluster` for a cluster's, `cluster` and `endpoint` for an endpoint's.
+// kept for the admin JSON (/clusters) only. Their labels are listener_stat_labels,
+// cluster_stat_labels and endpoint_stat_labels.
 #define GRELAY_LISTENER_STATS(X)                                                                 \
   X(active_calls, Gauge, "grelay_listener_active_calls", "Client streams (calls) open.")         \
   X(active_connections, Gauge, "grelay_listener_active_connections", "Client connections open.") \
@@ -144,14 +253,24 @@ struct AddressState {
     "Backend connections that could not be established.")                \
   X(ejections, Counter, "grelay_ejections_total", "Times an endpoint was ejected from balancing.")
 
-#define GRELAY_STATS_MEMBER(member, kind, name, help) kind member;
+inline constexpr std::array<const char*, 1> listener_stat_labels = {"listener"};
+inline constexpr std::array<const char*, 1> cluster_stat_labels = {"cluster"};
+inline constexpr std::array<const char*, 2> endpoint_stat_labels = {"cluster", "endpoint"};
+
+// Counters of a LabelledFamily, one per value of its label: X(member, kind, label value).
+// grelay_health_checks_total{cluster, endpoint, result}: each endpoint's checks by result.
+inline constexpr LabelledFamily<1> health_checks_family{
+    "grelay_health_checks_total", "counter", "Active health checks, by result.", {"result"}};
+#define GRELAY_HEALTH_CHECK_STATS(X)      \
+  X(health_checks_ok, Counter, "healthy") \
+  X(health_checks_failed, Counter, "unhealthy")
+
+#define GRELAY_LABELLED_MEMBER(member, kind, value) kind member;
 
 struct EndpointStats {
   std::string address;
   GRELAY_ENDPOINT_STATS(GRELAY_STATS_MEMBER)
-  // grelay_health_checks_total{result="healthy"|"unhealthy"}: one family over two counters.
-  Counter health_checks_ok;
-  Counter health_checks_failed;
+  GRELAY_HEALTH_CHECK_STATS(GRELAY_LABELLED_MEMBER)
   // Set by health checking and outlier ejection (written by the owning worker).
   enum class Health : uint8_t { unknown, healthy, unhealthy };
   std::atomic<Health> health{Health::unknown};

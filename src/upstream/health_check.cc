@@ -89,8 +89,51 @@ std::optional<uint64_t> decode_health_response(std::string_view in) {
   return status;
 }
 
+HealthVerdict judge_health_answer(const HealthAnswer& answer) {
+  if (answer.error_code != NGHTTP2_NO_ERROR) {
+    return {false, answer.error_code == h2_connection_lost
+                       ? "health check: connection lost"
+                       : std::string("health check stream reset: ") +
+                             nghttp2_http2_strerror(answer.error_code)};
+  }
+  if (answer.grpc_status != "0") {
+    std::string why =
+        "health check answered grpc-status " +
+        (answer.grpc_status.empty() ? "(none), HTTP " + answer.http_status : answer.grpc_status);
+    if (!answer.grpc_message.empty()) why += " (" + answer.grpc_message + ")";
+    return {false, why};
+  }
+  std::optional<uint64_t> status;
+  if (answer.body.size() >= 5 && answer.body[0] == 0) {
+    std::string_view message(answer.body);
+    message.remove_prefix(5);
+    status = decode_health_response(message);
+  }
+  if (!status) return {false, "health check answer is not a HealthCheckResponse"};
+  if (*status != serving) {
+    const char* names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+    return {false, std::string("health check status ") +
+                       (*status < 4 ? names[*status] : std::to_string(*status).c_str())};
+  }
+  return {true, "SERVING"};
+}
+
+bool HealthCheckState::finish(bool ok, bool healthy, uint64_t now_ms) noexcept {
+  running_ = false;
+  next_at_ms_ = now_ms + static_cast<uint64_t>(config_.interval.count());
+  if (ok) {
+    failures_ = 0;
+    return ++successes_ >= config_.healthy_threshold || healthy;
+  }
+  successes_ = 0;
+  return ++failures_ >= config_.unhealthy_threshold || !healthy;
+}
+
 HealthCheck::HealthCheck(Endpoint& endpoint, const HealthCheckConfig& config) noexcept
-    : endpoint_(endpoint), config_(config), request_(encode_health_request(config.service)) {}
+    : endpoint_(endpoint),
+      config_(config),
+      state_(config),
+      request_(encode_health_request(config.service)) {}
 
 HealthCheck::~HealthCheck() {
   abandon();
@@ -103,42 +146,26 @@ void HealthCheck::abandon() noexcept {
     session_ = nullptr;
     session->reset(stream_id_, *this, NGHTTP2_CANCEL);
   }
-  running_ = false;
+  state_.abandon();
 }
 
 void HealthCheck::maintain(uint64_t now) noexcept {
-  if (running_) {
-    if (now - started_at_ms_ >= static_cast<uint64_t>(config_.timeout.count())) {
-      abandon();
-      finish(false,
-             "health check timed out after " + std::to_string(config_.timeout.count()) + " ms");
-    }
+  if (state_.timed_out(now)) {
+    abandon();
+    finish(false,
+           "health check timed out after " + std::to_string(config_.timeout.count()) + " ms");
     return;
   }
-  if (now < next_at_ms_) return;
-  running_ = true;
-  started_at_ms_ = now;
+  if (!state_.due(now)) return;
+  state_.start(now);
   sent_ = 0;
-  grpc_status_.clear();
-  grpc_message_.clear();
-  http_status_.clear();
-  body_.clear();
+  answer_ = HealthAnswer{};
   endpoint_.open_stream(*this);
 }
 
 void HealthCheck::finish(bool ok, const std::string& why) noexcept {
-  running_ = false;
-  next_at_ms_ = uv_now(endpoint_.context().loop) + static_cast<uint64_t>(config_.interval.count());
-  if (ok) {
-    failures_ = 0;
-    if (++successes_ >= config_.healthy_threshold || endpoint_.healthy()) {
-      endpoint_.on_health_result(true, why);
-    }
-  } else {
-    successes_ = 0;
-    if (++failures_ >= config_.unhealthy_threshold || !endpoint_.healthy()) {
-      endpoint_.on_health_result(false, why);
-    }
+  if (state_.finish(ok, endpoint_.healthy(), uv_now(endpoint_.context().loop))) {
+    endpoint_.on_health_result(ok, why);
   }
 }
 
@@ -176,19 +203,19 @@ void HealthCheck::on_upstream_failed(StatusCode, const std::string& why) noexcep
 void HealthCheck::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool) noexcept {
   std::string_view n = view(name);
   if (n == ":status") {
-    http_status_ = view(value);
+    answer_.http_status = view(value);
   } else if (n == "grpc-status") {
-    grpc_status_ = view(value);
+    answer_.grpc_status = view(value);
   } else if (n == "grpc-message") {
-    grpc_message_ = std::string(view(value).substr(0, 200));
+    answer_.grpc_message = std::string(view(value).substr(0, 200));
   }
 }
 
 void HealthCheck::on_response_headers_end(bool) noexcept {}
 
 void HealthCheck::on_response_data(const uint8_t* data, size_t len) noexcept {
-  if (body_.size() + len <= max_response_body)
-    body_.append(reinterpret_cast<const char*>(data), len);
+  if (answer_.body.size() + len <= max_response_body)
+    answer_.body.append(reinterpret_cast<const char*>(data), len);
   if (session_) session_->consume(stream_id_, len);
 }
 
@@ -196,35 +223,10 @@ void HealthCheck::on_response_end() noexcept {}
 
 void HealthCheck::on_upstream_close(uint32_t error_code) noexcept {
   session_ = nullptr;
-  if (!running_) return;
-  if (error_code != NGHTTP2_NO_ERROR) {
-    finish(false, error_code == h2_connection_lost ? "health check: connection lost"
-                                                   : std::string("health check stream reset: ") +
-                                                         nghttp2_http2_strerror(error_code));
-    return;
-  }
-  if (grpc_status_ != "0") {
-    std::string why = "health check answered grpc-status " +
-                      (grpc_status_.empty() ? "(none), HTTP " + http_status_ : grpc_status_);
-    if (!grpc_message_.empty()) why += " (" + grpc_message_ + ")";
-    finish(false, why);
-    return;
-  }
-  std::optional<uint64_t> status;
-  if (body_.size() >= 5 && body_[0] == 0) {
-    std::string_view message(body_);
-    message.remove_prefix(5);
-    status = decode_health_response(message);
-  }
-  if (!status) {
-    finish(false, "health check answer is not a HealthCheckResponse");
-  } else if (*status != serving) {
-    const char* names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
-    finish(false, std::string("health check status ") +
-                      (*status < 4 ? names[*status] : std::to_string(*status).c_str()));
-  } else {
-    finish(true, "SERVING");
-  }
+  if (!state_.running()) return;
+  answer_.error_code = error_code;
+  HealthVerdict verdict = judge_health_answer(answer_);
+  finish(verdict.serving, verdict.why);
 }
 
 ssize_t HealthCheck::read_request_body(size_t length, uint32_t* data_flags) noexcept {

@@ -7,6 +7,7 @@
 
 #include "admin/admin_server.h"
 #include "grelay/config.h"
+#include "stats/peer_error.h"
 
 namespace {
 
@@ -21,6 +22,10 @@ address = "127.0.0.1:5000"
 [[route]]
 service = "a.S"
 cluster = "c"
+[[route]]
+path = "/a.S/Fixed"
+name = "fixed"
+cluster = "c"
 [[cluster]]
 name = "c"
 endpoints = ["127.0.0.1:1"]
@@ -28,43 +33,96 @@ endpoints = ["127.0.0.1:1"]
                               "t.toml");
 }
 
-using grelay::Counter;
-using grelay::Gauge;
-
-const char* type_of(const Gauge*) {
-  return "gauge";
+// The sample a metric of kind |Kind| shows for an object that counted nothing: one 0 for a
+// counter or gauge, a 0 count for a histogram, nothing for StatusCounters (codes that counted
+// no call are left out).
+std::string zero_sample(const grelay::Counter*, const std::string& name,
+                        const std::string& labels) {
+  return "\n" + name + "{" + labels + "} 0\n";
 }
-const char* type_of(const Counter*) {
-  return "counter";
+std::string zero_sample(const grelay::Gauge*, const std::string& name, const std::string& labels) {
+  return "\n" + name + "{" + labels + "} 0\n";
+}
+std::string zero_sample(const grelay::SharedCounter*, const std::string& name,
+                        const std::string& labels) {
+  return "\n" + name + (labels.empty() ? "" : "{" + labels + "}") + " 0\n";
+}
+std::string zero_sample(const grelay::DurationHistogram*, const std::string& name,
+                        const std::string& labels) {
+  return "\n" + name + "_count{" + labels + "} 0\n";
+}
+std::string zero_sample(const grelay::StatusCounters*, const std::string&, const std::string&) {
+  return "";
 }
 
-// A named metric has its HELP and TYPE lines and a sample with |labels|; an unnamed one
-// (admin JSON only) has no family.
-void check_family(const std::string& text, const std::string& name, const std::string& type,
-                  const std::string& help, const std::string& labels) {
+// A named metric has its HELP and TYPE lines and, for |labels|, the sample of an object that
+// counted nothing; an unnamed one (admin JSON only) has no family.
+template <typename Kind>
+void check_family(const std::string& text, const std::string& name, const std::string& help,
+                  const std::string& labels) {
   CAPTURE(name);
-  if (name.empty()) return;
-  CHECK(contains(text, "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"));
-  CHECK(contains(text, "\n" + name + "{" + labels + "} 0\n"));
+  if (name.empty()) {
+    CHECK_FALSE(contains(text, " " + help + "\n"));
+    return;
+  }
+  CHECK(contains(text, "# HELP " + name + " " + help + "\n# TYPE " + name + " " +
+                           Kind::prometheus_type + "\n"));
+  CHECK(contains(text, zero_sample(static_cast<const Kind*>(nullptr), name, labels)));
 }
 
 }  // namespace
 
-TEST_CASE("each metric declared in GRELAY_*_STATS is exposed from its declaration") {
+TEST_CASE("each declared metric is exposed from its declaration") {
   auto cfg = config();
   grelay::Metrics metrics;
   metrics.add_worker(std::make_shared<grelay::WorkerStats>(*cfg));
   const std::string text = metrics.render_prometheus();
   std::string labels;
-#define CHECK_FAMILY(member, kind, name, help) \
-  check_family(text, name, type_of(static_cast<const kind*>(nullptr)), help, labels);
+#define CHECK_FAMILY(member, kind, name, help) check_family<grelay::kind>(text, name, help, labels);
+  // The path route's series shows before it counted a call.
+  labels = R"(route="fixed",cluster="c",grpc_service="a.S",grpc_method="Fixed")";
+  GRELAY_CALL_STATS(CHECK_FAMILY)
   labels = R"(listener="127.0.0.1:5000")";
   GRELAY_LISTENER_STATS(CHECK_FAMILY)
   labels = R"(cluster="c")";
   GRELAY_CLUSTER_STATS(CHECK_FAMILY)
   labels = R"(cluster="c",endpoint="127.0.0.1:1")";
   GRELAY_ENDPOINT_STATS(CHECK_FAMILY)
+  labels = "";
+  GRELAY_PROCESS_STATS(CHECK_FAMILY)
 #undef CHECK_FAMILY
+
+  CHECK(contains(text,
+                 "# HELP grelay_health_checks_total Active health checks, by result.\n"
+                 "# TYPE grelay_health_checks_total counter\n"
+                 "grelay_health_checks_total{cluster=\"c\",endpoint=\"127.0.0.1:1\","
+                 "result=\"healthy\"} 0\n"
+                 "grelay_health_checks_total{cluster=\"c\",endpoint=\"127.0.0.1:1\","
+                 "result=\"unhealthy\"} 0\n"));
+  CHECK(contains(text,
+                 "# HELP grelay_reloads_total Config reloads, by result.\n"
+                 "# TYPE grelay_reloads_total counter\n"
+                 "grelay_reloads_total{result=\"success\"} 0\n"
+                 "grelay_reloads_total{result=\"failure\"} 0\n"));
+  CHECK(contains(text,
+                 "# HELP grelay_relay_errors_total Calls the relay ended with an error "
+                 "status of its own, by reason.\n# TYPE grelay_relay_errors_total counter\n"
+                 "grelay_relay_errors_total{reason=\"no_route\"} 0\n"));
+#define CHECK_REASON(reason) \
+  CHECK(contains(text, "\ngrelay_relay_errors_total{reason=\"" #reason "\"} 0\n"));
+  GRELAY_ERROR_REASONS(CHECK_REASON)
+#undef CHECK_REASON
+  CHECK_FALSE(contains(text, "grelay_relay_errors_total{reason=\"\"}"));
+  CHECK(contains(text,
+                 "# HELP grelay_peer_errors_total Connections the relay closed with GOAWAY "
+                 "for a budget, a timeout or a protocol error of the peer, by side and "
+                 "reason.\n# TYPE grelay_peer_errors_total counter\n"));
+  // Peer errors are counted process-wide: other tests may have counted some.
+#define CHECK_PEER_ERROR(reason)                                                                \
+  CHECK(contains(text, "\ngrelay_peer_errors_total{peer=\"client\",reason=\"" #reason "\"} ")); \
+  CHECK(contains(text, "\ngrelay_peer_errors_total{peer=\"backend\",reason=\"" #reason "\"} "));
+  GRELAY_PEER_ERRORS(CHECK_PEER_ERROR)
+#undef CHECK_PEER_ERROR
 }
 
 TEST_CASE("Metrics merges every worker's series by their labels") {

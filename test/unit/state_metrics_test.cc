@@ -48,7 +48,10 @@ TEST_CASE("render_endpoint_states gives each resolved address its three states")
   b1->draining = true;
   b1->healthy = false;
   const std::string out = grelay::render_endpoint_states({w1, w2});
-  CHECK(contains(out, "# TYPE grelay_endpoint_state gauge\n"));
+  CHECK(out.rfind("# HELP grelay_endpoint_state 1 for the state each resolved endpoint address "
+                  "is in (healthy, ejected, draining), else 0.\n"
+                  "# TYPE grelay_endpoint_state gauge\n",
+                  0) == 0);
   CHECK(contains(out, line("10.0.0.1:50051", "healthy", 1)));
   CHECK(contains(out, line("10.0.0.1:50051", "ejected", 1)));
   CHECK(contains(out, line("10.0.0.1:50051", "draining", 0)));
@@ -61,6 +64,10 @@ TEST_CASE("render_certificate_expiry gives one series per certificate") {
   const std::string out =
       grelay::render_certificate_expiry({{"listener", "127.0.0.1:8443", "server.pem", 1800000000},
                                          {"cluster", "greeter", "client.pem", 1900000000}});
+  CHECK(out.rfind("# HELP grelay_tls_certificate_expiry_timestamp_seconds When each certificate "
+                  "grelay presents stops being valid (notAfter), in seconds since the epoch.\n"
+                  "# TYPE grelay_tls_certificate_expiry_timestamp_seconds gauge\n",
+                  0) == 0);
   CHECK(contains(out,
                  "grelay_tls_certificate_expiry_timestamp_seconds{kind=\"listener\","
                  "name=\"127.0.0.1:8443\",file=\"server.pem\"} 1800000000\n"));

@@ -98,12 +98,14 @@ TEST_CASE("CallSeries::finish counts the status, bytes, messages and duration bu
   s.finish(grelay::StatusCode::unavailable, 500'000, 1, 0, 5, 0);   // exactly 0.5 ms
   s.finish(grelay::StatusCode::ok, 3'000'000'000, 3, 4, 30, 40);    // 3 s
   s.finish(grelay::StatusCode::ok, 1'000'000'000'000, 0, 0, 0, 0);  // past the last bound
-  CHECK(s.finished[0].get() == 3);
-  CHECK(s.finished[14].get() == 1);
-  CHECK(s.duration_buckets[0].get() == 2);   // le 0.0005 includes its bound
-  CHECK(s.duration_buckets[12].get() == 1);  // (2.5, 5]
-  CHECK(s.duration_buckets[grelay::duration_bounds.size()].get() == 1);
-  CHECK(s.duration_sum_ns.get() == 1'003'000'900'000);
+  const grelay::StatusTotals finished = s.finished.get();
+  CHECK(finished.calls[0] == 3);
+  CHECK(finished.calls[14] == 1);
+  const grelay::DurationTotals duration = s.duration.get();
+  CHECK(duration.buckets[0] == 2);   // le 0.0005 includes its bound
+  CHECK(duration.buckets[12] == 1);  // (2.5, 5]
+  CHECK(duration.buckets[grelay::duration_bounds.size()] == 1);
+  CHECK(duration.sum_ns == 1'003'000'900'000);
   CHECK(s.request_messages.get() == 5);
   CHECK(s.response_messages.get() == 6);
   CHECK(s.request_bytes.get() == 45);
