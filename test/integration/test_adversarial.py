@@ -704,7 +704,8 @@ def _echo_on(conn, size, timeout=20.0):
 
 
 def _assert_relay_made(st, code):
-  """A relay-made error before response headers is Trailers-Only (DESIGN.md section 4)."""
+  """A relay-made error before response headers is Trailers-Only (README.md, "gRPC status of
+  relay-made errors")."""
   # When the answer ends while the client is still sending, RST_STREAM(NO_ERROR) follows it
   # (RFC 9113 section 8.1): the rest of the request is not wanted. No other reset is.
   assert st.reset_code is None or (st.reset_code == NO_ERROR and st.ended), (
@@ -990,7 +991,8 @@ def test_goaway_0_before_the_request_body_is_replayed(fresh):
 
 def test_goaway_0_after_a_unary_request_is_replayed(fresh):
   # The backend never processed the stream (it is above the GOAWAY's last-stream-id), so
-  # DESIGN.md section 4 wants it replayed, even though its body already went out.
+  # the relay replays it (README.md: "a stream the backend refused (REFUSED_STREAM, or above a
+  # GOAWAY) is replayed"), even though its body already went out.
   relay, backend = fresh()
   conn = FrameConn(relay.address)
   st = conn.wait_stream(conn.start("/test.Script/GoawayFirst", body=grpc_frame(b"unary")))

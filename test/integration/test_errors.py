@@ -1,4 +1,5 @@
-"""Failures are reported with the gRPC status DESIGN.md section 4 gives them."""
+"""Failures are reported with the gRPC status README.md gives them ("gRPC status of relay-made
+errors")."""
 
 import threading
 
@@ -42,7 +43,8 @@ def _code(callable_, *args, **kwargs):
 
 
 def _assert_relay_made_error(r, code):
-  """A relay-made error before response headers is Trailers-Only (DESIGN.md section 4)."""
+  """A relay-made error before response headers is Trailers-Only (README.md, "gRPC status of
+  relay-made errors")."""
   assert r.reset_code is None, "stream reset with %r" % r.reset_code
   assert r.trailers_only, "expected one HEADERS frame with END_STREAM, got %r" % r.events
   assert r.header(":status") == "200"
@@ -186,7 +188,8 @@ def test_backend_reset_before_headers_is_mapped(relay, grpc_channel, reset, code
 @pytest.mark.relay_only
 def test_refused_stream_is_retried_on_another_endpoint(relay_factory, echo_backend,
                                                        grpc_channel):
-  # DESIGN.md section 4: a stream the backend never processed is retried transparently.
+  # A stream the backend refused is replayed on another endpoint (README.md, the pooling
+  # bullet; docs/config.md, "Health").
   refuser = H2Backend(refuse_all=True)
   try:
     relay = relay_factory(routes=[{"service": "test.Echo", "cluster": "mixed"}],
