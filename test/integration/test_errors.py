@@ -2,12 +2,14 @@
 errors")."""
 
 import threading
+import time
 
 import grpc
 import pytest
 
 import support
-from h2_backends import BlackholeEndpoint, H2Backend, RawClient, grpc_frame, grpc_unframe
+from h2_backends import BlackholeEndpoint, H2Backend
+from h2_client import H2Client, grpc_frame, grpc_unframe
 from support import GUARD_SECONDS, pattern_message
 
 
@@ -46,7 +48,7 @@ def _assert_relay_made_error(r, code):
   """A relay-made error before response headers is Trailers-Only (README.md, "gRPC status of
   relay-made errors")."""
   assert r.reset_code is None, "stream reset with %r" % r.reset_code
-  assert r.trailers_only, "expected one HEADERS frame with END_STREAM, got %r" % r.events
+  assert r.trailers_only, "expected one HEADERS frame with END_STREAM, got %s" % r.describe()
   assert r.header(":status") == "200"
   assert r.header("content-type") == "application/grpc"
   assert r.grpc_status() == code
@@ -57,7 +59,7 @@ def test_unknown_route_is_unimplemented(relay, grpc_channel):
   ch = grpc_channel(relay.addr())
   assert _code(support.unary(ch, "/nope.Service/Unary"), b"",
                timeout=GUARD_SECONDS) == grpc.StatusCode.UNIMPLEMENTED
-  with RawClient(relay.addr()) as client:
+  with H2Client(relay.addr()) as client:
     r = client.call("/nope.Service/Unary", body=grpc_frame(b""))
   _assert_relay_made_error(r, 12)
 
@@ -78,7 +80,7 @@ def test_backend_down_is_unavailable(relay, grpc_channel):
 
 @pytest.mark.relay_only
 def test_backend_down_answer_is_trailers_only(relay):
-  with RawClient(relay.addr("down"), timeout=20) as client:
+  with H2Client(relay.addr("down"), timeout=20) as client:
     r = client.call("/test.Down/Unary", body=grpc_frame(b"x"))
   _assert_relay_made_error(r, 14)
 
@@ -163,7 +165,7 @@ def test_http_status_without_grpc_status_is_mapped(relay, grpc_channel, direct, 
 @pytest.mark.parametrize("http_status,code", HTTP_MAPPING, ids=[str(s) for s, _ in HTTP_MAPPING])
 def test_http_status_mapping_is_made_by_the_relay(relay, http_status, code):
   # grpcio would map a bare HTTP status itself; the relay must send grpc-status explicitly.
-  with RawClient(relay.addr("raw")) as client:
+  with H2Client(relay.addr("raw")) as client:
     r = client.call("/test.Raw/Http%d" % http_status, body=grpc_frame(b"x"))
   assert r.reset_code is None
   assert r.header(":status") == "200"
@@ -278,19 +280,22 @@ def test_backend_lost_mid_message_never_ends_with_a_cut_message(relay_factory, w
                           clusters={"cut": [backend.address]})
     size = 256 * 1024
     md = [("x-count", "100000"), ("x-size", str(size))]
-    with RawClient(relay.addr("cut"), timeout=GUARD_SECONDS) as client:
+    with H2Client(relay.addr("cut"), timeout=GUARD_SECONDS) as client:
       sids = [client.start("/test.Echo/ServerStream", body=grpc_frame(b""), headers=md)
               for _ in range(4)]
-      while not all(len(client.response(s).data) > 2 * size for s in sids):
+      end = time.monotonic() + GUARD_SECONDS
+      while not all(len(client.stream(s).data) > 2 * size for s in sids):
         assert client.pump(), "relay closed the client connection"
+        assert time.monotonic() < end, "streams stalled: %r" % [
+            len(client.stream(s).data) for s in sids]
         # Streams sharing a connection must progress together; a starved one would make
         # this loop read (and keep) the others' data without end.
-        assert sum(len(client.response(s).data) for s in sids) < 64 * 1024 * 1024, (
-            "one stream starved the others: %r" % [len(client.response(s).data) for s in sids])
+        assert sum(len(client.stream(s).data) for s in sids) < 64 * 1024 * 1024, (
+            "one stream starved the others: %r" % [len(client.stream(s).data) for s in sids])
       backend.kill()
       for sid in sids:
-        r = client.wait(sid)
-        assert not r.connection_closed, "the relay closed the client connection"
+        r = client.wait_stream(sid)
+        assert not client.closed, "the relay closed the client connection"
         if r.reset_code is not None:
           continue
         assert r.grpc_status() == 14, "stream %d: %r" % (sid, r.final_headers())
