@@ -46,9 +46,7 @@ def wait_lines(path, count):
 
 
 @pytest.fixture
-def clusters(direct, echo_backend):
-  if direct:
-    pytest.skip("the access log exists only through the relay")
+def clusters(echo_backend):
   return {"echo": [echo_backend.address], "dead": ["127.0.0.1:%d" % support.free_port()]}
 
 
