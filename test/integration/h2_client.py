@@ -572,7 +572,8 @@ class H2Client:
       if sid == 0:
         self.send_window += increment
       else:
-        self.stream_windows[sid] = self.stream_windows.get(sid, self.peer_initial_window) + increment
+        window = self.stream_windows.get(sid, self.peer_initial_window)
+        self.stream_windows[sid] = window + increment
 
   def _end_block(self):
     sid, fragments, end_stream = self.block
