@@ -8,9 +8,10 @@ set -euo pipefail
 build_pkgs=(meson ninja-build g++ pkg-config libnghttp2-dev libuv1-dev libssl-dev
             libtomlplusplus-dev doctest-dev cmake python3-grpcio libc-ares-dev)
 # dnsmasq-base is the DNS server binary the tests start on a free port, without the system
-# service; prometheus is only there for promtool (its units are disabled below).
+# service; prometheus is only there for promtool, systemd for systemd-analyze (units the
+# install enables are disabled below).
 test_pkgs=(python3-grpcio python3-h2 python3-pytest clang libclang-rt-14-dev prometheus openssl
-           dnsmasq-base man-db groff-base logrotate protobuf-compiler)
+           dnsmasq-base man-db groff-base logrotate protobuf-compiler systemd)
 container_pkgs=(podman buildah mmdebstrap uidmap runc)
 bench_pkgs=(nghttp2-client nghttp2-proxy haproxy nginx-light gnuplot-nox heaptrack)
 

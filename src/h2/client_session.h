@@ -41,7 +41,7 @@ class ClientStreamHandler : public ListHook<ClientStreamHandler> {
   ~ClientStreamHandler() = default;
 };
 
-// The upstream side: an h2c connection to a backend.
+// The upstream side: an HTTP/2 connection to a backend (h2c, or h2 over TLS).
 class ClientSession : public H2Session {
  public:
   ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue,

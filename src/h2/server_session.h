@@ -65,7 +65,8 @@ class ServerSessionOwner {
   ~ServerSessionOwner() = default;
 };
 
-// The downstream side: an h2c connection from a client.
+// The downstream side: an HTTP/2 connection from a client (h2c, or h2 over TLS on a TLS
+// listener).
 class ServerSession final : public H2Session, public ListHook<ServerSession> {
  public:
   ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,

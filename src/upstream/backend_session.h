@@ -11,8 +11,9 @@ namespace grelay {
 class Endpoint;
 struct UpstreamContext;
 
-// One h2c connection to a backend endpoint, shared by many calls. Owned by itself (deleted
-// once its socket is closed); its Endpoint keeps it in a list until then.
+// One HTTP/2 connection to a backend endpoint (h2c, or h2 over TLS with the cluster's tls),
+// shared by many calls. Owned by itself (deleted once its socket is closed); its Endpoint
+// keeps it in a list until then.
 class BackendSession final : public ClientSession, public ListHook<BackendSession> {
  public:
   enum class State { connecting, ready, draining };

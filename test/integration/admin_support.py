@@ -3,14 +3,12 @@ h2c, and parse a Prometheus text scrape."""
 
 import http.client
 import re
-import socket
+import struct
 
-import h2.config
-import h2.connection
-import h2.events
 import pytest
 
 import support
+from h2_client import GOAWAY, NO_ERROR, H2Client, frame
 
 ADMIN_RE = re.compile(r"admin endpoint at http://([\d.]+):(\d+)/")
 SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -43,39 +41,16 @@ def get(admin, path, method="GET"):
 def get_h2(admin, paths):
   """GETs every path of |paths| on one h2c connection (prior knowledge), all streams at once;
   returns [(status, content type, body)] in the same order."""
-  conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-  conn.initiate_connection()
-  with socket.create_connection(admin, timeout=5) as sock:
-    streams = {}
-    for path in paths:
-      sid = conn.get_next_available_stream_id()
-      conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"),
-                              (":authority", "%s:%d" % admin), (":path", path)],
-                        end_stream=True)
-      streams[sid] = {"headers": {}, "body": b"", "done": False}
-    sock.sendall(conn.data_to_send())
-    while not all(s["done"] for s in streams.values()):
-      data = sock.recv(65536)
-      if not data:
-        raise AssertionError("admin closed the h2c connection early")
-      for event in conn.receive_data(data):
-        if isinstance(event, h2.events.ResponseReceived):
-          streams[event.stream_id]["headers"] = {
-              (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
-                                                            else v)
-              for k, v in event.headers}
-        elif isinstance(event, h2.events.DataReceived):
-          streams[event.stream_id]["body"] += event.data
-          conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-        elif isinstance(event, h2.events.StreamEnded):
-          streams[event.stream_id]["done"] = True
-        elif isinstance(event, h2.events.StreamReset):
-          raise AssertionError("admin reset stream %d" % event.stream_id)
-      sock.sendall(conn.data_to_send())
-    conn.close_connection()
-    sock.sendall(conn.data_to_send())
-  return [(int(s["headers"][":status"]), s["headers"].get("content-type"), s["body"].decode())
-          for s in streams.values()]
+  with H2Client("%s:%d" % admin, timeout=5) as conn:
+    sids = [conn.start(path, method="GET", content_type=None, te=None) for path in paths]
+    answers = []
+    for sid in sids:
+      st = conn.wait_stream(sid)
+      assert st.reset_code is None, "admin reset stream %d" % sid
+      assert st.ended, "admin did not end stream %d: %s" % (sid, st.describe())
+      answers.append((int(st.header(":status")), st.header("content-type"), st.data.decode()))
+    conn.send(frame(GOAWAY, 0, 0, struct.pack(">II", 0, NO_ERROR)))
+  return answers
 
 
 def parse(text):

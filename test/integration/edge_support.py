@@ -1,6 +1,7 @@
-"""Helpers for the edge-budget tests (issue 13): a frame-level client that records every GOAWAY
-with its debug data, backends that misbehave on purpose, a legitimate grpcio client running in
-a process of its own, and /metrics, log and /proc readings of the relay.
+"""Helpers for the edge-budget tests: the check that a connection got one GOAWAY and was closed
+(on h2_client.H2Client, which records every GOAWAY with its debug data), backends that
+misbehave on purpose, a legitimate grpcio client running in a process of its own, and
+/metrics, log and /proc readings of the relay.
 
 The contract these helpers serve is docs/config.md, "Budgets at the edge": every
 connection the relay closes for abuse or a timeout gets one GOAWAY (a code, the last stream it
@@ -21,96 +22,15 @@ import hpack
 
 import admin_support
 import support
-from h2_backends import grpc_frame
-from test_adversarial import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
-                              RST_STREAM, SETTINGS, WINDOW_UPDATE, FrameConn, ScriptBackend, frame)
-# Re-exported for the tests.
-from test_adversarial import CANCEL, CONTINUATION  # noqa: F401
+from h2_backends import ScriptBackend
+from h2_client import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,
+                       RST_STREAM, SETTINGS, SETTINGS_INITIAL_WINDOW_SIZE,
+                       SETTINGS_MAX_CONCURRENT_STREAMS, WINDOW_UPDATE, code_name, frame,
+                       grpc_frame)
 
-NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, ENHANCE_YOUR_CALM = 0x0, 0x1, 0x3, 0xb
-CODE_NAMES = {0x0: "NO_ERROR", 0x1: "PROTOCOL_ERROR", 0x2: "INTERNAL_ERROR",
-              0x3: "FLOW_CONTROL_ERROR", 0x7: "REFUSED_STREAM", 0x8: "CANCEL",
-              0xb: "ENHANCE_YOUR_CALM"}
-SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE = 0x3, 0x4
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN = '[admin]\naddress = "127.0.0.1:0"'
 ECHO_ROUTE = {"service": "test.Echo", "cluster": "echo"}
-
-
-def code_name(code):
-  return CODE_NAMES.get(code, "0x%x" % code)
-
-
-# --- a client made of hand-built frames that sees every GOAWAY ----------------------------
-
-
-class EdgeConn(FrameConn):
-  """FrameConn that also records each GOAWAY as (last stream id, code, debug data), counts the
-  SETTINGS and PING acknowledgements it gets, and keeps reading after a failed write (the
-  relay's GOAWAY may be waiting in the socket when it hangs up on a client still sending)."""
-
-  def __init__(self, address, sndbuf=None, silent=False, **kwargs):
-    # |silent|: send nothing at all (not even acknowledgements), for a client that never sent
-    # its preface.
-    self.silent = silent
-    self.goaways = []
-    self.settings_acks = 0
-    self.ping_acks = 0
-    self.got_settings = False
-    self.write_failed = False
-    self.closed_at = None
-    super().__init__(address, **kwargs)
-    if sndbuf:
-      self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-
-  def flush(self):
-    if self.silent:
-      self.out.clear()
-      return
-    while self.out and not self.closed and not self.write_failed:
-      try:
-        del self.out[:self.sock.send(self.out)]
-      except BlockingIOError:
-        return
-      except OSError:
-        self.write_failed = True
-    if self.write_failed or self.closed:
-      self.out.clear()
-
-  def pump(self, timeout=0.05):
-    alive = super().pump(timeout)
-    if self.closed and self.closed_at is None:
-      self.closed_at = time.monotonic()
-    return alive
-
-  def _on_frame(self, ftype, flags, sid, payload):
-    if ftype == GOAWAY:
-      last, code = struct.unpack(">II", payload[:8])
-      self.goaways.append((last & 0x7fffffff, code, bytes(payload[8:])))
-    elif ftype == SETTINGS:
-      if flags & ACK:
-        self.settings_acks += 1
-      else:
-        self.got_settings = True
-    elif ftype == PING and flags & ACK:
-      self.ping_acks += 1
-    super()._on_frame(ftype, flags, sid, payload)
-
-  def handshake(self, timeout=5.0):
-    """Waits for the relay's SETTINGS."""
-    assert self.wait(lambda: self.got_settings, timeout), "the relay sent no SETTINGS"
-
-  def reset_codes(self):
-    return [st.reset_code for st in self.streams.values() if st.reset_code is not None]
-
-
-def describe(st):
-  """Stream.describe() with long header values cut short."""
-  cut = lambda block: None if block is None else [
-      (k, v if len(v) <= 40 else v[:20] + "...(%d bytes)" % len(v)) for k, v in block]
-  return "headers=%r trailers=%r data=%d bytes ended=%s reset=%r" % (
-      cut(st.headers), cut(st.trailers), len(st.data), st.ended, st.reset_code)
 
 
 def assert_goaway_then_close(conn, code, debug=None, last_stream=None, single=True, timeout=3.0):

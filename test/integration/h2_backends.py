@@ -1,9 +1,7 @@
-"""Raw HTTP/2 helpers built on python-h2: a scriptable backend, a garbage backend, a raw client.
+"""HTTP/2 backends for the tests, run in threads of the test process so that tests read what
+they recorded (request headers and bodies, resets received) directly. Clients are h2_client.py.
 
-The backend runs in a thread of the test process, so tests read what it recorded
-(request headers, resets received) directly.
-
-H2Backend picks its answer from the method name of :path:
+H2Backend (python-h2) picks its answer from the method name of :path:
   Http<NNN>          answer :status NNN, text/plain, a body and no grpc-status
   Reset<Name>        RST_STREAM with that error code (RefusedStream, Cancel, EnhanceYourCalm,
                      InternalError) as soon as the request headers arrive
@@ -13,14 +11,19 @@ H2Backend picks its answer from the method name of :path:
   Echo               gRPC answer: the request body echoed verbatim, then grpc-status 0
 anything else: Trailers-Only grpc-status 12. H2Backend(refuse_all=True) instead resets every
 stream with REFUSED_STREAM.
+
+ScriptBackend (python-h2 too) misbehaves on purpose and follows flow control to the byte; its
+methods are listed in its docstring. GarbageBackend answers bytes that are not HTTP/2, and
+BlackholeEndpoint never completes a TCP handshake.
 """
 
+import hashlib
 import re
+import select
 import socket
 import struct
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 
 import h2.config
@@ -28,6 +31,10 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+import h2.settings
+
+import support
+from h2_client import CANCEL, DATA, GOAWAY, MAX_WINDOW, MIB, NO_ERROR, frame, grpc_frame
 
 RESET_CODES = {
     "RefusedStream": h2.errors.ErrorCodes.REFUSED_STREAM,
@@ -35,26 +42,6 @@ RESET_CODES = {
     "EnhanceYourCalm": h2.errors.ErrorCodes.ENHANCE_YOUR_CALM,
     "InternalError": h2.errors.ErrorCodes.INTERNAL_ERROR,
 }
-
-
-def grpc_frame(message, compressed=False):
-  """One length-prefixed gRPC message."""
-  return struct.pack(">BI", 1 if compressed else 0, len(message)) + message
-
-
-def grpc_unframe(data):
-  """[(compressed, message)] from a concatenation of length-prefixed messages."""
-  out = []
-  pos = 0
-  while pos < len(data):
-    if len(data) - pos < 5:
-      raise ValueError("truncated gRPC frame header")
-    flag, length = struct.unpack(">BI", data[pos:pos + 5])
-    if len(data) - pos - 5 < length:
-      raise ValueError("truncated gRPC message")
-    out.append((flag, data[pos + 5:pos + 5 + length]))
-    pos += 5 + length
-  return out
 
 
 def _text(value):
@@ -312,198 +299,291 @@ class BlackholeEndpoint:
     self.sock_.close()
 
 
+def blob(size, seed=0):
+  """|size| bytes that differ from call to call and from offset to offset."""
+  block = hashlib.sha256(b"grelay-adversarial-%d" % seed).digest() * 2048
+  return (block * (size // len(block) + 1))[:size]
+
+
+def script_config(backend_address, echo_address=None):
+  """Relay routes and clusters: test.Script to |backend_address|, test.Echo to
+  |echo_address| when given."""
+  routes = [{"service": "test.Script", "cluster": "script"}]
+  clusters = {"script": [backend_address]}
+  if echo_address:
+    routes.append({"service": "test.Echo", "cluster": "echo"})
+    clusters["echo"] = [echo_address]
+  return {"routes": routes, "clusters": clusters}
+
+
 @dataclass
-class RawResponse:
-  """Everything a raw client saw on one stream."""
-  events: list = field(default_factory=list)
-  headers: list = None
-  trailers: list = None
-  data: bytearray = field(default_factory=bytearray)
+class BackendStream:
+  connection: int
+  stream_id: int
+  headers: list
+  body: bytearray = field(default_factory=bytearray)
+  received: int = 0
+  digest: object = field(default_factory=hashlib.sha256)
+  withheld: int = 0
   ended: bool = False
   reset_code: object = None
-  connection_closed: bool = False
+  sent: int = 0
+  reset_queued: bool = False
+  reset_sent: threading.Event = field(default_factory=threading.Event)
 
-  def header(self, name, where=None):
-    for k, v in (where if where is not None else self.headers) or []:
+  def header(self, name):
+    for k, v in self.headers:
       if k == name:
         return v
     return None
 
   @property
-  def trailers_only(self):
-    """One HEADERS frame carrying END_STREAM, and nothing else on the stream."""
-    return (len(self.events) == 1 and isinstance(self.events[0], h2.events.ResponseReceived)
-            and self.events[0].stream_ended is not None)
-
-  def final_headers(self):
-    """The trailers, or the headers of a Trailers-Only answer."""
-    return self.trailers if self.trailers is not None else self.headers
-
-  def grpc_status(self):
-    value = self.header("grpc-status", self.final_headers())
-    return None if value is None else int(value)
-
-  def grpc_message(self):
-    value = self.header("grpc-message", self.final_headers())
-    return None if value is None else urllib.parse.unquote(value)
+  def method(self):
+    return (self.header(":path") or "").rsplit("/", 1)[-1]
 
 
-class RawClient:
-  """A blocking HTTP/2 (h2c) client that sends exactly the headers it is given."""
+class _BackendConn:
+  def __init__(self, index, sock, h2c):
+    self.index = index
+    self.sock = sock
+    self.h2c = h2c
+    self.records = {}
+    self.actions = {}  # stream id -> [action], run in order as flow control allows
+    self.silent = False  # set after a hand-made GOAWAY: ignore the relay from then on
 
-  def __init__(self, address, timeout=10.0):
-    host, port = address.rsplit(":", 1)
-    self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
-    self.sock.settimeout(timeout)
-    config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-    self.conn = h2.connection.H2Connection(config=config)
-    self.conn.initiate_connection()
-    self.responses_ = {}
-    self.held_ = {}
-    self.closed = False
-    self.authority = address
-    self._flush()
+
+class ScriptBackend:
+  """A threaded h2c backend. The method name of :path picks the behaviour:
+
+    Echo           answer the request body back, then grpc-status 0
+    Digest         Trailers-Only grpc-status 0 with x-bytes / x-sha256 of the request body
+    Hold           like Digest, but grants no window for request DATA until release()
+    Hang           never answer
+    ResetHalf      RST_STREAM(CANCEL) once 512 KiB of request body arrived
+    SendHalf       response headers and the first 512 KiB of a 1 MiB message, then
+                   RST_STREAM(CANCEL)
+    Download       one message of x-size bytes, then grpc-status 0
+    EarlyData      a DATA frame before any HEADERS
+    UpperHeader    an Echo answer whose response headers carry the name "X-Upper"
+    Informational  a 100 (Continue) HEADERS, then an Echo answer
+    GoawayFirst    the first such stream gets GOAWAY(last-stream-id 0, NO_ERROR) and no answer;
+                   later ones are answered as Echo
+
+  With |big_windows| it grants 2^31-1 of window, so only the relay limits what it sends.
+  |max_concurrent_streams| is the SETTINGS_MAX_CONCURRENT_STREAMS it announces.
+  stall() stops reading every connection (the relay's writes back up); resume() restarts.
+  """
+
+  def __init__(self, big_windows=False, max_concurrent_streams=1000):
+    self.big_windows = big_windows
+    self.max_concurrent_streams = max_concurrent_streams
+    self.sock_ = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    self.sock_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    self.sock_.bind(("127.0.0.1", 0))
+    self.sock_.listen(128)
+    self.address = "127.0.0.1:%d" % self.sock_.getsockname()[1]
+    self.lock = threading.Lock()
+    self.records = []
+    self.connections = 0
+    self.protocol_errors = []
+    self.reading = threading.Event()
+    self.reading.set()
+    self.released = threading.Event()
+    self.goaway_sent = threading.Event()
+    self.closing_ = False
+    self.socks_ = []
+    threading.Thread(target=self._accept_loop, daemon=True).start()
 
   def close(self):
-    try:
-      self.sock.close()
-    except OSError:
-      pass
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.close()
-
-  def _flush(self):
-    out = self.conn.data_to_send()
-    if out and not self.closed:
+    self.closing_ = True
+    self.reading.set()
+    for s in [self.sock_] + self.socks_:
       try:
-        self.sock.sendall(out)
-      except (BrokenPipeError, ConnectionResetError):
-        self._on_closed()
+        s.shutdown(socket.SHUT_RDWR)
+      except OSError:
+        pass
+    self.sock_.close()
 
-  def _on_closed(self):
-    self.closed = True
-    for r in self.responses_.values():
-      r.connection_closed = True
+  def stall(self):
+    self.reading.clear()
 
-  def start(self, path, body=b"", headers=(), content_type="application/grpc", end_stream=True,
-            method="POST"):
-    """Opens a stream; returns its id. |headers| are extra (name, value) pairs."""
-    sid = self.conn.get_next_available_stream_id()
-    fields = [(":method", method), (":scheme", "http"), (":path", path),
-              (":authority", self.authority)]
-    if content_type is not None:
-      fields.append(("content-type", content_type))
-    fields.append(("te", "trailers"))
-    fields += list(headers)
-    self.responses_[sid] = RawResponse()
-    self.conn.send_headers(sid, fields, end_stream=end_stream and not body)
-    if body:
-      self.conn.send_data(sid, body, end_stream=end_stream)
-    self._flush()
-    return sid
+  def resume(self):
+    self.reading.set()
 
-  def send(self, sid, data, end_stream=False):
-    """Sends |data| on stream |sid| as one DATA frame."""
-    self.conn.send_data(sid, data, end_stream=end_stream)
-    self._flush()
+  def release(self):
+    self.released.set()
 
-  def hold(self, sid):
-    """Stops granting stream window to |sid| (the connection window is still granted)."""
-    self.held_.setdefault(sid, 0)
+  def streams(self, method=None):
+    with self.lock:
+      return [r for r in self.records if method is None or r.method == method]
 
-  def release(self, sid):
-    """Grants |sid| the stream window it was held back, and acknowledges from then on."""
-    held = self.held_.pop(sid, 0)
-    if held:
-      self.conn.increment_flow_control_window(held, stream_id=sid)
-      self._flush()
+  def wait_record(self, predicate, timeout=10.0):
+    return support.wait_until(lambda: next((r for r in self.streams() if predicate(r)), None),
+                              timeout)
 
-  def reset(self, sid, code=h2.errors.ErrorCodes.CANCEL):
-    self.conn.reset_stream(sid, error_code=code)
-    self._flush()
+  def _accept_loop(self):
+    while not self.closing_:
+      try:
+        sock, _ = self.sock_.accept()
+      except OSError:
+        return
+      with self.lock:
+        self.connections += 1
+        index = self.connections
+        self.socks_.append(sock)
+      threading.Thread(target=self._serve, args=(sock, index), daemon=True).start()
 
-  def pump(self):
-    """Reads once from the socket; False when the connection is gone."""
+  def _serve(self, sock, index):
+    config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8",
+                                       validate_inbound_headers=False,
+                                       normalize_outbound_headers=False,
+                                       validate_outbound_headers=False)
+    h2c = h2.connection.H2Connection(config=config)
+    window = MAX_WINDOW if self.big_windows else 65535
+    h2c.local_settings = h2.settings.Settings(client=False, initial_values={
+        h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_concurrent_streams,
+        h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    h2c.decoder.max_header_list_size = 1 << 20  # large metadata is the relay's call to make
+    h2c.initiate_connection()
+    if self.big_windows:
+      h2c.increment_flow_control_window(MAX_WINDOW - 65535)
+    conn = _BackendConn(index, sock, h2c)
     try:
-      data = self.sock.recv(65536)
-    except ConnectionResetError:
-      data = b""
-    if not data:
-      self._on_closed()
-      return False
-    for event in self.conn.receive_data(data):
-      self._on_event(event)
-    self._flush()
-    return True
-
-  def _on_event(self, event):
-    sid = getattr(event, "stream_id", None)
-    r = self.responses_.get(sid)
-    if isinstance(event, h2.events.ConnectionTerminated):
-      for resp in self.responses_.values():
-        resp.connection_closed = True
+      sock.sendall(h2c.data_to_send())
+      while not self.closing_:
+        if not self.reading.is_set():
+          self.reading.wait(0.05)
+          continue
+        readable, _, _ = select.select([sock], [], [], 0.02)
+        if readable:
+          data = sock.recv(1 << 20)
+          if not data:
+            return
+          if conn.silent:
+            continue
+          try:
+            events = h2c.receive_data(data)
+          except h2.exceptions.ProtocolError as e:
+            with self.lock:
+              self.protocol_errors.append("connection %d: %r" % (index, e))
+            sock.sendall(h2c.data_to_send())
+            return
+          for event in events:
+            self._on_event(conn, event)
+        if conn.silent:
+          continue
+        self._run_actions(conn)
+        out = h2c.data_to_send()
+        if out:
+          sock.sendall(out)
+    except OSError:
       return
+    except Exception as e:  # a bug here must show in the test, not vanish with the thread
+      with self.lock:
+        self.protocol_errors.append("connection %d: backend failed: %r" % (index, e))
+    finally:
+      sock.close()
+
+  def _on_event(self, conn, event):
+    h2c = conn.h2c
+    if isinstance(event, h2.events.RequestReceived):
+      r = BackendStream(conn.index, event.stream_id, [(k, v) for k, v in event.headers])
+      conn.records[event.stream_id] = r
+      with self.lock:
+        self.records.append(r)
+      self._on_request(conn, r)
+      return
+    r = conn.records.get(getattr(event, "stream_id", None))
     if r is None:
       return
-    if isinstance(event, (h2.events.ResponseReceived, h2.events.DataReceived,
-                          h2.events.TrailersReceived, h2.events.StreamEnded,
-                          h2.events.StreamReset, h2.events.InformationalResponseReceived)):
-      if not isinstance(event, h2.events.StreamEnded) or not r.events or \
-         getattr(r.events[-1], "stream_ended", None) is not event:
-        r.events.append(event)
-    if isinstance(event, h2.events.ResponseReceived):
-      r.headers = [(_text(k), _text(v)) for k, v in event.headers]
-      if event.stream_ended is not None:
-        r.ended = True
-    elif isinstance(event, h2.events.DataReceived):
-      r.data += event.data
-      if sid in self.held_:
-        self.held_[sid] += event.flow_controlled_length
-        if event.flow_controlled_length:
-          self.conn.increment_flow_control_window(event.flow_controlled_length)
-      else:
-        self.conn.acknowledge_received_data(event.flow_controlled_length, sid)
-      if event.stream_ended is not None:
-        r.ended = True
-    elif isinstance(event, h2.events.TrailersReceived):
-      r.trailers = [(_text(k), _text(v)) for k, v in event.headers]
-      if event.stream_ended is not None:
-        r.ended = True
+    if isinstance(event, h2.events.DataReceived):
+      r.received += len(event.data)
+      r.digest.update(event.data)
+      if r.method in ("Echo", "UpperHeader", "Informational", "GoawayFirst", "Keep"):
+        r.body += event.data
+      if r.method == "Hold" and not self.released.is_set():
+        r.withheld += event.flow_controlled_length
+      elif event.flow_controlled_length:
+        h2c.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+      if r.method == "ResetHalf" and r.received >= 512 * 1024 and not r.reset_queued:
+        r.reset_queued = True
+        conn.actions.setdefault(r.stream_id, []).append(("rst", CANCEL))
     elif isinstance(event, h2.events.StreamEnded):
       r.ended = True
+      self._on_request_end(conn, r)
     elif isinstance(event, h2.events.StreamReset):
       r.reset_code = event.error_code
+      conn.actions.pop(r.stream_id, None)
 
-  def response(self, sid):
-    return self.responses_[sid]
+  def _on_request(self, conn, r):
+    sid = r.stream_id
+    if r.method == "EarlyData":
+      conn.actions[sid] = [("raw", frame(DATA, 0, sid, grpc_frame(b"too early")))]
+    elif r.method == "SendHalf":
+      half = grpc_frame(blob(MIB - 5))[:512 * 1024]
+      conn.actions[sid] = [("headers", [(":status", "200"), ("content-type", "application/grpc")],
+                            False), ("data", half, False), ("rst", CANCEL)]
+    elif r.method == "GoawayFirst" and not self.goaway_sent.is_set():
+      self.goaway_sent.set()
+      conn.sock.sendall(conn.h2c.data_to_send())
+      conn.sock.sendall(frame(GOAWAY, 0, 0, struct.pack(">II", 0, NO_ERROR)))
+      conn.silent = True
 
-  def wait(self, sid):
-    """Reads until stream |sid| ends, is reset or the connection closes."""
-    r = self.responses_[sid]
-    while not (r.ended or r.reset_code is not None or r.connection_closed or self.closed):
-      if not self.pump():
-        break
-    return r
+  def _on_request_end(self, conn, r):
+    grpc_ok = [(":status", "200"), ("content-type", "application/grpc")]
+    trailers = [("grpc-status", "0")]
+    actions = conn.actions.setdefault(r.stream_id, [])
+    if r.method in ("Echo", "GoawayFirst", "Informational", "UpperHeader"):
+      if r.method == "Informational":
+        actions.append(("headers", [(":status", "100")], False))
+      extra = [("X-Upper", "yes")] if r.method == "UpperHeader" else []
+      actions += [("headers", grpc_ok + extra, False), ("data", bytes(r.body), False),
+                  ("headers", trailers, True)]
+    elif r.method in ("Digest", "Hold", "Keep"):
+      actions.append(("headers", grpc_ok + trailers + [("x-bytes", str(r.received)),
+                                                       ("x-sha256", r.digest.hexdigest())], True))
+    elif r.method == "Download":
+      message = grpc_frame(blob(int(r.header("x-size")) - 5, seed=1))
+      actions += [("headers", grpc_ok, False), ("data", message, False),
+                  ("headers", trailers, True)]
 
-  def call(self, path, body=b"", **kwargs):
-    return self.wait(self.start(path, body=body, **kwargs))
-
-
-def read_until_closed(sock, limit_seconds=10.0):
-  """Reads and discards until EOF; True if the peer closed within |limit_seconds|."""
-  end = time.monotonic() + limit_seconds
-  while time.monotonic() < end:
-    sock.settimeout(max(0.05, end - time.monotonic()))
-    try:
-      data = sock.recv(65536)
-    except socket.timeout:
-      return False
-    except (ConnectionResetError, BrokenPipeError):
-      return True
-    if not data:
-      return True
-  return False
+  def _run_actions(self, conn):
+    h2c = conn.h2c
+    if self.released.is_set():
+      for r in conn.records.values():
+        if r.withheld:
+          h2c.acknowledge_received_data(r.withheld, r.stream_id)
+          r.withheld = 0
+    for sid in list(conn.actions):
+      actions = conn.actions[sid]
+      try:
+        while actions:
+          kind = actions[0][0]
+          if kind == "headers":
+            h2c.send_headers(sid, actions[0][1], end_stream=actions[0][2])
+          elif kind == "data":
+            data, end_stream = actions[0][1], actions[0][2]
+            while True:
+              n = min(len(data), h2c.local_flow_control_window(sid), h2c.max_outbound_frame_size)
+              if n == 0 and data:
+                break
+              h2c.send_data(sid, data[:n], end_stream=end_stream and n == len(data))
+              conn.records[sid].sent += n
+              data = data[n:]
+              if not data:
+                break
+            if data:
+              actions[0] = ("data", data, end_stream)
+              break
+          elif kind == "rst":
+            h2c.reset_stream(sid, error_code=actions[0][1])
+            conn.records[sid].reset_sent.set()
+          elif kind == "raw":
+            conn.sock.sendall(h2c.data_to_send())
+            conn.sock.sendall(actions[0][1])
+          actions.pop(0)
+      except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+        actions.clear()
+      if not actions:
+        del conn.actions[sid]

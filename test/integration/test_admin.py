@@ -12,6 +12,8 @@ import pytest
 
 import support
 
+pytestmark = pytest.mark.relay_only
+
 ADMIN_RE = re.compile(r"admin endpoint at http://([\d.]+):(\d+)/")
 
 
@@ -39,9 +41,7 @@ def _get(admin, path, method="GET"):
 
 
 @pytest.fixture
-def relay_with_admin(direct, tmp_path, echo_backend):
-  if direct:
-    pytest.skip("the admin endpoint exists only through the relay")
+def relay_with_admin(tmp_path, echo_backend):
   relay, admin = _start(tmp_path, echo_backend.address)
   yield relay, admin
   if relay.alive():

@@ -47,7 +47,7 @@ def watch(channel, service="", timeout=30):
 
 
 @pytest.fixture
-def relay_with_admin(direct, tmp_path, echo_backend):
+def relay_with_admin(tmp_path, echo_backend):
   relay, admin = admin_support.start_relay(
       tmp_path, [{"prefix": "/", "cluster": "echo"}], {"echo": [echo_backend.address]})
   yield relay, admin

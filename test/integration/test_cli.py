@@ -1,4 +1,5 @@
-"""The command line: --check, --version and the SIGTERM drain (DESIGN.md section 5)."""
+"""The command line: --check, --version and the SIGTERM drain (docs/config.md, "Checking a
+file" and "Drain")."""
 
 import os
 import re

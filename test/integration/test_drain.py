@@ -4,14 +4,12 @@ at once."""
 
 import signal
 import socket
-import subprocess
-import time
 
 import grpc
 import pytest
 
 import support
-from raw_h2 import RawConnection
+from h2_client import GOAWAY, PING, H2Client
 from support import GUARD_SECONDS
 
 pytestmark = pytest.mark.relay_only
@@ -95,41 +93,36 @@ def test_drain_timeout_ends_remaining_calls_with_unavailable(relay_factory, echo
 
 def test_drain_sends_goaway_in_two_steps(relay_factory, echo_backend):
   relay = _relay(relay_factory, echo_backend)
-  conn = RawConnection(relay.address)
+  conn = H2Client(relay.address)
   try:
-    # The handshake is done before the drain starts.
-    deadline = time.monotonic() + 5
-    while not any(f[0] == 0x4 for f in conn.frames):
-      assert conn.read_frame(deadline) is not None
+    conn.handshake()  # done before the drain starts
     relay.signal(signal.SIGTERM)
     assert conn.read_until_closed(10), "the relay did not close the idle connection"
   finally:
     conn.close()
-  goaways = conn.goaways()
-  assert len(goaways) == 2, conn.frames
+  goaways = conn.goaway_codes()
+  assert len(goaways) == 2, conn.describe_frames()
   # First the notice (largest stream id), then the real last stream id (none was opened).
   assert goaways[0] == (2**31 - 1, 0)
   assert goaways[1] == (0, 0)
   assert len(conn.pings()) == 1
   # The PING goes out with the first GOAWAY (nghttp2 may put it first), before the second.
-  kinds = [f[0] for f in conn.frames if f[0] in (0x6, 0x7) and not f[1] & 1]
-  assert sorted(kinds[:2]) == [0x6, 0x7] and kinds[2:] == [0x7]
+  kinds = [f[0] for f in conn.frames if f[0] in (PING, GOAWAY) and not f[1] & 1]
+  assert sorted(kinds[:2]) == [PING, GOAWAY] and kinds[2:] == [GOAWAY]
   assert relay.proc.wait(15) == 0
   relay.stop()
 
 
 def test_goaway_second_step_comes_without_a_ping_ack(relay_factory, echo_backend):
   relay = _relay(relay_factory, echo_backend)
-  conn = RawConnection(relay.address, ack_pings=False)
+  conn = H2Client(relay.address, ack_pings=False)
   try:
-    deadline = time.monotonic() + 5
-    while not any(f[0] == 0x4 for f in conn.frames):
-      assert conn.read_frame(deadline) is not None
+    conn.handshake()
     relay.signal(signal.SIGTERM)
     assert conn.read_until_closed(10)
   finally:
     conn.close()
-  assert conn.goaways() == [(2**31 - 1, 0), (0, 0)]
+  assert conn.goaway_codes() == [(2**31 - 1, 0), (0, 0)]
   assert relay.proc.wait(15) == 0
   relay.stop()
 

@@ -15,18 +15,17 @@ import time
 import pytest
 
 import support
-from edge_support import (CANCEL, CONTINUATION, DATA, ECHO_ROUTE, ENHANCE_YOUR_CALM,
-                          FLOW_CONTROL_ERROR, HEADERS, PING, PROTOCOL_ERROR, RST_STREAM, SETTINGS,
-                          WINDOW_UPDATE, EdgeConn, LegitLoop, assert_goaway_then_close,
-                          assert_metric, assert_relay_serves, check_legit, describe, fd_count,
-                          frame, peer_errors, start_relay, warn_lines)
-from h2_backends import grpc_frame
-from test_adversarial import ScriptBackend
+from edge_support import (ECHO_ROUTE, LegitLoop, assert_goaway_then_close, assert_metric,
+                          assert_relay_serves, check_legit, fd_count, peer_errors, start_relay,
+                          warn_lines)
+from h2_backends import ScriptBackend
+from h2_client import (CANCEL, CONTINUATION, DATA, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, HEADERS,
+                       MAX_WINDOW, PING, PROTOCOL_ERROR, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+                       H2Client, frame, grpc_frame)
 
 pytestmark = pytest.mark.relay_only
 
 SCRIPT_ROUTE = {"service": "test.Script", "cluster": "script"}
-MAX_WINDOW = 2**31 - 1
 # The relay's budgets (docs/config.md, "Budgets at the edge").
 MADE_RESET_BURST, MADE_RESET_RATE = 1000, 33
 CONTROL_BURST, CONTROL_RATE = 1000, 100
@@ -51,10 +50,10 @@ def _relay(relay_factory, echo_backend, script=None, listener=None, **cluster_ke
 
 def _script_echo(relay, message=b"warm"):
   """An Echo call through the script cluster, so its backend connection is up."""
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   st = conn.wait_stream(conn.start("/test.Script/Echo", body=grpc_frame(message)), 10)
   conn.close()
-  assert st.grpc_status() == 0, describe(st)
+  assert st.grpc_status() == 0, st.describe()
 
 
 # --- 1. cancel storm ------------------------------------------------------------------------
@@ -77,7 +76,7 @@ def test_cancel_storm_is_o1_and_never_reaches_the_backend(relay_factory, echo_ba
   try:
     time.sleep(0.3)
     rss_before, fds_before = relay.rss_kib(), fd_count(relay)
-    conns = [EdgeConn(relay.address, sndbuf=4 << 20) for _ in range(STORM_CONNECTIONS)]
+    conns = [H2Client(relay.address, sndbuf=4 << 20) for _ in range(STORM_CONNECTIONS)]
     for conn in conns:
       conn.handshake()
     run = support.call_id()[:8]
@@ -177,7 +176,7 @@ def test_made_you_reset_flood_gets_goaway(relay_factory, echo_backend, script, n
   seen_before = len(script.streams("Hang"))
   legit = LegitLoop(relay.address)
   try:
-    conn = EdgeConn(relay.address)
+    conn = H2Client(relay.address)
     conn.handshake()
     start = time.monotonic()
     sid = 1
@@ -221,7 +220,7 @@ def test_made_you_reset_flood_gets_goaway(relay_factory, echo_backend, script, n
 def _continuation_flood(relay, continuations=20):
   """HEADERS without END_HEADERS, then |continuations| CONTINUATION frames, none ending the
   block; returns the connection once the relay is done with it."""
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   conn.handshake()
   fields = conn.request_fields("/test.Echo/Unary", [("x-f%02d" % i, "v" * 20) for i in range(40)])
   block = conn.encoder.encode(fields)
@@ -249,7 +248,7 @@ def test_continuation_flood_gets_goaway(relay_factory, echo_backend):
 def test_control_frame_flood_from_a_reading_client_gets_goaway(relay_factory, echo_backend, kind):
   relay, admin = _relay(relay_factory, echo_backend)
   warned = len(warn_lines(relay))
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   conn.handshake()
   if kind == "settings":
     one, acks = frame(SETTINGS, 0, 0), lambda: conn.settings_acks
@@ -282,7 +281,7 @@ def test_control_frame_flood_from_a_reading_client_gets_goaway(relay_factory, ec
 def test_ping_flood_from_a_client_that_does_not_read_gets_goaway(relay_factory, echo_backend):
   relay, admin = _relay(relay_factory, echo_backend)
   warned = len(warn_lines(relay))
-  conn = EdgeConn(relay.address, rcvbuf=4096)
+  conn = H2Client(relay.address, rcvbuf=4096)
   conn.handshake()
   conn.sock.setblocking(False)
   burst = memoryview(frame(PING, 0, 0, b"flooding") * 1000)
@@ -341,7 +340,7 @@ def test_flood_warnings_are_rate_limited(relay_factory, echo_backend):
 
 def test_empty_data_flood_gets_goaway(relay_factory, echo_backend, script):
   relay, admin = _relay(relay_factory, echo_backend, script)
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   conn.handshake()
   cid = support.call_id()
   sid = conn.start("/test.Script/Hang", headers=[("x-call-id", cid)], end_stream=False)
@@ -371,7 +370,7 @@ def test_empty_data_flood_gets_goaway(relay_factory, echo_backend, script):
 
 def test_a_few_empty_data_frames_between_real_ones_are_fine(relay_factory, echo_backend, script):
   relay, admin = _relay(relay_factory, echo_backend, script)
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   conn.handshake()
   message = bytes(range(200))
   body = grpc_frame(message)
@@ -380,7 +379,7 @@ def test_a_few_empty_data_frames_between_real_ones_are_fine(relay_factory, echo_
     conn.send(frame(DATA, 0, sid, body[i:i + 20]) + frame(DATA, 0, sid) * 3)
   conn.send(frame(DATA, 0x1, sid))  # an empty DATA frame with END_STREAM
   st = conn.wait_stream(sid, 10)
-  assert st.grpc_status() == 0, describe(st)
+  assert st.grpc_status() == 0, st.describe()
   assert bytes(st.data) == body
   assert not conn.goaways and not conn.closed, "GOAWAY %r" % conn.goaways
   assert peer_errors(admin, "client", "empty_frame_flood") == 0

@@ -16,12 +16,12 @@ import grpc
 import pytest
 
 import support
-from edge_support import (CANCEL, ECHO_ROUTE, ENHANCE_YOUR_CALM, HEADERS, NO_ERROR, PREFACE,
-                          EdgeBackend, EdgeConn, FloodBackend, LegitLoop,
+from edge_support import (ECHO_ROUTE, EdgeBackend, FloodBackend, LegitLoop,
                           assert_goaway_then_close, assert_metric, assert_relay_serves,
-                          check_legit, describe, frame, metric, metric_sum, start_relay)
-from h2_backends import grpc_frame
-from test_adversarial import ScriptBackend, _assert_relay_made
+                          check_legit, metric, metric_sum, start_relay)
+from h2_backends import ScriptBackend
+from h2_client import (CANCEL, ENHANCE_YOUR_CALM, HEADERS, NO_ERROR, PREFACE, H2Client,
+                       assert_relay_made, frame, grpc_frame)
 
 pytestmark = pytest.mark.relay_only
 
@@ -59,7 +59,7 @@ def test_one_client_connection_cannot_take_more_than_its_share(relay_factory, ec
     echo = support.unary(legit, "/test.Script/Echo")
     assert echo(b"warm", timeout=10) == b"warm"
 
-    greedy = EdgeConn(relay.address)
+    greedy = H2Client(relay.address)
     ids = [support.call_id() for _ in range(allowed + 6)]
     sids = [greedy.start("/test.Script/Hang", headers=[("x-call-id", cid)], end_stream=False)
             for cid in ids]
@@ -74,11 +74,11 @@ def test_one_client_connection_cannot_take_more_than_its_share(relay_factory, ec
         "a share of %d streams: streams %r of %r were refused, expected %r; backend holds %d" %
         (allowed, refused, sids, over, len(held() & set(ids))))
     for s in over:
-      _assert_relay_made(greedy.stream(s), RESOURCE_EXHAUSTED)
+      assert_relay_made(greedy.stream(s), RESOURCE_EXHAUSTED)
     assert held() & set(ids) == set(ids[:allowed])
 
     # Another connection is unaffected: it gets its own share.
-    other = EdgeConn(relay.address)
+    other = H2Client(relay.address)
     other_ids = [support.call_id() for _ in range(4)]
     other_sids = [other.start("/test.Script/Hang", headers=[("x-call-id", cid)],
                               end_stream=False) for cid in other_ids]
@@ -104,7 +104,7 @@ def test_one_client_connection_cannot_take_more_than_its_share(relay_factory, ec
 def test_preface_timeout(relay_factory, echo_backend, sends):
   relay, admin = start_relay(relay_factory, [ECHO_ROUTE], _clusters(echo_backend),
                              listener={"preface_timeout": "1s"})
-  conn = EdgeConn(relay.address, preface=False, silent=True)
+  conn = H2Client(relay.address, preface=False, silent=True)
   start = time.monotonic()
   if sends == "magic_only":
     conn.sock.sendall(PREFACE)
@@ -119,7 +119,7 @@ def test_preface_timeout(relay_factory, echo_backend, sends):
 def test_request_headers_timeout(relay_factory, echo_backend):
   relay, admin = start_relay(relay_factory, [ECHO_ROUTE], _clusters(echo_backend),
                              listener={"request_headers_timeout": "1s"})
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   conn.handshake()
   block = conn.encoder.encode(conn.request_fields("/test.Echo/Unary"))
   start = time.monotonic()
@@ -135,7 +135,7 @@ def test_request_headers_timeout(relay_factory, echo_backend):
 def test_slow_but_complete_request_headers_are_served(relay_factory, echo_backend):
   relay, admin = start_relay(relay_factory, [ECHO_ROUTE], _clusters(echo_backend),
                              listener={"request_headers_timeout": "1s"})
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   conn.handshake()
   block = conn.encoder.encode(conn.request_fields("/test.Echo/Unary"))
   half = len(block) // 2
@@ -145,7 +145,7 @@ def test_slow_but_complete_request_headers_are_served(relay_factory, echo_backen
   conn.wait(lambda: False, 0.8)  # past the timeout, counted from the first HEADERS frame
   conn.queue(1, grpc_frame(b"slow headers"), True)
   st = conn.wait_stream(1, 10)
-  assert st.grpc_status() == 0, describe(st)
+  assert st.grpc_status() == 0, st.describe()
   assert bytes(st.data) == grpc_frame(b"slow headers")
   assert not conn.goaways and not conn.closed, conn.goaways
   conn.close()
@@ -155,7 +155,7 @@ def test_slow_but_complete_request_headers_are_served(relay_factory, echo_backen
 def test_idle_connection_gets_goaway_after_idle_timeout(relay_factory, echo_backend):
   relay, admin = start_relay(relay_factory, [ECHO_ROUTE], _clusters(echo_backend),
                              listener={"idle_timeout": "1s"})
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   start = time.monotonic()
   conn.handshake()
   assert conn.wait(lambda: conn.closed, 5), "the idle connection was not closed within 5 s"
@@ -252,7 +252,7 @@ def test_new_keys_are_checked_and_their_defaults_documented(tmp_path):
 
 def _metadata_call(relay, method, size, timeout=5.0):
   """A unary call whose answer carries |size| bytes of metadata; fails if it hangs."""
-  conn = EdgeConn(relay.address)
+  conn = H2Client(relay.address)
   cid = support.call_id()
   sid = conn.start("/test.Script/" + method, body=grpc_frame(b"x"),
                    headers=[("x-metadata-size", str(size)), ("x-call-id", cid)])
@@ -260,19 +260,19 @@ def _metadata_call(relay, method, size, timeout=5.0):
   conn.close()
   assert st.ended or st.reset_code is not None, (
       "%s with %d bytes of metadata: no answer within %.0f s (the call hangs): %s" % (
-          method, size, timeout, describe(st)))
+          method, size, timeout, st.describe()))
   return st, cid
 
 
 def _assert_metadata_refused(st, method):
   if method == "HeavyHeaders":
-    _assert_relay_made(st, RESOURCE_EXHAUSTED)
+    assert_relay_made(st, RESOURCE_EXHAUSTED)
   else:
     # The response headers went out before the trailers came: the relay's status is in
     # trailers of its own.
-    assert st.reset_code is None, describe(st)
-    assert st.header(":status") == "200" and st.trailers is not None, describe(st)
-    assert st.grpc_status() == RESOURCE_EXHAUSTED, describe(st)
+    assert st.reset_code is None, st.describe()
+    assert st.header(":status") == "200" and st.trailers is not None, st.describe()
+    assert st.grpc_status() == RESOURCE_EXHAUSTED, st.describe()
   fields = (st.headers or []) + (st.trailers or [])
   assert not [k for k, _ in fields if k.startswith("x-pad-")], "the backend's metadata leaked"
 
@@ -311,8 +311,8 @@ def test_max_response_metadata_is_configurable(relay_factory, echo_backend):
       _assert_metadata_refused(st, method)
     # Under the limit, metadata passes.
     st, _ = _metadata_call(relay, "HeavyTrailers", 2 * 1024)
-    assert st.grpc_status() == 0, describe(st)
-    assert [k for k, _ in st.trailers if k.startswith("x-pad-")], describe(st)
+    assert st.grpc_status() == 0, st.describe()
+    assert [k for k, _ in st.trailers if k.startswith("x-pad-")], st.describe()
     assert_metric(admin, 2, "grelay_relay_errors_total", reason="response_metadata_too_large")
     assert_relay_serves(relay)
   finally:
@@ -331,7 +331,7 @@ def test_backend_empty_data_flood_gets_goaway(relay_factory, echo_backend):
                                _clusters(echo_backend, flood=[backend.address]))
     legit = LegitLoop(relay.address)
     try:
-      conn = EdgeConn(relay.address)
+      conn = H2Client(relay.address)
       start = time.monotonic()
       st = conn.wait_stream(conn.start("/flood.Svc/Call", body=grpc_frame(b"x")), 5)
       ended = time.monotonic()
@@ -341,9 +341,9 @@ def test_backend_empty_data_flood_gets_goaway(relay_factory, echo_backend):
       results = legit.stop()
     print("empty DATA flood: %d frames written by the backend; call over after %.2f s" % (
         backend.frames_sent, ended - start))
-    assert st.ended, "the call did not end within 5 s of endless empty DATA: %s" % describe(st)
+    assert st.ended, "the call did not end within 5 s of endless empty DATA: %s" % st.describe()
     # Response headers went out; the relay ends the call itself (connection lost).
-    assert st.reset_code is None and st.grpc_status() == UNAVAILABLE, describe(st)
+    assert st.reset_code is None and st.grpc_status() == UNAVAILABLE, st.describe()
     assert support.wait_until(lambda: backend.peer_closed == 1, 5), \
         "the relay did not close the flooding backend's connection"
     assert len(backend.goaways) == 1, "GOAWAYs to the backend: %r" % backend.goaways
@@ -363,7 +363,7 @@ def test_backend_tiny_data_flood_does_not_starve_other_clusters(relay_factory, e
                                _clusters(echo_backend, flood=[backend.address]))
     legit = LegitLoop(relay.address)
     try:
-      conn = EdgeConn(relay.address)
+      conn = H2Client(relay.address)
       start = time.monotonic()
       st = conn.wait_stream(conn.start("/flood.Svc/Call", body=grpc_frame(b"x")), 20)
       ended = time.monotonic()
@@ -374,7 +374,7 @@ def test_backend_tiny_data_flood_does_not_starve_other_clusters(relay_factory, e
         backend.frames_sent, ended - start, len(results), max(r[1] for r in results)))
     check_legit(results, window=(start, ended), max_latency=1.0, min_calls=10)
     # DATA with a payload is no abuse: the call goes through whole.
-    assert st.grpc_status() == 0, describe(st)
+    assert st.grpc_status() == 0, st.describe()
     assert len(st.data) == backend.bytes_sent
     assert backend.goaways == [] and backend.peer_closed == 0, backend.goaways
     assert metric(admin, "grelay_peer_errors_total", peer="backend",

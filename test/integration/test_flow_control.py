@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 import support
-from h2_backends import RawClient, grpc_frame, grpc_unframe
+from h2_client import H2Client, grpc_frame, grpc_unframe
 from support import GUARD_SECONDS, metadata_dict, pattern_message
 
 RSS_LIMIT_KIB = 64 * 1024
@@ -122,14 +122,14 @@ def test_stalled_stream_does_not_block_other_streams(relay):
   count = 256
   md = [("x-count", str(count)), ("x-size", str(MESSAGE))]
   body = grpc_frame(b"")
-  with RawClient(relay.addr("echo"), timeout=GUARD_SECONDS) as client:
+  # The protocol's 64 KiB stream windows: the relay can send the stalled stream that much.
+  with H2Client(relay.addr("echo"), settings=(), timeout=GUARD_SECONDS) as client:
     stalled = client.start("/test.Echo/ServerStream", body=body, headers=md)
     client.hold(stalled)
-    a = client.response(stalled)
-    while not a.data and client.pump():
-      pass
+    a = client.stream(stalled)
+    assert client.wait(lambda: a.data, GUARD_SECONDS), a.describe()
     for _ in range(2):
-      r = client.wait(client.start("/test.Echo/ServerStream", body=body, headers=md))
+      r = client.wait_stream(client.start("/test.Echo/ServerStream", body=body, headers=md))
       assert r.grpc_status() == 0, r.grpc_message()
       _check_stream(r.data, count)
     assert not a.ended, "the stalled stream finished without stream window"
@@ -137,7 +137,7 @@ def test_stalled_stream_does_not_block_other_streams(relay):
     r = client.call("/test.Echo/Unary", body=grpc_frame(b"unary too"))
     assert grpc_unframe(bytes(r.data)) == [(0, b"unary too")]
     client.release(stalled)
-    client.wait(stalled)
+    client.wait_stream(stalled)
   assert a.grpc_status() == 0, a.grpc_message()
   _check_stream(a.data, count)
 
@@ -155,12 +155,12 @@ def test_long_server_streams_on_one_connection_share_it(relay):
   interleaves their DATA rather than sending one stream after another."""
   size = 64 * 1024
   md = [("x-count", "100000"), ("x-size", str(size))]
-  with RawClient(relay.addr(), timeout=GUARD_SECONDS) as client:
+  with H2Client(relay.addr(), timeout=GUARD_SECONDS) as client:
     sids = [client.start("/test.Echo/ServerStream", body=grpc_frame(b""), headers=md)
             for _ in range(4)]
-    received = lambda: [len(client.response(s).data) for s in sids]
-    while sum(received()) < 16 * 1024 * 1024:
-      assert client.pump(), "relay closed the client connection"
+    received = lambda: [len(client.stream(s).data) for s in sids]
+    assert client.wait(lambda: sum(received()) >= 16 * 1024 * 1024, GUARD_SECONDS), (
+        "16 MiB did not arrive (connection closed: %s): %r" % (client.closed, received()))
     counts = received()
     assert min(counts) > 0, "a stream got nothing while the others got %r" % counts
     # Fair within a wide margin: no stream below a tenth of the average.

@@ -9,14 +9,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import tomllib
 
 import pytest
 
 import admin_support
 import support
-from test_dns import Dnsmasq, Load
+from dns_support import Dnsmasq, Load
 
 pytestmark = pytest.mark.relay_only
 

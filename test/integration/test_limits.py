@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 import support
-from raw_h2 import SETTINGS, RawConnection
+from h2_client import SETTINGS_MAX_CONCURRENT_STREAMS, H2Client
 from support import GUARD_SECONDS
 
 pytestmark = pytest.mark.relay_only
@@ -20,22 +20,19 @@ def _relay(relay_factory, echo_backend, routes=None, **listener):
 
 
 def _handshake(conn, timeout=5):
-  deadline = time.monotonic() + timeout
-  while not any(f[0] == SETTINGS and not f[1] & 1 for f in conn.frames):
-    if conn.read_frame(deadline) is None:
-      return False
-  return True
+  """True once the relay's SETTINGS arrived."""
+  return conn.wait(lambda: conn.got_settings, timeout)
 
 
 def test_idle_connection_is_closed_after_idle_timeout(relay_factory, echo_backend):
   relay = _relay(relay_factory, echo_backend, idle_timeout="300ms")
-  conn = RawConnection(relay.address)
+  conn = H2Client(relay.address)
   try:
     assert _handshake(conn)
     assert conn.read_until_closed(10), "the idle connection was not closed"
   finally:
     conn.close()
-  assert conn.goaways() == [(2**31 - 1, 0), (0, 0)]
+  assert conn.goaway_codes() == [(2**31 - 1, 0), (0, 0)]
 
 
 def test_idle_timeout_spares_connections_with_open_calls(relay_factory, echo_backend):
@@ -52,13 +49,13 @@ def test_idle_timeout_spares_connections_with_open_calls(relay_factory, echo_bac
 
 def test_max_connection_age_sends_goaway_and_calls_go_on(relay_factory, echo_backend):
   relay = _relay(relay_factory, echo_backend, max_connection_age="400ms")
-  conn = RawConnection(relay.address)
+  conn = H2Client(relay.address)
   try:
     assert _handshake(conn)
     assert conn.read_until_closed(10)
   finally:
     conn.close()
-  assert conn.goaways()[0] == (2**31 - 1, 0)
+  assert conn.goaway_codes()[0] == (2**31 - 1, 0)
   # A client making calls for longer than the age reconnects transparently; none fails.
   ch = support.channel(relay.addr())
   end = time.monotonic() + 1.5
@@ -86,11 +83,11 @@ def test_max_connection_age_grace_ends_calls_still_open(relay_factory, echo_back
 
 def test_max_connections_refuses_connections_past_the_limit(relay_factory, echo_backend):
   relay = _relay(relay_factory, echo_backend, max_connections=2)
-  a = RawConnection(relay.address)
-  b = RawConnection(relay.address)
+  a = H2Client(relay.address)
+  b = H2Client(relay.address)
   try:
     assert _handshake(a) and _handshake(b)
-    c = RawConnection(relay.address)
+    c = H2Client(relay.address)
     try:
       # Closed at once, before any SETTINGS.
       assert c.read_until_closed(5)
@@ -100,7 +97,7 @@ def test_max_connections_refuses_connections_past_the_limit(relay_factory, echo_
     a.close()
     # A slot is free again once the relay saw the close.
     def accepted():
-      d = RawConnection(relay.address)
+      d = H2Client(relay.address)
       try:
         return _handshake(d, timeout=2)
       finally:
@@ -149,15 +146,12 @@ def test_route_turns_stream_idle_timeout_off(relay_factory, echo_backend):
 
 def test_max_concurrent_streams_is_announced_and_kept(relay_factory, echo_backend):
   relay = _relay(relay_factory, echo_backend, max_concurrent_streams=3)
-  conn = RawConnection(relay.address)
+  conn = H2Client(relay.address)
   try:
     assert _handshake(conn)
   finally:
     conn.close()
-  payload = [p for t, flags, _, p in conn.frames if t == SETTINGS and not flags & 1][0]
-  settings = {int.from_bytes(payload[i:i + 2], "big"): int.from_bytes(payload[i + 2:i + 6], "big")
-              for i in range(0, len(payload), 6)}
-  assert settings[0x3] == 3
+  assert conn.peer_settings[SETTINGS_MAX_CONCURRENT_STREAMS] == 3
   # Nine calls at once on one connection: the client holds back what is over the limit and
   # every call completes.
   ch = support.channel(relay.addr())

@@ -6,95 +6,30 @@ relay does today, where nghttp2's HTTP messaging checks guard the client side, s
 validator of grelay's own can replace them; where today's answer is something else (a field
 accepted, a relay-made status) the test asserts exactly that and says so.
 
-Header blocks are built by hand from HPACK literals (never indexed, no Huffman coding), so a
-test controls every byte of every name and value: the hpack package would lowercase names.
-The backend is test_adversarial's ScriptBackend; each request carries an x-call-id to look up
-what the backend saw.
+Header blocks are built by hand from HPACK literals (h2_client.literal_header_block: never
+indexed, no Huffman coding), so a test controls every byte of every name and value: the hpack
+package would lowercase names. The backend is h2_backends.ScriptBackend; each request carries
+an x-call-id to look up what the backend saw.
 """
-
-import struct
 
 import pytest
 
 import support
-from h2_backends import grpc_frame, grpc_unframe
-from test_adversarial import (CANCEL, DATA, END_HEADERS, END_STREAM, HEADERS, PROTOCOL_ERROR,
-                              RST_STREAM, FrameConn, ScriptBackend, Stream, _config, frame)
+from h2_backends import ScriptBackend, script_config
+from h2_client import CANCEL, PROTOCOL_ERROR, STREAM_CLOSED, H2Client, grpc_frame, grpc_unframe
 
 pytestmark = pytest.mark.relay_only
 
-STREAM_CLOSED = 0x5
 BODY = grpc_frame(b"malformed?")
 
 
-# --- hand-built header blocks -------------------------------------------------------------
-
-
-def _hpack_int(value, prefix_bits):
-  """An HPACK integer with a |prefix_bits|-bit prefix (RFC 7541 section 5.1), flags zero."""
-  limit = (1 << prefix_bits) - 1
-  if value < limit:
-    return bytes([value])
-  out = bytearray([limit])
-  value -= limit
-  while value >= 128:
-    out.append(value & 0x7f | 0x80)
-    value >>= 7
-  out.append(value)
-  return bytes(out)
-
-
-def _bytes(text):
-  return text if isinstance(text, bytes) else text.encode("latin-1")
-
-
-def header_block(fields):
-  """Each field as a literal without indexing, new name (0x00), raw (non-Huffman) strings.
-  str names and values are taken byte for byte (latin-1)."""
-  out = bytearray()
-  for name, value in fields:
-    name, value = _bytes(name), _bytes(value)
-    out += b"\x00" + _hpack_int(len(name), 7) + name + _hpack_int(len(value), 7) + value
-  return bytes(out)
-
-
-class Conn(FrameConn):
-  """A FrameConn that sends hand-built header blocks and keeps every RST_STREAM code."""
-
-  def __init__(self, address):
-    super().__init__(address)
-    self.resets = {}
-
-  def _on_frame(self, ftype, flags, sid, payload):
-    if ftype == RST_STREAM:
-      self.resets.setdefault(sid, []).append(struct.unpack(">I", payload)[0])
-    super()._on_frame(ftype, flags, sid, payload)
-
-  def open(self, fields, end_stream=False):
-    """HEADERS with |fields| on a new stream; returns its id."""
-    sid = self.next_sid
-    self.next_sid += 2
-    self.streams[sid] = Stream()
-    self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), sid,
-                    header_block(fields)))
-    return sid
-
-  def data(self, sid, payload, end_stream=False):
-    """One DATA frame, whatever the stream's state (small payloads: within any window)."""
-    assert self.wait(lambda: self.send_window >= len(payload), 10), "no connection window"
-    self.send_window -= len(payload)
-    self.send(frame(DATA, END_STREAM if end_stream else 0, sid, payload))
-
-  def trailers(self, sid, fields, end_stream=True):
-    self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), sid,
-                    header_block(fields)))
-
-  def request(self, fields, body=BODY):
-    """A whole request: HEADERS, then |body| in one DATA frame with END_STREAM."""
-    sid = self.open(fields, end_stream=not body)
-    if body:
-      self.data(sid, body, end_stream=True)
-    return sid
+def request(conn, fields, body=BODY):
+  """A whole request: HEADERS (a literal header block), then |body| in one DATA frame with
+  END_STREAM."""
+  sid = conn.open(fields, end_stream=not body)
+  if body:
+    conn.data(sid, body, end_stream=True)
+  return sid
 
 
 def request_fields(conn, cid, method="Echo"):
@@ -129,12 +64,12 @@ def script():
 
 @pytest.fixture(scope="module")
 def relay(module_relay_factory, script):
-  return module_relay_factory(**_config(script.address))
+  return module_relay_factory(**script_config(script.address))
 
 
 @pytest.fixture
 def conn(relay):
-  c = Conn(relay.address)
+  c = H2Client(relay.address)
   yield c
   c.close()
 
@@ -146,7 +81,7 @@ def records(script, cid):
 def assert_stream_error(conn, sid):
   """|sid| was reset with PROTOCOL_ERROR before any response; the connection lives on."""
   st = conn.wait_stream(sid, 5)
-  codes = conn.resets.get(sid, [])
+  codes = conn.stream(sid).resets
   assert codes and codes[0] == PROTOCOL_ERROR, "expected RST_STREAM(PROTOCOL_ERROR): %s %r" % (
       st.describe(), codes)
   # Frames the client sent after the reset may draw a STREAM_CLOSED reset; nothing else.
@@ -180,7 +115,7 @@ def assert_rejected(conn, script, sid, cid):
 def assert_served(conn, script, sid, cid):
   """The request was answered by the backend; returns what the backend saw."""
   st = conn.wait_stream(sid, 10)
-  assert st.ended and not conn.resets.get(sid), st.describe()
+  assert st.ended and not conn.stream(sid).resets, st.describe()
   assert st.grpc_status() == 0, st.describe()
   assert bytes(st.data) == BODY
   seen = records(script, cid)
@@ -191,7 +126,7 @@ def assert_served(conn, script, sid, cid):
 
 def check_rejected(conn, script, mutate):
   cid = support.call_id()
-  sid = conn.request(mutate(request_fields(conn, cid)))
+  sid = request(conn, mutate(request_fields(conn, cid)))
   assert_rejected(conn, script, sid, cid)
 
 
@@ -261,10 +196,11 @@ GOOD_VALUES = {
 def test_valid_field_value_is_forwarded_unchanged(conn, script, value):
   # The other side of the check: what RFC 9113 allows must still pass, byte for byte.
   cid = support.call_id()
-  sid = conn.request(request_fields(conn, cid) + [("x-foo", value)])
+  sid = request(conn, request_fields(conn, cid) + [("x-foo", value)])
   seen = assert_served(conn, script, sid, cid)
   # The backend decodes values as UTF-8.
-  assert seen.header("x-foo") == _bytes(value).decode("utf-8")
+  raw = value if isinstance(value, bytes) else value.encode("latin-1")
+  assert seen.header("x-foo") == raw.decode("utf-8")
 
 
 # --- 8.3: pseudo-header fields ------------------------------------------------------------
@@ -331,7 +267,7 @@ def test_host_instead_of_authority_is_forwarded_as_authority(conn, script):
   # :authority, so that is what the backend gets.
   cid = support.call_id()
   fields = request_fields(conn, cid)
-  sid = conn.request(without(fields, ":authority") + [("host", conn.authority)])
+  sid = request(conn, without(fields, ":authority") + [("host", conn.authority)])
   seen = assert_served(conn, script, sid, cid)
   assert seen.header(":authority") == conn.authority and seen.header("host") is None, seen.headers
 
@@ -342,7 +278,7 @@ def test_host_next_to_authority_is_dropped(conn, script, host):
   # as malformed); either way only :authority goes on to the backend.
   cid = support.call_id()
   value = conn.authority if host == "same" else "elsewhere.example:443"
-  sid = conn.request(request_fields(conn, cid) + [("host", value)])
+  sid = request(conn, request_fields(conn, cid) + [("host", value)])
   seen = assert_served(conn, script, sid, cid)
   assert seen.header(":authority") == conn.authority and seen.header("host") is None
 
@@ -373,7 +309,7 @@ def test_connection_specific_field_is_a_stream_error(conn, script, field):
 def test_te_trailers_is_accepted(conn, script, value):
   # The value compares case-insensitively; the backend gets the relay's own te: trailers.
   cid = support.call_id()
-  sid = conn.request(replaced(request_fields(conn, cid), "te", value))
+  sid = request(conn, replaced(request_fields(conn, cid), "te", value))
   seen = assert_served(conn, script, sid, cid)
   assert [v for n, v in seen.headers if n == "te"] == ["trailers"]
 
@@ -402,7 +338,7 @@ def test_malformed_content_length_is_a_stream_error(conn, script, values):
 def test_content_length_matching_the_body_is_forwarded(conn, script, value):
   # Leading zeros are still 1*DIGIT: accepted, and forwarded as sent.
   cid = support.call_id()
-  sid = conn.request(request_fields(conn, cid) + [("content-length", value)])
+  sid = request(conn, request_fields(conn, cid) + [("content-length", value)])
   seen = assert_served(conn, script, sid, cid)
   assert seen.header("content-length") == value
 
@@ -496,7 +432,7 @@ def test_connect_with_authority_only_is_refused_by_the_relay(conn, script):
   sid = conn.open([(":method", "CONNECT"), (":authority", conn.authority), ("x-call-id", cid)],
                   end_stream=True)
   st = conn.wait_stream(sid, 5)
-  assert st.ended and not conn.resets.get(sid), st.describe()
+  assert st.ended and not conn.stream(sid).resets, st.describe()
   assert st.trailers_only, st.describe()
   assert st.header(":status") == "405" and st.grpc_status() == 13, st.describe()
   good_call(conn, script)
@@ -529,7 +465,7 @@ def test_200_malformed_streams_among_good_calls(relay, script):
   # 200 malformed requests, each followed by 96 KiB of DATA the relay must discard and hand
   # the window back for (18.75 MiB in all: more than its 16 MiB connection window), with a
   # good call after every tenth.
-  conn = Conn(relay.address)
+  conn = H2Client(relay.address)
   chunk = bytes(16384)
   bad, good = {}, {}
   try:
@@ -549,8 +485,8 @@ def test_200_malformed_streams_among_good_calls(relay, script):
       assert grpc_unframe(bytes(st.data)) == [(0, message)]
     for sid in bad:
       conn.wait_stream(sid, 5)
-      assert conn.resets.get(sid, [None])[0] == PROTOCOL_ERROR, "stream %d: %r" % (
-          sid, conn.resets.get(sid))
+      assert (conn.stream(sid).resets or [None])[0] == PROTOCOL_ERROR, "stream %d: %r" % (
+          sid, conn.stream(sid).resets)
     assert conn.goaway is None and not conn.closed, "GOAWAY %r" % (conn.goaway,)
     cids = set(bad.values())
     assert not [r for r in script.streams() if r.header("x-call-id") in cids], \

@@ -25,9 +25,7 @@ ROUTES = [
 
 
 @pytest.fixture
-def relay(direct, tmp_path, echo_backend, h2_backend):
-  if direct:
-    pytest.skip("the admin endpoint exists only through the relay")
+def relay(tmp_path, echo_backend, h2_backend):
   # The raw h2 backend's Hang method never answers and keeps no deadline of its own, so the
   # relay is what ends the slow call.
   clusters = {"echo": [echo_backend.address], "dead": ["127.0.0.1:%d" % support.free_port()],

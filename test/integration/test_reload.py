@@ -7,14 +7,13 @@ import re
 import signal
 import socket
 import threading
-import time
 
 import grpc
 import pytest
 
 import support
 from h2_backends import H2Backend
-from raw_h2 import SETTINGS, RawConnection
+from h2_client import H2Client
 from support import GUARD_SECONDS
 
 pytestmark = pytest.mark.relay_only
@@ -232,18 +231,16 @@ def test_reload_adds_and_removes_listeners(relay_factory, echo_backend):
   ch_first = support.channel(first)
   assert _backend_of(ch_first) == "echo"
   ch_first.close()
-  raw = RawConnection(first)
+  raw = H2Client(first)
   try:
-    deadline = time.monotonic() + 5
-    while not any(f[0] == SETTINGS for f in raw.frames):
-      assert raw.read_frame(deadline) is not None
+    raw.handshake()
     # Drop the first listener: it stops accepting, its connections get GOAWAY; the second
     # goes on.
     _write(relay, routes, clusters, listeners=(second,))
     _sighup(relay)
     assert support.wait_until(lambda: _refused(first), 5)
     assert raw.read_until_closed(10)
-    assert raw.goaways() == [(2**31 - 1, 0), (0, 0)]
+    assert raw.goaway_codes() == [(2**31 - 1, 0), (0, 0)]
   finally:
     raw.close()
   assert _backend_of(ch) == "echo"

@@ -1,4 +1,5 @@
-"""Routes pick clusters by :path and :authority, first match wins (DESIGN.md section 5).
+"""Routes pick clusters by :path and :authority, first match wins (docs/config.md, "How a call
+is routed").
 
 Every backend names itself in the x-backend-name trailer, which shows where a call went.
 """

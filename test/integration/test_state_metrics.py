@@ -14,7 +14,7 @@ import pytest
 import admin_support
 import support
 import tls_support
-from test_dns import NAME, Dnsmasq
+from dns_support import NAME, Dnsmasq
 
 pytestmark = pytest.mark.relay_only
 

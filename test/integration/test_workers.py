@@ -4,12 +4,11 @@ workers = 0, and calls and reloads with several workers."""
 import os
 import re
 import signal
-import time
 
 import pytest
 
 import support
-from raw_h2 import SETTINGS, RawConnection
+from h2_client import H2Client
 from support import GUARD_SECONDS
 
 pytestmark = pytest.mark.relay_only
@@ -26,10 +25,8 @@ def _relay(relay_factory, echo_backend, extra):
 def _open(address, n):
   conns = []
   for _ in range(n):
-    c = RawConnection(address)
-    deadline = time.monotonic() + 5
-    while not any(f[0] == SETTINGS and not f[1] & 1 for f in c.frames):
-      assert c.read_frame(deadline) is not None, "a connection got no SETTINGS"
+    c = H2Client(address)
+    c.handshake()
     conns.append(c)
   return conns
 
