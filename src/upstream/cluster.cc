@@ -95,10 +95,8 @@ void Cluster::shutdown() noexcept {
   timer_ = nullptr;
   if (resolver_) resolver_->close();
   resolver_ = nullptr;
-  while (UpstreamHandler* handler = waiting_.pop_front()) {
-    handler->wait_list_ = nullptr;
+  while (UpstreamHandler* handler = waiting_.pop_front())
     handler->on_upstream_failed(StatusCode::unavailable, "relay shutting down");
-  }
   for (auto& e : endpoints_)
     e->close_all();
   for (auto& e : retired_)
@@ -227,10 +225,8 @@ bool Cluster::first_answer_pending() const noexcept {
 
 void Cluster::serve_waiting() noexcept {
   std::vector<UpstreamHandler*> handlers;
-  while (UpstreamHandler* handler = waiting_.pop_front()) {
-    handler->wait_list_ = nullptr;
+  while (UpstreamHandler* handler = waiting_.pop_front())
     handlers.push_back(handler);
-  }
   // A handler may be deleted by its own callback, but never another one: each is served
   // once and only through its own pointer.
   for (UpstreamHandler* handler : handlers)
@@ -280,30 +276,20 @@ void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_ke
     handler.on_upstream_failed(StatusCode::unavailable, "relay shutting down");
     return;
   }
-  if (config_.max_active > 0 || config_.max_pending > 0) {
-    size_t active = waiting_.size();
-    size_t pending = waiting_.size();
-    for (auto* list : {&endpoints_, &retired_}) {
-      for (auto& e : *list) {
-        active += e->load();
-        pending += e->queued();
-      }
-    }
-    const char* breaker = nullptr;
-    uint32_t cap = 0;
-    if (config_.max_active > 0 && active >= config_.max_active) {
-      breaker = "max_active";
-      cap = config_.max_active;
-    } else if (config_.max_pending > 0 && pending >= config_.max_pending) {
-      breaker = "max_pending";
-      cap = config_.max_pending;
-    }
-    if (breaker) {
-      handler.on_upstream_failed(StatusCode::resource_exhausted,
-                                 "cluster '" + config_.name + "' is at its " + breaker + " of " +
-                                     std::to_string(cap) + " calls");
-      return;
-    }
+  const char* breaker = nullptr;
+  uint32_t cap = 0;
+  if (config_.max_active > 0 && active() >= config_.max_active) {
+    breaker = "max_active";
+    cap = config_.max_active;
+  } else if (config_.max_pending > 0 && pending() >= config_.max_pending) {
+    breaker = "max_pending";
+    cap = config_.max_pending;
+  }
+  if (breaker) {
+    handler.on_upstream_failed(StatusCode::resource_exhausted,
+                               "cluster '" + config_.name + "' is at its " + breaker + " of " +
+                                   std::to_string(cap) + " calls");
+    return;
   }
   uint64_t now = uv_now(ctx_.loop);
   Endpoint* endpoint = pick(affinity_key, handler.last_endpoint_, now);
@@ -313,7 +299,6 @@ void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_ke
     return;
   }
   if (first_answer_pending()) {
-    handler.wait_list_ = &waiting_;
     waiting_.push_back(handler);
     return;
   }

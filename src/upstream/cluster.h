@@ -56,6 +56,13 @@ class Cluster {
   void set_stats(ClusterStats& stats) noexcept;
   ClusterStats* stats() noexcept { return stats_; }
   size_t endpoint_count() const noexcept { return endpoints_.size(); }
+  // Endpoint |i| (< endpoint_count()) of those in service, in the order they were found.
+  Endpoint& endpoint(size_t i) noexcept { return *endpoints_[i]; }
+  // Calls on the cluster's connections, open or waiting for one (circuit breaker max_active),
+  // and those of them waiting for a connection or a stream slot (max_pending); calls waiting
+  // for a name's first answer count in both.
+  size_t active() const noexcept { return active_ + waiting_.size(); }
+  size_t pending() const noexcept { return pending_ + waiting_.size(); }
   // Backend streams the cluster can carry at once: for each endpoint, its connection cap
   // times its backends' stream limit, capped by max_active. Worked out at most once per
   // loop millisecond.
@@ -66,6 +73,11 @@ class Cluster {
   void on_too_many_pings(Endpoint& endpoint) noexcept;
   void on_endpoint_failed(Endpoint& endpoint) noexcept;
   bool may_eject() const noexcept;
+  // An endpoint's load() and queued() changed by |load| and |queued|.
+  void add_counts(ptrdiff_t load, ptrdiff_t queued) noexcept {
+    active_ += static_cast<size_t>(load);
+    pending_ += static_cast<size_t>(queued);
+  }
 
  private:
   struct Target {
@@ -97,7 +109,11 @@ class Cluster {
   std::vector<std::unique_ptr<Endpoint>> retired_;
   LoadBalancer balancer_;
   // Calls waiting for the first answer about a DNS name.
-  IntrusiveList<UpstreamHandler> waiting_;
+  WaitList waiting_;
+  // The sums of Endpoint::load() and Endpoint::queued() over every endpoint, retired ones
+  // included: kept as their sessions change, not recounted per call.
+  size_t active_ = 0;
+  size_t pending_ = 0;
   DnsResolver* resolver_ = nullptr;
   uv_timer_t* timer_ = nullptr;
   uint64_t keepalive_interval_ms_ = 0;
