@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "core/log.h"
 #include "net/listener.h"
@@ -49,7 +50,10 @@ uint64_t tick_period(const ClusterConfig& c) noexcept {
 }  // namespace
 
 Cluster::Cluster(UpstreamContext& ctx, const ClusterConfig& config, const ClientTls* tls)
-    : ctx_(ctx), config_(config), balancer_(config.lb), tls_(tls) {
+    : ctx_(ctx),
+      config_(config),
+      balancer_(LoadBalancer::create(config.lb, static_cast<uint32_t>(std::random_device{}()))),
+      tls_(tls) {
   if (config.keepalive) {
     keepalive_interval_ms_ = static_cast<uint64_t>(config.keepalive->interval.count());
   }
@@ -212,10 +216,12 @@ void Cluster::add_endpoint(size_t index, const sockaddr* addr) noexcept {
 }
 
 void Cluster::membership_changed() noexcept {
-  scratch_.clear();
+  std::vector<LbMember> members;
+  members.reserve(endpoints_.size());
   for (auto& e : endpoints_)
-    scratch_.push_back(e.get());
-  balancer_.rebuild(scratch_);
+    members.push_back({e->name(), e->weight()});
+  balancer_->rebuild(members);
+  candidates_.reserve(endpoints_.size());
 }
 
 bool Cluster::first_answer_pending() const noexcept {
@@ -245,18 +251,20 @@ void Cluster::on_endpoint_failed(Endpoint& endpoint) noexcept {
 // --- picking -----------------------------------------------------------------------------
 
 Endpoint* Cluster::pick(std::string_view key, const Endpoint* avoid, uint64_t now) noexcept {
-  scratch_.clear();
+  candidates_.clear();
   Endpoint* avoided = nullptr;
-  for (auto& e : endpoints_) {
-    if (!e->usable(now)) continue;
-    if (e.get() == avoid) {
-      avoided = e.get();
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    Endpoint& e = *endpoints_[i];
+    if (!e.usable(now)) continue;
+    if (&e == avoid) {
+      avoided = &e;
       continue;
     }
-    scratch_.push_back(e.get());
+    candidates_.push_back({static_cast<uint32_t>(i), e.weight(), e.load()});
   }
-  if (scratch_.empty()) return avoided;
-  return balancer_.pick(scratch_, key);
+  if (candidates_.empty()) return avoided;
+  if (candidates_.size() == 1) return endpoints_[candidates_[0].id].get();
+  return endpoints_[candidates_[balancer_->pick(candidates_, key)].id].get();
 }
 
 uint64_t Cluster::stream_capacity() noexcept {

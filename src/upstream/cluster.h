@@ -107,7 +107,7 @@ class Cluster {
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   // Removed from discovery, draining until their last connection closes.
   std::vector<std::unique_ptr<Endpoint>> retired_;
-  LoadBalancer balancer_;
+  std::unique_ptr<LoadBalancer> balancer_;
   // Calls waiting for the first answer about a DNS name.
   WaitList waiting_;
   // The sums of Endpoint::load() and Endpoint::queued() over every endpoint, retired ones
@@ -121,7 +121,8 @@ class Cluster {
   ClusterStats* stats_ = nullptr;
   double retry_tokens_ = -1;
   bool shut_down_ = false;
-  std::vector<Endpoint*> scratch_;
+  // The usable endpoints of one pick; ids are places in |endpoints_|. Kept to reuse its memory.
+  std::vector<LbCandidate> candidates_;
   uint64_t capacity_ = 0;
   uint64_t capacity_ms_ = UINT64_MAX;
 };

@@ -87,9 +87,6 @@ class Endpoint {
   void set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept;
   EndpointStats* stats() noexcept { return stats_; }
 
-  // Smooth weighted round robin state, kept by the balancer.
-  int64_t rr_current = 0;
-
  private:
   friend class BackendSession;
 
