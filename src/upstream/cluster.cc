@@ -367,19 +367,13 @@ void Cluster::on_too_many_pings(Endpoint& endpoint) noexcept {
       static_cast<unsigned long long>(keepalive_interval_ms_));
 }
 
-bool Cluster::retry_allowed(const RetryConfig& policy) noexcept {
-  if (retry_tokens_ < 0) retry_tokens_ = policy.budget_tokens;
-  if (retry_tokens_ > policy.budget_tokens / 2.0) return true;
-  return false;
-}
-
-void Cluster::record_attempt(const RetryConfig& policy, bool failure) noexcept {
-  if (retry_tokens_ < 0) retry_tokens_ = policy.budget_tokens;
-  if (failure) {
-    retry_tokens_ = std::max(0.0, retry_tokens_ - 1);
-  } else {
-    retry_tokens_ = std::min<double>(policy.budget_tokens, retry_tokens_ + policy.budget_ratio);
+RetryBudget& Cluster::retry_budget(const RetryConfig& policy) {
+  for (auto& budget : retry_budgets_) {
+    if (budget->serves(policy)) return *budget;
   }
+  retry_budgets_.push_back(
+      std::make_unique<RetryBudget>(policy.budget_tokens, policy.budget_ratio));
+  return *retry_budgets_.back();
 }
 
 }  // namespace grelay

@@ -9,6 +9,7 @@
 #include "grelay/config.h"
 #include "upstream/endpoint.h"
 #include "upstream/load_balancer.h"
+#include "upstream/retry_budget.h"
 
 namespace grelay {
 
@@ -34,11 +35,10 @@ class Cluster {
   // How a call's attempt on |endpoint| ended (passive outlier detection).
   void report(Endpoint& endpoint, StatusCode status) noexcept;
 
-  // Retry budget of |policy| (a token bucket per cluster): true if a retry may go now.
-  bool retry_allowed(const RetryConfig& policy) noexcept;
-  // Feeds the budget with an attempt's outcome: |failure| when it ended with a status the
-  // policy retries on.
-  void record_attempt(const RetryConfig& policy, bool failure) noexcept;
+  // The retry budget of the routes to this cluster whose |policy| gives these budget_tokens
+  // and budget_ratio, made at the first call for them. Routes that give the same ones share
+  // it; it lives as long as the cluster, across reloads that keep the cluster.
+  RetryBudget& retry_budget(const RetryConfig& policy);
 
   // Stops timers and resolvers and closes every connection (drain, or a retired cluster).
   void shutdown() noexcept;
@@ -119,7 +119,8 @@ class Cluster {
   uint64_t keepalive_interval_ms_ = 0;
   const ClientTls* tls_;
   ClusterStats* stats_ = nullptr;
-  double retry_tokens_ = -1;
+  // One per set of budget parameters; few, so found by a walk.
+  std::vector<std::unique_ptr<RetryBudget>> retry_budgets_;
   bool shut_down_ = false;
   // The usable endpoints of one pick; ids are places in |endpoints_|. Kept to reuse its memory.
   std::vector<LbCandidate> candidates_;

@@ -183,3 +183,22 @@ TEST_CASE("an unhealthy endpoint gets no calls; with none usable a call fails UN
         "no usable endpoint in cluster 'c' (2 endpoints: 2 unhealthy, 0 ejected, 0 failing to "
         "connect)");
 }
+
+TEST_CASE("routes share a cluster's retry budget only when they give the same parameters") {
+  Fixture f({1});
+  grelay::RetryConfig a;
+  grelay::RetryConfig same_as_a;
+  same_as_a.attempts = 5;
+  grelay::RetryConfig b;
+  b.budget_tokens = 100;
+  grelay::RetryBudget& budget_a = f.cluster->retry_budget(a);
+  CHECK(&f.cluster->retry_budget(same_as_a) == &budget_a);
+  grelay::RetryBudget& budget_b = f.cluster->retry_budget(b);
+  CHECK(&budget_b != &budget_a);
+  // a's failures spend a's budget only; b keeps its own parameters whoever asked first.
+  for (int i = 0; i < 5; ++i)
+    budget_a.record(true);
+  CHECK(!budget_a.allows_retry());
+  CHECK(budget_b.allows_retry());
+  CHECK(budget_b.tokens_left() == 100);
+}
