@@ -103,8 +103,9 @@ struct RetryConfig {
   std::chrono::milliseconds max_backoff{250};
   // Request bytes kept for a replay; a call that sends more is no longer retried.
   size_t buffer = 64 * 1024;
-  // Retry budget (token bucket per cluster and worker): failures take a token, successes
-  // give back |budget_ratio|; retries stop while at most half of |budget_tokens| is left.
+  // Retry budget (a token bucket per cluster, worker and pair of these two values, shared by
+  // the routes that give the same pair): failures take a token, other answers give back
+  // |budget_ratio|; retries stop while at most half of |budget_tokens| is left.
   uint32_t budget_tokens = 10;
   double budget_ratio = 0.1;
   bool operator==(const RetryConfig&) const = default;

@@ -86,6 +86,7 @@ struct ClientSessionCallbacks {
     if (auto* handler = handler_of(user_data, stream_id)) {
       self(user_data)->clear_closing_stream_data(stream_id);
       self(user_data)->streams_.erase(*handler);
+      self(user_data)->on_stream_count_changed();
       handler->on_upstream_close(error_code);
     }
     self(user_data)->on_stream_closed();
@@ -133,14 +134,17 @@ int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
 void ClientSession::queue_request(ClientStreamHandler& handler) noexcept {
   ++streams_submitted_;
   unsubmitted_.push_back(handler);
+  on_stream_count_changed();
   schedule_send();
 }
 
 void ClientSession::before_send() noexcept {
   // A handler may queue another one (a retry on this connection) while it submits; it is
   // served in this same pass.
-  while (ClientStreamHandler* handler = unsubmitted_.pop_front())
+  while (ClientStreamHandler* handler = unsubmitted_.pop_front()) {
     handler->on_submit(*this);
+    on_stream_count_changed();
+  }
 }
 
 void ClientSession::resume(int32_t stream_id) noexcept {
@@ -153,9 +157,11 @@ void ClientSession::reset(int32_t stream_id, ClientStreamHandler& handler,
                           uint32_t error_code) noexcept {
   if (stream_id == 0) {
     unsubmitted_.erase(handler);
+    on_stream_count_changed();
     return;
   }
   streams_.erase(handler);
+  on_stream_count_changed();
   // Requests are submitted right before nghttp2 writes, so the stream is open and found by
   // one lookup; a request nghttp2 still holds (the backend lowered its stream limit) is found
   // in its short queue of unsent ones. nghttp2 would otherwise report the stream's close to
@@ -183,10 +189,14 @@ void ClientSession::write_body(nghttp2_data_source* source, ChunkChain& out,
 }
 
 void ClientSession::fail_all_streams(uint32_t error_code) noexcept {
-  while (ClientStreamHandler* handler = unsubmitted_.pop_front())
+  while (ClientStreamHandler* handler = unsubmitted_.pop_front()) {
+    on_stream_count_changed();
     handler->on_upstream_close(NGHTTP2_REFUSED_STREAM);
-  while (ClientStreamHandler* handler = streams_.pop_front())
+  }
+  while (ClientStreamHandler* handler = streams_.pop_front()) {
+    on_stream_count_changed();
     handler->on_upstream_close(error_code);
+  }
 }
 
 }  // namespace grelay

@@ -83,6 +83,10 @@ class ClientSession : public H2Session {
   virtual void on_ping_ack() noexcept {}
   // A stream closed (after its handler, if any, was told).
   virtual void on_stream_closed() noexcept {}
+  // stream_count() changed. Called before the handler concerned hears of it (a stream that
+  // closes), so that counts kept from stream_count() are true in its callbacks; a handler that
+  // gives up in on_submit() still counts until on_submit() returns.
+  virtual void on_stream_count_changed() noexcept {}
   // The backend's first SETTINGS frame arrived: it speaks HTTP/2.
   virtual void on_remote_settings() noexcept = 0;
 

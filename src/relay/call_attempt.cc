@@ -211,7 +211,7 @@ void Call::note_outcome(StatusCode status) noexcept {
   if (route_->retry) {
     const auto& on = route_->retry->on;
     bool failure = std::find(on.begin(), on.end(), status) != on.end();
-    cluster_->record_attempt(*route_->retry, failure);
+    cluster_->retry_budget(*route_->retry).record(failure);
   }
 }
 
@@ -237,7 +237,7 @@ bool Call::retry_attempt(StatusCode status, std::string_view pushback, bool has_
     delay_ms = cap > 0 ? static_cast<uint64_t>(std::rand()) % (cap + 1) : 0;
   }
   if (deadline_ns_ != 0 && TurnClock::now_ns() + delay_ms * 1000000 >= deadline_ns_) return false;
-  if (!cluster_->retry_allowed(policy)) {
+  if (!cluster_->retry_budget(policy).allows_retry()) {
     GRELAY_LOG_DEBUG("stream %d: retry budget of cluster %s spent; not retrying", stream_id_,
                      cluster_->config().name.c_str());
     return false;

@@ -9,9 +9,30 @@
 namespace grelay {
 
 UpstreamHandler* BackendSession::pop_pending() noexcept {
-  UpstreamHandler* handler = pending_.pop_front();
-  if (handler) handler->wait_list_ = nullptr;
-  return handler;
+  return pending_.pop_front();
+}
+
+void BackendSession::pending_changed(void* self) noexcept {
+  static_cast<BackendSession*>(self)->recount();
+}
+
+void BackendSession::set_state(State state) noexcept {
+  state_ = state;
+  recount();
+}
+
+void BackendSession::on_stream_count_changed() noexcept {
+  recount();
+}
+
+void BackendSession::recount() noexcept {
+  const size_t load_now = load();
+  const size_t queued_now = queued();
+  if (load_now == counted_load_ && queued_now == counted_queued_) return;
+  endpoint_.add_counts(static_cast<ptrdiff_t>(load_now - counted_load_),
+                       static_cast<ptrdiff_t>(queued_now - counted_queued_));
+  counted_load_ = load_now;
+  counted_queued_ = queued_now;
 }
 
 BackendSession::BackendSession(Endpoint& endpoint) noexcept
@@ -57,7 +78,7 @@ void BackendSession::on_connect(int status) noexcept {
     fail("cannot create an HTTP/2 session");
     return;
   }
-  state_ = State::ready;
+  set_state(State::ready);
   connected_at_ms_ = last_read_ms_ = uv_now(ctx_.loop);
   while (UpstreamHandler* handler = pop_pending()) {
     handler->on_upstream_ready(*this);
@@ -95,6 +116,8 @@ void BackendSession::on_read_end(int status) noexcept {
 }
 
 void BackendSession::on_remote_settings() noexcept {
+  // A new stream limit moves calls between open and queued.
+  recount();
   if (settings_seen_) return;
   settings_seen_ = true;
   conn_.stop_timer();
@@ -118,7 +141,9 @@ void BackendSession::fail_pending(const std::string& why) noexcept {
 
 size_t BackendSession::queued() const noexcept {
   size_t waiting = pending_.size();
-  if (state_ == State::ready && !closed()) {
+  // Depends on the state, not on closed(): recount() runs on every state change. Streams
+  // over the limit of a closing connection wait until its teardown fails them.
+  if (state_ == State::ready) {
     size_t limit = max_concurrent_streams();
     if (stream_count() > limit) waiting += stream_count() - limit;
   }
@@ -143,7 +168,6 @@ void BackendSession::attach(UpstreamHandler& handler) noexcept {
     }
     return;
   }
-  handler.wait_list_ = &pending_;
   pending_.push_back(handler);
 }
 
@@ -151,12 +175,12 @@ void BackendSession::retire() noexcept {
   if (closed()) return;
   if (state_ == State::connecting) {
     // Nothing was sent on it: its waiting calls go elsewhere.
-    state_ = State::draining;
+    set_state(State::draining);
     fail_pending("backend connection retired");
     close();
     return;
   }
-  state_ = State::draining;
+  set_state(State::draining);
   close_if_drained();
 }
 
@@ -212,14 +236,14 @@ void BackendSession::on_goaway(uint32_t error_code, std::string_view debug) noex
   GRELAY_LOG_INFO("backend %s sent GOAWAY (%s%s%.*s); no new calls go to this connection",
                   endpoint_.name().c_str(), nghttp2_http2_strerror(error_code),
                   debug.empty() ? "" : ", ", static_cast<int>(debug.size()), debug.data());
-  state_ = State::draining;
+  set_state(State::draining);
   if (error_code == NGHTTP2_ENHANCE_YOUR_CALM && debug == "too_many_pings") {
     endpoint_.owner().on_too_many_pings(endpoint_);
   }
 }
 
 void BackendSession::on_teardown() noexcept {
-  state_ = State::draining;
+  set_state(State::draining);
   endpoint_.on_session_gone(*this);
   fail_pending("backend connection closed");
   fail_all_streams(h2_connection_lost);

@@ -53,9 +53,14 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   void on_remote_settings() noexcept override;
   void on_ping_ack() noexcept override;
   void on_stream_closed() noexcept override;
+  void on_stream_count_changed() noexcept override;
   void on_teardown() noexcept override;
   bool on_read(const uint8_t* data, size_t len) noexcept override;
 
+  static void pending_changed(void* self) noexcept;
+  // Adds the change of load() and queued() since the last call to its endpoint's counts.
+  void recount() noexcept;
+  void set_state(State state) noexcept;
   void fail(const std::string& why) noexcept;
   void fail_pending(const std::string& why) noexcept;
   UpstreamHandler* pop_pending() noexcept;
@@ -65,7 +70,10 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   Endpoint& endpoint_;
   UpstreamContext& ctx_;
   State state_ = State::connecting;
-  IntrusiveList<UpstreamHandler> pending_;
+  WaitList pending_{pending_changed, this};
+  // load() and queued() as last added to the endpoint's counts.
+  size_t counted_load_ = 0;
+  size_t counted_queued_ = 0;
   bool settings_seen_ = false;
   uint64_t connected_at_ms_ = 0;
   uint64_t last_read_ms_ = 0;

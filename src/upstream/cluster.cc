@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "core/log.h"
 #include "net/listener.h"
@@ -49,7 +50,10 @@ uint64_t tick_period(const ClusterConfig& c) noexcept {
 }  // namespace
 
 Cluster::Cluster(UpstreamContext& ctx, const ClusterConfig& config, const ClientTls* tls)
-    : ctx_(ctx), config_(config), balancer_(config.lb), tls_(tls) {
+    : ctx_(ctx),
+      config_(config),
+      balancer_(LoadBalancer::create(config.lb, static_cast<uint32_t>(std::random_device{}()))),
+      tls_(tls) {
   if (config.keepalive) {
     keepalive_interval_ms_ = static_cast<uint64_t>(config.keepalive->interval.count());
   }
@@ -95,10 +99,8 @@ void Cluster::shutdown() noexcept {
   timer_ = nullptr;
   if (resolver_) resolver_->close();
   resolver_ = nullptr;
-  while (UpstreamHandler* handler = waiting_.pop_front()) {
-    handler->wait_list_ = nullptr;
+  while (UpstreamHandler* handler = waiting_.pop_front())
     handler->on_upstream_failed(StatusCode::unavailable, "relay shutting down");
-  }
   for (auto& e : endpoints_)
     e->close_all();
   for (auto& e : retired_)
@@ -214,10 +216,12 @@ void Cluster::add_endpoint(size_t index, const sockaddr* addr) noexcept {
 }
 
 void Cluster::membership_changed() noexcept {
-  scratch_.clear();
+  std::vector<LbMember> members;
+  members.reserve(endpoints_.size());
   for (auto& e : endpoints_)
-    scratch_.push_back(e.get());
-  balancer_.rebuild(scratch_);
+    members.push_back({e->name(), e->weight()});
+  balancer_->rebuild(members);
+  candidates_.reserve(endpoints_.size());
 }
 
 bool Cluster::first_answer_pending() const noexcept {
@@ -227,10 +231,8 @@ bool Cluster::first_answer_pending() const noexcept {
 
 void Cluster::serve_waiting() noexcept {
   std::vector<UpstreamHandler*> handlers;
-  while (UpstreamHandler* handler = waiting_.pop_front()) {
-    handler->wait_list_ = nullptr;
+  while (UpstreamHandler* handler = waiting_.pop_front())
     handlers.push_back(handler);
-  }
   // A handler may be deleted by its own callback, but never another one: each is served
   // once and only through its own pointer.
   for (UpstreamHandler* handler : handlers)
@@ -249,18 +251,20 @@ void Cluster::on_endpoint_failed(Endpoint& endpoint) noexcept {
 // --- picking -----------------------------------------------------------------------------
 
 Endpoint* Cluster::pick(std::string_view key, const Endpoint* avoid, uint64_t now) noexcept {
-  scratch_.clear();
+  candidates_.clear();
   Endpoint* avoided = nullptr;
-  for (auto& e : endpoints_) {
-    if (!e->usable(now)) continue;
-    if (e.get() == avoid) {
-      avoided = e.get();
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    Endpoint& e = *endpoints_[i];
+    if (!e.usable(now)) continue;
+    if (&e == avoid) {
+      avoided = &e;
       continue;
     }
-    scratch_.push_back(e.get());
+    candidates_.push_back({static_cast<uint32_t>(i), e.weight(), e.load()});
   }
-  if (scratch_.empty()) return avoided;
-  return balancer_.pick(scratch_, key);
+  if (candidates_.empty()) return avoided;
+  if (candidates_.size() == 1) return endpoints_[candidates_[0].id].get();
+  return endpoints_[candidates_[balancer_->pick(candidates_, key)].id].get();
 }
 
 uint64_t Cluster::stream_capacity() noexcept {
@@ -280,30 +284,20 @@ void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_ke
     handler.on_upstream_failed(StatusCode::unavailable, "relay shutting down");
     return;
   }
-  if (config_.max_active > 0 || config_.max_pending > 0) {
-    size_t active = waiting_.size();
-    size_t pending = waiting_.size();
-    for (auto* list : {&endpoints_, &retired_}) {
-      for (auto& e : *list) {
-        active += e->load();
-        pending += e->queued();
-      }
-    }
-    const char* breaker = nullptr;
-    uint32_t cap = 0;
-    if (config_.max_active > 0 && active >= config_.max_active) {
-      breaker = "max_active";
-      cap = config_.max_active;
-    } else if (config_.max_pending > 0 && pending >= config_.max_pending) {
-      breaker = "max_pending";
-      cap = config_.max_pending;
-    }
-    if (breaker) {
-      handler.on_upstream_failed(StatusCode::resource_exhausted,
-                                 "cluster '" + config_.name + "' is at its " + breaker + " of " +
-                                     std::to_string(cap) + " calls");
-      return;
-    }
+  const char* breaker = nullptr;
+  uint32_t cap = 0;
+  if (config_.max_active > 0 && active() >= config_.max_active) {
+    breaker = "max_active";
+    cap = config_.max_active;
+  } else if (config_.max_pending > 0 && pending() >= config_.max_pending) {
+    breaker = "max_pending";
+    cap = config_.max_pending;
+  }
+  if (breaker) {
+    handler.on_upstream_failed(StatusCode::resource_exhausted,
+                               "cluster '" + config_.name + "' is at its " + breaker + " of " +
+                                   std::to_string(cap) + " calls");
+    return;
   }
   uint64_t now = uv_now(ctx_.loop);
   Endpoint* endpoint = pick(affinity_key, handler.last_endpoint_, now);
@@ -313,7 +307,6 @@ void Cluster::open_stream(UpstreamHandler& handler, std::string_view affinity_ke
     return;
   }
   if (first_answer_pending()) {
-    handler.wait_list_ = &waiting_;
     waiting_.push_back(handler);
     return;
   }
@@ -374,19 +367,13 @@ void Cluster::on_too_many_pings(Endpoint& endpoint) noexcept {
       static_cast<unsigned long long>(keepalive_interval_ms_));
 }
 
-bool Cluster::retry_allowed(const RetryConfig& policy) noexcept {
-  if (retry_tokens_ < 0) retry_tokens_ = policy.budget_tokens;
-  if (retry_tokens_ > policy.budget_tokens / 2.0) return true;
-  return false;
-}
-
-void Cluster::record_attempt(const RetryConfig& policy, bool failure) noexcept {
-  if (retry_tokens_ < 0) retry_tokens_ = policy.budget_tokens;
-  if (failure) {
-    retry_tokens_ = std::max(0.0, retry_tokens_ - 1);
-  } else {
-    retry_tokens_ = std::min<double>(policy.budget_tokens, retry_tokens_ + policy.budget_ratio);
+RetryBudget& Cluster::retry_budget(const RetryConfig& policy) {
+  for (auto& budget : retry_budgets_) {
+    if (budget->serves(policy)) return *budget;
   }
+  retry_budgets_.push_back(
+      std::make_unique<RetryBudget>(policy.budget_tokens, policy.budget_ratio));
+  return *retry_budgets_.back();
 }
 
 }  // namespace grelay

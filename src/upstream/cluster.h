@@ -9,6 +9,7 @@
 #include "grelay/config.h"
 #include "upstream/endpoint.h"
 #include "upstream/load_balancer.h"
+#include "upstream/retry_budget.h"
 
 namespace grelay {
 
@@ -34,11 +35,10 @@ class Cluster {
   // How a call's attempt on |endpoint| ended (passive outlier detection).
   void report(Endpoint& endpoint, StatusCode status) noexcept;
 
-  // Retry budget of |policy| (a token bucket per cluster): true if a retry may go now.
-  bool retry_allowed(const RetryConfig& policy) noexcept;
-  // Feeds the budget with an attempt's outcome: |failure| when it ended with a status the
-  // policy retries on.
-  void record_attempt(const RetryConfig& policy, bool failure) noexcept;
+  // The retry budget of the routes to this cluster whose |policy| gives these budget_tokens
+  // and budget_ratio, made at the first call for them. Routes that give the same ones share
+  // it; it lives as long as the cluster, across reloads that keep the cluster.
+  RetryBudget& retry_budget(const RetryConfig& policy);
 
   // Stops timers and resolvers and closes every connection (drain, or a retired cluster).
   void shutdown() noexcept;
@@ -56,6 +56,13 @@ class Cluster {
   void set_stats(ClusterStats& stats) noexcept;
   ClusterStats* stats() noexcept { return stats_; }
   size_t endpoint_count() const noexcept { return endpoints_.size(); }
+  // Endpoint |i| (< endpoint_count()) of those in service, in the order they were found.
+  Endpoint& endpoint(size_t i) noexcept { return *endpoints_[i]; }
+  // Calls on the cluster's connections, open or waiting for one (circuit breaker max_active),
+  // and those of them waiting for a connection or a stream slot (max_pending); calls waiting
+  // for a name's first answer count in both.
+  size_t active() const noexcept { return active_ + waiting_.size(); }
+  size_t pending() const noexcept { return pending_ + waiting_.size(); }
   // Backend streams the cluster can carry at once: for each endpoint, its connection cap
   // times its backends' stream limit, capped by max_active. Worked out at most once per
   // loop millisecond.
@@ -66,6 +73,11 @@ class Cluster {
   void on_too_many_pings(Endpoint& endpoint) noexcept;
   void on_endpoint_failed(Endpoint& endpoint) noexcept;
   bool may_eject() const noexcept;
+  // An endpoint's load() and queued() changed by |load| and |queued|.
+  void add_counts(ptrdiff_t load, ptrdiff_t queued) noexcept {
+    active_ += static_cast<size_t>(load);
+    pending_ += static_cast<size_t>(queued);
+  }
 
  private:
   struct Target {
@@ -95,17 +107,23 @@ class Cluster {
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   // Removed from discovery, draining until their last connection closes.
   std::vector<std::unique_ptr<Endpoint>> retired_;
-  LoadBalancer balancer_;
+  std::unique_ptr<LoadBalancer> balancer_;
   // Calls waiting for the first answer about a DNS name.
-  IntrusiveList<UpstreamHandler> waiting_;
+  WaitList waiting_;
+  // The sums of Endpoint::load() and Endpoint::queued() over every endpoint, retired ones
+  // included: kept as their sessions change, not recounted per call.
+  size_t active_ = 0;
+  size_t pending_ = 0;
   DnsResolver* resolver_ = nullptr;
   uv_timer_t* timer_ = nullptr;
   uint64_t keepalive_interval_ms_ = 0;
   const ClientTls* tls_;
   ClusterStats* stats_ = nullptr;
-  double retry_tokens_ = -1;
+  // One per set of budget parameters; few, so found by a walk.
+  std::vector<std::unique_ptr<RetryBudget>> retry_budgets_;
   bool shut_down_ = false;
-  std::vector<Endpoint*> scratch_;
+  // The usable endpoints of one pick; ids are places in |endpoints_|. Kept to reuse its memory.
+  std::vector<LbCandidate> candidates_;
   uint64_t capacity_ = 0;
   uint64_t capacity_ms_ = UINT64_MAX;
 };

@@ -58,14 +58,6 @@ bool Endpoint::backing_off(uint64_t now_ms) const noexcept {
   return failures_ > 0 && now_ms < retry_at_ms_;
 }
 
-size_t Endpoint::load() const noexcept {
-  size_t total = 0;
-  for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
-    total += s->load();
-  }
-  return total;
-}
-
 uint64_t Endpoint::stream_limit() const noexcept {
   for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
     if (s->settings_seen()) return s->max_concurrent_streams();
@@ -73,12 +65,10 @@ uint64_t Endpoint::stream_limit() const noexcept {
   return 100;
 }
 
-size_t Endpoint::queued() const noexcept {
-  size_t total = 0;
-  for (BackendSession* s = sessions_.front(); s; s = IntrusiveList<BackendSession>::next(*s)) {
-    total += s->queued();
-  }
-  return total;
+void Endpoint::add_counts(ptrdiff_t load, ptrdiff_t queued) noexcept {
+  load_ += static_cast<size_t>(load);
+  queued_ += static_cast<size_t>(queued);
+  owner_.add_counts(load, queued);
 }
 
 void Endpoint::open_stream(UpstreamHandler& handler) noexcept {

@@ -52,12 +52,13 @@ class Endpoint {
   const sockaddr_storage& address() const noexcept { return addr_; }
   uint32_t weight() const noexcept { return weight_; }
   size_t target() const noexcept { return target_; }
-  // Calls on its connections (open or waiting for a stream).
-  size_t load() const noexcept;
+  // Calls on its connections (open or waiting for a stream), kept as its sessions change.
+  size_t load() const noexcept { return load_; }
+  // Calls on its connections waiting for the connection or for a stream slot on it.
+  size_t queued() const noexcept { return queued_; }
   // Streams one connection to it may carry: the backend's SETTINGS_MAX_CONCURRENT_STREAMS
   // as its connections last said, 100 (nghttp2's assumption) until one did.
   uint64_t stream_limit() const noexcept;
-  size_t queued() const noexcept;
 
   // How a call's attempt here ended: UNAVAILABLE counts towards ejection, anything else
   // clears the count.
@@ -86,9 +87,6 @@ class Endpoint {
   void set_stats(ClusterStats* cluster, EndpointStats* endpoint) noexcept;
   EndpointStats* stats() noexcept { return stats_; }
 
-  // Smooth weighted round robin state, kept by the balancer.
-  int64_t rr_current = 0;
-
  private:
   friend class BackendSession;
 
@@ -96,6 +94,8 @@ class Endpoint {
   void on_connected() noexcept;
   void on_connect_failed(const std::string& why) noexcept;
   void on_session_gone(BackendSession& session) noexcept;
+  // A session's load() and queued() changed by |load| and |queued|; passed on to the cluster.
+  void add_counts(ptrdiff_t load, ptrdiff_t queued) noexcept;
   void count_failure(const std::string& why) noexcept;
 
   Cluster& owner_;
@@ -105,6 +105,9 @@ class Endpoint {
   uint32_t weight_;
   size_t target_;
   IntrusiveList<BackendSession> sessions_;
+  // The sums of load() and queued() over |sessions_|.
+  size_t load_ = 0;
+  size_t queued_ = 0;
   std::unique_ptr<HealthCheck> health_;
   uint32_t failures_ = 0;
   uint64_t retry_at_ms_ = 0;

@@ -1,41 +1,50 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <random>
+#include <memory>
+#include <span>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "grelay/config.h"
 
 namespace grelay {
 
-class Endpoint;
+// What a balancer sees of an endpoint that may take a call.
+struct LbCandidate {
+  // The endpoint's place among the members last given to LoadBalancer::rebuild().
+  uint32_t id;
+  uint32_t weight;
+  // Calls on the endpoint's connections, open or waiting for a stream.
+  uint64_t load;
+};
 
-// Picks one endpoint out of the usable ones of a cluster, by the cluster's policy. Weights
-// scale each endpoint's share.
+// An endpoint in service, as LoadBalancer::rebuild() is given it.
+struct LbMember {
+  // Unique in its cluster and the same across rebuilds: ring_hash places the endpoint on its
+  // ring by it, so that a key keeps its endpoint while the endpoint stays.
+  std::string_view name;
+  uint32_t weight;
+};
+
+// Picks the endpoint for each call by one policy; each policy is a class in a file named
+// after it. A balancer sees candidates, never endpoints or connections, and keeps the state
+// its policy needs per member, so that it is tested without a loop.
 class LoadBalancer {
  public:
-  explicit LoadBalancer(LbPolicy policy) noexcept;
+  // |seed| seeds the policy's random choices.
+  static std::unique_ptr<LoadBalancer> create(LbPolicy policy, uint32_t seed);
 
-  // |candidates| is not empty. |key| is the affinity key for ring_hash ("" = none).
-  Endpoint* pick(const std::vector<Endpoint*>& candidates, std::string_view key) noexcept;
+  virtual ~LoadBalancer() = default;
 
-  // ring_hash: rebuilds the ring from every endpoint in service (call on membership changes).
-  void rebuild(const std::vector<Endpoint*>& endpoints);
+  // The endpoints in service changed: from now on, candidates with id i are |members|[i].
+  // State kept per member starts over.
+  virtual void rebuild(std::span<const LbMember> members) = 0;
 
-  static uint64_t hash(std::string_view key) noexcept;
-
- private:
-  Endpoint* weighted_random(const std::vector<Endpoint*>& candidates) noexcept;
-  Endpoint* smooth_round_robin(const std::vector<Endpoint*>& candidates) noexcept;
-  Endpoint* least_request(const std::vector<Endpoint*>& candidates) noexcept;
-  Endpoint* ring_lookup(const std::vector<Endpoint*>& candidates, std::string_view key) noexcept;
-
-  LbPolicy policy_;
-  std::minstd_rand rng_;
-  // (point, endpoint), sorted by point.
-  std::vector<std::pair<uint64_t, Endpoint*>> ring_;
+  // Returns the index in |candidates| of the endpoint the call goes to. |candidates| holds
+  // at least two endpoints, each once, in ascending id order. |key| is the call's affinity
+  // key ("" = none).
+  virtual size_t pick(std::span<const LbCandidate> candidates, std::string_view key) noexcept = 0;
 };
 
 }  // namespace grelay
