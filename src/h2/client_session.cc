@@ -43,7 +43,11 @@ struct ClientSessionCallbacks {
         if (frame->hd.flags & NGHTTP2_FLAG_ACK) self(user_data)->on_ping_ack();
         return 0;
       case NGHTTP2_SETTINGS:
-        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) self(user_data)->on_remote_settings();
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+          self(user_data)->max_concurrent_streams_ = nghttp2_session_get_remote_settings(
+              self(user_data)->ng(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+          self(user_data)->on_remote_settings();
+        }
         return 0;
       case NGHTTP2_HEADERS:
       case NGHTTP2_DATA:
@@ -114,7 +118,12 @@ ClientSession::ClientSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush
     : H2Session(loop, pool, flush_queue, mem, /*eager_connection_window=*/true) {}
 
 bool ClientSession::start() noexcept {
-  return start_session(false, ClientSessionCallbacks::table(), {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}});
+  if (!start_session(false, ClientSessionCallbacks::table(), {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}})) {
+    return false;
+  }
+  max_concurrent_streams_ =
+      nghttp2_session_get_remote_settings(ng(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  return true;
 }
 
 int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
@@ -142,8 +151,11 @@ void ClientSession::before_send() noexcept {
   // A handler may queue another one (a retry on this connection) while it submits; it is
   // served in this same pass.
   while (ClientStreamHandler* handler = unsubmitted_.pop_front()) {
+    const size_t queued_count = stream_count() + 1;
     handler->on_submit(*this);
-    on_stream_count_changed();
+    // A request submitted moves from the queue to the open streams: the count changed only
+    // if the handler gave up instead.
+    if (stream_count() != queued_count) on_stream_count_changed();
   }
 }
 
@@ -176,11 +188,6 @@ void ClientSession::ping() noexcept {
   if (closed() || !session_) return;
   nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, nullptr);
   schedule_send();
-}
-
-uint32_t ClientSession::max_concurrent_streams() const noexcept {
-  return nghttp2_session_get_remote_settings(session_.get(),
-                                             NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 void ClientSession::write_body(nghttp2_data_source* source, ChunkChain& out,

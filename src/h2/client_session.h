@@ -71,8 +71,9 @@ class ClientSession : public H2Session {
   uint64_t streams_submitted() const noexcept { return streams_submitted_; }
   // Sends a PING; on_ping_ack() reports its answer.
   void ping() noexcept;
-  // The backend's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).
-  uint32_t max_concurrent_streams() const noexcept;
+  // The backend's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive). Read from
+  // nghttp2 when a SETTINGS frame arrives: the pool asks at every change of stream_count().
+  uint32_t max_concurrent_streams() const noexcept { return max_concurrent_streams_; }
 
   void write_body(nghttp2_data_source* source, ChunkChain& out, size_t length) noexcept override;
 
@@ -107,6 +108,8 @@ class ClientSession : public H2Session {
   // in |streams_|, never both (they share one hook).
   IntrusiveList<ClientStreamHandler> unsubmitted_;
   uint64_t streams_submitted_ = 0;
+  // max_concurrent_streams(), as nghttp2 last said it.
+  uint32_t max_concurrent_streams_ = 100;
 };
 
 }  // namespace grelay

@@ -16,6 +16,15 @@ void BackendSession::pending_changed(void* self) noexcept {
   static_cast<BackendSession*>(self)->recount();
 }
 
+void BackendSession::add_count_changes() noexcept {
+  const size_t load_now = load();
+  const size_t queued_now = queued();
+  endpoint_.add_counts(static_cast<ptrdiff_t>(load_now - counted_load_),
+                       static_cast<ptrdiff_t>(queued_now - counted_queued_));
+  counted_load_ = load_now;
+  counted_queued_ = queued_now;
+}
+
 void BackendSession::set_state(State state) noexcept {
   state_ = state;
   recount();
@@ -23,16 +32,6 @@ void BackendSession::set_state(State state) noexcept {
 
 void BackendSession::on_stream_count_changed() noexcept {
   recount();
-}
-
-void BackendSession::recount() noexcept {
-  const size_t load_now = load();
-  const size_t queued_now = queued();
-  if (load_now == counted_load_ && queued_now == counted_queued_) return;
-  endpoint_.add_counts(static_cast<ptrdiff_t>(load_now - counted_load_),
-                       static_cast<ptrdiff_t>(queued_now - counted_queued_));
-  counted_load_ = load_now;
-  counted_queued_ = queued_now;
 }
 
 BackendSession::BackendSession(Endpoint& endpoint) noexcept
@@ -137,17 +136,6 @@ void BackendSession::fail_pending(const std::string& why) noexcept {
   while (UpstreamHandler* handler = pop_pending()) {
     handler->on_upstream_failed(StatusCode::unavailable, why);
   }
-}
-
-size_t BackendSession::queued() const noexcept {
-  size_t waiting = pending_.size();
-  // Depends on the state, not on closed(): recount() runs on every state change. Streams
-  // over the limit of a closing connection wait until its teardown fails them.
-  if (state_ == State::ready) {
-    size_t limit = max_concurrent_streams();
-    if (stream_count() > limit) waiting += stream_count() - limit;
-  }
-  return waiting;
 }
 
 bool BackendSession::has_free_slot() const noexcept {

@@ -29,7 +29,15 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   // Streams opened plus streams waiting for the connection.
   size_t load() const noexcept { return stream_count() + pending_.size(); }
   // Calls waiting for the connection or for a stream slot on it.
-  size_t queued() const noexcept;
+  size_t queued() const noexcept {
+    size_t waiting = pending_.size();
+    // Depends on the state, not on closed(): recount() runs on every state change. Streams
+    // over the limit of a closing connection wait until its teardown fails them.
+    if (state_ == State::ready && stream_count() > max_concurrent_streams()) {
+      waiting += stream_count() - max_concurrent_streams();
+    }
+    return waiting;
+  }
   State state() const noexcept { return state_; }
   // The backend's SETTINGS arrived (max_concurrent_streams() is its own figure).
   bool settings_seen() const noexcept { return settings_seen_; }
@@ -58,8 +66,12 @@ class BackendSession final : public ClientSession, public ListHook<BackendSessio
   bool on_read(const uint8_t* data, size_t len) noexcept override;
 
   static void pending_changed(void* self) noexcept;
-  // Adds the change of load() and queued() since the last call to its endpoint's counts.
-  void recount() noexcept;
+  // Adds the change of load() and queued() since the last call to its endpoint's counts. Runs
+  // at every change of stream_count(), several times per call.
+  void recount() noexcept {
+    if (load() != counted_load_ || queued() != counted_queued_) add_count_changes();
+  }
+  void add_count_changes() noexcept;
   void set_state(State state) noexcept;
   void fail(const std::string& why) noexcept;
   void fail_pending(const std::string& why) noexcept;
