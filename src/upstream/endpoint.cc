@@ -172,9 +172,12 @@ void Endpoint::count_failure(const std::string& why) noexcept {
                   outlier->consecutive_failures, why.c_str());
 }
 
+void Endpoint::count_health_check(bool serving) noexcept {
+  if (stats_) (serving ? stats_->health_checks_ok : stats_->health_checks_failed).add();
+}
+
 void Endpoint::on_health_result(bool serving, const std::string& why) noexcept {
   if (stats_) {
-    (serving ? stats_->health_checks_ok : stats_->health_checks_failed).add();
     stats_->health.store(
         serving ? EndpointStats::Health::healthy : EndpointStats::Health::unhealthy,
         std::memory_order_relaxed);

@@ -63,6 +63,9 @@ class Endpoint {
   // How a call's attempt here ended: UNAVAILABLE counts towards ejection, anything else
   // clears the count.
   void on_call_result(StatusCode status) noexcept;
+  // A health check probe ended (grelay_health_checks_total counts each one).
+  void count_health_check(bool serving) noexcept;
+  // The health checks settled |serving| (the thresholds were reached, or confirmed again).
   void on_health_result(bool serving, const std::string& why) noexcept;
   void on_keepalive_timeout(const std::string& why) noexcept;
 

@@ -164,6 +164,8 @@ void HealthCheck::maintain(uint64_t now) noexcept {
 }
 
 void HealthCheck::finish(bool ok, const std::string& why) noexcept {
+  // Every probe counts in grelay_health_checks_total, whether or not it changes anything.
+  endpoint_.count_health_check(ok);
   if (state_.finish(ok, endpoint_.healthy(), uv_now(endpoint_.context().loop))) {
     endpoint_.on_health_result(ok, why);
   }

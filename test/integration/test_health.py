@@ -7,6 +7,7 @@ import time
 import grpc
 import pytest
 
+import admin_support
 import support
 
 pytestmark = pytest.mark.relay_only
@@ -125,3 +126,23 @@ def test_unavailable_answers_eject_an_endpoint(relay_factory, grpc_channel, pair
   assert wait_log(relay, "ejected for 30000 ms after 3 consecutive failures")
   counts = answered_by(ch, 10)
   assert len(counts) == 1 and sum(counts.values()) == 10
+
+
+def test_every_probe_is_counted_below_the_threshold(tmp_path, grpc_channel, pair):
+  # With a threshold no run of failures reaches, the endpoint stays in balancing, and each
+  # failed probe still counts.
+  a, b = pair
+  health = dict(HEALTH, unhealthy_threshold=100)
+  relay, admin = admin_support.start_relay(
+      tmp_path, ROUTE, {"pool": {"endpoints": [a.address], "health_check": health}})
+  set_health(grpc_channel, a, b"NOT_SERVING")
+
+  def failed():
+    return admin_support.Scrape(admin).value("grelay_health_checks_total", cluster="pool",
+                                             endpoint=a.address, result="unhealthy") or 0
+
+  assert support.wait_until(lambda: failed() >= 3, 10), failed()
+  assert not any("is unhealthy" in line for line in list(relay.log.lines)), relay.log.tail()
+  ch = grpc_channel(relay.addr())
+  assert answered_by(ch, 4) == {a.name: 4}
+  relay.stop()
