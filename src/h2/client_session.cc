@@ -1,7 +1,14 @@
 #include "h2/client_session.h"
 
+#include "core/log.h"
+
 namespace grelay {
 namespace {
+
+std::string_view view(nghttp2_rcbuf* buf) noexcept {
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
+  return {reinterpret_cast<const char*>(v.base), v.len};
+}
 
 ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
                      uint32_t* data_flags, nghttp2_data_source* source, void* user_data) noexcept {
@@ -24,8 +31,19 @@ struct ClientSessionCallbacks {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, nghttp2_rcbuf* name,
                        nghttp2_rcbuf* value, uint8_t, void* user_data) noexcept {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-    if (auto* handler = handler_of(user_data, frame->hd.stream_id)) {
-      handler->on_response_header(name, value, frame->headers.cat == NGHTTP2_HCAT_HEADERS);
+    auto* handler = handler_of(user_data, frame->hd.stream_id);
+    if (!handler) return 0;
+    const std::string_view n = view(name);
+    const FieldName f = classify_field(n);
+    switch (handler->response_check_.on_field(f, n, view(value))) {
+      case ResponseCheck::Verdict::pass:
+        handler->on_response_header(name, value, f, frame->headers.cat == NGHTTP2_HCAT_HEADERS);
+        break;
+      case ResponseCheck::Verdict::drop:
+        break;
+      case ResponseCheck::Verdict::malformed:
+        self(user_data)->reject_malformed(frame->hd.stream_id, *handler);
+        break;
     }
     return 0;
   }
@@ -58,6 +76,11 @@ struct ClientSessionCallbacks {
     auto* handler = handler_of(user_data, frame->hd.stream_id);
     if (!handler) return 0;
     bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS ? !handler->response_check_.on_headers_end(end_stream)
+                                          : end_stream && !handler->response_check_.on_end()) {
+      self(user_data)->reject_malformed(frame->hd.stream_id, *handler);
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_HEADERS) {
       // After an informational (1xx) response nghttp2 files the final response under
       // NGHTTP2_HCAT_HEADERS, like trailers; the handler tells them apart.
@@ -72,7 +95,13 @@ struct ClientSessionCallbacks {
   static int on_data_chunk_recv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                                 size_t len, void* user_data) noexcept {
     self(user_data)->on_data_received(len);
-    if (auto* handler = handler_of(user_data, stream_id)) {
+    auto* handler = handler_of(user_data, stream_id);
+    if (handler && !handler->response_check_.on_data(len)) {
+      // DATA before the final answer, or past its content-length.
+      self(user_data)->reject_malformed(stream_id, *handler);
+      handler = nullptr;
+    }
+    if (handler) {
       handler->on_response_data(data, len);
     } else {
       self(user_data)->consume(stream_id, len);
@@ -133,6 +162,8 @@ int32_t ClientSession::submit_request(const nghttp2_nv* nva, size_t nvlen,
   provider.read_callback = read_body_cb;
   int32_t id = nghttp2_submit_request(session_.get(), nullptr, nva, nvlen, &provider, handler);
   if (id > 0) {
+    // The handler may have had a stream before (a retried call): the answer starts afresh.
+    handler->response_check_ = ResponseCheck();
     forget_stream_data(id);
     streams_.push_front(*handler);
     schedule_send();
@@ -182,6 +213,16 @@ void ClientSession::reset(int32_t stream_id, ClientStreamHandler& handler,
   if (closed()) return;
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
   schedule_send();
+}
+
+void ClientSession::reject_malformed(int32_t stream_id, ClientStreamHandler& handler) noexcept {
+  GRELAY_LOG_DEBUG("backend stream %d: malformed answer; resetting it with PROTOCOL_ERROR",
+                   stream_id);
+  streams_.erase(handler);
+  set_stream_data(stream_id, nullptr);
+  nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_PROTOCOL_ERROR);
+  schedule_send();
+  handler.on_upstream_close(NGHTTP2_PROTOCOL_ERROR);
 }
 
 void ClientSession::ping() noexcept {

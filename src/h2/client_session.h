@@ -4,6 +4,7 @@
 
 #include "core/intrusive_list.h"
 #include "h2/h2_session.h"
+#include "h2/request_check.h"
 
 namespace grelay {
 
@@ -17,8 +18,9 @@ inline constexpr uint32_t h2_connection_lost = 0xffffffffu;
 class ClientStreamHandler : public ListHook<ClientStreamHandler> {
  public:
   // A header of the first HEADERS block (|later_block| false) or of a later one (true):
-  // trailers, or the final response after an informational 1xx one.
-  virtual void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+  // trailers, or the final response after an informational 1xx one. Only fields that pass
+  // the session's ResponseCheck come here; |f| is classify_field() of |name|.
+  virtual void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
                                   bool later_block) noexcept = 0;
   // A HEADERS block is complete: a response (1xx included) or trailers.
   virtual void on_response_headers_end(bool end_stream) noexcept = 0;
@@ -26,7 +28,8 @@ class ClientStreamHandler : public ListHook<ClientStreamHandler> {
   // The backend half-closed the stream (after DATA or trailers).
   virtual void on_response_end() noexcept = 0;
   // The stream closed with |error_code|, or the connection went away. The session forgets
-  // the handler before this call.
+  // the handler before this call. A malformed answer (ResponseCheck) closes it with
+  // PROTOCOL_ERROR, the stream being reset.
   virtual void on_upstream_close(uint32_t error_code) noexcept = 0;
 
   // The session is about to write: the handler, queued by ClientSession::queue_request(),
@@ -39,6 +42,14 @@ class ClientStreamHandler : public ListHook<ClientStreamHandler> {
 
  protected:
   ~ClientStreamHandler() = default;
+
+ private:
+  friend class ClientSession;
+  friend struct ClientSessionCallbacks;
+
+  // The session's HTTP/2 message checks of the answer on the handler's current stream; the
+  // handler sees only what passes.
+  ResponseCheck response_check_;
 };
 
 // The upstream side: an HTTP/2 connection to a backend (h2c, or h2 over TLS).
@@ -101,6 +112,10 @@ class ClientSession : public H2Session {
   void before_send() noexcept override;
 
  private:
+  // The backend's answer on |stream_id| broke HTTP/2's message rules: resets the stream with
+  // PROTOCOL_ERROR, as nghttp2's own checks would, and tells |handler| so.
+  void reject_malformed(int32_t stream_id, ClientStreamHandler& handler) noexcept;
+
   friend struct ClientSessionCallbacks;
 
   IntrusiveList<ClientStreamHandler> streams_;

@@ -65,10 +65,11 @@ bool H2Session::start_session(bool server, const nghttp2_session_callbacks* call
   // nghttp2 would keep up to max_concurrent_streams closed streams per connection; client
   // sessions keep what RFC 9113 §5.1 needs of them in a ClosedStreams instead.
   nghttp2_option_set_no_closed_streams(raw_option, 1);
-  // Requests are checked against HTTP/2's message rules by RequestCheck, in the pass that
-  // reads their fields anyway: nghttp2's own checks cost about a tenth of a unary call.
-  // Backend answers keep nghttp2's checks.
-  if (server) nghttp2_option_set_no_http_messaging(raw_option, 1);
+  // Requests are checked against HTTP/2's message rules by RequestCheck, and backend answers
+  // by ResponseCheck, in the pass that reads their fields anyway: nghttp2's own checks cost
+  // about a tenth of a unary call. ResponseCheck applies nghttp2's rules for answers exactly
+  // (test/fuzz/fuzz_response_check.cc holds the two to the same verdicts).
+  nghttp2_option_set_no_http_messaging(raw_option, 1);
   nghttp2_option_set_max_continuations(raw_option, max_continuations);
   // Header blocks are bounded by max_request_metadata and max_response_metadata (at most
   // 1 MiB, counted with 32 bytes per field, more than HPACK ever needs); nghttp2's own bound

@@ -226,3 +226,105 @@ bool RequestCheck::on_end() const noexcept {
 }
 
 }  // namespace grelay
+
+namespace grelay {
+
+ResponseCheck::Verdict ResponseCheck::on_field(FieldName f, std::string_view name,
+                                               std::string_view value) noexcept {
+  switch (f) {
+    case FieldName::method:
+    case FieldName::scheme:
+    case FieldName::path:
+    case FieldName::authority:
+      return Verdict::malformed;
+    case FieldName::other_pseudo: {
+      // :status alone, once, first, in the answer's own blocks: three digits, and not 101
+      // (HTTP/2 has no protocol switch).
+      if (name != ":status" || (flags_ & (status_flag | regular_flag | final_received_flag)) ||
+          value.size() != 3) {
+        return Verdict::malformed;
+      }
+      int status = 0;
+      for (char c : value) {
+        if (c < '0' || c > '9') return Verdict::malformed;
+        status = status * 10 + (c - '0');
+      }
+      if (status == 101) return Verdict::malformed;
+      status_ = static_cast<int16_t>(status);
+      flags_ |= status_flag;
+      return Verdict::pass;
+    }
+    default:
+      break;
+  }
+  flags_ |= regular_flag;
+  // The names the relay knows are valid; any other one is looked at here. A name with an
+  // uppercase letter makes the answer malformed; any other invalid name or value only drops
+  // the field.
+  if (f == FieldName::other && (name.empty() || !all_of(name, name_char))) {
+    for (char c : name) {
+      if (c >= 'A' && c <= 'Z') return Verdict::malformed;
+    }
+    return Verdict::drop;
+  }
+  if (!valid_value(value)) return Verdict::drop;
+  return on_regular(f, value);
+}
+
+ResponseCheck::Verdict ResponseCheck::on_regular(FieldName f, std::string_view value) noexcept {
+  switch (f) {
+    case FieldName::content_length:
+      if (status_ == 204) {
+        // A 204 answer has no content, so no content-length (RFC 9110 §8.6); `0`, which
+        // says the same, is taken once and dropped.
+        if (content_length_ != -1 || value != "0") return Verdict::malformed;
+        content_length_ = 0;
+        return Verdict::drop;
+      }
+      // Informational answers have no content either; nor may the field come twice.
+      if (status_ / 100 == 1 || content_length_ != -1) return Verdict::malformed;
+      content_length_ = parse_length(value);
+      return content_length_ == -1 ? Verdict::malformed : Verdict::pass;
+    case FieldName::upgrade:
+    case FieldName::connection:
+    case FieldName::keep_alive:
+    case FieldName::proxy_connection:
+    case FieldName::transfer_encoding:
+      return Verdict::malformed;
+    case FieldName::te:
+      return equals_ignoring_case(value, "trailers") ? Verdict::pass : Verdict::malformed;
+    default:
+      return Verdict::pass;
+  }
+}
+
+bool ResponseCheck::on_headers_end(bool end_stream) noexcept {
+  if (flags_ & final_received_flag) {
+    // Trailers: they end the stream (RFC 9113 §8.1).
+    return end_stream && on_end();
+  }
+  if (!(flags_ & status_flag)) return false;
+  if (status_ / 100 == 1) {
+    // Informational: the final answer follows in another HEADERS block, which starts afresh.
+    flags_ = expect_final_flag;
+    status_ = -1;
+    content_length_ = -1;
+    return !end_stream;
+  }
+  flags_ = final_received_flag;
+  if (status_ == 204 || status_ == 304) content_length_ = 0;
+  return !end_stream || on_end();
+}
+
+bool ResponseCheck::on_data(size_t n) noexcept {
+  body_length_ += n;
+  return !(flags_ & expect_final_flag) &&
+         (content_length_ == -1 || body_length_ <= static_cast<uint64_t>(content_length_));
+}
+
+bool ResponseCheck::on_end() const noexcept {
+  return !(flags_ & expect_final_flag) &&
+         (content_length_ == -1 || body_length_ == static_cast<uint64_t>(content_length_));
+}
+
+}  // namespace grelay

@@ -273,11 +273,10 @@ void Call::end_response(uint32_t* data_flags) noexcept {
   if (trailers_.empty()) return;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   NvArray nva;
-  for (const auto& f : trailers_.fields()) {
-    std::string_view name = rcbuf_view(f.name);
-    if (name.empty() || name[0] == ':' || is_hop_by_hop(name)) continue;
-    nva.add_kept(name, rcbuf_view(f.value));
-  }
+  // Only checked fields were kept (on_response_header()): no pseudo-header field (the
+  // session's ResponseCheck refuses them in trailers) and no field of one hop.
+  for (const auto& f : trailers_.fields())
+    nva.add_kept(rcbuf_view(f.name), rcbuf_view(f.value));
   downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
 }
 

@@ -53,7 +53,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void on_upstream_ready(BackendSession& session) noexcept override;
   void on_submit(ClientSession& session) noexcept override;
   void on_upstream_failed(StatusCode status, const std::string& why) noexcept override;
-  void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+  void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
                           bool later_block) noexcept override;
   void on_response_headers_end(bool end_stream) noexcept override;
   void on_response_data(const uint8_t* data, size_t len) noexcept override;

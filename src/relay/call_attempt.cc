@@ -70,12 +70,16 @@ void Call::on_upstream_failed(StatusCode status, const std::string& why) noexcep
   finish(status, why, ErrorReason::no_endpoint);
 }
 
-void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+void Call::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
                               bool later_block) noexcept {
   const size_t block_bytes =
       attempt_.add_block_field(rcbuf_view(name).size(), rcbuf_view(value).size());
   // Past the limit the fields are not kept: the block is refused when it ends.
   if (block_bytes > downstream_->listener().max_response_metadata) return;
+  // Fields of this hop only (te, host: the session's ResponseCheck fails the stream on the
+  // others) are not forwarded, so not kept; nor are pseudo-header fields of trailers, which
+  // the check refuses too.
+  if (is_hop_by_hop(f)) return;
   const bool trailers = later_block && attempt_.answer != Attempt::Answer::none;
   (trailers ? trailers_ : response_headers_).add(name, value);
 }
@@ -139,9 +143,7 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
 void Call::forward_response_headers(bool end_stream) noexcept {
   NvArray nva;
   for (const auto& f : response_headers_.fields()) {
-    std::string_view name = rcbuf_view(f.name);
-    if (is_hop_by_hop(name)) continue;
-    nva.add_kept(name, rcbuf_view(f.value));
+    nva.add_kept(rcbuf_view(f.name), rcbuf_view(f.value));
   }
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
   if (end_stream) {

@@ -202,7 +202,8 @@ void HealthCheck::on_upstream_failed(StatusCode, const std::string& why) noexcep
   finish(false, why);
 }
 
-void HealthCheck::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool) noexcept {
+void HealthCheck::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName,
+                                     bool) noexcept {
   std::string_view n = view(name);
   if (n == ":status") {
     answer_.http_status = view(value);

@@ -6,8 +6,10 @@ byte, then what the client sends after the preface), made with the h2 package.
 corpus/config/: the example configs from conf/ and a few small ones.
 corpus/grpc_timeout/: a few grpc-timeout values and grpc-message texts.
 corpus/request_check/: requests in fuzz_request_check's input layout, one per rule checked.
+corpus/response_check/: backend answers in fuzz_response_check's input layout, one per rule.
 downstream.dict: HTTP/2 frames and HPACK header fields, a libFuzzer dictionary.
 request_check.dict: header fields in fuzz_request_check's layout.
+response_check.dict: header fields and frames in fuzz_response_check's layout.
 
 Run from anywhere: /usr/bin/python3 test/fuzz/make_seeds.py
 Existing files of the same name are overwritten; other files (saved crashes) are kept.
@@ -381,6 +383,102 @@ def request_check_dict() -> str:
     return "\n".join(lines) + "\n"
 
 
+# fuzz_response_check frame kinds: a HEADERS block (fields, then 0xff) or a DATA frame (two
+# length bytes); bit 0 puts END_STREAM on the frame.
+RS_END = 0x01
+RS_DATA = 0x80
+
+
+def rs_headers(fields, end=False) -> bytes:
+    return bytes([RS_END if end else 0]) + b"".join(rc_field(n, v) for n, v in fields) + b"\xff"
+
+
+def rs_data(length, end=False) -> bytes:
+    return bytes([RS_DATA | (RS_END if end else 0)]) + length.to_bytes(2, "big")
+
+
+def response_check_seeds():
+    ok = [(":status", "200"), ("content-type", "application/grpc")]
+    trailers = rs_headers([("grpc-status", "0"), ("grpc-message", "")], end=True)
+    cl = [("content-length", "10")]
+    return {
+        "grpc_unary": rs_headers(ok) + rs_data(10) + trailers,
+        "trailers_only": rs_headers(ok + [("grpc-status", "14")], end=True),
+        "data_end": rs_headers(ok) + rs_data(3, end=True),
+        "trailers_without_end_stream": rs_headers(ok) + rs_headers([("grpc-status", "0")]),
+        "pseudo_in_trailers": rs_headers(ok) + rs_headers([(":status", "200")], end=True),
+        "no_status": rs_headers([("content-type", "application/grpc")]),
+        "status_twice": rs_headers([(":status", "200"), (":status", "200")]),
+        "status_after_regular": rs_headers([("x-a", "1"), (":status", "200")]),
+        "status_after_invalid": rs_headers([("x a", "1"), (":status", "200")]),
+        "status_short": rs_headers([(":status", "20")]),
+        "status_letters": rs_headers([(":status", "2x0")]),
+        "status_101": rs_headers([(":status", "101")]),
+        "status_000": rs_headers([(":status", "000")], end=True),
+        "request_pseudo": rs_headers(ok + [(":path", "/")]),
+        "unknown_pseudo": rs_headers([(":status", "200"), (":x", "1")]),
+        "uppercase_name": rs_headers(ok + [("Grpc-Status", "0")]),
+        "invalid_names_values": rs_headers(
+            ok + [("", "e"), ("a b", "1"), ("x-v", " lead"), ("x-v", "trail\t"), ("x-v", "a\x01"),
+                  ("x-v", "a\x7f"), ("x-ok", "a\tb\x80")]) + trailers,
+        "connection_specific": rs_headers(ok + [("connection", "close")]),
+        "transfer_encoding": rs_headers(ok + [("transfer-encoding", "chunked")]),
+        "te_trailers": rs_headers(ok + [("te", "Trailers")]) + trailers,
+        "te_other": rs_headers(ok + [("te", "gzip")]),
+        "host": rs_headers(ok + [("host", "a b")]) + trailers,
+        "host_space": rs_headers(ok + [("host", " a"), ("x-after", "1")]) + trailers,
+        "content_length_exact": rs_headers(ok + cl) + rs_data(4) + rs_data(6) + trailers,
+        "content_length_over": rs_headers(ok + cl) + rs_data(11),
+        "content_length_short_data": rs_headers(ok + cl) + rs_data(9, end=True),
+        "content_length_short_trailers": rs_headers(ok + cl) + rs_data(9) + trailers,
+        "content_length_headers_end": rs_headers(ok + cl, end=True),
+        "content_length_twice": rs_headers(ok + cl + cl),
+        "content_length_bad": rs_headers(ok + [("content-length", "1a")]),
+        "content_length_space": rs_headers(ok + [("content-length", " 1")], end=True),
+        "content_length_in_trailers": rs_headers(ok) + rs_data(2) + rs_headers(
+            [("content-length", "3")], end=True),
+        "no_content_length_zero": rs_headers([(":status", "204"), ("content-length", "0")]) +
+        rs_headers([("x-a", "1")], end=True),
+        "no_content_length_one": rs_headers([(":status", "204"), ("content-length", "1")]),
+        "no_content_data": rs_headers([(":status", "204")]) + rs_data(1),
+        "no_content_removed_then_bad": rs_headers(
+            [(":status", "204"), ("content-length", "0"), ("connection", "x")]),
+        "not_modified": rs_headers([(":status", "304"), ("content-length", "5")], end=True),
+        "informational": rs_headers([(":status", "100")]) + rs_headers([(":status", "103")]) +
+        rs_headers(ok) + rs_data(5) + trailers,
+        "informational_end": rs_headers([(":status", "100")], end=True),
+        "informational_data": rs_headers([(":status", "100")]) + rs_data(1),
+        "informational_empty_data_end": rs_headers([(":status", "100")]) + rs_data(0, end=True),
+        "informational_content_length": rs_headers([(":status", "100"), ("content-length", "0")]),
+        "final_without_status": rs_headers([(":status", "100")]) + rs_headers(
+            [("grpc-status", "0")], end=True),
+        "many_fields": rs_headers(ok + [(f"x-field-{i}", "v" * i) for i in range(40)]) + trailers,
+    }
+
+
+def response_check_dict() -> str:
+    """Names, values, whole fields and frames in fuzz_response_check's layout."""
+    lines = ["# Generated by make_seeds.py: fields and frames for fuzz_response_check."]
+    names = [":status", ":path", ":", "host", "te", "content-length", "content-type",
+             "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+             "grpc-status", "grpc-message", "Grpc-Status", "x a"]
+    values = ["200", "100", "103", "101", "204", "304", "404", "0", "10", "trailers",
+              "application/grpc", " 1", "1 ", ""]
+    for i, name in enumerate(names):
+        lines.append(dict_entry(f"name_{i}", rc_field(name, "")[:-1]))
+    for i, value in enumerate(values):
+        lines.append(dict_entry(f"value_{i}", rc_field("", value)[1:]))
+    fields = [(":status", "200"), (":status", "100"), (":status", "204"), ("content-length", "0"),
+              ("te", "trailers"), ("grpc-status", "0")]
+    for i, (name, value) in enumerate(fields):
+        lines.append(dict_entry(f"field_{i}", rc_field(name, value)))
+    lines.append(dict_entry("block_end", b"\xff"))
+    lines.append(dict_entry("data", rs_data(1)))
+    lines.append(dict_entry("data_end", rs_data(0, end=True)))
+    lines.append(dict_entry("headers_end_stream", bytes([RS_END])))
+    return "\n".join(lines) + "\n"
+
+
 def timeout_seeds():
     return {
         "seconds": b"1S",
@@ -447,6 +545,13 @@ def main():
         (out / f"seed_{name}").write_bytes(data)
 
     (HERE / "request_check.dict").write_text(request_check_dict())
+
+    out = HERE / "corpus" / "response_check"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in response_check_seeds().items():
+        (out / f"seed_{name}").write_bytes(data)
+
+    (HERE / "response_check.dict").write_text(response_check_dict())
 
     out = HERE / "corpus" / "grpc_timeout"
     out.mkdir(parents=True, exist_ok=True)
