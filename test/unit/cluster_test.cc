@@ -25,7 +25,8 @@ class FakeHandler final : public grelay::UpstreamHandler {
     status = code;
     message = why;
   }
-  void on_response_header(nghttp2_rcbuf*, nghttp2_rcbuf*, bool) noexcept override {}
+  void on_response_header(nghttp2_rcbuf*, nghttp2_rcbuf*, grelay::FieldName,
+                          bool) noexcept override {}
   void on_response_headers_end(bool) noexcept override {}
   void on_response_data(const uint8_t*, size_t) noexcept override {}
   void on_response_end() noexcept override {}
