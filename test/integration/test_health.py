@@ -135,14 +135,16 @@ def test_every_probe_is_counted_below_the_threshold(tmp_path, grpc_channel, pair
   health = dict(HEALTH, unhealthy_threshold=100)
   relay, admin = admin_support.start_relay(
       tmp_path, ROUTE, {"pool": {"endpoints": [a.address], "health_check": health}})
-  set_health(grpc_channel, a, b"NOT_SERVING")
+  try:
+    set_health(grpc_channel, a, b"NOT_SERVING")
 
-  def failed():
-    return admin_support.Scrape(admin).value("grelay_health_checks_total", cluster="pool",
-                                             endpoint=a.address, result="unhealthy") or 0
+    def failed():
+      return admin_support.Scrape(admin).value("grelay_health_checks_total", cluster="pool",
+                                               endpoint=a.address, result="unhealthy") or 0
 
-  assert support.wait_until(lambda: failed() >= 3, 10), failed()
-  assert not any("is unhealthy" in line for line in list(relay.log.lines)), relay.log.tail()
-  ch = grpc_channel(relay.addr())
-  assert answered_by(ch, 4) == {a.name: 4}
-  relay.stop()
+    assert support.wait_until(lambda: failed() >= 3, 10), failed()
+    assert not any("is unhealthy" in line for line in list(relay.log.lines)), relay.log.tail()
+    ch = grpc_channel(relay.addr())
+    assert answered_by(ch, 4) == {a.name: 4}
+  finally:
+    relay.stop()
