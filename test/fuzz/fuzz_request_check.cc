@@ -31,13 +31,16 @@
 #include "h2/field_name.h"
 #include "h2/h2_session.h"
 #include "h2/request_check.h"
+#include "h2_frames.h"
 
 namespace {
 
-struct Field {
-  std::string_view name;
-  std::string_view value;
-};
+using fuzz_h2::append_frame_header;
+using fuzz_h2::describe;
+using fuzz_h2::Field;
+using fuzz_h2::harness_error;
+using fuzz_h2::max_frame_payload;
+using fuzz_h2::NgDeflaterPtr;
 
 struct Request {
   bool headers_end_stream = false;
@@ -48,8 +51,6 @@ struct Request {
   std::vector<Field> headers;
   std::vector<Field> trailer_fields;
 };
-
-constexpr size_t max_frame_payload = 16384;
 
 // Inputs are cut here, so that no header block needs more CONTINUATION frames than nghttp2
 // allows (8) before it closes the connection.
@@ -113,24 +114,6 @@ struct Verdict {
   bool operator==(const Verdict& o) const { return frame == o.frame && field == o.field; }
 };
 
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-std::string describe(const Field& f) {
-  return "\"" + printable(f.name) + "\": \"" + printable(f.value) + "\"";
-}
-
 // grelay's verdict: RequestCheck called as ServerSessionCallbacks calls it, including the
 // session's own rule that trailers must end the stream (RFC 9113 §8.1).
 Verdict grelay_verdict(const Request& r) {
@@ -182,16 +165,6 @@ Verdict grelay_verdict(const Request& r) {
   return v;
 }
 
-struct NgDeflaterDeleter {
-  void operator()(nghttp2_hd_deflater* d) const noexcept { nghttp2_hd_deflate_del(d); }
-};
-using NgDeflaterPtr = std::unique_ptr<nghttp2_hd_deflater, NgDeflaterDeleter>;
-
-[[noreturn]] void harness_error(const char* what, long code) {
-  std::fprintf(stderr, "fuzz_request_check: %s (%ld)\n", what, code);
-  std::abort();
-}
-
 // The nghttp2 side: a server session fed the client's frames one at a time.
 class NgServer {
  public:
@@ -215,34 +188,8 @@ class NgServer {
     frame_ = frame;
     block_fields_ = fields.size();
     fields_seen_ = 0;
-    std::vector<nghttp2_nv> nva;
-    nva.reserve(fields.size());
-    static uint8_t empty[1];
-    auto bytes = [](std::string_view s) {
-      return s.empty() ? empty : reinterpret_cast<uint8_t*>(const_cast<char*>(s.data()));
-    };
-    for (const Field& f : fields) {
-      nva.push_back(
-          {bytes(f.name), bytes(f.value), f.name.size(), f.value.size(), NGHTTP2_NV_FLAG_NONE});
-    }
-    std::string block(nghttp2_hd_deflate_bound(deflater_.get(), nva.data(), nva.size()), '\0');
-    ssize_t n = nghttp2_hd_deflate_hd(deflater_.get(), reinterpret_cast<uint8_t*>(block.data()),
-                                      block.size(), nva.data(), nva.size());
-    if (n < 0) harness_error("nghttp2_hd_deflate_hd", n);
-    block.resize(static_cast<size_t>(n));
-    // HEADERS and as many CONTINUATION frames as the block needs.
-    std::string frames;
-    size_t pos = 0;
-    do {
-      const size_t len = std::min(block.size() - pos, max_frame_payload);
-      const bool last = pos + len == block.size();
-      uint8_t flags = last ? NGHTTP2_FLAG_END_HEADERS : 0;
-      if (pos == 0 && end_stream) flags |= NGHTTP2_FLAG_END_STREAM;
-      append_frame_header(frames, len, pos == 0 ? NGHTTP2_HEADERS : NGHTTP2_CONTINUATION, flags,
-                          stream_id);
-      frames.append(block, pos, len);
-      pos += len;
-    } while (pos < block.size());
+    const std::string frames =
+        fuzz_h2::header_block_frames(deflater_.get(), fields, stream_id, end_stream);
     feed(frames);
   }
 
@@ -261,20 +208,6 @@ class NgServer {
 
  private:
   static constexpr int32_t stream_id = 1;
-
-  static void append_frame_header(std::string& out, size_t length, uint8_t type, uint8_t flags,
-                                  int32_t stream) {
-    const uint8_t hd[9] = {static_cast<uint8_t>(length >> 16),
-                           static_cast<uint8_t>(length >> 8),
-                           static_cast<uint8_t>(length),
-                           type,
-                           flags,
-                           static_cast<uint8_t>(stream >> 24),
-                           static_cast<uint8_t>(stream >> 16),
-                           static_cast<uint8_t>(stream >> 8),
-                           static_cast<uint8_t>(stream)};
-    out.append(reinterpret_cast<const char*>(hd), sizeof(hd));
-  }
 
   // Hands |bytes| to the session and lets it write what it queued in answer, so a reset it
   // decided on is seen before the next frame goes in.
@@ -432,8 +365,8 @@ const char* intended_difference(const Request& r, const Verdict& ours, const Ver
   // RequestCheck rejects the '@' that would start it; nghttp2 1.52 takes it.
   if (ours.frame == 0 && ours.field >= 0 && static_cast<size_t>(ours.field) < r.headers.size()) {
     const Field& f = r.headers[static_cast<size_t>(ours.field)];
-    if ((f.name == ":authority" || f.name == "host") &&
-        f.value.find('@') != std::string::npos && later(theirs, ours)) {
+    if ((f.name == ":authority" || f.name == "host") && f.value.find('@') != std::string::npos &&
+        later(theirs, ours)) {
       return "authority-userinfo";
     }
   }
