@@ -54,13 +54,7 @@ class Dnsmasq:
       self.proc.send_signal(signal.SIGHUP)
 
   def stop(self):
-    if self.proc.poll() is None:
-      self.proc.terminate()
-      try:
-        self.proc.wait(5)
-      except subprocess.TimeoutExpired:
-        self.proc.kill()
-        self.proc.wait()
+    support.end_process(self.proc)
 
 
 

@@ -244,11 +244,7 @@ class FloodBackend:
   def __init__(self, mode, seconds=3.0):
     self.mode = mode
     self.seconds = seconds
-    self.sock_ = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    self.sock_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    self.sock_.bind(("127.0.0.1", 0))
-    self.sock_.listen(16)
-    self.address = "127.0.0.1:%d" % self.sock_.getsockname()[1]
+    self.sock_, self.address = support.loopback_listener(16)
     self.lock = threading.Lock()
     self.goaways = []
     self.resets = []

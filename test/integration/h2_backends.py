@@ -377,11 +377,7 @@ class ScriptBackend:
   def __init__(self, big_windows=False, max_concurrent_streams=1000):
     self.big_windows = big_windows
     self.max_concurrent_streams = max_concurrent_streams
-    self.sock_ = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    self.sock_.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    self.sock_.bind(("127.0.0.1", 0))
-    self.sock_.listen(128)
-    self.address = "127.0.0.1:%d" % self.sock_.getsockname()[1]
+    self.sock_, self.address = support.loopback_listener(128)
     self.lock = threading.Lock()
     self.records = []
     self.connections = 0

@@ -43,6 +43,29 @@ def free_port():
     return s.getsockname()[1]
 
 
+def loopback_listener(backlog):
+  """A TCP socket listening on a free loopback port, and its "127.0.0.1:port"."""
+  sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+  sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+  sock.bind(("127.0.0.1", 0))
+  sock.listen(backlog)
+  return sock, "127.0.0.1:%d" % sock.getsockname()[1]
+
+
+def end_process(proc):
+  """Terminates |proc| if it still runs (stopped ones are continued first), kills it after
+  5 s, and reaps it."""
+  if proc.poll() is not None:
+    return
+  proc.send_signal(signal.SIGCONT)
+  proc.terminate()
+  try:
+    proc.wait(5)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.wait()
+
+
 def wait_until(predicate, timeout, interval=0.02):
   """Polls |predicate| until true or |timeout| seconds pass; returns its last value."""
   end = time.monotonic() + timeout
@@ -323,14 +346,7 @@ class BackendProcess:
     os.kill(self.proc.pid, signal.SIGCONT)
 
   def stop(self):
-    if self.proc.poll() is None:
-      self.proc.send_signal(signal.SIGCONT)
-      self.proc.terminate()
-      try:
-        self.proc.wait(5)
-      except subprocess.TimeoutExpired:
-        self.proc.kill()
-        self.proc.wait()
+    end_process(self.proc)
 
   def events(self):
     with open(self.events_path) as f:
