@@ -219,6 +219,7 @@ void ClientSession::reject_malformed(int32_t stream_id, ClientStreamHandler& han
   GRELAY_LOG_DEBUG("backend stream %d: malformed answer; resetting it with PROTOCOL_ERROR",
                    stream_id);
   streams_.erase(handler);
+  on_stream_count_changed();
   set_stream_data(stream_id, nullptr);
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_PROTOCOL_ERROR);
   schedule_send();

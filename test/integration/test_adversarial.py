@@ -542,3 +542,23 @@ def test_client_that_never_reads_does_not_stall_other_clients(fresh):
   assert st.ended and st.grpc_status() == 0, (
       "another client's 1 MiB download stalled behind a client that does not read: %s" %
       st.describe())
+
+
+def test_backend_malformed_answer_frees_its_place_in_the_cluster(relay_factory):
+  # max_active = 1: a call whose answer the relay refused as malformed must not keep counting
+  # as active on the backend connection, or every later call would be refused.
+  backend = ScriptBackend()
+  try:
+    config = script_config(backend.address)
+    config["clusters"] = {"script": {"endpoints": [backend.address], "max_active": 1}}
+    relay = relay_factory(**config)
+    for _ in range(3):
+      with H2Client(relay.address) as client:
+        r = client.call("/test.Script/UpperHeader", body=grpc_frame(b"x"))
+      assert r.trailers_only and r.grpc_status() == 13, r.describe()
+    with H2Client(relay.address) as client:
+      r = client.call("/test.Script/Echo", body=grpc_frame(b"after"))
+    assert r.grpc_status() == 0 and bytes(r.data) == grpc_frame(b"after"), r.describe()
+    assert backend.connections == 1
+  finally:
+    backend.close()
