@@ -99,7 +99,8 @@ class ClientSession : public H2Session {
   // closes), so that counts kept from stream_count() are true in its callbacks; a handler that
   // gives up in on_submit() still counts until on_submit() returns.
   virtual void on_stream_count_changed() noexcept {}
-  // The backend's first SETTINGS frame arrived: it speaks HTTP/2.
+  // A SETTINGS frame of the backend arrived (the first says it speaks HTTP/2);
+  // max_concurrent_streams() is up to date.
   virtual void on_remote_settings() noexcept = 0;
 
   PeerSide side() const noexcept override { return PeerSide::backend; }

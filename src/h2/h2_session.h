@@ -120,7 +120,8 @@ class H2Session : public ConnectionHandler, public Flushable {
   // A stream's user data (its handler). The last stream looked up is remembered: the
   // callbacks of one frame, and of every field of a header block, ask for the same stream,
   // and nghttp2 finds it by a hash lookup each time. Every change of a stream's user data
-  // goes through set_stream_data() so the remembered one stays true.
+  // goes through set_stream_data() so the remembered one stays true, except on the stream's
+  // close, where clear_closing_stream_data() clears the remembered one only.
   void* stream_data(int32_t stream_id) noexcept {
     if (stream_id != cached_stream_id_) {
       cached_stream_id_ = stream_id;

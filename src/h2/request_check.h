@@ -78,11 +78,12 @@ class ResponseCheck {
   // :status, trailers that do not end the stream, an end before the final answer or short of
   // the declared content-length).
   bool on_headers_end(bool end_stream) noexcept;
-  // |n| bytes (n > 0) of DATA payload arrived: false before the final answer or past the
-  // declared content-length (0 for 204 and 304).
+  // |n| bytes (n > 0) of DATA payload arrived: false after an informational answer and before
+  // the final one, or past the declared content-length (0 for 204 and 304). DATA before any
+  // HEADERS never gets here: nghttp2's stream states refuse it.
   bool on_data(size_t n) noexcept;
-  // A DATA frame ended the stream: false before the final answer or short of the declared
-  // content-length.
+  // A DATA frame ended the stream: false after an informational answer and before the final
+  // one, or short of the declared content-length.
   bool on_end() const noexcept;
 
   // The blocks to come are trailers: the final (non-1xx) answer has been received.

@@ -87,7 +87,7 @@ void Call::on_deadline() noexcept {
 
 void Call::finish(StatusCode status, const std::string& message, ErrorReason reason,
                   bool drop_pending) noexcept {
-  // The first ending decided wins: the status logged is the status sent.
+  // The first ending decided wins (CallState says when a client does not get it).
   if (state_.status_decided()) return;
   if (attempt_.session) release_upstream(NGHTTP2_CANCEL);
   state_.discard_request();

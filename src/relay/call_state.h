@@ -12,9 +12,11 @@ namespace grelay {
 // does no I/O, so its transitions are testable without a loop.
 //
 // The status is decided exactly when the response reaches relay_ending or done, and the first
-// decision wins: the status logged is the status sent. The one exception is a response the
-// client stream could not take (response_not_sent()): the client gets a reset instead, counted
-// and logged as INTERNAL.
+// decision wins: the status logged is the one the relay sends. A client may still not get it:
+// a response its stream could not take (response_not_sent()) is reset and counted and logged
+// as INTERNAL; a relay-made ending that comes in the middle of a response message resets the
+// stream with INTERNAL_ERROR, and a client that resets its stream first gets nothing. Those two
+// are logged with the status decided.
 class CallState {
  public:
   // Where the request from the client stands.

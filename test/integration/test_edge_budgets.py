@@ -114,7 +114,8 @@ def test_cancel_storm_is_o1_and_never_reaches_the_backend(relay_factory, echo_ba
         "backend saw %d streams so far" % (total, sent - start, len(results),
                                           max(r[1] for r in results), len(seen)))
   check_legit(results, window=(start, attack_end), max_latency=1.0)
-  # 990 client resets each: under libnghttp2's reset budget, so no connection is closed.
+  # 990 client resets each: under the relay's client reset budget (1000 at once, then 33 per
+  # second), so no connection is closed.
   assert len(kept) == STORM_CONNECTIONS, "connections under the reset budget got GOAWAY %r" % (
       goaways[:3],)
   # A call cancelled in the loop turn it was routed in never reaches the backend. Each

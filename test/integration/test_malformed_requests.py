@@ -1,10 +1,9 @@
 """Malformed request header blocks from clients (RFC 9113 sections 8.2 and 8.3).
 
 A malformed request is a stream error: RST_STREAM(PROTOCOL_ERROR) on its stream, nothing of it
-reaches a backend, and its connection goes on serving other calls. These tests pin what the
-relay does today, where nghttp2's HTTP messaging checks guard the client side, so that a
-validator of grelay's own can replace them; where today's answer is something else (a field
-accepted, a relay-made status) the test asserts exactly that and says so.
+reaches a backend, and its connection goes on serving other calls. grelay's own RequestCheck
+gives these answers (nghttp2's HTTP messaging checks are off); where the answer is something
+else (a field accepted, a relay-made status) the test asserts exactly that and says so.
 
 Header blocks are built by hand from HPACK literals (h2_client.literal_header_block: never
 indexed, no Huffman coding), so a test controls every byte of every name and value: the hpack
