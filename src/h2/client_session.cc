@@ -223,7 +223,7 @@ void ClientSession::reject_malformed(int32_t stream_id, ClientStreamHandler& han
   set_stream_data(stream_id, nullptr);
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_PROTOCOL_ERROR);
   schedule_send();
-  handler.on_upstream_close(NGHTTP2_PROTOCOL_ERROR);
+  handler.on_upstream_close(h2_malformed_answer);
 }
 
 void ClientSession::ping() noexcept {

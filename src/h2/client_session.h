@@ -10,9 +10,11 @@ namespace grelay {
 
 class ClientSession;
 
-// The error code on_upstream_close() reports when the whole connection was lost; it is not
-// an HTTP/2 code.
+// The error codes on_upstream_close() reports that are not HTTP/2 codes: the whole connection
+// was lost, or the relay reset the stream (PROTOCOL_ERROR) because the backend's answer broke
+// HTTP/2's message rules (ResponseCheck).
 inline constexpr uint32_t h2_connection_lost = 0xffffffffu;
+inline constexpr uint32_t h2_malformed_answer = 0xfffffffeu;
 
 // What a client session tells the owner of one of its streams.
 class ClientStreamHandler : public ListHook<ClientStreamHandler> {

@@ -187,8 +187,9 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
     start_upstream();
     return;
   }
-  StatusCode status =
-      error_code == h2_connection_lost ? StatusCode::unavailable : status_from_h2_error(error_code);
+  StatusCode status = error_code == h2_connection_lost    ? StatusCode::unavailable
+                      : error_code == h2_malformed_answer ? StatusCode::internal
+                                                          : status_from_h2_error(error_code);
   if (session && error_code != NGHTTP2_REFUSED_STREAM) {
     attempt_.session = session;
     note_outcome(status);
@@ -199,6 +200,10 @@ void Call::on_upstream_close(uint32_t error_code) noexcept {
   if (error_code == h2_connection_lost) {
     finish(StatusCode::unavailable, "backend connection lost",
            ErrorReason::backend_connection_lost);
+  } else if (error_code == h2_malformed_answer) {
+    finish(StatusCode::internal,
+           "backend answer is malformed (RFC 9113 section 8); the relay reset its stream",
+           ErrorReason::backend_malformed);
   } else {
     finish(status_from_h2_error(error_code),
            std::string("backend reset the stream: ") + nghttp2_http2_strerror(error_code),

@@ -152,6 +152,7 @@ class DurationHistogram {
   X(backend_stream)              \
   X(backend_http_status)         \
   X(backend_reset)               \
+  X(backend_malformed)           \
   X(backend_connection_lost)     \
   X(deadline_exceeded)           \
   X(stream_idle_timeout)         \

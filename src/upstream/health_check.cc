@@ -91,10 +91,12 @@ std::optional<uint64_t> decode_health_response(std::string_view in) {
 
 HealthVerdict judge_health_answer(const HealthAnswer& answer) {
   if (answer.error_code != NGHTTP2_NO_ERROR) {
-    return {false, answer.error_code == h2_connection_lost
-                       ? "health check: connection lost"
-                       : std::string("health check stream reset: ") +
-                             nghttp2_http2_strerror(answer.error_code)};
+    if (answer.error_code == h2_connection_lost) return {false, "health check: connection lost"};
+    if (answer.error_code == h2_malformed_answer) {
+      return {false, "health check answer is malformed (RFC 9113 section 8)"};
+    }
+    return {false,
+            std::string("health check stream reset: ") + nghttp2_http2_strerror(answer.error_code)};
   }
   if (answer.grpc_status != "0") {
     std::string why =

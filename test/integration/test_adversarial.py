@@ -339,6 +339,8 @@ def test_backend_uppercase_response_header_is_internal(relay, script):
                                                                                  cid)])
   assert r.reset_code is None and r.trailers_only, r.describe()
   assert r.grpc_status() == 13, (r.headers, r.trailers)
+  assert r.header("grpc-message") == ("backend answer is malformed (RFC 9113 section 8); the "
+                                      "relay reset its stream"), r.describe()
   assert script.wait_record(lambda s: s.header("x-call-id") == cid)
   # A stream error (the relay resets the backend stream): the backend connection stays.
   _echo_works(relay.address)

@@ -225,6 +225,12 @@ TEST_CASE("judge_health_answer: errors, other statuses and bad bodies are failur
   CHECK_FALSE(judge_health_answer(lost).serving);
   CHECK(judge_health_answer(lost).why == "health check: connection lost");
 
+  HealthAnswer malformed = answer_with(std::string("\x08\x01", 2));
+  malformed.error_code = grelay::h2_malformed_answer;
+  CHECK_FALSE(judge_health_answer(malformed).serving);
+  CHECK(judge_health_answer(malformed).why ==
+        "health check answer is malformed (RFC 9113 section 8)");
+
   HealthAnswer unimplemented;
   unimplemented.http_status = "200";
   unimplemented.grpc_status = "12";
