@@ -45,11 +45,13 @@ struct ServerSessionCallbacks {
     // A header block blocks the connection until it ends (CONTINUATION frames only).
     if (s->headers_stream_ == 0) {
       s->headers_stream_ = frame->hd.stream_id;
-      s->headers_started_ms_ = uv_now(s->loop());
-      // The one deadline this adds; the timer is seldom restarted for it (arm_timer_by()).
+      // The one deadline this adds, so the timer is armed for it alone (and seldom restarted:
+      // arm_timer_by()) instead of working out every deadline again on each request.
       if (s->listener_ && !s->closed()) {
-        s->conn_.arm_timer_by(s->headers_started_ms_ +
-                              static_cast<uint64_t>(s->listener_->request_headers_timeout.count()));
+        s->headers_deadline_ms_ =
+            uv_now(s->loop()) +
+            static_cast<uint64_t>(s->listener_->request_headers_timeout.count());
+        s->conn_.arm_timer_by(s->headers_deadline_ms_);
       }
     }
     ServerStreamHandler* handler = s->owner_.on_new_stream(*s, frame->hd.stream_id);
@@ -377,10 +379,7 @@ void ServerSession::rearm_timer() noexcept {
   uint64_t next = UINT64_MAX;
   if (handshake_deadline_ms_ != 0) next = handshake_deadline_ms_;
   if (preface_deadline_ms_ != 0) next = std::min(next, preface_deadline_ms_);
-  if (headers_stream_ != 0) {
-    next = std::min(next, headers_started_ms_ +
-                              static_cast<uint64_t>(listener_->request_headers_timeout.count()));
-  }
+  if (headers_stream_ != 0) next = std::min(next, headers_deadline_ms_);
   if (listener_->idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
     next = std::min(next, idle_since_ms_ + static_cast<uint64_t>(listener_->idle_timeout->count()));
   }
@@ -408,9 +407,7 @@ void ServerSession::on_session_timer() noexcept {
     close_for(PeerError::preface_timeout, NGHTTP2_NO_ERROR, "preface timeout");
     return;
   }
-  if (headers_stream_ != 0 &&
-      now >=
-          headers_started_ms_ + static_cast<uint64_t>(listener_->request_headers_timeout.count())) {
+  if (headers_stream_ != 0 && now >= headers_deadline_ms_) {
     close_for(PeerError::headers_timeout, NGHTTP2_NO_ERROR, "request headers timeout");
     return;
   }

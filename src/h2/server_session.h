@@ -152,9 +152,10 @@ class ServerSession final : public H2Session, public ListHook<ServerSession> {
   uint64_t handshake_deadline_ms_ = 0;
   // The client's preface (its first SETTINGS) must arrive by then; 0 once it did.
   uint64_t preface_deadline_ms_ = 0;
-  // A header block the client has begun and not finished: its stream and when it began.
+  // A header block the client has begun and not finished: its stream, and when the
+  // request_headers_timeout ends it.
   int32_t headers_stream_ = 0;
-  uint64_t headers_started_ms_ = 0;
+  uint64_t headers_deadline_ms_ = 0;
   // Streams the client reset, and streams the client made the relay reset (MadeYouReset):
   // 1000 at once and 33 a second more each, as libnghttp2 budgets client resets.
   TokenBucket<1000, 33> client_resets_;
