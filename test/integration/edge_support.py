@@ -26,7 +26,7 @@ from h2_backends import ScriptBackend
 from h2_client import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,
                        RST_STREAM, SETTINGS, SETTINGS_INITIAL_WINDOW_SIZE,
                        SETTINGS_MAX_CONCURRENT_STREAMS, WINDOW_UPDATE, code_name, frame,
-                       grpc_frame)
+                       grpc_frame, take_frames)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN = '[admin]\naddress = "127.0.0.1:0"'
@@ -331,16 +331,8 @@ class FloodBackend:
       n = min(st["preface"], len(buf))
       del buf[:n]
       st["preface"] -= n
-    pos = 0
-    while len(buf) - pos >= 9:
-      length = int.from_bytes(buf[pos:pos + 3], "big")
-      if len(buf) - pos < 9 + length:
-        break
-      ftype, flags = buf[pos + 3], buf[pos + 4]
-      sid = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7fffffff
-      self._on_frame(st, out, ftype, flags, sid, bytes(buf[pos + 9:pos + 9 + length]))
-      pos += 9 + length
-    del buf[:pos]
+    for ftype, flags, sid, payload in take_frames(buf):
+      self._on_frame(st, out, ftype, flags, sid, payload)
     return True
 
   def _on_frame(self, st, out, ftype, flags, sid, payload):

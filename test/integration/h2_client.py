@@ -190,6 +190,21 @@ def assert_relay_made(st, code):
 # --- the client ---------------------------------------------------------------------------
 
 
+def take_frames(buf):
+  """The whole frames at the front of bytearray |buf|, as (type, flags, stream id, payload),
+  removed from it; a partial frame stays for the next read."""
+  frames, pos = [], 0
+  while len(buf) - pos >= 9:
+    length = int.from_bytes(buf[pos:pos + 3], "big")
+    if len(buf) - pos < 9 + length:
+      break
+    sid = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7fffffff
+    frames.append((buf[pos + 3], buf[pos + 4], sid, bytes(buf[pos + 9:pos + 9 + length])))
+    pos += 9 + length
+  del buf[:pos]
+  return frames
+
+
 class H2Client:
   """An h2c client connection made of hand-built frames.
 
@@ -502,19 +517,9 @@ class H2Client:
     return "[%s]%s" % (", ".join(out), " closed" if self.closed else "")
 
   def _parse(self):
-    pos = 0
-    buf = self.inbuf
-    while len(buf) - pos >= 9:
-      length = int.from_bytes(buf[pos:pos + 3], "big")
-      if len(buf) - pos < 9 + length:
-        break
-      ftype, flags = buf[pos + 3], buf[pos + 4]
-      sid = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7fffffff
-      payload = bytes(buf[pos + 9:pos + 9 + length])
-      self.frames.append((ftype, flags, sid, payload))
-      self._on_frame(ftype, flags, sid, payload)
-      pos += 9 + length
-    del buf[:pos]
+    for f in take_frames(self.inbuf):
+      self.frames.append(f)
+      self._on_frame(*f)
 
   def _on_frame(self, ftype, flags, sid, payload):
     if ftype in (DATA, HEADERS) and flags & PADDED:
