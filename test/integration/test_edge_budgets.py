@@ -27,7 +27,8 @@ pytestmark = pytest.mark.relay_only
 
 SCRIPT_ROUTE = {"service": "test.Script", "cluster": "script"}
 # The relay's budgets (docs/config.md, "Budgets at the edge").
-MADE_RESET_BURST, MADE_RESET_RATE = 1000, 33
+# Client resets and resets the client made the relay send: one budget each, alike.
+RESET_BURST, RESET_RATE = 1000, 33
 CONTROL_BURST, CONTROL_RATE = 1000, 100
 EMPTY_FRAMES_ALLOWED = 100
 
@@ -202,9 +203,9 @@ def test_made_you_reset_flood_gets_goaway(relay_factory, echo_backend, script, n
   assert set(resets) == {code}, "streams reset with %r" % sorted(set(resets))
   # The budget: 1000 resets, plus 33 a second; the GOAWAY's last-stream-id may also count the
   # rest of the write (100 streams) the budget ran out in.
-  budget = MADE_RESET_BURST + MADE_RESET_RATE * (elapsed + 1) + 100
+  budget = RESET_BURST + RESET_RATE * (elapsed + 1) + 100
   processed = (conn.goaways[0][0] + 1) // 2
-  assert MADE_RESET_BURST <= processed <= budget, (
+  assert RESET_BURST <= processed <= budget, (
       "GOAWAY after %d streams (last-stream-id %d); the budget is %d" % (
           processed, conn.goaways[0][0], budget))
   assert len(resets) <= processed
@@ -214,6 +215,46 @@ def test_made_you_reset_flood_gets_goaway(relay_factory, echo_backend, script, n
   check_legit(results)
   assert_relay_serves(relay)
 
+
+
+def test_client_reset_flood_gets_goaway(relay_factory, echo_backend, script):
+  # The classic rapid reset on one connection, past the client reset budget (1000 at once,
+  # then 33 a second): GOAWAY(ENHANCE_YOUR_CALM), counted and closed; the flood's streams go
+  # no further than the budget allows, and other clients are served throughout.
+  relay, admin = _relay(relay_factory, echo_backend, script)
+  _script_echo(relay)
+  seen_before = len(script.streams("Hang"))
+  legit = LegitLoop(relay.address)
+  try:
+    conn = H2Client(relay.address, sndbuf=4 << 20)
+    conn.handshake()
+    start = time.monotonic()
+    sid = 1
+    for _ in range(15):  # up to 1500 streams, 100 to a write
+      batch = []
+      for _ in range(100):
+        batch.append(conn.header_frames(sid, conn.request_fields("/test.Script/Hang")) +
+                     frame(RST_STREAM, 0, sid, struct.pack(">I", CANCEL)))
+        sid += 2
+      conn.send(b"".join(batch))
+      conn.wait(lambda: conn.goaways or conn.closed, 0.05)
+      if conn.goaways or conn.closed:
+        break
+    conn.wait(lambda: conn.goaways or conn.closed, 3)
+    elapsed = time.monotonic() - start
+  finally:
+    results = legit.stop()
+  assert_goaway_then_close(conn, ENHANCE_YOUR_CALM, b"too many streams reset by the client")
+  budget = RESET_BURST + RESET_RATE * (elapsed + 1) + 100
+  processed = (conn.goaways[0][0] + 1) // 2
+  assert RESET_BURST <= processed <= budget, (
+      "GOAWAY after %d streams (last-stream-id %d); the budget is %d" % (
+          processed, conn.goaways[0][0], budget))
+  seen = len(script.streams("Hang")) - seen_before
+  assert seen <= budget, "the backend saw %d streams of the flood" % seen
+  assert_metric(admin, 1, "grelay_peer_errors_total", peer="client", reason="reset_flood")
+  check_legit(results)
+  assert_relay_serves(relay)
 
 # --- 6. floods of frames the relay answers --------------------------------------------------
 
