@@ -38,7 +38,8 @@ class ClientStreamHandler : public ListHook<ClientStreamHandler> {
   // opens its stream now with |session|.submit_request() (or gives up).
   virtual void on_submit(ClientSession& session) noexcept = 0;
 
-  // Request body, pulled by the session; see ServerStreamHandler::read_response_body.
+  // Request body, pulled by the session: return how many bytes (<= |length|) to send next
+  // with NO_COPY, or NGHTTP2_ERR_DEFERRED; set NGHTTP2_DATA_FLAG_EOF in |data_flags| at the end.
   virtual ssize_t read_request_body(size_t length, uint32_t* data_flags) noexcept = 0;
   virtual void write_request_body(ChunkChain& out, size_t length) noexcept = 0;
 

@@ -24,8 +24,20 @@ ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t lengt
   if (static_cast<H2Session*>(user_data)->pause_if_backed_up(stream_id)) {
     return NGHTTP2_ERR_DEFERRED;
   }
-  auto* handler = static_cast<ServerStreamHandler*>(source->ptr);
-  return handler->read_response_body(length, data_flags);
+  const ResponsePull pull = static_cast<ServerStreamHandler*>(source->ptr)->pull_response(length);
+  switch (pull.kind) {
+    case ResponsePull::Kind::wait:
+      return NGHTTP2_ERR_DEFERRED;
+    case ResponsePull::Kind::cut:
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    case ResponsePull::Kind::data:
+      break;
+  }
+  // The bytes go out uncopied, through write_body().
+  if (pull.length > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (pull.end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (pull.trailers) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  return static_cast<ssize_t>(pull.length);
 }
 
 }  // namespace
@@ -75,7 +87,7 @@ struct ServerSessionCallbacks {
     const std::string_view n = view(name);
     const std::string_view v = view(value);
     const FieldName f = classify_field(n);
-    if (!handler->request_check_.on_field(f, n, v, trailer)) {
+    if (!handler->request_check().on_field(f, n, v, trailer)) {
       self(user_data)->reject_malformed(frame->hd.stream_id, *handler);
     } else if (!trailer) {
       // Request trailers carry nothing gRPC uses; only the first HEADERS block is kept.
@@ -102,7 +114,7 @@ struct ServerSessionCallbacks {
     const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS) {
       if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-        if (!handler->request_check_.on_headers_end()) {
+        if (!handler->request_check().on_headers_end()) {
           self(user_data)->reject_malformed(stream_id, *handler);
           return 0;
         }
@@ -117,7 +129,7 @@ struct ServerSessionCallbacks {
       }
     }
     if (end_stream) {
-      if (!handler->request_check_.on_end()) {
+      if (!handler->request_check().on_end()) {
         self(user_data)->reject_malformed(stream_id, *handler);
         return 0;
       }
@@ -130,7 +142,7 @@ struct ServerSessionCallbacks {
                                 size_t len, void* user_data) noexcept {
     self(user_data)->on_data_received(len);
     auto* handler = handler_of(user_data, stream_id);
-    if (handler && !handler->request_check_.on_data(len)) {
+    if (handler && !handler->request_check().on_data(len)) {
       // More body than the request's content-length declared.
       self(user_data)->reject_malformed(stream_id, *handler);
       handler = nullptr;
@@ -295,7 +307,7 @@ int ServerSession::on_frame_received(const nghttp2_frame& frame) noexcept {
   return 0;
 }
 
-int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
+int ServerSession::send_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
                                    ServerStreamHandler* body) noexcept {
   nghttp2_data_provider provider;
   provider.source.ptr = body;
@@ -306,7 +318,7 @@ int ServerSession::submit_response(int32_t stream_id, const nghttp2_nv* nva, siz
   return rv;
 }
 
-int ServerSession::submit_trailer(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen) noexcept {
+int ServerSession::send_trailers(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen) noexcept {
   return nghttp2_submit_trailer(session_.get(), stream_id, nva, nvlen);
 }
 

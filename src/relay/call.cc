@@ -60,13 +60,13 @@ void Call::operator delete(void* p) noexcept {
   CallBlocks::give(p);
 }
 
-Call::Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept
+Call::Call(Worker& worker, Downstream& downstream, int32_t stream_id) noexcept
     : worker_(worker),
       snapshot_(worker.snapshot()),
       downstream_(&downstream),
       stream_id_(stream_id),
-      request_body_(downstream.pool()),
-      response_body_(downstream.pool()),
+      request_body_(worker.pool()),
+      response_body_(worker.pool()),
       start_ns_(TurnClock::now_ns()),
       replay_limit_(replay_limit) {}
 
@@ -80,7 +80,7 @@ Call::~Call() {
   cancel_wait();
   release_upstream(NGHTTP2_CANCEL);
   // Request bytes never forwarded still hold the client's connection window.
-  downstream_->consume(stream_id_, request_body_.size() - consumed_prefix_);
+  downstream_->give_credit(stream_id_, request_body_.size() - consumed_prefix_, false);
 }
 
 // --- client side -------------------------------------------------------------------------
@@ -124,6 +124,17 @@ void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldNam
 std::string_view Call::request_field(uint16_t index) const noexcept {
   if (index == RequestFieldIndex::none) return {};
   return rcbuf_view(request_headers_.fields().data()[index].value);
+}
+
+RequestHead Call::request_head() const noexcept {
+  RequestHead head;
+  head.method = request_field(request_index_.method);
+  head.path = request_field(request_index_.path);
+  head.authority = request_field(request_index_.authority != RequestFieldIndex::none
+                                     ? request_index_.authority
+                                     : request_index_.host);
+  head.content_type = request_field(request_index_.content_type);
+  return head;
 }
 
 // The steps of on_request_headers_end(), inline: each runs once per call.
@@ -213,7 +224,7 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
   request_frames_.advance(data, len);
   if (idle_timeout_ms_) last_activity_ms_ = uv_now(worker_.loop());
   if (!state_.keeps_request_data()) {
-    downstream_->consume(stream_id_, len);
+    downstream_->give_credit(stream_id_, len, false);
     return;
   }
   request_body_.append(data, len);
@@ -235,49 +246,54 @@ void Call::resume_response() noexcept {
   if (state_.response_resumes()) downstream_->resume(stream_id_);
 }
 
-ssize_t Call::read_response_body(size_t length, uint32_t* data_flags) noexcept {
+ResponsePull Call::pull_response(size_t length) noexcept {
+  ResponsePull pull;
   if (!response_body_.empty()) {
-    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    const size_t n = std::min(length, response_body_.size());
+    pull.length = std::min(length, response_body_.size());
     // The last bytes of a backend's response carry the end too (and the trailers follow in
-    // this frame's wake), rather than making nghttp2 pack an empty DATA frame for it.
-    if (n == response_body_.size() && attempt_.answer == Attempt::Answer::ended &&
+    // this frame's wake), rather than an empty DATA frame of their own.
+    if (pull.length == response_body_.size() && attempt_.answer == Attempt::Answer::ended &&
         state_.response() != Response::relay_ending) {
-      end_response(data_flags);
+      end_response(pull);
     }
-    return static_cast<ssize_t>(n);
+    return pull;
   }
   if (state_.response() == Response::relay_ending) {
     state_.relay_end_sent();
     // Trailers after half a message would hand the client a corrupt message: reset instead.
-    if (!response_frames_.at_boundary()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    if (!response_frames_.at_boundary()) {
+      pull.kind = ResponsePull::Kind::cut;
+      return pull;
+    }
+    pull.end = true;
+    pull.trailers = true;
     StatusFields fields(state_.status(), relay_message_);
     NvArray nva;
     fields.add_to(nva);
-    downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
-    return 0;
+    downstream_->send_trailers(stream_id_, nva.data(), nva.size());
+    return pull;
   }
   if (attempt_.answer == Attempt::Answer::ended) {
-    end_response(data_flags);
-    return 0;
+    end_response(pull);
+    return pull;
   }
   state_.response_waits();
-  return NGHTTP2_ERR_DEFERRED;
+  pull.kind = ResponsePull::Kind::wait;
+  return pull;
 }
 
-void Call::end_response(uint32_t* data_flags) noexcept {
-  *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+void Call::end_response(ResponsePull& pull) noexcept {
+  pull.end = true;
   // No grpc-status reads as UNKNOWN, as an empty one does.
   state_.response_end(status_from_grpc_status(trailers_.get("grpc-status")));
   if (trailers_.empty()) return;
-  *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  pull.trailers = true;
   NvArray nva;
   // Only checked fields were kept (on_response_header()): no pseudo-header field (the
   // session's ResponseCheck refuses them in trailers) and no field of one hop.
   for (const auto& f : trailers_.fields())
     nva.add_kept(rcbuf_view(f.name), rcbuf_view(f.value));
-  downstream_->submit_trailer(stream_id_, nva.data(), nva.size());
+  downstream_->send_trailers(stream_id_, nva.data(), nva.size());
 }
 
 void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
@@ -373,7 +389,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     // Nothing is kept for a replay any more: the bytes move to the output.
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
-      downstream_->consume(stream_id_, length - consumed_prefix_,
+      downstream_->give_credit(stream_id_, length - consumed_prefix_,
                            state_.request() == Request::ended);
       consumed_prefix_ = 0;
     } else {
@@ -385,7 +401,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
   attempt_.replay_offset += length;
   // The client gets window back once, for bytes a replay sends again too.
   if (attempt_.replay_offset > consumed_prefix_) {
-    downstream_->consume(stream_id_, attempt_.replay_offset - consumed_prefix_,
+    downstream_->give_credit(stream_id_, attempt_.replay_offset - consumed_prefix_,
                          state_.request() == Request::ended);
     consumed_prefix_ = attempt_.replay_offset;
   }

@@ -8,7 +8,8 @@
 #include "core/chunk.h"
 #include "core/grpc_frame.h"
 #include "grelay/status.h"
-#include "h2/server_session.h"
+#include "grelay/stream_relay.h"
+#include "h2/downstream.h"
 #include "relay/admission.h"
 #include "relay/attempt.h"
 #include "relay/call_state.h"
@@ -24,13 +25,13 @@ class Worker;
 class Cluster;
 struct RouteConfig;
 
-// One gRPC call: a client's stream on a ServerSession paired with a stream on a backend
-// connection. Owned by its downstream stream: the ServerSession reports the stream's close
+// One gRPC call: a client's stream on a Downstream paired with a stream on a backend
+// connection. Owned by its downstream stream: the Downstream reports the stream's close
 // through on_downstream_close(), which deletes the Call. The upstream stream is only referred
 // to; the Call resets and forgets it when it goes first.
 class Call final : public ServerStreamHandler, public UpstreamHandler, public DeadlineQueue::Entry {
  public:
-  Call(Worker& worker, ServerSession& downstream, int32_t stream_id) noexcept;
+  Call(Worker& worker, Downstream& downstream, int32_t stream_id) noexcept;
   ~Call();
 
   // From a per-thread cache of Call-sized blocks: a Call is freed on the worker that made it.
@@ -44,7 +45,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void on_request_data(const uint8_t* data, size_t len) noexcept override;
   void on_request_end() noexcept override;
   void on_downstream_close(uint32_t error_code) noexcept override;
-  ssize_t read_response_body(size_t length, uint32_t* data_flags) noexcept override;
+  ResponsePull pull_response(size_t length) noexcept override;
   void write_response_body(ChunkChain& out, size_t length) noexcept override;
   void on_expire(const char* why) noexcept override;
   void on_response_not_sent(int lib_error) noexcept override;
@@ -63,6 +64,9 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   void write_request_body(ChunkChain& out, size_t length) noexcept override;
 
   void on_deadline() noexcept override;
+
+  // The request's method, path, authority (or host) and content-type, as far as they came.
+  RequestHead request_head() const noexcept;
 
   // Counts the call among its listener's active calls until it ends.
   void count_in(Gauge& listener_calls) noexcept {
@@ -103,9 +107,9 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   // status (Trailers-Only when |http_status| is "200").
   void reject_http(const char* http_status, StatusCode status, const std::string& message,
                    ErrorReason reason) noexcept;
-  // The backend's response has ended and its last bytes are going out: sets EOF (and
-  // submits the trailers) on the DATA frame being made.
-  void end_response(uint32_t* data_flags) noexcept;
+  // The backend's response has ended and its last bytes are going out: marks |pull| as the
+  // end, and sends the trailers with it.
+  void end_response(ResponsePull& pull) noexcept;
   // Wake the backend stream's request body, or the client stream's response body, if its
   // callback deferred.
   void resume_request() noexcept;
@@ -143,7 +147,7 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
   Worker& worker_;
   // The config, routes and clusters this call started on; kept to its end across reloads.
   SnapshotRef snapshot_;
-  ServerSession* downstream_;
+  Downstream* downstream_;
   int32_t stream_id_;
   // The attempt in progress, and the count of those made.
   Attempt attempt_;

@@ -151,7 +151,7 @@ void Call::forward_response_headers(bool end_stream) noexcept {
   } else {
     state_.response_started();
   }
-  downstream_->submit_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
+  downstream_->send_response(stream_id_, nva.data(), nva.size(), end_stream ? nullptr : this);
 }
 
 void Call::on_response_data(const uint8_t* data, size_t len) noexcept {

@@ -114,7 +114,7 @@ void Call::reject_http(const char* http_status, StatusCode status, const std::st
   nva.add(":status", http_status);
   nva.add("content-type", "application/grpc");
   fields.add_to(nva);
-  downstream_->submit_response(stream_id_, nva.data(), nva.size(), nullptr);
+  downstream_->send_response(stream_id_, nva.data(), nva.size(), nullptr);
 }
 
 void Call::record_end() noexcept {

@@ -120,7 +120,7 @@ bool Worker::reconfigure(std::shared_ptr<const Config> config,
     slot->listener->close();
     return true;
   });
-  for (ServerSession* s = sessions_.front(); s; s = IntrusiveList<ServerSession>::next(*s)) {
+  for (Downstream* s = downstreams_.front(); s; s = IntrusiveList<Downstream>::next(*s)) {
     auto* info = static_cast<SessionInfo*>(s->tag());
     if (!info || info->listener_index == SessionInfo::gone) continue;
     ptrdiff_t j = info->listener_index < map.size() ? map[info->listener_index] : -1;
@@ -128,7 +128,7 @@ bool Worker::reconfigure(std::shared_ptr<const Config> config,
       info->listener_index = static_cast<size_t>(j);
     } else {
       info->listener_index = SessionInfo::gone;
-      s->shutdown();
+      s->drain();
     }
   }
   addresses_.clear();
@@ -196,13 +196,13 @@ int Worker::serve(uv_os_sock_t fd, size_t listener_index) noexcept {
 ServerSession* Worker::new_session(size_t) noexcept {
   if (phase_ != Phase::running) return nullptr;
   auto* session = new ServerSession(loop_, pool_, flush_queue_, allocator_.mem(), *this);
-  sessions_.push_back(*session);
+  downstreams_.push_back(*session);
   load_->open_connections.fetch_add(1, std::memory_order_relaxed);
   return session;
 }
 
-std::string_view Worker::peer_of(const ServerSession& session) const noexcept {
-  auto* info = static_cast<const SessionInfo*>(session.tag());
+std::string_view Worker::peer_of(const Downstream& downstream) const noexcept {
+  auto* info = static_cast<const SessionInfo*>(downstream.tag());
   return info ? std::string_view(info->peer) : std::string_view();
 }
 
@@ -235,23 +235,25 @@ bool Worker::start_session(ServerSession& session, size_t listener_index) noexce
     GRELAY_LOG_WARN("cannot set up a client connection's session");
     return false;
   }
+  char peer[64] = "";
+  if (access_log_) session.connection().peer_name(peer, sizeof(peer));
+  count_in(session, listener_index, peer);
+  return true;
+}
+
+void Worker::count_in(Downstream& downstream, size_t listener_index, std::string peer) noexcept {
   auto* info = new SessionInfo;
   info->stats = current_->stats_ptr();
   info->listener = &info->stats->listener(listener_index);
   info->listener_index = listener_index;
   info->listener->connections.add();
   info->listener->active_connections.add(1);
-  if (access_log_) {
-    char peer[64];
-    session.connection().peer_name(peer, sizeof(peer));
-    info->peer = peer;
-  }
-  session.set_tag(info);
-  return true;
+  if (access_log_) info->peer = std::move(peer);
+  downstream.set_tag(info);
 }
 
-bool Worker::take_share(ServerSession& session, Cluster& cluster) noexcept {
-  auto* info = static_cast<SessionInfo*>(session.tag());
+bool Worker::take_share(Downstream& downstream, Cluster& cluster) noexcept {
+  auto* info = static_cast<SessionInfo*>(downstream.tag());
   if (!info) return true;
   auto it = std::find_if(info->held.begin(), info->held.end(),
                          [&](const auto& h) { return h.first == &cluster; });
@@ -273,8 +275,8 @@ bool Worker::take_share(ServerSession& session, Cluster& cluster) noexcept {
   return true;
 }
 
-void Worker::release_share(ServerSession& session, const Cluster& cluster) noexcept {
-  auto* info = static_cast<SessionInfo*>(session.tag());
+void Worker::release_share(Downstream& downstream, const Cluster& cluster) noexcept {
+  auto* info = static_cast<SessionInfo*>(downstream.tag());
   if (!info) return;
   for (auto& h : info->held) {
     if (h.first == &cluster) {
@@ -284,23 +286,38 @@ void Worker::release_share(ServerSession& session, const Cluster& cluster) noexc
   }
 }
 
-ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
-  auto* call = new Call(*this, session, stream_id);
-  if (auto* info = static_cast<SessionInfo*>(session.tag())) {
+ServerStreamHandler* Worker::new_call(Downstream& downstream, int32_t stream_id) noexcept {
+  auto* call = new Call(*this, downstream, stream_id);
+  if (auto* info = static_cast<SessionInfo*>(downstream.tag())) {
     call->count_in(info->listener->active_calls);
   }
   return call;
 }
 
-void Worker::on_session_gone(ServerSession& session) noexcept {
-  sessions_.erase(session);
-  if (auto* info = static_cast<SessionInfo*>(session.tag())) {
+ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
+  return new_call(session, stream_id);
+}
+
+bool Worker::attach(Downstream& downstream, size_t listener_index, std::string peer) noexcept {
+  if (phase_ != Phase::running) return false;
+  count_in(downstream, listener_index, std::move(peer));
+  downstreams_.push_back(downstream);
+  return true;
+}
+
+void Worker::detach(Downstream& downstream) noexcept {
+  downstreams_.erase(downstream);
+  if (auto* info = static_cast<SessionInfo*>(downstream.tag())) {
     info->listener->active_connections.add(-1);
-    session.set_tag(nullptr);
+    downstream.set_tag(nullptr);
     delete info;
   }
-  load_->open_connections.fetch_sub(1, std::memory_order_relaxed);
   if (phase_ == Phase::draining) maybe_finish_shutdown();
+}
+
+void Worker::on_session_gone(ServerSession& session) noexcept {
+  load_->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  detach(session);
 }
 
 void Worker::shutdown(bool graceful, std::function<void()> done) {
@@ -312,28 +329,28 @@ void Worker::shutdown(bool graceful, std::function<void()> done) {
     phase_ = Phase::draining;
   }
   if (phase_ != Phase::draining) return;
-  for (ServerSession* s = sessions_.front(); s;) {
-    // close() may unlink |s| only later (from its close callback), so step first.
-    ServerSession* next = IntrusiveList<ServerSession>::next(*s);
+  for (Downstream* s = downstreams_.front(); s;) {
+    // close_now() may unlink |s| only later (from its close callback), so step first.
+    Downstream* next = IntrusiveList<Downstream>::next(*s);
     if (graceful)
-      s->shutdown();
+      s->drain();
     else
-      s->close();
+      s->close_now();
     s = next;
   }
   maybe_finish_shutdown();
 }
 
 void Worker::expire_calls() noexcept {
-  for (ServerSession* s = sessions_.front(); s;) {
-    ServerSession* next = IntrusiveList<ServerSession>::next(*s);
+  for (Downstream* s = downstreams_.front(); s;) {
+    Downstream* next = IntrusiveList<Downstream>::next(*s);
     s->expire("relay is shutting down: drain_timeout reached");
     s = next;
   }
 }
 
 void Worker::maybe_finish_shutdown() noexcept {
-  if (phase_ != Phase::draining || !sessions_.empty()) return;
+  if (phase_ != Phase::draining || !downstreams_.empty()) return;
   // Clients are gone; now the backend connections, then the loop handles.
   phase_ = Phase::closing_backends;
   // Clusters stop their timers and resolvers too, so the loop can end.

@@ -54,17 +54,30 @@ class Worker final : public ServerSessionOwner {
   std::shared_ptr<const WorkerStats> shared_stats() const noexcept { return current_->stats_ptr(); }
   const std::shared_ptr<TlsContexts>& tls_contexts() const noexcept { return current_->tls(); }
   std::shared_ptr<const WorkerLoad> load() const noexcept { return load_; }
+  ChunkPool& pool() noexcept { return pool_; }
+  FlushQueue& flush_queue() noexcept { return flush_queue_; }
+  nghttp2_mem* mem() noexcept { return allocator_.mem(); }
   // The access log, or nullptr when the config has none. It is the one of the config the
   // worker started with: a reload does not change it.
   AccessLog* access_log() noexcept { return access_log_.get(); }
-  // The client address of |session| ("ip:port"), kept while the access log is on; else "".
-  std::string_view peer_of(const ServerSession& session) const noexcept;
-  // Counts one more call of |session| to |cluster|, unless that would take the connection
+  // The client address of |downstream| ("ip:port"), kept while the access log is on; else "".
+  std::string_view peer_of(const Downstream& downstream) const noexcept;
+  // Counts one more call of |downstream| to |cluster|, unless that would take the connection
   // over the cluster's max_client_share of its stream capacity (then false). A connection
   // may always hold one call.
-  bool take_share(ServerSession& session, Cluster& cluster) noexcept;
+  bool take_share(Downstream& downstream, Cluster& cluster) noexcept;
   // Gives back what take_share() counted.
-  void release_share(ServerSession& session, const Cluster& cluster) noexcept;
+  void release_share(Downstream& downstream, const Cluster& cluster) noexcept;
+
+  // A downstream that is not a connection of the worker's listeners (a host application's own
+  // session) joins the worker: its calls count under listener |listener_index| of the current
+  // config, and it is drained, expired and closed with the worker's connections. |peer| is the
+  // client's address for the access log. False (and nothing done) once a shutdown has begun.
+  bool attach(Downstream& downstream, size_t listener_index, std::string peer) noexcept;
+  // The downstream is gone (it has ended its streams first).
+  void detach(Downstream& downstream) noexcept;
+  // A new call on stream |stream_id| of |downstream|, counted among its listener's calls.
+  ServerStreamHandler* new_call(Downstream& downstream, int32_t stream_id) noexcept;
 
   // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
   // or a libuv error.
@@ -108,7 +121,7 @@ class Worker final : public ServerSessionOwner {
     HostPort address;
     std::string bound;
   };
-  // What the worker keeps per client connection (ServerSession::tag()).
+  // What the worker keeps per client connection or attached downstream (Downstream::tag()).
   struct SessionInfo {
     // The counters of the listener the connection came in on, in the snapshot of its accept.
     std::shared_ptr<WorkerStats> stats;
@@ -125,6 +138,8 @@ class Worker final : public ServerSessionOwner {
   static void on_accept(void* ctx, uv_stream_t* server) noexcept;
   ServerSession* new_session(size_t listener_index) noexcept;
   bool start_session(ServerSession& session, size_t listener_index) noexcept;
+  // Counts |downstream| as a connection of listener |listener_index| (SessionInfo).
+  void count_in(Downstream& downstream, size_t listener_index, std::string peer) noexcept;
   // Puts TLS on |session|'s connection when listener |listener_index| has it. Returns 0 or a
   // libuv error.
   int secure(ServerSession& session, size_t listener_index) noexcept;
@@ -155,7 +170,8 @@ class Worker final : public ServerSessionOwner {
   std::vector<std::shared_ptr<ConnectionGauge>> gauges_;
   std::vector<std::unique_ptr<ListenerSlot>> listeners_;
   std::vector<std::string> addresses_;
-  IntrusiveList<ServerSession> sessions_;
+  // Every client connection of the listeners and every attached downstream.
+  IntrusiveList<Downstream> downstreams_;
   std::shared_ptr<WorkerLoad> load_ = std::make_shared<WorkerLoad>();
   std::unique_ptr<AccessLog> access_log_;
 
