@@ -77,6 +77,9 @@ class Relay {
   void shutdown(bool graceful, std::function<void()> done);
 
  private:
+  // Hands the host's streams to |worker_|.
+  friend class StreamRelay;
+
   std::unique_ptr<Worker> worker_;
   // The certificates of the config in force, for reload_certificates() on any thread: set on
   // the loop's thread under |tls_mutex_|.

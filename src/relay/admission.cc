@@ -6,13 +6,14 @@
 #include "route/router.h"
 
 namespace grelay {
-namespace {
 
 bool is_grpc_content_type(std::string_view ct) noexcept {
   constexpr std::string_view grpc = "application/grpc";
   if (ct.substr(0, grpc.size()) != grpc) return false;
   return ct.size() == grpc.size() || ct[grpc.size()] == '+' || ct[grpc.size()] == ';';
 }
+
+namespace {
 
 Admission refuse(Admission admission, const char* http_status, StatusCode status,
                  std::string message, ErrorReason reason) {

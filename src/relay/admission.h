@@ -14,6 +14,9 @@
 
 namespace grelay {
 
+// application/grpc, alone or with a subtype (+proto) or parameters.
+bool is_grpc_content_type(std::string_view content_type) noexcept;
+
 class Router;
 
 // What admission reads of a call whose request headers are complete.

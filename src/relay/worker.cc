@@ -286,7 +286,7 @@ void Worker::release_share(Downstream& downstream, const Cluster& cluster) noexc
   }
 }
 
-ServerStreamHandler* Worker::new_call(Downstream& downstream, int32_t stream_id) noexcept {
+Call* Worker::new_call(Downstream& downstream, int32_t stream_id) noexcept {
   auto* call = new Call(*this, downstream, stream_id);
   if (auto* info = static_cast<SessionInfo*>(downstream.tag())) {
     call->count_in(info->listener->active_calls);

@@ -24,6 +24,8 @@
 
 namespace grelay {
 
+class Call;
+
 // How many connections one worker took, written on its loop and readable from any thread
 // (to see how connections spread over workers). Shared, so it outlives the Worker.
 struct WorkerLoad {
@@ -77,7 +79,7 @@ class Worker final : public ServerSessionOwner {
   // The downstream is gone (it has ended its streams first).
   void detach(Downstream& downstream) noexcept;
   // A new call on stream |stream_id| of |downstream|, counted among its listener's calls.
-  ServerStreamHandler* new_call(Downstream& downstream, int32_t stream_id) noexcept;
+  Call* new_call(Downstream& downstream, int32_t stream_id) noexcept;
 
   // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
   // or a libuv error.

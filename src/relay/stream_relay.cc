@@ -1,0 +1,384 @@
+#include "grelay/stream_relay.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "grelay/relay.h"
+#include "net/tls_layer.h"
+#include "relay/admission.h"
+#include "relay/call.h"
+#include "relay/worker.h"
+
+// A host application's server session as a Downstream: the host forwards its nghttp2
+// callbacks, the relay answers on the host's session. The same Calls as for the relay's own
+// listeners carry the streams, so every status, limit and bound is the same.
+
+namespace grelay {
+namespace {
+
+std::string_view view(nghttp2_rcbuf* buf) noexcept {
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
+  return {reinterpret_cast<const char*>(v.base), v.len};
+}
+
+}  // namespace
+
+struct StreamRelay::Impl final : Downstream, Flushable {
+  // Where a stream of the host's session stands for the relay.
+  enum class State : uint8_t {
+    reading,  // its request headers are arriving; the host has not been told yet
+    relayed,  // the relay answers it
+    dropped,  // the relay reset it: the rest of what the client sent is discarded
+  };
+  struct Entry {
+    Call* call;
+    State state;
+  };
+
+  Impl(Worker& w, nghttp2_session* s, Options o) : worker(w), session(s), options(std::move(o)) {
+    config = worker.snapshot()->config_ptr();
+    listener_ = &config->listeners[options.listener];
+    if (!options.client_sans.empty()) identity.sans = options.client_sans;
+  }
+
+  ~Impl() {
+    // The host's session may be gone already: nothing more is sent on it.
+    session = nullptr;
+    while (ServerStreamHandler* handler = handlers.pop_front())
+      handler->on_downstream_close(NGHTTP2_CANCEL);
+    streams.clear();
+    worker.flush_queue().remove(*this);
+    worker.detach(*this);
+  }
+
+  Entry* find(int32_t stream_id) noexcept {
+    auto it = streams.find(stream_id);
+    return it == streams.end() ? nullptr : &it->second;
+  }
+
+  void schedule() noexcept {
+    if (session) worker.flush_queue().add(*this);
+  }
+
+  void flush_now() noexcept override {
+    if (session) options.on_output();
+  }
+
+  // Ends the relay's part in a stream: the Call is told (and deletes itself); what the client
+  // sends on it later is discarded.
+  void drop(Entry& entry, uint32_t error_code) noexcept {
+    Call* call = entry.call;
+    entry.call = nullptr;
+    entry.state = State::dropped;
+    handlers.erase(*call);
+    call->on_downstream_close(error_code);
+  }
+
+  void reset(int32_t stream_id, uint32_t error_code) noexcept {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, error_code);
+    schedule();
+  }
+
+  void reject_malformed(int32_t stream_id, Entry& entry) noexcept {
+    GRELAY_LOG_DEBUG("stream %d: malformed request; resetting it with PROTOCOL_ERROR", stream_id);
+    reset(stream_id, NGHTTP2_PROTOCOL_ERROR);
+    drop(entry, NGHTTP2_PROTOCOL_ERROR);
+  }
+
+  // The request headers are complete: the relay takes the stream, or gives it to the host.
+  void decide(int32_t stream_id, Entry& entry) noexcept {
+    const RequestHead head = entry.call->request_head();
+    bool take = false;
+    try {
+      take = options.want ? options.want(head) : is_grpc_content_type(head.content_type);
+    } catch (...) {
+      GRELAY_LOG_ERROR("StreamRelay: the host's want() threw; stream %d is left to the host",
+                       stream_id);
+    }
+    if (!take) {
+      Call* call = entry.call;
+      streams.erase(stream_id);
+      handlers.erase(*call);
+      call->on_downstream_close(NGHTTP2_NO_ERROR);
+      return;
+    }
+    entry.state = State::relayed;
+    entry.call->on_request_headers_end();
+  }
+
+  static ssize_t read_body(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                           uint32_t* data_flags, nghttp2_data_source* source, void*) noexcept {
+    auto* self = static_cast<Impl*>(source->ptr);
+    Entry* entry = self->find(stream_id);
+    if (!entry || !entry->call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const ResponsePull pull = entry->call->pull_response(length);
+    switch (pull.kind) {
+      case ResponsePull::Kind::wait:
+        return NGHTTP2_ERR_DEFERRED;
+      case ResponsePull::Kind::cut:
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      case ResponsePull::Kind::data:
+        break;
+    }
+    if (pull.length > 0) {
+      // The host's session frames the bytes itself: they are copied into its buffer.
+      ChunkChain out(self->worker.pool());
+      entry->call->write_response_body(out, pull.length);
+      size_t at = 0;
+      while (!out.empty()) {
+        iovec iov[16];
+        const int n = out.peek(iov, 16);
+        size_t taken = 0;
+        for (int i = 0; i < n; ++i) {
+          std::memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+          at += iov[i].iov_len;
+          taken += iov[i].iov_len;
+        }
+        out.drain(taken);
+      }
+    }
+    if (pull.end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (pull.trailers) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    return static_cast<ssize_t>(pull.length);
+  }
+
+  // Downstream.
+  int send_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
+                    ServerStreamHandler* body) noexcept override {
+    if (!session) return NGHTTP2_ERR_INVALID_STATE;
+    nghttp2_data_provider provider;
+    provider.source.ptr = this;
+    provider.read_callback = read_body;
+    const int rv =
+        nghttp2_submit_response(session, stream_id, nva, nvlen, body ? &provider : nullptr);
+    schedule();
+    return rv;
+  }
+
+  int send_trailers(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen) noexcept override {
+    if (!session) return NGHTTP2_ERR_INVALID_STATE;
+    return nghttp2_submit_trailer(session, stream_id, nva, nvlen);
+  }
+
+  void resume(int32_t stream_id) noexcept override {
+    if (!session) return;
+    nghttp2_session_resume_data(session, stream_id);
+    schedule();
+  }
+
+  void give_credit(int32_t stream_id, size_t n, bool peer_ended) noexcept override {
+    if (!session || n == 0) return;
+    // A request that ended needs no stream window: only the connection's is given back.
+    if (peer_ended)
+      nghttp2_session_consume_connection(session, n);
+    else
+      nghttp2_session_consume(session, stream_id, n);
+    schedule();
+  }
+
+  const PeerIdentity* peer_identity() const noexcept override {
+    return identity.sans.empty() ? nullptr : &identity;
+  }
+
+  void drain() noexcept override { draining = true; }
+
+  void expire(const char* why) noexcept override {
+    draining = true;
+    for (ServerStreamHandler* h = handlers.front(); h;) {
+      ServerStreamHandler* next = IntrusiveList<ServerStreamHandler>::next(*h);
+      h->on_expire(why);
+      h = next;
+    }
+  }
+
+  void close_now() noexcept override {
+    draining = true;
+    for (auto& [stream_id, entry] : streams) {
+      if (!entry.call) continue;
+      reset(stream_id, NGHTTP2_CANCEL);
+      drop(entry, NGHTTP2_CANCEL);
+    }
+  }
+
+  Worker& worker;
+  nghttp2_session* session;
+  Options options;
+  // The config the streams' limits come from (a reload does not change them, as for a
+  // listener's connection).
+  std::shared_ptr<const Config> config;
+  PeerIdentity identity;
+  bool draining = false;
+  std::unordered_map<int32_t, Entry> streams;
+  // The Calls of |streams|, to expire or cancel them all.
+  IntrusiveList<ServerStreamHandler> handlers;
+};
+
+StreamRelay::StreamRelay(Relay& relay, nghttp2_session* session, Options options) {
+  if (!session || !nghttp2_session_check_server_session(session)) {
+    throw std::invalid_argument("StreamRelay: the host's session must be a server session");
+  }
+  // nghttp2 refuses to take consumed bytes from a session that updates windows itself.
+  if (nghttp2_session_consume_connection(session, 0) == NGHTTP2_ERR_INVALID_STATE) {
+    throw std::invalid_argument(
+        "StreamRelay: the host's session must be created with "
+        "nghttp2_option_set_no_auto_window_update()");
+  }
+  if (!options.on_output) throw std::invalid_argument("StreamRelay: options.on_output is unset");
+  Worker& worker = *relay.worker_;
+  if (options.listener >= worker.config().listeners.size()) {
+    throw std::out_of_range("StreamRelay: the relay's config has no listener " +
+                            std::to_string(options.listener));
+  }
+  std::string peer = options.peer;
+  const size_t listener = options.listener;
+  impl_ = std::make_unique<Impl>(worker, session, std::move(options));
+  if (!worker.attach(*impl_, listener, std::move(peer))) {
+    impl_->session = nullptr;
+    throw std::runtime_error("StreamRelay: the relay is shutting down");
+  }
+}
+
+StreamRelay::~StreamRelay() = default;
+
+bool StreamRelay::on_begin_headers(const nghttp2_frame* frame) noexcept {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return false;
+  if (impl_->draining || !impl_->session) return false;
+  Call* call = impl_->worker.new_call(*impl_, frame->hd.stream_id);
+  impl_->streams.emplace(frame->hd.stream_id, Impl::Entry{call, Impl::State::reading});
+  impl_->handlers.push_front(*call);
+  // Until the headers are complete the host is not told the stream is the relay's: it sees the
+  // same fields and may keep them for the streams it will answer itself.
+  return false;
+}
+
+bool StreamRelay::on_header(const nghttp2_frame* frame, nghttp2_rcbuf* name,
+                            nghttp2_rcbuf* value) noexcept {
+  if (frame->hd.type != NGHTTP2_HEADERS) return false;
+  Impl::Entry* entry = impl_->find(frame->hd.stream_id);
+  if (!entry) return false;
+  if (!entry->call) return true;
+  const bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
+  const std::string_view n = view(name);
+  const std::string_view v = view(value);
+  const FieldName f = classify_field(n);
+  if (!entry->call->request_check().on_field(f, n, v, trailer)) {
+    // A malformed request is the relay's to end, whoever would have answered it.
+    impl_->reject_malformed(frame->hd.stream_id, *entry);
+  } else if (!trailer) {
+    // Request trailers carry nothing gRPC uses; only the first HEADERS block is kept.
+    entry->call->on_request_header(name, value, f, n, v);
+  }
+  return entry->state != Impl::State::reading;
+}
+
+bool StreamRelay::on_frame_recv(const nghttp2_frame* frame) noexcept {
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return false;
+  const int32_t stream_id = frame->hd.stream_id;
+  Impl::Entry* entry = impl_->find(stream_id);
+  if (!entry) return false;
+  if (!entry->call) return true;
+  const bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (frame->hd.type == NGHTTP2_HEADERS) {
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      if (!entry->call->request_check().on_headers_end()) {
+        impl_->reject_malformed(stream_id, *entry);
+        return true;
+      }
+      impl_->decide(stream_id, *entry);
+      // The host's stream now, or ended already by the relay: look it up again.
+      entry = impl_->find(stream_id);
+      if (!entry) return false;
+      if (!entry->call) return true;
+    } else if (!end_stream) {
+      // Trailers end the request; a later HEADERS block that does not is malformed.
+      impl_->reject_malformed(stream_id, *entry);
+      return true;
+    }
+  }
+  if (end_stream) {
+    if (!entry->call->request_check().on_end()) {
+      impl_->reject_malformed(stream_id, *entry);
+      return true;
+    }
+    entry->call->on_request_end();
+  }
+  return true;
+}
+
+bool StreamRelay::on_data_chunk_recv(int32_t stream_id, const uint8_t* data, size_t len) noexcept {
+  Impl::Entry* entry = impl_->find(stream_id);
+  if (!entry) return false;
+  if (entry->call && !entry->call->request_check().on_data(len)) {
+    // More body than the request's content-length declared.
+    impl_->reject_malformed(stream_id, *entry);
+  }
+  if (entry->call) {
+    entry->call->on_request_data(data, len);
+  } else if (impl_->session) {
+    // Nobody will forward these bytes: hand the window back at once.
+    nghttp2_session_consume(impl_->session, stream_id, len);
+    impl_->schedule();
+  }
+  return true;
+}
+
+bool StreamRelay::on_frame_send(const nghttp2_frame* frame) noexcept {
+  Impl::Entry* entry = impl_->find(frame->hd.stream_id);
+  if (!entry || entry->state == Impl::State::reading) return false;
+  // A response that ended while the client is still sending: the rest of the request is not
+  // wanted, so the stream is released (with NO_ERROR, as gRPC servers do).
+  if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      impl_->session &&
+      nghttp2_session_get_stream_remote_close(impl_->session, frame->hd.stream_id) == 0) {
+    impl_->reset(frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return true;
+}
+
+bool StreamRelay::on_frame_not_send(const nghttp2_frame* frame, int lib_error) noexcept {
+  if (frame->hd.type != NGHTTP2_HEADERS) return false;
+  Impl::Entry* entry = impl_->find(frame->hd.stream_id);
+  if (!entry || entry->state == Impl::State::reading) return false;
+  if (entry->call) {
+    GRELAY_LOG_DEBUG("stream %d: response headers not sent (%s); resetting it",
+                     frame->hd.stream_id, nghttp2_strerror(lib_error));
+    entry->call->on_response_not_sent(lib_error);
+  }
+  if (impl_->session) impl_->reset(frame->hd.stream_id, NGHTTP2_INTERNAL_ERROR);
+  return true;
+}
+
+bool StreamRelay::on_stream_close(int32_t stream_id, uint32_t error_code) noexcept {
+  auto it = impl_->streams.find(stream_id);
+  if (it == impl_->streams.end()) return false;
+  const bool hosts = it->second.state == Impl::State::reading;
+  Call* call = it->second.call;
+  impl_->streams.erase(it);
+  if (call) {
+    impl_->handlers.erase(*call);
+    call->on_downstream_close(error_code);
+  }
+  // A stream closed before its headers were complete was never the relay's to the host.
+  return !hosts;
+}
+
+bool StreamRelay::relays(int32_t stream_id) const noexcept {
+  auto it = impl_->streams.find(stream_id);
+  return it != impl_->streams.end() && it->second.state != Impl::State::reading;
+}
+
+size_t StreamRelay::stream_count() const noexcept {
+  return impl_->streams.size();
+}
+
+void StreamRelay::drain() noexcept {
+  impl_->drain();
+}
+
+void StreamRelay::expire(const char* why) noexcept {
+  impl_->expire(why);
+}
+
+}  // namespace grelay

@@ -1,0 +1,225 @@
+#include "grelay/stream_relay.h"
+
+#include <doctest/doctest.h>
+#include <nghttp2/nghttp2.h>
+#include <uv.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "grelay/relay.h"
+
+// StreamRelay on a host session fed in memory by an nghttp2 client session: which streams it
+// takes, what it answers on them, and what it refuses to be built on.
+
+namespace {
+
+constexpr const char* config_text =
+    "[[listener]]\naddress = \"127.0.0.1:0\"\n\n"
+    "[[route]]\nservice = \"test.Echo\"\ncluster = \"echo\"\n\n"
+    "[[cluster]]\nname = \"echo\"\nendpoints = [\"127.0.0.1:1\"]\n";
+
+nghttp2_nv field(const char* name, const char* value) {
+  return {(uint8_t*)name, (uint8_t*)value, strlen(name), strlen(value), NGHTTP2_NV_FLAG_NONE};
+}
+
+// The host's side: a server session whose callbacks go to |relay| first.
+struct Host {
+  nghttp2_session* session = nullptr;
+  grelay::StreamRelay* relay = nullptr;
+  int outputs = 0;
+
+  explicit Host(bool leave_windows_to_user = true) {
+    nghttp2_session_callbacks* cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+          static_cast<Host*>(u)->relay->on_begin_headers(f);
+          return 0;
+        });
+    nghttp2_session_callbacks_set_on_header_callback2(
+        cbs, [](nghttp2_session*, const nghttp2_frame* f, nghttp2_rcbuf* n, nghttp2_rcbuf* v,
+                uint8_t, void* u) {
+          static_cast<Host*>(u)->relay->on_header(f, n, v);
+          return 0;
+        });
+    nghttp2_session_callbacks_set_on_frame_recv_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
+          static_cast<Host*>(u)->relay->on_frame_recv(f);
+          return 0;
+        });
+    nghttp2_session_callbacks_set_on_stream_close_callback(
+        cbs, [](nghttp2_session*, int32_t id, uint32_t code, void* u) {
+          static_cast<Host*>(u)->relay->on_stream_close(id, code);
+          return 0;
+        });
+    nghttp2_option* option;
+    nghttp2_option_new(&option);
+    if (leave_windows_to_user) nghttp2_option_set_no_auto_window_update(option, 1);
+    nghttp2_session_server_new2(&session, cbs, this, option);
+    nghttp2_option_del(option);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~Host() { nghttp2_session_del(session); }
+};
+
+// The client's side: what it received per stream.
+struct Client {
+  nghttp2_session* session = nullptr;
+  std::map<int32_t, std::map<std::string, std::string>> fields;
+
+  Client() {
+    nghttp2_session_callbacks* cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(
+        cbs, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nlen,
+                const uint8_t* v, size_t vlen, uint8_t, void* u) {
+          static_cast<Client*>(u)->fields[f->hd.stream_id][std::string((const char*)n, nlen)] =
+              std::string((const char*)v, vlen);
+          return 0;
+        });
+    nghttp2_session_client_new(&session, cbs, this);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~Client() { nghttp2_session_del(session); }
+
+  int32_t request(const char* path, const char* content_type) {
+    const nghttp2_nv nva[] = {field(":method", "POST"), field(":scheme", "http"),
+                              field(":path", path), field(":authority", "example"),
+                              field("content-type", content_type), field("te", "trailers")};
+    return nghttp2_submit_request(session, nullptr, nva, 6, nullptr, nullptr);
+  }
+};
+
+// Moves every byte each way until both sides are quiet.
+void exchange(Client& client, Host& host) {
+  for (bool moved = true; moved;) {
+    moved = false;
+    const uint8_t* data;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(client.session, &data)) > 0) {
+      REQUIRE(nghttp2_session_mem_recv(host.session, data, static_cast<size_t>(n)) == n);
+      moved = true;
+    }
+    while ((n = nghttp2_session_mem_send(host.session, &data)) > 0) {
+      REQUIRE(nghttp2_session_mem_recv(client.session, data, static_cast<size_t>(n)) == n);
+      moved = true;
+    }
+  }
+}
+
+grelay::StreamRelay::Options options(Host& host) {
+  grelay::StreamRelay::Options o;
+  o.on_output = [&host] { ++host.outputs; };
+  return o;
+}
+
+void shut_down(uv_loop_t& loop, grelay::Relay& relay) {
+  bool done = false;
+  relay.shutdown(false, [&done] { done = true; });
+  while (!done)
+    uv_run(&loop, UV_RUN_ONCE);
+}
+
+}  // namespace
+
+TEST_CASE("StreamRelay takes gRPC streams and leaves the others to the host") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  {
+    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+    Host host;
+    Client client;
+    {
+      grelay::StreamRelay stream_relay(relay, host.session, options(host));
+      host.relay = &stream_relay;
+      const int32_t web = client.request("/index.html", "text/html");
+      const int32_t unrouted = client.request("/other.Svc/Method", "application/grpc");
+      exchange(client, host);
+      // The host's stream: the relay holds nothing of it and answered nothing.
+      CHECK_FALSE(stream_relay.relays(web));
+      CHECK(client.fields.count(web) == 0);
+      // The relay's: refused at once, as on a listener, with its Trailers-Only answer.
+      REQUIRE(client.fields.count(unrouted) == 1);
+      CHECK(client.fields[unrouted][":status"] == "200");
+      CHECK(client.fields[unrouted]["grpc-status"] == "12");
+      CHECK(client.fields[unrouted]["grpc-message"] == "no route for /other.Svc/Method");
+      CHECK(stream_relay.stream_count() == 0);
+      host.relay = nullptr;
+    }
+    shut_down(loop, relay);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("StreamRelay asks the host's want() once a request's headers are complete") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  {
+    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+    Host host;
+    Client client;
+    std::vector<std::string> asked;
+    {
+      grelay::StreamRelay::Options o = options(host);
+      o.want = [&asked](const grelay::RequestHead& head) {
+        asked.push_back(std::string(head.method) + " " + std::string(head.path) + " " +
+                        std::string(head.authority) + " " + std::string(head.content_type));
+        return false;
+      };
+      grelay::StreamRelay stream_relay(relay, host.session, std::move(o));
+      host.relay = &stream_relay;
+      const int32_t id = client.request("/test.Echo/Unary", "application/grpc");
+      exchange(client, host);
+      CHECK(asked == std::vector<std::string>{"POST /test.Echo/Unary example application/grpc"});
+      CHECK_FALSE(stream_relay.relays(id));
+      CHECK(client.fields.count(id) == 0);
+      host.relay = nullptr;
+    }
+    shut_down(loop, relay);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("StreamRelay refuses a session it cannot serve, and a relay shutting down") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  {
+    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+    Host host;
+    Client client;
+    CHECK_THROWS_AS(grelay::StreamRelay(relay, client.session, options(host)),
+                    std::invalid_argument);
+    Host automatic(false);
+    CHECK_THROWS_WITH_AS(grelay::StreamRelay(relay, automatic.session, options(automatic)),
+                         "StreamRelay: the host's session must be created with "
+                         "nghttp2_option_set_no_auto_window_update()",
+                         std::invalid_argument);
+    CHECK_THROWS_AS(grelay::StreamRelay(relay, host.session, {}), std::invalid_argument);
+    grelay::StreamRelay::Options far = options(host);
+    far.listener = 1;
+    CHECK_THROWS_AS(grelay::StreamRelay(relay, host.session, std::move(far)), std::out_of_range);
+
+    // A graceful shutdown completes only once the host's StreamRelays are gone.
+    bool done = false;
+    auto stream_relay = std::make_unique<grelay::StreamRelay>(relay, host.session, options(host));
+    relay.shutdown(true, [&done] { done = true; });
+    for (int i = 0; i < 5; ++i)
+      uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK_FALSE(done);
+    CHECK_THROWS_AS(grelay::StreamRelay(relay, host.session, options(host)), std::runtime_error);
+    stream_relay.reset();
+    while (!done)
+      uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+}
