@@ -221,6 +221,7 @@ def main():
     load_client = binary(args.load_client, build / "bench" / "load_client")
     grelay_binary = binary(args.grelay, build / "grelay", build / "src" / "app" / "grelay")
     attacker = binary(args.rapid_reset, build / "bench" / "rapid_reset")
+    embed_binary = binary(None, build / "examples" / "embed" / "embed_server")
     needed = [(backend_binary, "echo_backend"), (load_client, "load_client")]
     if "underattack" in args.workloads:
         needed.append((attacker, "rapid_reset"))
@@ -244,7 +245,9 @@ def main():
         names += [n + "-tls" for n in ("grelay", "nghttpx") if n in names]
     if args.baseline and "unary100" in args.workloads and "grelay" in names:
         names.append("grelay-baseline")
-    all_targets = make_targets(names, grelay_binary, args.baseline)
+    if "unary100" in args.workloads and "grelay" in names:
+        names.append("grelay-embedded")
+    all_targets = make_targets(names, grelay_binary, args.baseline, embed_binary)
     skipped = [t for t in all_targets if t.skipped]
     runnable = [t for t in all_targets if not t.skipped]
     for t in skipped:

@@ -264,6 +264,15 @@ def goals(results):
     out.append(("Unary 100 B: grelay CPU <= 3 µs per call (utime+stime / calls)",
                 f"{mine['proxy_us']:.2f} µs/call" if mine else "—",
                 verdict(mine["proxy_us"] <= 3) if mine else missing("unary100", "grelay")))
+    embedded = get("unary100", "grelay-embedded")
+    goal = ("Unary 100 B: embedded relay (StreamRelay, examples/embed) CPU per call within 10% "
+            "of the grelay binary's")
+    if mine and embedded:
+        r = embedded["proxy_us"] / mine["proxy_us"]
+        out.append((goal, f"{embedded['proxy_us']:.2f} vs {mine['proxy_us']:.2f} µs/call "
+                    f"({r:.2f}x)", verdict(r <= 1.10)))
+    else:
+        out.append((goal, "—", missing("unary100", "grelay", "grelay-embedded")))
     vs("unary64k", "Unary 64 KiB (4 x 8): grelay bytes/s >= 1.3x nghttpx", "nghttpx", 1.3,
        "bytes")
     vs("stream1k", "Streamed 1 KiB messages, 1 MiB bodies (4 x 4): grelay bytes/s >= 1.3x "

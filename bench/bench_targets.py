@@ -133,6 +133,36 @@ class Grelay(Target):
                      ready_line=r"listening on \S+:\d+")
 
 
+class Embedded(Target):
+    """examples/embed: a host's own nghttp2 server relaying every call through
+    grelay::StreamRelay (the library, not the grelay binary)."""
+    kind = "grelay"
+    name = "grelay-embedded"
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.config_lang = "toml"
+        if binary is None:
+            self.skipped = "no examples/embed/embed_server in the build directory"
+
+    def start(self, backend_port, cpus, workdir, nofile):
+        self.port = free_port()
+        # The listener only names the limits of the relayed streams: the host listens itself.
+        self.config_text = (
+            "[[listener]]\n"
+            f'address = "127.0.0.1:{self.port}"\n\n'
+            "[[route]]\n"
+            "none = true\n"
+            'cluster = "echo"\n\n'
+            "[[cluster]]\n"
+            'name = "echo"\n'
+            f'endpoints = ["127.0.0.1:{backend_port}"]\n')
+        config = Path(workdir) / f"{self.name}.toml"
+        config.write_text(self.config_text)
+        self._launch([self.binary, config, "127.0.0.1", str(self.port)], cpus,
+                     ready_line=r"listening on \S+:\d+")
+
+
 class Nghttpx(Target):
     kind = "nghttpx"
 
@@ -255,13 +285,14 @@ class Envoy(Target):
                       "--disable-hot-restart", "--log-level", "warn"], cpus)
 
 
-def make_targets(names, grelay_binary, baseline_binary=None):
+def make_targets(names, grelay_binary, baseline_binary=None, embed_binary=None):
     """Target objects for |names| (see ALL_TARGETS), skipped ones included."""
     makers = {
         "direct": Direct,
         "grelay": lambda: Grelay(grelay_binary),
         "grelay-baseline": lambda: Grelay(baseline_binary, name="grelay-baseline"),
         "grelay-w2": lambda: Grelay(grelay_binary, 2),
+        "grelay-embedded": lambda: Embedded(embed_binary),
         "grelay-tls": lambda: Grelay(grelay_binary, tls=True),
         "nghttpx-tls": lambda: Nghttpx(tls=True),
         "nghttpx": Nghttpx,
@@ -274,4 +305,4 @@ def make_targets(names, grelay_binary, baseline_binary=None):
 
 
 ALL_TARGETS = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy", "grelay-w2",
-               "nghttpx-w2", "grelay-tls", "nghttpx-tls", "grelay-baseline")
+               "nghttpx-w2", "grelay-tls", "nghttpx-tls", "grelay-baseline", "grelay-embedded")

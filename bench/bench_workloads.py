@@ -14,8 +14,9 @@ from bench_procs import Child, fd_count, memory_map, peak_rss_mib, rss_kib
 
 # Who each kind of workload runs against (those requested and not skipped).
 STANDARD = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy")
-# unary100 also runs the --baseline grelay binary, when one is given.
-UNARY100 = STANDARD + ("grelay-baseline",)
+# unary100 also runs the --baseline grelay binary, when one is given, and the embedded relay
+# (examples/embed).
+UNARY100 = STANDARD + ("grelay-baseline", "grelay-embedded")
 PROXIES = ("grelay", "nghttpx", "haproxy", "nginx", "envoy")
 SCALING = ("direct", "grelay", "grelay-w2", "nghttpx", "nghttpx-w2")
 TLS = ("grelay-tls", "nghttpx-tls")

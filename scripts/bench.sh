@@ -12,5 +12,5 @@ dir=${BENCH_BUILD:-build-release}
 scripts/deps.sh bench
 [ -f "$dir/build.ninja" ] || meson setup "$dir" --wrap-mode=nodownload --buildtype=release
 # Only what the benchmark runs, so a half-written test elsewhere cannot stop it.
-ninja -C "$dir" grelay bench/echo_backend bench/load_client
+ninja -C "$dir" grelay bench/echo_backend bench/load_client examples/embed/embed_server
 exec /usr/bin/python3 bench/bench.py --build "$dir" "$@"
