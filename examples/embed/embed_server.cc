@@ -5,8 +5,9 @@
 //
 // CONFIG is a grelay config: its routes and clusters serve the relayed streams, and its first
 // [[listener]] gives their limits (the server listens on ADDRESS:PORT itself; PORT 0 picks a
-// free one). It prints "listening on ADDRESS:PORT" once it accepts, and stops on SIGINT or
-// SIGTERM.
+// free one). It prints "listening on ADDRESS:PORT" once it accepts. SIGTERM drains: each
+// connection gets GOAWAY, the calls in flight run to their end, and the server exits once the
+// last connection closes. SIGINT stops at once.
 
 #include <grelay/config.h>
 #include <grelay/relay.h>
@@ -293,16 +294,31 @@ void on_connection(uv_stream_t* listener, int status) {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
 }
 
-void on_signal(uv_signal_t* handle, int) {
+void on_signal(uv_signal_t* handle, int signum) {
   auto* server = static_cast<Server*>(handle->data);
-  if (server->stopping) return;
-  server->stopping = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&server->listener), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&server->sigint), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&server->sigterm), nullptr);
-  // Connections close now; the relay's shutdown completes once their StreamRelays are gone.
-  for (Connection* c : std::set<Connection*>(server->connections)) c->close();
-  server->relay->shutdown(false, [] {});
+  const bool drain = signum == SIGTERM;
+  if (server->stopping && drain) return;
+  if (!server->stopping) {
+    server->stopping = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&server->listener), nullptr);
+    // The relay's shutdown completes once every connection's StreamRelay is gone.
+    server->relay->shutdown(drain, [server] {
+      uv_close(reinterpret_cast<uv_handle_t*>(&server->sigint), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&server->sigterm), nullptr);
+    });
+  }
+  for (Connection* c : std::set<Connection*>(server->connections)) {
+    if (!drain) {
+      c->close();
+      continue;
+    }
+    // GOAWAY: no new stream; the open ones (the relay's, drained by the shutdown, and the
+    // host's) finish, and send() closes the connection once nghttp2 has nothing left to do.
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    c->send();
+  }
 }
 
 }  // namespace

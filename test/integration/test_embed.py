@@ -215,3 +215,24 @@ def test_slow_reader_keeps_host_memory_bounded(host, ch):
   assert received == count * message
   assert metadata_dict(call.trailing_metadata())["x-sha256"] == digest.hexdigest()
   assert peak < RSS_LIMIT_KIB, "embed_server VmRSS peaked at %d KiB" % peak
+
+
+def test_host_drain_lets_calls_in_flight_finish(workdir, echo_backend):
+  """SIGTERM: the host sends GOAWAY and drains its StreamRelays; a relayed stream in flight
+  runs to its end, and the host exits once its connections are done."""
+  config = support.render_config(routes=[{"service": "test.Echo", "cluster": "echo"}],
+                                 clusters={"echo": [echo_backend.address]})
+  server = EmbedServer(config, os.path.join(workdir, "embed-drain"))
+  channel = support.channel(server.address)
+  try:
+    call = support.server_stream(channel)(
+        b"", metadata=[("x-count", "20"), ("x-size", "100"), ("x-interval-ms", "50")],
+        timeout=GUARD_SECONDS)
+    assert next(call) == pattern_message(0, 100)
+    server.proc.terminate()
+    rest = list(call)
+    assert rest == [pattern_message(i, 100) for i in range(1, 20)]
+    assert call.code() == grpc.StatusCode.OK
+  finally:
+    channel.close()
+  assert server.proc.wait(timeout=support.STOP_SECONDS) == 0, server.log.tail()
