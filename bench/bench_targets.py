@@ -52,6 +52,19 @@ def fill_template(name, values):
     return text
 
 
+def grelay_config(port, backend_port, head="", tls=""):
+    """A grelay config: one listener on |port| (with |tls| keys), every call to the backend."""
+    return (f"{head}"
+            "[[listener]]\n"
+            f'address = "127.0.0.1:{port}"\n{tls}\n'
+            "[[route]]\n"
+            "none = true\n"
+            'cluster = "echo"\n\n'
+            "[[cluster]]\n"
+            'name = "echo"\n'
+            f'endpoints = ["127.0.0.1:{backend_port}"]\n')
+
+
 class Target:
     name = ""
     kind = ""  # "direct", "grelay" or the peer's program name.
@@ -117,16 +130,8 @@ class Grelay(Target):
         if self.scheme == "https":
             cert, key = tls_files(workdir)
             tls = f'tls = {{ cert = "{cert}", key = "{key}" }}\n'
-        self.config_text = (
-            f"workers = {self.workers}\n\n"
-            "[[listener]]\n"
-            f'address = "127.0.0.1:{self.port}"\n{tls}\n'
-            "[[route]]\n"
-            "none = true\n"
-            'cluster = "echo"\n\n'
-            "[[cluster]]\n"
-            'name = "echo"\n'
-            f'endpoints = ["127.0.0.1:{backend_port}"]\n')
+        self.config_text = grelay_config(self.port, backend_port,
+                                         head=f"workers = {self.workers}\n\n", tls=tls)
         config = Path(workdir) / f"{self.name}.toml"
         config.write_text(self.config_text)
         self._launch(self.wrapper + [self.binary, "-c", config], cpus,
@@ -148,15 +153,7 @@ class Embedded(Target):
     def start(self, backend_port, cpus, workdir, nofile):
         self.port = free_port()
         # The listener only names the limits of the relayed streams: the host listens itself.
-        self.config_text = (
-            "[[listener]]\n"
-            f'address = "127.0.0.1:{self.port}"\n\n'
-            "[[route]]\n"
-            "none = true\n"
-            'cluster = "echo"\n\n'
-            "[[cluster]]\n"
-            'name = "echo"\n'
-            f'endpoints = ["127.0.0.1:{backend_port}"]\n')
+        self.config_text = grelay_config(self.port, backend_port)
         config = Path(workdir) / f"{self.name}.toml"
         config.write_text(self.config_text)
         self._launch([self.binary, config, "127.0.0.1", str(self.port)], cpus,

@@ -33,6 +33,23 @@ struct ResponsePull {
   bool trailers = false;
 };
 
+// What an nghttp2 data source read callback returns for |pull|: the byte count (setting EOF
+// and NO_END_STREAM in |data_flags| as |pull| says), NGHTTP2_ERR_DEFERRED to wait, or
+// NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE to reset the stream.
+inline ssize_t data_source_result(const ResponsePull& pull, uint32_t* data_flags) noexcept {
+  switch (pull.kind) {
+    case ResponsePull::Kind::wait:
+      return NGHTTP2_ERR_DEFERRED;
+    case ResponsePull::Kind::cut:
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    case ResponsePull::Kind::data:
+      break;
+  }
+  if (pull.end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (pull.trailers) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  return static_cast<ssize_t>(pull.length);
+}
+
 // The owner of one client stream, whatever protocol the client speaks: it is told what the
 // client sends and pulls the response from it. A Call is the one kind there is.
 class ServerStreamHandler : public ListHook<ServerStreamHandler> {

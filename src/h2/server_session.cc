@@ -25,19 +25,10 @@ ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t lengt
     return NGHTTP2_ERR_DEFERRED;
   }
   const ResponsePull pull = static_cast<ServerStreamHandler*>(source->ptr)->pull_response(length);
-  switch (pull.kind) {
-    case ResponsePull::Kind::wait:
-      return NGHTTP2_ERR_DEFERRED;
-    case ResponsePull::Kind::cut:
-      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    case ResponsePull::Kind::data:
-      break;
-  }
+  const ssize_t n = data_source_result(pull, data_flags);
   // The bytes go out uncopied, through write_body().
-  if (pull.length > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (pull.end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  if (pull.trailers) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  return static_cast<ssize_t>(pull.length);
+  if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  return n;
 }
 
 }  // namespace

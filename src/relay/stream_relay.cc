@@ -114,24 +114,17 @@ struct StreamRelay::Impl final : Downstream, Flushable {
     Entry* entry = self->find(stream_id);
     if (!entry || !entry->call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     const ResponsePull pull = entry->call->pull_response(length);
-    switch (pull.kind) {
-      case ResponsePull::Kind::wait:
-        return NGHTTP2_ERR_DEFERRED;
-      case ResponsePull::Kind::cut:
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-      case ResponsePull::Kind::data:
-        break;
-    }
-    if (pull.length > 0) {
+    const ssize_t n = data_source_result(pull, data_flags);
+    if (n > 0) {
       // The host's session frames the bytes itself: they are copied into its buffer.
       ChunkChain out(self->worker.pool());
       entry->call->write_response_body(out, pull.length);
       size_t at = 0;
       while (!out.empty()) {
         iovec iov[16];
-        const int n = out.peek(iov, 16);
+        const int count = out.peek(iov, 16);
         size_t taken = 0;
-        for (int i = 0; i < n; ++i) {
+        for (int i = 0; i < count; ++i) {
           std::memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
           at += iov[i].iov_len;
           taken += iov[i].iov_len;
@@ -139,9 +132,7 @@ struct StreamRelay::Impl final : Downstream, Flushable {
         out.drain(taken);
       }
     }
-    if (pull.end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (pull.trailers) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    return static_cast<ssize_t>(pull.length);
+    return n;
   }
 
   // Downstream.

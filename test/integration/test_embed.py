@@ -96,12 +96,14 @@ def test_unary_with_metadata_and_trailers(ch):
 
 
 def test_client_streaming(ch):
-  messages = [bytes([i % 256]) * (i * 37 % 5000) for i in range(100)]
-  response, call = support.client_stream(ch).with_call(iter(messages), timeout=GUARD_SECONDS)
-  assert response == b"".join(messages)
-  trailers = metadata_dict(call.trailing_metadata())
-  assert trailers["x-count"] == "100"
-  assert trailers["x-sha256"] == hashlib.sha256(b"".join(messages)).hexdigest()
+  # 40 messages up to 200 KiB: more than the host's 1 MiB stream window in all.
+  messages = [bytes([i]) * (i * 5000) for i in range(40)]
+  response, call = support.client_stream(ch).with_call(
+      iter(messages), metadata=[("x-digest-only", "1")], timeout=GUARD_SECONDS)
+  assert response == b""
+  assert metadata_dict(call.trailing_metadata()) == {
+      "x-count": "40", "x-total-bytes": str(sum(map(len, messages))),
+      "x-sha256": hashlib.sha256(b"".join(messages)).hexdigest(), "x-backend-name": "echo"}
 
 
 def test_server_streaming(ch):

@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "relay_support.h"
+
 namespace {
 
 std::string listeners(int count) {
@@ -14,14 +16,6 @@ std::string listeners(int count) {
   for (int i = 0; i < count; ++i)
     text += "[[listener]]\naddress = \"127.0.0.1:0\"\n\n";
   return text;
-}
-
-// Runs |loop| until |relay| has shut down and released every handle.
-void shut_down(uv_loop_t& loop, grelay::Relay& relay) {
-  bool done = false;
-  relay.shutdown(false, [&done] { done = true; });
-  while (!done)
-    uv_run(&loop, UV_RUN_ONCE);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "grelay/relay.h"
+#include "relay_support.h"
 
 // StreamRelay on a host session fed in memory by an nghttp2 client session: which streams it
 // takes, what it answers on them, and what it refuses to be built on.
@@ -120,80 +121,52 @@ grelay::StreamRelay::Options options(Host& host) {
   return o;
 }
 
-void shut_down(uv_loop_t& loop, grelay::Relay& relay) {
-  bool done = false;
-  relay.shutdown(false, [&done] { done = true; });
-  while (!done)
-    uv_run(&loop, UV_RUN_ONCE);
-}
-
 }  // namespace
 
 TEST_CASE("StreamRelay takes gRPC streams and leaves the others to the host") {
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  {
-    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+  with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
     Host host;
     Client client;
-    {
-      grelay::StreamRelay stream_relay(relay, host.session, options(host));
-      host.relay = &stream_relay;
-      const int32_t web = client.request("/index.html", "text/html");
-      const int32_t unrouted = client.request("/other.Svc/Method", "application/grpc");
-      exchange(client, host);
-      // The host's stream: the relay holds nothing of it and answered nothing.
-      CHECK_FALSE(stream_relay.relays(web));
-      CHECK(client.fields.count(web) == 0);
-      // The relay's: refused at once, as on a listener, with its Trailers-Only answer.
-      REQUIRE(client.fields.count(unrouted) == 1);
-      CHECK(client.fields[unrouted][":status"] == "200");
-      CHECK(client.fields[unrouted]["grpc-status"] == "12");
-      CHECK(client.fields[unrouted]["grpc-message"] == "no route for /other.Svc/Method");
-      CHECK(stream_relay.stream_count() == 0);
-      host.relay = nullptr;
-    }
-    shut_down(loop, relay);
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(&loop) == 0);
+    grelay::StreamRelay stream_relay(relay, host.session, options(host));
+    host.relay = &stream_relay;
+    const int32_t web = client.request("/index.html", "text/html");
+    const int32_t unrouted = client.request("/other.Svc/Method", "application/grpc");
+    exchange(client, host);
+    // The host's stream: the relay holds nothing of it and answered nothing.
+    CHECK_FALSE(stream_relay.relays(web));
+    CHECK(client.fields.count(web) == 0);
+    // The relay's: refused at once, as on a listener, with its Trailers-Only answer.
+    REQUIRE(client.fields.count(unrouted) == 1);
+    CHECK(client.fields[unrouted][":status"] == "200");
+    CHECK(client.fields[unrouted]["grpc-status"] == "12");
+    CHECK(client.fields[unrouted]["grpc-message"] == "no route for /other.Svc/Method");
+    CHECK(stream_relay.stream_count() == 0);
+  });
 }
 
 TEST_CASE("StreamRelay asks the host's want() once a request's headers are complete") {
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  {
-    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+  with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
     Host host;
     Client client;
     std::vector<std::string> asked;
-    {
-      grelay::StreamRelay::Options o = options(host);
-      o.want = [&asked](const grelay::RequestHead& head) {
-        asked.push_back(std::string(head.method) + " " + std::string(head.path) + " " +
-                        std::string(head.authority) + " " + std::string(head.content_type));
-        return false;
-      };
-      grelay::StreamRelay stream_relay(relay, host.session, std::move(o));
-      host.relay = &stream_relay;
-      const int32_t id = client.request("/test.Echo/Unary", "application/grpc");
-      exchange(client, host);
-      CHECK(asked == std::vector<std::string>{"POST /test.Echo/Unary example application/grpc"});
-      CHECK_FALSE(stream_relay.relays(id));
-      CHECK(client.fields.count(id) == 0);
-      host.relay = nullptr;
-    }
-    shut_down(loop, relay);
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(&loop) == 0);
+    grelay::StreamRelay::Options o = options(host);
+    o.want = [&asked](const grelay::RequestHead& head) {
+      asked.push_back(std::string(head.method) + " " + std::string(head.path) + " " +
+                      std::string(head.authority) + " " + std::string(head.content_type));
+      return false;
+    };
+    grelay::StreamRelay stream_relay(relay, host.session, std::move(o));
+    host.relay = &stream_relay;
+    const int32_t id = client.request("/test.Echo/Unary", "application/grpc");
+    exchange(client, host);
+    CHECK(asked == std::vector<std::string>{"POST /test.Echo/Unary example application/grpc"});
+    CHECK_FALSE(stream_relay.relays(id));
+    CHECK(client.fields.count(id) == 0);
+  });
 }
 
-TEST_CASE("StreamRelay refuses a session it cannot serve, and a relay shutting down") {
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  {
-    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+TEST_CASE("StreamRelay refuses a session it cannot serve") {
+  with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
     Host host;
     Client client;
     CHECK_THROWS_AS(grelay::StreamRelay(relay, client.session, options(host)),
@@ -207,14 +180,22 @@ TEST_CASE("StreamRelay refuses a session it cannot serve, and a relay shutting d
     grelay::StreamRelay::Options far = options(host);
     far.listener = 1;
     CHECK_THROWS_AS(grelay::StreamRelay(relay, host.session, std::move(far)), std::out_of_range);
+  });
+}
 
-    // A graceful shutdown completes only once the host's StreamRelays are gone.
+TEST_CASE("A graceful Relay shutdown completes once the host's StreamRelays are gone") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  {
+    grelay::Relay relay(&loop, grelay::parse_config(config_text, "embed.toml"));
+    Host host;
     bool done = false;
     auto stream_relay = std::make_unique<grelay::StreamRelay>(relay, host.session, options(host));
     relay.shutdown(true, [&done] { done = true; });
     for (int i = 0; i < 5; ++i)
       uv_run(&loop, UV_RUN_NOWAIT);
     CHECK_FALSE(done);
+    // Once it has begun, no new one is taken.
     CHECK_THROWS_AS(grelay::StreamRelay(relay, host.session, options(host)), std::runtime_error);
     stream_relay.reset();
     while (!done)
