@@ -156,7 +156,11 @@ bool Connection::start() {
   nghttp2_option_new(&option);
   // The relay gives back the window of the bytes it forwards (StreamRelay requires it).
   nghttp2_option_set_no_auto_window_update(option, 1);
-  const int rv = nghttp2_session_server_new2(&session, cbs, this, option);
+  // The relay checks every request's header block itself, this server's /healthz included;
+  // the requests it answers itself carry no body to check.
+  nghttp2_option_set_no_http_messaging(option, 1);
+  const int rv = nghttp2_session_server_new3(&session, cbs, this, option,
+                                             grelay::StreamRelay::session_allocator(*server.relay));
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) return false;
@@ -217,6 +221,7 @@ void Connection::send() {
   while (unwritten < max_unwritten) {
     auto w = std::make_unique<WriteReq>();
     w->conn = this;
+    w->data.reserve(16 * 1024);
     for (;;) {
       const uint8_t* data;
       const ssize_t n = nghttp2_session_mem_send(session, &data);

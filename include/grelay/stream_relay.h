@@ -36,9 +36,12 @@ struct RequestHead {
 // - created with nghttp2_option_set_no_auto_window_update(): the relay gives back the flow-
 //   control credit of a relayed stream's request body as it forwards the bytes, so that a
 //   backend that reads slowly slows its client down instead of filling the host's memory
-//   (the host consumes its own streams' bytes with nghttp2_session_consume());
-// - with HTTP messaging on (nghttp2's default): the relay checks the request fields too, but
-//   nghttp2 keeps stream states in step with them.
+//   (the host consumes its own streams' bytes with nghttp2_session_consume()).
+// nghttp2's HTTP messaging checks may be on (its default) or off
+// (nghttp2_option_set_no_http_messaging()): the relay checks the header block of every
+// request stream itself (RFC 9113 section 8), those it leaves to the host included, and
+// resets a malformed one before the host is told the block ended. With them off, the body
+// length of the host's own streams (content-length) is the host's to check.
 //
 // Every callback below is meant to be called from the host's callback of the same name, for
 // every stream, and returns true when the stream is (or was) the relay's: the host then does
@@ -80,6 +83,13 @@ class GRELAY_API StreamRelay {
   StreamRelay(const StreamRelay&) = delete;
   StreamRelay& operator=(const StreamRelay&) = delete;
 
+  // The allocator the relay's own sessions use on |relay|'s loop (free lists per size class),
+  // for the host to create its sessions with (nghttp2_session_server_new3()): the relayed
+  // calls hold on to the header fields nghttp2 allocates, and the relay's pool serves them
+  // faster than malloc. Valid while |relay| lives, on its loop's thread only; a session made
+  // with it must be deleted before the Relay.
+  static nghttp2_mem* session_allocator(Relay& relay) noexcept;
+
   // nghttp2 callbacks to forward.
   bool on_begin_headers(const nghttp2_frame* frame) noexcept;
   bool on_header(const nghttp2_frame* frame, nghttp2_rcbuf* name, nghttp2_rcbuf* value) noexcept;
@@ -88,6 +98,9 @@ class GRELAY_API StreamRelay {
   bool on_frame_send(const nghttp2_frame* frame) noexcept;
   bool on_frame_not_send(const nghttp2_frame* frame, int lib_error) noexcept;
   bool on_stream_close(int32_t stream_id, uint32_t error_code) noexcept;
+
+  // on_stream_close() returns true for a stream the relay took (relays() was true), false for
+  // the host's own streams, those the relay reset while their headers arrived included.
 
   // True while the relay answers |stream_id|: from the end of its request headers (when the
   // relay took it) until its close.

@@ -2,7 +2,7 @@
 
 #include <cstring>
 #include <stdexcept>
-#include <unordered_map>
+#include <vector>
 
 #include "core/log.h"
 #include "grelay/relay.h"
@@ -35,6 +35,85 @@ struct StreamRelay::Impl final : Downstream, Flushable {
   struct Entry {
     Call* call;
     State state;
+    // The relay took the stream (it was relayed before it may have been dropped).
+    bool taken;
+  };
+
+  // Streams by id: open addressing with linear probing, the ids spread by a multiplicative
+  // hash so that a client's consecutive ids do not form one long probe run. No allocation per
+  // stream, unlike a node-based map.
+  class StreamTable {
+   public:
+    StreamTable() : slots_(64), shift_(32 - 6) {}
+
+    Entry* find(int32_t id) noexcept {
+      for (size_t i = home(id);; i = next(i)) {
+        if (slots_[i].id == id) return &slots_[i].entry;
+        if (slots_[i].id == 0) return nullptr;
+      }
+    }
+
+    void insert(int32_t id, Entry entry) {
+      if ((count_ + 1) * 2 > slots_.size()) grow();
+      size_t i = home(id);
+      while (slots_[i].id != 0)
+        i = next(i);
+      slots_[i] = Slot{id, entry};
+      ++count_;
+    }
+
+    void erase(int32_t id) noexcept {
+      size_t i = home(id);
+      while (slots_[i].id != id) {
+        if (slots_[i].id == 0) return;
+        i = next(i);
+      }
+      // Backward shift: later entries of the probe run move up, so no tombstone is left.
+      for (size_t j = next(i); slots_[j].id != 0; j = next(j)) {
+        const size_t k = home(slots_[j].id);
+        const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays) continue;
+        slots_[i] = slots_[j];
+        i = j;
+      }
+      slots_[i].id = 0;
+      --count_;
+    }
+
+    size_t size() const noexcept { return count_; }
+
+    template <typename Fn>
+    void for_each(Fn fn) {
+      for (Slot& slot : slots_) {
+        if (slot.id != 0) fn(slot.id, slot.entry);
+      }
+    }
+
+   private:
+    struct Slot {
+      int32_t id = 0;
+      Entry entry{};
+    };
+
+    size_t home(int32_t id) const noexcept {
+      return (static_cast<uint32_t>(id) * 0x9E3779B1u) >> shift_;
+    }
+    size_t next(size_t i) const noexcept { return (i + 1) & (slots_.size() - 1); }
+
+    void grow() {
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      --shift_;
+      count_ = 0;
+      for (const Slot& slot : old) {
+        if (slot.id != 0) insert(slot.id, slot.entry);
+      }
+    }
+
+    std::vector<Slot> slots_;
+    // 32 - log2(slots_.size()): home() keeps the hash's top bits.
+    unsigned shift_;
+    size_t count_ = 0;
   };
 
   Impl(Worker& w, nghttp2_session* s, Options o) : worker(w), session(s), options(std::move(o)) {
@@ -48,15 +127,11 @@ struct StreamRelay::Impl final : Downstream, Flushable {
     session = nullptr;
     while (ServerStreamHandler* handler = handlers.pop_front())
       handler->on_downstream_close(NGHTTP2_CANCEL);
-    streams.clear();
     worker.flush_queue().remove(*this);
     worker.detach(*this);
   }
 
-  Entry* find(int32_t stream_id) noexcept {
-    auto it = streams.find(stream_id);
-    return it == streams.end() ? nullptr : &it->second;
-  }
+  Entry* find(int32_t stream_id) noexcept { return streams.find(stream_id); }
 
   void schedule() noexcept {
     if (session) worker.flush_queue().add(*this);
@@ -105,6 +180,7 @@ struct StreamRelay::Impl final : Downstream, Flushable {
       return;
     }
     entry.state = State::relayed;
+    entry.taken = true;
     entry.call->on_request_headers_end();
   }
 
@@ -186,11 +262,11 @@ struct StreamRelay::Impl final : Downstream, Flushable {
 
   void close_now() noexcept override {
     draining = true;
-    for (auto& [stream_id, entry] : streams) {
-      if (!entry.call) continue;
+    streams.for_each([this](int32_t stream_id, Entry& entry) {
+      if (!entry.call) return;
       reset(stream_id, NGHTTP2_CANCEL);
       drop(entry, NGHTTP2_CANCEL);
-    }
+    });
   }
 
   Worker& worker;
@@ -201,7 +277,7 @@ struct StreamRelay::Impl final : Downstream, Flushable {
   std::shared_ptr<const Config> config;
   PeerIdentity identity;
   bool draining = false;
-  std::unordered_map<int32_t, Entry> streams;
+  StreamTable streams;
   // The Calls of |streams|, to expire or cancel them all.
   IntrusiveList<ServerStreamHandler> handlers;
 };
@@ -233,11 +309,15 @@ StreamRelay::StreamRelay(Relay& relay, nghttp2_session* session, Options options
 
 StreamRelay::~StreamRelay() = default;
 
+nghttp2_mem* StreamRelay::session_allocator(Relay& relay) noexcept {
+  return relay.worker_->mem();
+}
+
 bool StreamRelay::on_begin_headers(const nghttp2_frame* frame) noexcept {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return false;
   if (impl_->draining || !impl_->session) return false;
   Call* call = impl_->worker.new_call(*impl_, frame->hd.stream_id);
-  impl_->streams.emplace(frame->hd.stream_id, Impl::Entry{call, Impl::State::reading});
+  impl_->streams.insert(frame->hd.stream_id, Impl::Entry{call, Impl::State::reading, false});
   impl_->handlers.push_front(*call);
   // Until the headers are complete the host is not told the stream is the relay's: it sees the
   // same fields and may keep them for the streams it will answer itself.
@@ -342,22 +422,21 @@ bool StreamRelay::on_frame_not_send(const nghttp2_frame* frame, int lib_error) n
 }
 
 bool StreamRelay::on_stream_close(int32_t stream_id, uint32_t error_code) noexcept {
-  auto it = impl_->streams.find(stream_id);
-  if (it == impl_->streams.end()) return false;
-  const bool hosts = it->second.state == Impl::State::reading;
-  Call* call = it->second.call;
-  impl_->streams.erase(it);
+  Impl::Entry* entry = impl_->find(stream_id);
+  if (!entry) return false;
+  const bool taken = entry->taken;
+  Call* call = entry->call;
+  impl_->streams.erase(stream_id);
   if (call) {
     impl_->handlers.erase(*call);
     call->on_downstream_close(error_code);
   }
-  // A stream closed before its headers were complete was never the relay's to the host.
-  return !hosts;
+  return taken;
 }
 
 bool StreamRelay::relays(int32_t stream_id) const noexcept {
-  auto it = impl_->streams.find(stream_id);
-  return it != impl_->streams.end() && it->second.state != Impl::State::reading;
+  const Impl::Entry* entry = impl_->find(stream_id);
+  return entry && entry->state == Impl::State::relayed;
 }
 
 size_t StreamRelay::stream_count() const noexcept {

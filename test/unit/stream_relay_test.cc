@@ -144,6 +144,49 @@ TEST_CASE("StreamRelay takes gRPC streams and leaves the others to the host") {
   });
 }
 
+TEST_CASE("StreamRelay keeps many streams apart, open at once and closed in any order") {
+  with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
+    Host host;
+    Client client;
+    grelay::StreamRelay stream_relay(relay, host.session, options(host));
+    host.relay = &stream_relay;
+    // Headers without their end: each stream stays with the relay, reading.
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 90; ++i) {
+      const nghttp2_nv nva[] = {field(":method", "POST"), field(":scheme", "http"),
+                                field(":path", "/other.Svc/M"), field(":authority", "a"),
+                                field("content-type", "application/grpc")};
+      nghttp2_priority_spec none{};
+      ids.push_back(nghttp2_submit_headers(client.session, NGHTTP2_FLAG_NONE, -1, &none, nva, 5,
+                                           nullptr));
+    }
+    exchange(client, host);
+    CHECK(stream_relay.stream_count() == 90);
+    for (int32_t id : ids) {
+      REQUIRE(client.fields.count(id) == 1);
+      CHECK(client.fields[id]["grpc-status"] == "12");
+    }
+    // The client resets every third stream, then the rest end one by one.
+    for (size_t i = 0; i < ids.size(); i += 3)
+      nghttp2_submit_rst_stream(client.session, NGHTTP2_FLAG_NONE, ids[i], NGHTTP2_CANCEL);
+    exchange(client, host);
+    CHECK(stream_relay.stream_count() == 60);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i % 3 == 0) continue;
+      CHECK(stream_relay.relays(ids[i]));
+      nghttp2_data_provider empty{};
+      empty.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t* flags,
+                               nghttp2_data_source*, void*) -> ssize_t {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+      };
+      nghttp2_submit_data(client.session, NGHTTP2_FLAG_END_STREAM, ids[i], &empty);
+    }
+    exchange(client, host);
+    CHECK(stream_relay.stream_count() == 0);
+  });
+}
+
 TEST_CASE("StreamRelay asks the host's want() once a request's headers are complete") {
   with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
     Host host;
