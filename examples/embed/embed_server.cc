@@ -6,8 +6,9 @@
 // CONFIG is a grelay config: its routes and clusters serve the relayed streams, and its first
 // [[listener]] gives their limits (the server listens on ADDRESS:PORT itself; PORT 0 picks a
 // free one). It prints "listening on ADDRESS:PORT" once it accepts. SIGTERM drains: each
-// connection gets GOAWAY, the calls in flight run to their end, and the server exits once the
-// last connection closes. SIGINT stops at once.
+// connection gets GOAWAY, the calls in flight run to their end (for 10 s at most; then the
+// relay ends them with UNAVAILABLE), and the server exits once the last connection closes.
+// SIGINT stops at once.
 
 #include <grelay/config.h>
 #include <grelay/relay.h>
@@ -15,6 +16,7 @@
 #include <nghttp2/nghttp2.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +31,9 @@ namespace {
 // Output held for the socket before the server stops asking nghttp2 for more: with a client
 // that does not read, this and the relay's per-stream windows are all the memory it costs.
 constexpr size_t max_unwritten = 64 * 1024;
+// How long SIGTERM lets calls in flight run, and how long their relay-made ends then get.
+constexpr uint64_t drain_ms = 10000;
+constexpr uint64_t expire_ms = 1000;
 
 struct Server;
 
@@ -56,6 +61,9 @@ struct Server {
   uv_loop_t* loop;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
+  // SIGTERM's drain: first the time calls in flight get, then the time their ends get.
+  uv_timer_t drain_timer;
+  bool expired = false;
   std::unique_ptr<grelay::Relay> relay;
   std::set<Connection*> connections;
   bool stopping = false;
@@ -138,7 +146,9 @@ int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int error, v
 
 int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
   auto* c = static_cast<Connection*>(user);
-  if (!c->relay->on_stream_close(stream_id, error_code)) c->own_health.erase(stream_id);
+  c->relay->on_stream_close(stream_id, error_code);
+  // Whoever answered it: what this server noted while the relay read its headers goes too.
+  c->own_health.erase(stream_id);
   return 0;
 }
 
@@ -171,9 +181,10 @@ bool Connection::start() {
   char name[64] = "";
   if (uv_tcp_getpeername(&tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
     char ip[48] = "";
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
-    uv_ip4_name(in, ip, sizeof(ip));
-    std::snprintf(name, sizeof(name), "%s:%d", ip, ntohs(in->sin_port));
+    uv_ip_name(reinterpret_cast<const sockaddr*>(&peer), ip, sizeof(ip));
+    // The port sits at the same place in sockaddr_in and sockaddr_in6.
+    std::snprintf(name, sizeof(name), "%s:%d", ip,
+                  ntohs(reinterpret_cast<const sockaddr_in*>(&peer)->sin_port));
   }
   options.peer = name;
   options.on_output = [this] { send(); };
@@ -183,11 +194,13 @@ bool Connection::start() {
     std::fprintf(stderr, "embed_server: %s\n", e.what());
     return false;
   }
-  // 100 concurrent streams and a 1 MiB window per stream for the client.
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
+  // 100 concurrent streams and a 1 MiB window per stream for the client, and 16 MiB for the
+  // connection: the relay gives credit back as bytes reach a backend, so a connection window
+  // no larger than one stream's would let one slow upload stall every stream.
+  const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
+                                             {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 2);
+  nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, 16 << 20);
   send();
   return true;
 }
@@ -205,10 +218,8 @@ void on_written(uv_write_t* req, int status) {
   std::unique_ptr<WriteReq> w(reinterpret_cast<WriteReq*>(req));
   Connection* c = w->conn;
   c->unwritten -= w->data.size();
-  if (c->closing) {
-    if (c->unwritten == 0) c->close();
-    return;
-  }
+  // A closed connection's writes end with UV_ECANCELED before its close callback runs.
+  if (c->closing) return;
   if (status < 0) {
     c->close();
     return;
@@ -219,9 +230,7 @@ void on_written(uv_write_t* req, int status) {
 void Connection::send() {
   if (closing) return;
   while (unwritten < max_unwritten) {
-    auto w = std::make_unique<WriteReq>();
-    w->conn = this;
-    w->data.reserve(16 * 1024);
+    std::unique_ptr<WriteReq> w;
     for (;;) {
       const uint8_t* data;
       const ssize_t n = nghttp2_session_mem_send(session, &data);
@@ -230,10 +239,15 @@ void Connection::send() {
         return;
       }
       if (n == 0) break;
+      if (!w) {
+        w = std::make_unique<WriteReq>();
+        w->conn = this;
+        w->data.reserve(16 * 1024);
+      }
       w->data.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
       if (w->data.size() >= 16 * 1024) break;
     }
-    if (w->data.empty()) break;
+    if (!w) break;
     uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
     unwritten += w->data.size();
     WriteReq* req = w.release();
@@ -251,14 +265,11 @@ void Connection::send() {
 }
 
 void Connection::close() {
-  if (!closing) {
-    closing = true;
-    // The relay's streams end first: it refers to the session.
-    relay.reset();
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp)))
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
-  }
-  if (unwritten > 0 || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp))) return;
+  if (closing) return;
+  closing = true;
+  // The relay goes first (it refers to the session), then the session; writes still pending
+  // are cancelled.
+  relay.reset();
   if (session) nghttp2_session_del(session);
   session = nullptr;
   server.connections.erase(this);
@@ -277,7 +288,8 @@ void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     c->close();
     return;
   }
-  if (nread > 0) c->on_read(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
+  if (nread > 0)
+    c->on_read(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
 }
 
 void on_connection(uv_stream_t* listener, int status) {
@@ -299,6 +311,27 @@ void on_connection(uv_stream_t* listener, int status) {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
 }
 
+void close_all(Server& server) {
+  for (Connection* c : std::set<Connection*>(server.connections))
+    c->close();
+}
+
+// SIGTERM's drain time is over: the relay ends its calls with UNAVAILABLE; a second later the
+// connections still open are closed.
+void on_drain_timer(uv_timer_t* timer) {
+  auto* server = static_cast<Server*>(timer->data);
+  if (server->expired) {
+    close_all(*server);
+    return;
+  }
+  server->expired = true;
+  for (Connection* c : std::set<Connection*>(server->connections)) {
+    if (c->relay) c->relay->expire("embed_server: drain time is over");
+    c->send();
+  }
+  uv_timer_start(&server->drain_timer, on_drain_timer, expire_ms, 0);
+}
+
 void on_signal(uv_signal_t* handle, int signum) {
   auto* server = static_cast<Server*>(handle->data);
   const bool drain = signum == SIGTERM;
@@ -310,13 +343,14 @@ void on_signal(uv_signal_t* handle, int signum) {
     server->relay->shutdown(drain, [server] {
       uv_close(reinterpret_cast<uv_handle_t*>(&server->sigint), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&server->sigterm), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&server->drain_timer), nullptr);
     });
   }
+  if (!drain) {
+    close_all(*server);
+    return;
+  }
   for (Connection* c : std::set<Connection*>(server->connections)) {
-    if (!drain) {
-      c->close();
-      continue;
-    }
     // GOAWAY: no new stream; the open ones (the relay's, drained by the shutdown, and the
     // host's) finish, and send() closes the connection once nghttp2 has nothing left to do.
     nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
@@ -324,6 +358,7 @@ void on_signal(uv_signal_t* handle, int signum) {
                           nullptr, 0);
     c->send();
   }
+  uv_timer_start(&server->drain_timer, on_drain_timer, drain_ms, 0);
 }
 
 }  // namespace
@@ -365,7 +400,8 @@ int main(int argc, char** argv) {
 
   uv_signal_init(server.loop, &server.sigint);
   uv_signal_init(server.loop, &server.sigterm);
-  server.sigint.data = server.sigterm.data = &server;
+  uv_timer_init(server.loop, &server.drain_timer);
+  server.sigint.data = server.sigterm.data = server.drain_timer.data = &server;
   uv_signal_start(&server.sigint, on_signal, SIGINT);
   uv_signal_start(&server.sigterm, on_signal, SIGTERM);
   uv_run(server.loop, UV_RUN_DEFAULT);

@@ -48,9 +48,13 @@ struct RequestHead {
 // nothing more with that event. The relay never calls into the host's session from inside
 // one of these calls except to submit frames (nghttp2 allows it) and never throws from them.
 //
+// The host keeps its own state of a stream (fields it noted while the relay read them) until
+// the stream closes, whatever these calls return.
+//
 // Threads and lifetime: use it on the loop of its Relay, the one the host's session runs on.
-// It refers to the Relay and to the session: destroy it before either (destroying it cancels
-// the streams it holds, toward their backends, without touching the session). The Relay's
+// It refers to the Relay and to the session: destroy it before either. Destroying it resets
+// every stream it holds on the session (RST_STREAM(CANCEL), sent at the host's next send) and
+// cancels their backend side; the host forwards no callback to it afterwards. The Relay's
 // shutdown() completes only once every StreamRelay of it is destroyed.
 class GRELAY_API StreamRelay {
  public:
@@ -65,12 +69,16 @@ class GRELAY_API StreamRelay {
     // verified it (routes with client_san match them); empty otherwise.
     std::vector<std::string> client_sans;
     // Chooses, once a request's headers are complete, whether the relay answers it. Unset:
-    // every request whose content-type is application/grpc (or application/grpc+...).
+    // every request whose content-type is application/grpc (or application/grpc+...). A
+    // request whose metadata is over the listener's max_request_metadata is the relay's
+    // whatever want() would say (it ends with RESOURCE_EXHAUSTED).
     std::function<bool(const RequestHead&)> want;
     // The relay put frames on the session outside the host's own callbacks (a backend
     // answered, a deadline passed, credit was given back): the host should call
-    // nghttp2_session_send() (or mem_send and write) soon. Called at most once per loop turn,
-    // from the loop, never from inside an nghttp2 callback. Required.
+    // nghttp2_session_send() (or mem_send and write) soon. Called from the loop, as the loop
+    // prepares to poll or after it polled (so a few times per turn at most), never from inside
+    // an nghttp2 callback; the host may destroy the StreamRelay in it. Required; what it throws
+    // is logged and dropped.
     std::function<void()> on_output;
   };
 
@@ -99,20 +107,22 @@ class GRELAY_API StreamRelay {
   bool on_frame_not_send(const nghttp2_frame* frame, int lib_error) noexcept;
   bool on_stream_close(int32_t stream_id, uint32_t error_code) noexcept;
 
-  // on_stream_close() returns true for a stream the relay took (relays() was true), false for
-  // the host's own streams, those the relay reset while their headers arrived included.
+  // on_stream_close() returns true for a stream the relay took (relays() was true at some
+  // point), false for the host's own streams, those the relay reset while their headers
+  // arrived included.
 
   // True while the relay answers |stream_id|: from the end of its request headers (when the
-  // relay took it) until its close.
+  // relay took it) until it closes or the relay resets it.
   bool relays(int32_t stream_id) const noexcept;
-  // Streams the relay holds now (those whose headers are still arriving included).
+  // Streams the relay keeps an entry for: those whose headers it reads, those it answers, and
+  // those it reset that have not closed yet.
   size_t stream_count() const noexcept;
 
-  // The host drains its connection: the relay takes no new stream (new ones are the host's to
-  // answer or refuse); the streams it holds run to their end.
+  // The host drains its connection: the relay takes no new stream (new ones are the host's
+  // alone, unread and unchecked by the relay); the streams it holds run to their end.
   void drain() noexcept;
-  // The host's drain time is over: every stream the relay holds ends now with UNAVAILABLE,
-  // saying |why|.
+  // The host's drain time is over: every stream the relay answers ends now with UNAVAILABLE,
+  // saying |why|; one whose header block is still arriving is reset with REFUSED_STREAM.
   void expire(const char* why) noexcept;
 
  private:

@@ -207,6 +207,9 @@ inline void Call::start_splice(std::optional<std::chrono::nanoseconds> timeout) 
 
 void Call::on_request_headers_end() noexcept {
   state_.request_headers_end();
+  // Ended already while its header block was still arriving (its connection expired it): the
+  // client has its answer.
+  if (state_.status_decided()) return;
   const AdmissionRequest request = admission_request();
   Admission admission = admit(request, snapshot_->router());
   count_start(admission.route, request.path);

@@ -67,6 +67,11 @@ class Call final : public ServerStreamHandler, public UpstreamHandler, public De
 
   // The request's method, path, authority (or host) and content-type, as far as they came.
   RequestHead request_head() const noexcept;
+  // The request's metadata went over its listener's max_request_metadata: its fields were not
+  // all kept, and the call is refused when its headers end.
+  bool request_metadata_over_limit() const noexcept {
+    return request_header_bytes_ > downstream_->listener().max_request_metadata;
+  }
 
   // Counts the call among its listener's active calls until it ends.
   void count_in(Gauge& listener_calls) noexcept {

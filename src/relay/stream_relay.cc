@@ -47,6 +47,8 @@ struct StreamRelay::Impl final : Downstream, Flushable {
     StreamTable() : slots_(64), shift_(32 - 6) {}
 
     Entry* find(int32_t id) noexcept {
+      // Id 0 (the connection) marks an empty slot.
+      if (id <= 0) return nullptr;
       for (size_t i = home(id);; i = next(i)) {
         if (slots_[i].id == id) return &slots_[i].entry;
         if (slots_[i].id == 0) return nullptr;
@@ -76,7 +78,7 @@ struct StreamRelay::Impl final : Downstream, Flushable {
         slots_[i] = slots_[j];
         i = j;
       }
-      slots_[i].id = 0;
+      slots_[i] = Slot{};
       --count_;
     }
 
@@ -123,10 +125,11 @@ struct StreamRelay::Impl final : Downstream, Flushable {
   }
 
   ~Impl() {
-    // The host's session may be gone already: nothing more is sent on it.
+    // The host's session outlives this (its contract): the streams the relay holds are reset
+    // on it, so that no client waits for an answer and no data source is left referring here.
+    // nghttp2 sends the resets before any DATA, at the host's next send.
+    close_now();
     session = nullptr;
-    while (ServerStreamHandler* handler = handlers.pop_front())
-      handler->on_downstream_close(NGHTTP2_CANCEL);
     worker.flush_queue().remove(*this);
     worker.detach(*this);
   }
@@ -138,7 +141,14 @@ struct StreamRelay::Impl final : Downstream, Flushable {
   }
 
   void flush_now() noexcept override {
-    if (session) options.on_output();
+    if (!session) return;
+    try {
+      options.on_output();
+    } catch (...) {
+      GRELAY_LOG_ERROR(
+          "StreamRelay: the host's on_output threw; frames may wait for its next "
+          "send");
+    }
   }
 
   // Ends the relay's part in a stream: the Call is told (and deletes itself); what the client
@@ -163,11 +173,13 @@ struct StreamRelay::Impl final : Downstream, Flushable {
   }
 
   // The request headers are complete: the relay takes the stream, or gives it to the host.
+  // Metadata over the listener's limit is refused by the relay (RESOURCE_EXHAUSTED) whoever
+  // would have answered: the fields want() would read were not all kept.
   void decide(int32_t stream_id, Entry& entry) noexcept {
     const RequestHead head = entry.call->request_head();
-    bool take = false;
+    bool take = entry.call->request_metadata_over_limit();
     try {
-      take = options.want ? options.want(head) : is_grpc_content_type(head.content_type);
+      if (!take) take = options.want ? options.want(head) : is_grpc_content_type(head.content_type);
     } catch (...) {
       GRELAY_LOG_ERROR("StreamRelay: the host's want() threw; stream %d is left to the host",
                        stream_id);
@@ -253,18 +265,24 @@ struct StreamRelay::Impl final : Downstream, Flushable {
 
   void expire(const char* why) noexcept override {
     draining = true;
-    for (ServerStreamHandler* h = handlers.front(); h;) {
-      ServerStreamHandler* next = IntrusiveList<ServerStreamHandler>::next(*h);
-      h->on_expire(why);
-      h = next;
-    }
+    streams.for_each([this, why](int32_t stream_id, Entry& entry) {
+      if (!entry.call) return;
+      if (entry.state == State::relayed) {
+        entry.call->on_expire(why);
+        return;
+      }
+      // Its header block is still arriving: neither the relay's nor the host's yet. The client
+      // may send it again elsewhere.
+      reset(stream_id, NGHTTP2_REFUSED_STREAM);
+      drop(entry, NGHTTP2_REFUSED_STREAM);
+    });
   }
 
   void close_now() noexcept override {
     draining = true;
     streams.for_each([this](int32_t stream_id, Entry& entry) {
       if (!entry.call) return;
-      reset(stream_id, NGHTTP2_CANCEL);
+      if (session) reset(stream_id, NGHTTP2_CANCEL);
       drop(entry, NGHTTP2_CANCEL);
     });
   }
@@ -413,8 +431,8 @@ bool StreamRelay::on_frame_not_send(const nghttp2_frame* frame, int lib_error) n
   Impl::Entry* entry = impl_->find(frame->hd.stream_id);
   if (!entry || entry->state == Impl::State::reading) return false;
   if (entry->call) {
-    GRELAY_LOG_DEBUG("stream %d: response headers not sent (%s); resetting it",
-                     frame->hd.stream_id, nghttp2_strerror(lib_error));
+    GRELAY_LOG_DEBUG("stream %d: response headers not sent (%s); resetting it", frame->hd.stream_id,
+                     nghttp2_strerror(lib_error));
     entry->call->on_response_not_sent(lib_error);
   }
   if (impl_->session) impl_->reset(frame->hd.stream_id, NGHTTP2_INTERNAL_ERROR);

@@ -39,23 +39,23 @@ struct Host {
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_on_begin_headers_callback(
         cbs, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
-          static_cast<Host*>(u)->relay->on_begin_headers(f);
+          if (auto* r = static_cast<Host*>(u)->relay) r->on_begin_headers(f);
           return 0;
         });
     nghttp2_session_callbacks_set_on_header_callback2(
         cbs, [](nghttp2_session*, const nghttp2_frame* f, nghttp2_rcbuf* n, nghttp2_rcbuf* v,
                 uint8_t, void* u) {
-          static_cast<Host*>(u)->relay->on_header(f, n, v);
+          if (auto* r = static_cast<Host*>(u)->relay) r->on_header(f, n, v);
           return 0;
         });
     nghttp2_session_callbacks_set_on_frame_recv_callback(
         cbs, [](nghttp2_session*, const nghttp2_frame* f, void* u) {
-          static_cast<Host*>(u)->relay->on_frame_recv(f);
+          if (auto* r = static_cast<Host*>(u)->relay) r->on_frame_recv(f);
           return 0;
         });
     nghttp2_session_callbacks_set_on_stream_close_callback(
         cbs, [](nghttp2_session*, int32_t id, uint32_t code, void* u) {
-          static_cast<Host*>(u)->relay->on_stream_close(id, code);
+          if (auto* r = static_cast<Host*>(u)->relay) r->on_stream_close(id, code);
           return 0;
         });
     nghttp2_option* option;
@@ -73,6 +73,8 @@ struct Host {
 struct Client {
   nghttp2_session* session = nullptr;
   std::map<int32_t, std::map<std::string, std::string>> fields;
+  // The error code each stream closed with.
+  std::map<int32_t, uint32_t> closed;
 
   Client() {
     nghttp2_session_callbacks* cbs;
@@ -84,17 +86,26 @@ struct Client {
               std::string((const char*)v, vlen);
           return 0;
         });
+    nghttp2_session_callbacks_set_on_stream_close_callback(
+        cbs, [](nghttp2_session*, int32_t id, uint32_t code, void* u) {
+          static_cast<Client*>(u)->closed[id] = code;
+          return 0;
+        });
     nghttp2_session_client_new(&session, cbs, this);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
   }
   ~Client() { nghttp2_session_del(session); }
 
-  int32_t request(const char* path, const char* content_type) {
-    const nghttp2_nv nva[] = {field(":method", "POST"), field(":scheme", "http"),
-                              field(":path", path), field(":authority", "example"),
-                              field("content-type", content_type), field("te", "trailers")};
-    return nghttp2_submit_request(session, nullptr, nva, 6, nullptr, nullptr);
+  int32_t request(const char* path, const char* content_type, const char* pad = "") {
+    const nghttp2_nv nva[] = {field(":method", "POST"),
+                              field(":scheme", "http"),
+                              field(":path", path),
+                              field(":authority", "example"),
+                              field("content-type", content_type),
+                              field("te", "trailers"),
+                              field("x-pad", pad)};
+    return nghttp2_submit_request(session, nullptr, nva, 7, nullptr, nullptr);
   }
 };
 
@@ -150,15 +161,15 @@ TEST_CASE("StreamRelay keeps many streams apart, open at once and closed in any 
     Client client;
     grelay::StreamRelay stream_relay(relay, host.session, options(host));
     host.relay = &stream_relay;
-    // Headers without their end: each stream stays with the relay, reading.
+    // Requests without their end (no END_STREAM): each stream stays open, answered.
     std::vector<int32_t> ids;
     for (int i = 0; i < 90; ++i) {
       const nghttp2_nv nva[] = {field(":method", "POST"), field(":scheme", "http"),
                                 field(":path", "/other.Svc/M"), field(":authority", "a"),
                                 field("content-type", "application/grpc")};
       nghttp2_priority_spec none{};
-      ids.push_back(nghttp2_submit_headers(client.session, NGHTTP2_FLAG_NONE, -1, &none, nva, 5,
-                                           nullptr));
+      ids.push_back(
+          nghttp2_submit_headers(client.session, NGHTTP2_FLAG_NONE, -1, &none, nva, 5, nullptr));
     }
     exchange(client, host);
     CHECK(stream_relay.stream_count() == 90);
@@ -206,6 +217,71 @@ TEST_CASE("StreamRelay asks the host's want() once a request's headers are compl
     CHECK_FALSE(stream_relay.relays(id));
     CHECK(client.fields.count(id) == 0);
   });
+}
+
+TEST_CASE("Destroying a StreamRelay resets the streams it answers on the host's session") {
+  with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
+    Host host;
+    Client client;
+    auto stream_relay = std::make_unique<grelay::StreamRelay>(relay, host.session, options(host));
+    host.relay = stream_relay.get();
+    // Routed: it waits for a backend connection (the loop does not run), so it stays open.
+    const int32_t call = client.request("/test.Echo/Unary", "application/grpc");
+    const int32_t own = client.request("/index.html", "text/html");
+    exchange(client, host);
+    REQUIRE(stream_relay->relays(call));
+    CHECK(stream_relay->stream_count() == 1);
+    stream_relay.reset();
+    host.relay = nullptr;
+    exchange(client, host);
+    CHECK(client.closed == std::map<int32_t, uint32_t>{{call, NGHTTP2_CANCEL}});
+    CHECK(client.fields.count(own) == 0);
+  });
+}
+
+TEST_CASE("StreamRelay::expire ends the calls it answers with UNAVAILABLE") {
+  with_relay(config_text, [](uv_loop_t&, grelay::Relay& relay) {
+    Host host;
+    Client client;
+    grelay::StreamRelay stream_relay(relay, host.session, options(host));
+    host.relay = &stream_relay;
+    const int32_t call = client.request("/test.Echo/Unary", "application/grpc");
+    exchange(client, host);
+    REQUIRE(stream_relay.relays(call));
+    stream_relay.expire("host drain time is over");
+    exchange(client, host);
+    CHECK(client.fields[call][":status"] == "200");
+    CHECK(client.fields[call]["grpc-status"] == "14");
+    CHECK(client.fields[call]["grpc-message"] == "host drain time is over");
+    // A new stream is the host's alone now.
+    const int32_t later = client.request("/test.Echo/Unary", "application/grpc");
+    exchange(client, host);
+    CHECK_FALSE(stream_relay.relays(later));
+    CHECK(client.fields.count(later) == 0);
+    host.relay = nullptr;
+  });
+}
+
+TEST_CASE("A request over max_request_metadata is the relay's to refuse, whatever want() says") {
+  with_relay(
+      std::string("[[listener]]\naddress = \"127.0.0.1:0\"\nmax_request_metadata = 1024\n\n") +
+          "[[cluster]]\nname = \"echo\"\nendpoints = [\"127.0.0.1:1\"]\n\n"
+          "[[route]]\nservice = \"test.Echo\"\ncluster = \"echo\"\n",
+      [](uv_loop_t&, grelay::Relay& relay) {
+        Host host;
+        Client client;
+        grelay::StreamRelay::Options o = options(host);
+        o.want = [](const grelay::RequestHead&) { return false; };
+        grelay::StreamRelay stream_relay(relay, host.session, std::move(o));
+        host.relay = &stream_relay;
+        const std::string pad(1100, 'p');
+        const int32_t big = client.request("/index.html", "text/html", pad.c_str());
+        const int32_t small = client.request("/index.html", "text/html");
+        exchange(client, host);
+        CHECK(client.fields[big]["grpc-status"] == "8");
+        CHECK(client.fields.count(small) == 0);
+        host.relay = nullptr;
+      });
 }
 
 TEST_CASE("StreamRelay refuses a session it cannot serve") {
