@@ -22,7 +22,6 @@ struct HostPort {
   // The text as the user wrote it, for messages.
   std::string text;
 
-  bool operator==(const HostPort&) const = default;
   // The same host and port, however they were written.
   bool same_address(const HostPort& other) const noexcept {
     return host == other.host && port == other.port;
@@ -108,7 +107,6 @@ struct RetryConfig {
   // |budget_ratio|; retries stop while at most half of |budget_tokens| is left.
   uint32_t budget_tokens = 10;
   double budget_ratio = 0.1;
-  bool operator==(const RetryConfig&) const = default;
 };
 
 struct RouteConfig {
@@ -144,7 +142,6 @@ struct HealthCheckConfig {
   uint32_t unhealthy_threshold = 2;
   // HealthCheckRequest.service ("" = the whole server).
   std::string service;
-  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 // Passive outlier ejection (`outlier = {...}`).
@@ -156,7 +153,6 @@ struct OutlierConfig {
   std::chrono::milliseconds max_ejection{30000};
   // Most endpoints (percent of the cluster) ejected at once.
   uint32_t max_ejection_percent = 50;
-  bool operator==(const OutlierConfig&) const = default;
 };
 
 // HTTP/2 PING keepalive on backend connections (`keepalive = {...}`).
@@ -167,7 +163,6 @@ struct KeepaliveConfig {
   std::chrono::milliseconds timeout{10000};
   // Ping connections that carry no call too.
   bool without_calls = false;
-  bool operator==(const KeepaliveConfig&) const = default;
 };
 
 // `tls = { ... }` of a [[cluster]]: backends are dialled over TLS with ALPN h2.
@@ -181,7 +176,6 @@ struct ClusterTlsConfig {
   std::string server_name;
   bool verify = true;
   int line = 0;
-  bool operator==(const ClusterTlsConfig&) const = default;
 };
 
 struct ClusterConfig {
@@ -216,15 +210,6 @@ struct ClusterConfig {
   // 1; 1 = no bound). Calls over it fail at once with RESOURCE_EXHAUSTED.
   double max_client_share = 0.25;
   int line = 0;
-
-  // Every field compares, |line| too: use same_settings() to ignore where it was written.
-  bool operator==(const ClusterConfig&) const = default;
-  // True when both would build the same cluster (a reload keeps its backend connections).
-  bool same_settings(const ClusterConfig& other) const {
-    ClusterConfig a = *this;
-    a.line = other.line;
-    return a == other;
-  }
 };
 
 struct AccessLogConfig {
