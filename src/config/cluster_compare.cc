@@ -11,8 +11,12 @@ namespace {
 // below asserts it, so a field added to a struct fails the build here until it is compared
 // (as a defaulted operator== would have compared it).
 struct AnyField {
+  // Only named in unevaluated initializers; defined so that clang does not warn of a function
+  // with internal linkage left undefined.
   template <typename T>
-  operator T() const;
+  operator T() const {
+    return T();
+  }
 };
 
 template <typename T, size_t... I>
