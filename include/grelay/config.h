@@ -9,20 +9,20 @@
 #include <string_view>
 #include <vector>
 
+#include "grelay/export.h"
 #include "grelay/status.h"
 
 namespace grelay {
 
 // A `host:port` as written in the config. |host| is an IP literal (IPv6 without brackets)
 // or a DNS name.
-struct HostPort {
+struct GRELAY_API HostPort {
   std::string host;
   uint16_t port = 0;
 
   // The text as the user wrote it, for messages.
   std::string text;
 
-  bool operator==(const HostPort&) const = default;
   // The same host and port, however they were written.
   bool same_address(const HostPort& other) const noexcept {
     return host == other.host && port == other.port;
@@ -31,13 +31,13 @@ struct HostPort {
 
 enum class LogLevel { debug, info, warn, error };
 
-struct AdminConfig {
+struct GRELAY_API AdminConfig {
   HostPort address;
   int line = 0;
 };
 
 // A certificate chain and its private key (PEM files), with the server names it serves.
-struct TlsCertificate {
+struct GRELAY_API TlsCertificate {
   // SNI names this pair answers ("api.example.com", "*.example.com"); empty for the default.
   std::vector<std::string> names;
   std::string cert;
@@ -48,7 +48,7 @@ struct TlsCertificate {
 enum class ClientCertMode { none, optional, require };
 
 // `tls = { ... }` of a [[listener]]: h2 over TLS, ALPN h2 only.
-struct ListenerTlsConfig {
+struct GRELAY_API ListenerTlsConfig {
   // The first one is served when no name matches the client's SNI (or it sent none).
   std::vector<TlsCertificate> certificates;
   // CA bundle that client certificates must chain to; empty: none are asked for.
@@ -57,7 +57,7 @@ struct ListenerTlsConfig {
   int line = 0;
 };
 
-struct ListenerConfig {
+struct GRELAY_API ListenerConfig {
   HostPort address;
   // SETTINGS_MAX_CONCURRENT_STREAMS announced to clients.
   uint32_t max_concurrent_streams = 1000;
@@ -95,7 +95,7 @@ enum class RouteMatch {
 };
 
 // Retries of a route's calls (gRPC A6 semantics).
-struct RetryConfig {
+struct GRELAY_API RetryConfig {
   // Most attempts per call, the first included (2..10).
   uint32_t attempts = 3;
   std::vector<StatusCode> on{StatusCode::unavailable};
@@ -108,10 +108,9 @@ struct RetryConfig {
   // |budget_ratio|; retries stop while at most half of |budget_tokens| is left.
   uint32_t budget_tokens = 10;
   double budget_ratio = 0.1;
-  bool operator==(const RetryConfig&) const = default;
 };
 
-struct RouteConfig {
+struct GRELAY_API RouteConfig {
   // Optional label of the route in metrics and the access log; unique when set. When empty
   // the label is what the route matches.
   std::string name;
@@ -136,7 +135,7 @@ struct RouteConfig {
 enum class LbPolicy { round_robin, least_request, random, ring_hash };
 
 // Active health checks with grpc.health.v1.Health/Check (`health_check = {...}`).
-struct HealthCheckConfig {
+struct GRELAY_API HealthCheckConfig {
   std::chrono::milliseconds interval{5000};
   std::chrono::milliseconds timeout{1000};
   // Consecutive results that flip an endpoint's state.
@@ -144,11 +143,10 @@ struct HealthCheckConfig {
   uint32_t unhealthy_threshold = 2;
   // HealthCheckRequest.service ("" = the whole server).
   std::string service;
-  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 // Passive outlier ejection (`outlier = {...}`).
-struct OutlierConfig {
+struct GRELAY_API OutlierConfig {
   // Consecutive UNAVAILABLE answers or connect failures that eject an endpoint.
   uint32_t consecutive_failures = 5;
   // The first ejection lasts this long; each further one twice as long, up to the max.
@@ -156,22 +154,20 @@ struct OutlierConfig {
   std::chrono::milliseconds max_ejection{30000};
   // Most endpoints (percent of the cluster) ejected at once.
   uint32_t max_ejection_percent = 50;
-  bool operator==(const OutlierConfig&) const = default;
 };
 
 // HTTP/2 PING keepalive on backend connections (`keepalive = {...}`).
-struct KeepaliveConfig {
+struct GRELAY_API KeepaliveConfig {
   // A PING goes out after this long without a frame from the backend.
   std::chrono::milliseconds interval{30000};
   // A PING unanswered this long closes the connection.
   std::chrono::milliseconds timeout{10000};
   // Ping connections that carry no call too.
   bool without_calls = false;
-  bool operator==(const KeepaliveConfig&) const = default;
 };
 
 // `tls = { ... }` of a [[cluster]]: backends are dialled over TLS with ALPN h2.
-struct ClusterTlsConfig {
+struct GRELAY_API ClusterTlsConfig {
   // CA bundle the backends' chains must lead to; empty: the system's default CAs.
   std::string ca;
   // Client certificate and key presented to the backends (mTLS); both or neither.
@@ -181,10 +177,9 @@ struct ClusterTlsConfig {
   std::string server_name;
   bool verify = true;
   int line = 0;
-  bool operator==(const ClusterTlsConfig&) const = default;
 };
 
-struct ClusterConfig {
+struct GRELAY_API ClusterConfig {
   std::string name;
   std::vector<HostPort> endpoints;
   LbPolicy lb = LbPolicy::round_robin;
@@ -216,18 +211,9 @@ struct ClusterConfig {
   // 1; 1 = no bound). Calls over it fail at once with RESOURCE_EXHAUSTED.
   double max_client_share = 0.25;
   int line = 0;
-
-  // Every field compares, |line| too: use same_settings() to ignore where it was written.
-  bool operator==(const ClusterConfig&) const = default;
-  // True when both would build the same cluster (a reload keeps its backend connections).
-  bool same_settings(const ClusterConfig& other) const {
-    ClusterConfig a = *this;
-    a.line = other.line;
-    return a == other;
-  }
 };
 
-struct AccessLogConfig {
+struct GRELAY_API AccessLogConfig {
   // File the JSON lines are appended to; "-" is standard output.
   std::string path;
   // Fraction of the calls (that pass |only_errors|) logged, 0 to 1.
@@ -243,7 +229,7 @@ enum class AcceptMode {
   handoff,    // one acceptor on the main thread hands connections out round robin
 };
 
-struct Config {
+struct GRELAY_API Config {
   // Path of the file this was loaded from ("" when built in code).
   std::string path;
   // Worker threads; 0 = one per CPU.
@@ -266,7 +252,7 @@ struct Config {
 
 // Thrown by load_config and parse_config. what() is "file:line: message" (line omitted
 // when unknown).
-class ConfigError : public std::runtime_error {
+class GRELAY_API ConfigError : public std::runtime_error {
  public:
   ConfigError(std::string file, int line, const std::string& message);
   const std::string& file() const noexcept { return file_; }
@@ -280,9 +266,10 @@ class ConfigError : public std::runtime_error {
 };
 
 // Reads, parses and validates the TOML file at |path|. Throws ConfigError.
-std::shared_ptr<const Config> load_config(const std::string& path);
+GRELAY_API std::shared_ptr<const Config> load_config(const std::string& path);
 
 // Parses and validates |text| as if read from |path|. Throws ConfigError.
-std::shared_ptr<const Config> parse_config(std::string_view text, const std::string& path);
+GRELAY_API std::shared_ptr<const Config> parse_config(std::string_view text,
+                                                      const std::string& path);
 
 }  // namespace grelay

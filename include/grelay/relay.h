@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "grelay/config.h"
+#include "grelay/export.h"
 
 namespace grelay {
 
@@ -24,7 +25,7 @@ class TlsContexts;
 // libuv writes to sockets with write(2): a host process must ignore SIGPIPE
 // (signal(SIGPIPE, SIG_IGN)), as the grelay binary does, or a peer that hangs up mid-write
 // kills it.
-class Relay {
+class GRELAY_API Relay {
  public:
   // Loads the config's certificates (throws std::runtime_error when one fails), or uses
   // |tls|: the tls_contexts() of a Relay on another loop with the same config, so that every

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "grelay/export.h"
+
 namespace grelay {
 
 // gRPC status codes, as carried in the `grpc-status` trailer.
@@ -27,19 +29,19 @@ enum class StatusCode : int {
 };
 
 // The canonical upper-case name of |code| ("OK", "UNAVAILABLE", ...).
-std::string_view status_name(StatusCode code) noexcept;
+GRELAY_API std::string_view status_name(StatusCode code) noexcept;
 
 // The status a `grpc-status` value |text| names: a decimal number of 0 to 16 and nothing
 // else. Any other value (empty, a sign, spaces, trailing bytes, out of range) is UNKNOWN,
 // as gRPC's clients read it. The relay's only parser of the field.
-StatusCode status_from_grpc_status(std::string_view text) noexcept;
+GRELAY_API StatusCode status_from_grpc_status(std::string_view text) noexcept;
 
 // The status a relay reports for a backend answer that carries HTTP status |http_status|
 // and no `grpc-status` (gRPC's HTTP-to-gRPC status mapping).
-StatusCode status_from_http(int http_status) noexcept;
+GRELAY_API StatusCode status_from_http(int http_status) noexcept;
 
 // The status a relay reports when the backend resets a stream with HTTP/2 error code
 // |h2_error| before sending a status.
-StatusCode status_from_h2_error(uint32_t h2_error) noexcept;
+GRELAY_API StatusCode status_from_h2_error(uint32_t h2_error) noexcept;
 
 }  // namespace grelay

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <system_error>
 
+#include "config/cluster_compare.h"
 #include "config/listener_match.h"
 #include "core/log.h"
 #include "net/tls_layer.h"
@@ -37,7 +38,7 @@ SnapshotRef Worker::make_snapshot(std::shared_ptr<const Config> config,
     ClusterSlot* found = nullptr;
     if (current_.get()) {
       for (ClusterSlot* slot : current_->clusters()) {
-        if (slot->cluster->config().same_settings(config->clusters[i])) found = slot;
+        if (same_settings(slot->cluster->config(), config->clusters[i])) found = slot;
       }
     }
     if (!found) {

@@ -174,12 +174,16 @@ class RelayError(AssertionError):
 
 
 class RelayProcess:
-  """A running grelay. |addresses| are the listeners' real host:port, in log order."""
+  """A running grelay. |addresses| are the listeners' real host:port, in log order.
+  |command|: a program run as `command CONFIG` instead of `grelay -c CONFIG` (one that embeds
+  libgrelay and logs "listening on" the same way)."""
 
-  def __init__(self, config_text, workdir, name="relay", listeners=1, start_timeout=15, env=None):
+  def __init__(self, config_text, workdir, name="relay", listeners=1, start_timeout=15, env=None,
+               command=None):
     os.makedirs(workdir, exist_ok=True)
     # Extra environment variables of the process (e.g. NOTIFY_SOCKET).
     self.env_ = dict(os.environ, **env) if env else None
+    self.command_ = list(command) if command else [grelay_bin(), "-c"]
     self.config_text_ = config_text
     self.config_path = os.path.join(workdir, name + ".toml")
     with open(self.config_path, "w") as f:
@@ -195,7 +199,7 @@ class RelayProcess:
     suffix = "" if self.runs_ == 0 else "-restart%d" % self.runs_
     self.runs_ += 1
     self.log_path = os.path.join(self.workdir_, self.name_ + suffix + ".log")
-    self.proc = subprocess.Popen([grelay_bin(), "-c", self.config_path], stdin=subprocess.DEVNULL,
+    self.proc = subprocess.Popen(self.command_ + [self.config_path], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env_)
     self.pid = self.proc.pid
     self.log = LogPump(self.proc.stdout, copy_path=self.log_path)

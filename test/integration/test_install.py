@@ -1,17 +1,23 @@
 """`meson install`: the binary, the default config under sysconfdir (compiled in as the
 default path), the man page, the systemd unit and the logrotate snippet; the unit passes
 `systemd-analyze verify`, the man page renders without warnings and documents every option,
-and the logrotate snippet rotates a running relay's access log through SIGUSR1."""
+and the logrotate snippet rotates a running relay's access log through SIGUSR1. And the
+library: its headers, libgrelay.so and libgrelay.a and grelay.pc, with which a C++17 program
+builds (`pkg-config --cflags --libs grelay`) and relays a call; the shared library exports
+grelay's API and nothing else."""
 
+import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 
 import pytest
 
+import embed_support
 import support
 
 pytestmark = pytest.mark.relay_only
@@ -48,6 +54,22 @@ def under(dest, path):
   return os.path.join(dest, path.lstrip("/"))
 
 
+def public_headers():
+  """The names of the public headers, from the source tree."""
+  return sorted(os.path.basename(p) for p in glob.glob(os.path.join(support.REPO, "include",
+                                                                     "grelay", "*.h")))
+
+
+def library_files(prefix, opts):
+  """What the library installs under |prefix|: headers, the static and the shared library
+  (libgrelay.so -> libgrelay.so.SOVERSION -> libgrelay.so.VERSION) and grelay.pc."""
+  includedir = os.path.join(prefix, opts["includedir"], "grelay")
+  libdir = os.path.join(prefix, opts["libdir"])
+  return ([os.path.join(includedir, h) for h in public_headers()] +
+          [os.path.join(libdir, name) for name in ("libgrelay.a", "libgrelay.so")] +
+          [os.path.join(libdir, "pkgconfig", "grelay.pc")])
+
+
 def test_install_layout(installed):
   dest, opts, prefix, sysconfdir = installed
   expect = [
@@ -57,14 +79,37 @@ def test_install_layout(installed):
       os.path.join(prefix, "lib", "systemd", "system", "grelay.service"),
       os.path.join(sysconfdir, "logrotate.d", "grelay"),
       os.path.join(prefix, opts["datadir"], "doc", "grelay", "LICENSE"),
-  ]
+  ] + library_files(prefix, opts)
   for path in expect:
     assert os.path.isfile(under(dest, path)), path
   assert os.access(under(dest, expect[0]), os.X_OK)
-  # Nothing else: no test, benchmark or library file is installed.
+  # libgrelay.so links to the soname's file, which links to the versioned library.
+  libdir = under(dest, os.path.join(prefix, opts["libdir"]))
+  soname = os.readlink(os.path.join(libdir, "libgrelay.so"))
+  version = introspect(BUILD, "--projectinfo")["version"]
+  assert os.readlink(os.path.join(libdir, soname)) == "libgrelay.so." + version
+  assert os.path.isfile(os.path.join(libdir, "libgrelay.so." + version))
+  dynamic = subprocess.run(["readelf", "-d", os.path.join(libdir, soname)], check=True,
+                           capture_output=True, text=True).stdout
+  assert "Library soname: [%s]" % soname in dynamic
+  expect += [os.path.join(prefix, opts["libdir"], name)
+             for name in (soname, "libgrelay.so." + version)]
+  # Nothing else: no test, benchmark or internal header is installed.
   files = sorted(os.path.relpath(os.path.join(d, f), dest)
                  for d, _, names in os.walk(dest) for f in names)
   assert files == sorted(p.lstrip("/") for p in expect)
+
+
+def test_binary_links_grelay_and_nghttp2_statically(installed):
+  """The installed binary does not use libgrelay.so, and with static_nghttp2 (the default) no
+  libnghttp2.so either: direct calls on the hot path (bench/README.md)."""
+  dest, opts, prefix, _ = installed
+  dynamic = subprocess.run(["readelf", "-d", under(dest, os.path.join(prefix, opts["bindir"],
+                                                                      "grelay"))],
+                           check=True, capture_output=True, text=True).stdout
+  assert "libgrelay" not in dynamic
+  if opts["static_nghttp2"]:
+    assert "libnghttp2" not in dynamic
 
 
 def test_default_config_path_is_the_installed_one(installed):
@@ -91,14 +136,131 @@ def test_prefix_usr_puts_the_config_in_etc(tmp_path):
   subprocess.run([MESON, "setup", build, support.REPO, "--prefix=/usr", "-Dtests=false",
                   "--wrap-mode=nodownload"], check=True, capture_output=True)
   installed = sorted(introspect(build, "--installed").values())
-  assert installed == ["/etc/grelay/grelay.toml", "/etc/logrotate.d/grelay", "/usr/bin/grelay",
-                       "/usr/lib/systemd/system/grelay.service",
-                       "/usr/share/doc/grelay/LICENSE", "/usr/share/man/man8/grelay.8"]
+  # The versioned names of the shared library, checked in test_install_layout.
+  versioned = [p for p in installed if re.search(r"/libgrelay\.so\.[0-9.]+$", p)]
+  assert len(versioned) == 2
+  opts = options(build)
+  assert installed == sorted(["/etc/grelay/grelay.toml", "/etc/logrotate.d/grelay",
+                              "/usr/bin/grelay", "/usr/lib/systemd/system/grelay.service",
+                              "/usr/share/doc/grelay/LICENSE", "/usr/share/man/man8/grelay.8"] +
+                             library_files("/usr", opts) + versioned)
   with open(os.path.join(build, "src", "app", "app_paths.h")) as f:
     assert '#define GRELAY_DEFAULT_CONFIG "/etc/grelay/grelay.toml"' in f.read()
   with open(os.path.join(build, "deploy", "grelay.service")) as f:
     unit = f.read()
   assert "ExecStart=/usr/bin/grelay -c /etc/grelay/grelay.toml\n" in unit
+
+
+def cpp_compiler(build):
+  """The C++ compiler command of |build|, as meson runs it."""
+  for target in introspect(build, "--targets"):
+    for sources in target["target_sources"]:
+      if sources.get("language") == "cpp" and sources.get("compiler"):
+        return sources["compiler"]
+  return ["c++"]
+
+
+def sanitize_flags(opts):
+  """A program that links a sanitized libgrelay is built with the same sanitizers (their
+  runtime must come first)."""
+  sanitize = opts.get("b_sanitize", "none")
+  if isinstance(sanitize, list):
+    sanitize = ",".join(sanitize)
+  return [] if sanitize in ("none", "") else ["-fsanitize=" + sanitize]
+
+
+@pytest.fixture(scope="module")
+def installed_pkg_config(installed):
+  """pkg-config on the installed grelay.pc, and the installed libdir. The tree is where
+  `meson install --destdir` put it, so PKG_CONFIG_SYSROOT_DIR puts the destdir before the
+  paths grelay.pc names."""
+  dest, opts, prefix, _ = installed
+  libdir = under(dest, os.path.join(prefix, opts["libdir"]))
+  env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"),
+             PKG_CONFIG_SYSROOT_DIR=dest)
+
+  def pkg_config(*args):
+    out = subprocess.run(["pkg-config"] + list(args) + ["grelay"], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return shlex.split(out)
+
+  return pkg_config, libdir
+
+
+def build_relay_one(installed, pkg_config, output, libs):
+  """Builds consumer/relay_one.cc as C++17 with grelay.pc's cflags and |libs|."""
+  opts = installed[1]
+  command = (cpp_compiler(BUILD) + ["-std=c++17", "-Wall", "-Wextra", "-Werror"] +
+             sanitize_flags(opts) + pkg_config("--cflags") +
+             [embed_support.RELAY_ONE_SOURCE, "-o", output] + libs)
+  result = subprocess.run(command, capture_output=True, text=True)
+  assert result.returncode == 0, " ".join(command) + "\n" + result.stderr
+  return subprocess.run(["readelf", "-d", output], check=True, capture_output=True,
+                        text=True).stdout
+
+
+def test_program_built_with_pkg_config_relays_through_libgrelay_so(
+    installed, installed_pkg_config, echo_backend, tmp_path):
+  pkg_config, libdir = installed_pkg_config
+  program = str(tmp_path / "relay_one")
+  dynamic = build_relay_one(installed, pkg_config, program, pkg_config("--libs"))
+  assert re.search(r"NEEDED.*\[libgrelay\.so\.", dynamic), dynamic
+  # The run loads the installed library, not one the system may have.
+  env = {"LD_LIBRARY_PATH": libdir}
+  ldd = subprocess.run(["ldd", program], env=dict(os.environ, **env), check=True,
+                       capture_output=True, text=True).stdout
+  assert re.search(r"libgrelay\.so\.\S+ => %s/" % re.escape(libdir), ldd), ldd
+  embed_support.relay_one_call(program, echo_backend, str(tmp_path), env=env)
+
+
+def test_program_links_libgrelay_a_with_pkg_config_static(installed, installed_pkg_config,
+                                                           echo_backend, tmp_path):
+  """`pkg-config --static --libs grelay`, with -lgrelay turned into -l:libgrelay.a, links the
+  static library: grelay.pc's private requirements are what it needs."""
+  pkg_config, _ = installed_pkg_config
+  libs = ["-l:libgrelay.a" if flag == "-lgrelay" else flag
+          for flag in pkg_config("--static", "--libs")]
+  program = str(tmp_path / "relay_one_static")
+  dynamic = build_relay_one(installed, pkg_config, program, libs)
+  assert "libgrelay" not in dynamic
+  embed_support.relay_one_call(program, echo_backend, str(tmp_path))
+
+
+def public_names():
+  """The names the public headers declare in namespace grelay: classes, structs, functions
+  and variables."""
+  names = set()
+  for path in glob.glob(os.path.join(support.REPO, "include", "grelay", "*.h")):
+    with open(path) as f:
+      text = f.read()
+    names |= set(re.findall(r"^\s*(?:class|struct)\s+(?:GRELAY_API\s+)?(\w+)\b(?!;)", text, re.M))
+    names |= set(re.findall(r"^GRELAY_API\s[^;{]*?\b(\w+)\(", text, re.M))
+    names |= set(re.findall(r"^inline constexpr [^=;]*?\b(\w+)\s*=", text, re.M))
+  return names
+
+
+def test_shared_library_exports_the_api_only(installed):
+  """libgrelay.so's dynamic symbols are the names of the public headers (with their members,
+  typeinfo and vtables): none of nghttp2, libuv, std:: or grelay's internal classes."""
+  dest, opts, prefix, _ = installed
+  library = under(dest, os.path.join(prefix, opts["libdir"], "libgrelay.so"))
+  out = subprocess.run(["nm", "-D", "--defined-only", "--demangle", library], check=True,
+                       capture_output=True, text=True).stdout
+  symbols = [line.split(" ", 2)[2] for line in out.splitlines() if line.count(" ") >= 2]
+  public = public_names()
+  assert {"Relay", "Config", "ConfigError", "parse_config", "load_config"} <= public
+  strays = []
+  for symbol in symbols:
+    name = re.sub(r"^(typeinfo name for|typeinfo for|vtable for|guard variable for|"
+                  r"(non-)?virtual thunk to) ", "", symbol)
+    m = re.match(r"grelay::(\w+)(?:$|::|\(|\[|<)", name)
+    if not m or m.group(1) not in public:
+      strays.append(symbol)
+  assert strays == [], "exported but not grelay's API:\n" + "\n".join(strays[:50])
+  for expected in ["grelay::Relay::listen()", "typeinfo for grelay::ConfigError",
+                   "grelay::status_name(grelay::StatusCode)"]:
+    assert expected in symbols, expected
+  assert any(s.startswith("grelay::parse_config(") for s in symbols)
 
 
 def unit_settings(text):

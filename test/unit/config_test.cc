@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config/cluster_compare.h"
 #include "config/duration.h"
 #include "config/host_port.h"
 #include "config/listener_match.h"
@@ -841,8 +843,32 @@ TEST_CASE("same_settings ignores where a cluster is written") {
                              "connect_timeout = \"1s\""}),
                         "t.toml");
   CHECK(a->clusters[0].line != b->clusters[0].line);
-  CHECK(a->clusters[0].same_settings(b->clusters[0]));
-  CHECK(!a->clusters[0].same_settings(c->clusters[0]));
+  CHECK(grelay::same_settings(a->clusters[0], b->clusters[0]));
+  CHECK(!grelay::same_settings(a->clusters[0], c->clusters[0]));
+}
+
+TEST_CASE("same_settings compares the settings inside a cluster's tables and lists") {
+  auto with = [](std::string_view setting) {
+    return parse_config(doc({listener, listener_address, cluster, cluster_name, setting}), "t.toml")
+        ->clusters[0];
+  };
+  const std::string_view settings[] = {
+      "endpoints = [\"127.0.0.1:50051\"]",
+      "endpoints = [\"127.0.0.1:50051\", \"127.0.0.1:50052\"]",
+      "endpoints = [\"localhost:50051\"]",
+      "endpoints = [\"127.0.0.1:50051\"]\ndns_server = \"127.0.0.1:53\"",
+      "endpoints = [\"127.0.0.1:50051\"]\nhealth_check = { interval = \"1s\" }",
+      "endpoints = [\"127.0.0.1:50051\"]\nhealth_check = { service = \"s\" }",
+      "endpoints = [\"127.0.0.1:50051\"]\noutlier = { consecutive_failures = 3 }",
+      "endpoints = [\"127.0.0.1:50051\"]\nkeepalive = { without_calls = true }",
+  };
+  for (size_t i = 0; i < std::size(settings); ++i) {
+    for (size_t j = 0; j < std::size(settings); ++j) {
+      CAPTURE(settings[i]);
+      CAPTURE(settings[j]);
+      CHECK(grelay::same_settings(with(settings[i]), with(settings[j])) == (i == j));
+    }
+  }
 }
 
 TEST_CASE("reloaded listeners continue the ones at the same address, n-th as n-th") {
