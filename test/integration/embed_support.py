@@ -1,13 +1,22 @@
-"""A program that embeds grelay (consumer/relay_one.cc): built against an installed tree
-(test_install.py) and with grelay as a meson subproject (test_subproject.py), it relays one
-grpcio call to the echo backend."""
+"""Programs that embed grelay. consumer/relay_one.cc, built against an installed tree
+(test_install.py) and with grelay as a meson subproject (test_subproject.py), relays one
+grpcio call to the echo backend. examples/embed's server (EmbedServer) relays the gRPC
+streams of its own nghttp2 sessions through grelay::StreamRelay (test_embed.py, and built
+against an installed tree in test_install.py)."""
 
 import os
+import re
+import subprocess
+
+import pytest
 
 import support
 
 CONSUMER_DIR = os.path.join(support.HERE, "consumer")
 RELAY_ONE_SOURCE = os.path.join(CONSUMER_DIR, "relay_one.cc")
+EMBED_SERVER_SOURCE = os.path.join(support.HERE, "..", "..", "examples", "embed",
+                                   "embed_server.cc")
+LISTENING_RE = re.compile(r"listening on ([0-9.]+):(\d+)")
 
 
 def relay_one_call(program, echo_backend, workdir, env=None):
@@ -28,3 +37,46 @@ def relay_one_call(program, echo_backend, workdir, env=None):
   assert "caught grelay::ConfigError at bad.toml:1" in lines, relay.log.tail()
   assert "stopped" in lines, relay.log.tail()
   return lines
+
+
+def embed_server_bin():
+  path = os.environ.get("EMBED_SERVER_BIN") or os.path.join(
+      os.path.dirname(support.grelay_bin()), "examples", "embed", "embed_server")
+  if not os.path.exists(path):
+    pytest.fail("embed_server not found at %s (set EMBED_SERVER_BIN)" % path)
+  return path
+
+
+class EmbedServer:
+  """A running examples/embed server on |config_text|."""
+
+  def __init__(self, config_text, workdir, binary=None, env=None):
+    os.makedirs(workdir, exist_ok=True)
+    self.config_path = os.path.join(workdir, "embed.toml")
+    with open(self.config_path, "w") as f:
+      f.write(config_text)
+    self.proc = subprocess.Popen([binary or embed_server_bin(), self.config_path, "127.0.0.1",
+                                  "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, **env) if env else None)
+    self.pid = self.proc.pid
+    self.log = support.LogPump(self.proc.stdout,
+                               copy_path=os.path.join(workdir, "embed.log"))
+    hit = self.log.wait_for(
+        lambda lines: next((m for m in map(LISTENING_RE.search, lines) if m), None), 15)
+    if not hit:
+      self.proc.kill()
+      raise AssertionError("embed_server did not start:\n" + self.log.tail())
+    self.address = "%s:%s" % (hit.group(1), hit.group(2))
+
+  def rss_kib(self):
+    with open("/proc/%d/status" % self.pid) as f:
+      for line in f:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % self.pid)
+
+  def stop(self):
+    self.proc.terminate()
+    code = self.proc.wait(timeout=support.STOP_SECONDS)
+    assert code == 0, "embed_server exited with %d:\n%s" % (code, self.log.tail())

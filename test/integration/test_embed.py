@@ -6,63 +6,19 @@ the host's memory bounded."""
 
 import hashlib
 import os
-import re
-import subprocess
 import time
 
 import grpc
 import pytest
 
 import support
+from embed_support import EmbedServer
 from h2_client import H2Client
 from support import GUARD_SECONDS, metadata_dict, pattern_message
 
 pytestmark = pytest.mark.relay_only
 
 RSS_LIMIT_KIB = 64 * 1024
-LISTENING_RE = re.compile(r"listening on ([0-9.]+):(\d+)")
-
-
-def embed_server_bin():
-  path = os.environ.get("EMBED_SERVER_BIN") or os.path.join(
-      os.path.dirname(support.grelay_bin()), "examples", "embed", "embed_server")
-  if not os.path.exists(path):
-    pytest.fail("embed_server not found at %s (set EMBED_SERVER_BIN)" % path)
-  return path
-
-
-class EmbedServer:
-  """A running examples/embed server on |config_text|."""
-
-  def __init__(self, config_text, workdir):
-    os.makedirs(workdir, exist_ok=True)
-    self.config_path = os.path.join(workdir, "embed.toml")
-    with open(self.config_path, "w") as f:
-      f.write(config_text)
-    self.proc = subprocess.Popen([embed_server_bin(), self.config_path, "127.0.0.1", "0"],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT)
-    self.pid = self.proc.pid
-    self.log = support.LogPump(self.proc.stdout,
-                               copy_path=os.path.join(workdir, "embed.log"))
-    hit = self.log.wait_for(
-        lambda lines: next((m for m in map(LISTENING_RE.search, lines) if m), None), 15)
-    if not hit:
-      self.proc.kill()
-      raise AssertionError("embed_server did not start:\n" + self.log.tail())
-    self.address = "%s:%s" % (hit.group(1), hit.group(2))
-
-  def rss_kib(self):
-    with open("/proc/%d/status" % self.pid) as f:
-      for line in f:
-        if line.startswith("VmRSS:"):
-          return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % self.pid)
-
-  def stop(self):
-    self.proc.terminate()
-    code = self.proc.wait(timeout=support.STOP_SECONDS)
-    assert code == 0, "embed_server exited with %d:\n%s" % (code, self.log.tail())
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 
 import embed_support
 import support
+from h2_client import H2Client
 
 pytestmark = pytest.mark.relay_only
 
@@ -187,12 +188,11 @@ def installed_pkg_config(installed):
   return pkg_config, libdir
 
 
-def build_relay_one(installed, pkg_config, output, libs):
-  """Builds consumer/relay_one.cc as C++17 with grelay.pc's cflags and |libs|."""
+def build_relay_one(installed, pkg_config, output, libs, source=embed_support.RELAY_ONE_SOURCE):
+  """Builds |source| (consumer/relay_one.cc) as C++17 with grelay.pc's cflags and |libs|."""
   opts = installed[1]
   command = (cpp_compiler(BUILD) + ["-std=c++17", "-Wall", "-Wextra", "-Werror"] +
-             sanitize_flags(opts) + pkg_config("--cflags") +
-             [embed_support.RELAY_ONE_SOURCE, "-o", output] + libs)
+             sanitize_flags(opts) + pkg_config("--cflags") + [source, "-o", output] + libs)
   result = subprocess.run(command, capture_output=True, text=True)
   assert result.returncode == 0, " ".join(command) + "\n" + result.stderr
   return subprocess.run(["readelf", "-d", output], check=True, capture_output=True,
@@ -224,6 +224,32 @@ def test_program_links_libgrelay_a_with_pkg_config_static(installed, installed_p
   dynamic = build_relay_one(installed, pkg_config, program, libs)
   assert "libgrelay" not in dynamic
   embed_support.relay_one_call(program, echo_backend, str(tmp_path))
+
+
+def test_embedding_host_built_with_pkg_config_relays_its_grpc_streams(
+    installed, installed_pkg_config, echo_backend, tmp_path):
+  """examples/embed (a host's own nghttp2 server handing its gRPC streams to
+  grelay::StreamRelay) builds against the installed tree alone and relays through
+  libgrelay.so, while answering /healthz itself on the same connection."""
+  pkg_config, libdir = installed_pkg_config
+  program = str(tmp_path / "embed_server")
+  dynamic = build_relay_one(installed, pkg_config, program, pkg_config("--libs"),
+                            source=embed_support.EMBED_SERVER_SOURCE)
+  assert re.search(r"NEEDED.*\[libgrelay\.so\.", dynamic), dynamic
+  config = support.render_config([{"service": "test.Echo", "cluster": "echo"}],
+                                 {"echo": [echo_backend.address]})
+  server = embed_support.EmbedServer(config, str(tmp_path), binary=program,
+                                     env={"LD_LIBRARY_PATH": libdir})
+  try:
+    with support.channel(server.address) as ch:
+      assert support.unary(ch)(b"embedded", timeout=support.GUARD_SECONDS) == b"embedded"
+    with H2Client(server.address) as client:
+      health = client.call("/healthz", method="GET", content_type=None, te=None,
+                           timeout=support.GUARD_SECONDS)
+      assert health.header(":status") == "200"
+      assert bytes(health.data) == b"ok\n"
+  finally:
+    server.stop()
 
 
 def public_names():
