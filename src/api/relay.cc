@@ -3,18 +3,46 @@
 #include <cerrno>
 #include <system_error>
 
-#include "config/listener_match.h"
-#include "net/listener.h"
-#include "net/tls_contexts.h"
+#include "admin/metrics.h"
+#include "api/relay_group_impl.h"
+#include "core/log.h"
+#include "grelay/listen.h"
+#include "grelay/relay_group.h"
 #include "relay/worker.h"
 
 namespace grelay {
 
-Relay::Relay(uv_loop_t* loop, std::shared_ptr<const Config> config,
-             std::shared_ptr<TlsContexts> tls) {
-  if (!tls) tls = std::make_shared<TlsContexts>(*config);
-  tls_ = tls;
-  worker_ = std::make_unique<Worker>(loop, std::move(config), std::move(tls));
+struct Relay::State {
+  explicit State(std::shared_ptr<RelayGroup> g, const RelayGroup::Impl& impl)
+      : group(std::move(g)), metrics(impl.process()) {}
+
+  std::shared_ptr<RelayGroup> group;
+  // The group was made for this relay alone: the relay counts its own drains in it.
+  bool own_group = false;
+  bool drain_counted = false;
+  // This relay's counters of every config it served, with the group's process events.
+  Metrics metrics;
+  std::unique_ptr<Worker> worker;
+};
+
+Relay::Relay(uv_loop_t* loop, std::shared_ptr<const Config> config)
+    : Relay(loop, std::make_shared<RelayGroup>(std::move(config))) {
+  state_->own_group = true;
+}
+
+Relay::Relay(uv_loop_t* loop, std::shared_ptr<RelayGroup> group) {
+  RelayGroup::Impl& impl = *group->impl_;
+  state_ = std::make_unique<State>(std::move(group), impl);
+  state_->metrics.set_certificate_source([&impl] { return impl.certificates(); });
+  RelayGroup::Impl::Shared shared = impl.current();
+  auto stats = std::make_shared<WorkerStats>(*shared.config);
+  state_->metrics.add_worker(stats);
+  impl.metrics().add_worker(stats);
+  const LogLevel level = shared.config->log_level;
+  state_->worker =
+      std::make_unique<Worker>(loop, std::move(shared.config), shared.tls, std::move(stats));
+  state_->worker->share_gauges(std::move(shared.gauges));
+  apply_config_log_level(level);
 }
 
 Relay::~Relay() = default;
@@ -23,85 +51,95 @@ namespace {
 
 // Opens listener |index| of |config|. Throws std::system_error.
 int open_listener(const Config& config, size_t index) {
-  const HostPort& address = config.listeners[index].address;
-  sockaddr_storage bound{};
-  int fd = open_listen_socket(address, 1024, bound);
-  if (fd == -EINVAL) {
-    throw std::system_error(EINVAL, std::generic_category(), "listener address " + address.text);
-  }
-  if (fd < 0) throw std::system_error(-fd, std::generic_category(), "listen on " + address.text);
-  return fd;
+  return open_listen_sockets(config.listeners[index].address).front();
 }
 
 }  // namespace
 
 void Relay::listen() {
-  const Config& config = worker_->config();
+  const Config& config = state_->worker->config();
   for (size_t i = 0; i < config.listeners.size(); ++i)
     listen_fd(i, open_listener(config, i));
 }
 
 void Relay::listen_fd(size_t listener_index, int fd) {
-  int rc = worker_->listen(listener_index, fd);
+  Worker& worker = *state_->worker;
+  int rc = worker.listen(listener_index, fd);
   if (rc != 0) {
-    throw std::system_error(-rc, std::generic_category(),
-                            "listener " + worker_->config().listeners[listener_index].address.text);
+    const auto& listeners = worker.config().listeners;
+    throw std::system_error(
+        -rc, std::generic_category(),
+        "listener " + (listener_index < listeners.size() ? listeners[listener_index].address.text
+                                                         : std::to_string(listener_index)));
   }
 }
 
-void Relay::reload(std::shared_ptr<const Config> config) {
+void Relay::reload(std::shared_ptr<const Config> config, NewListeners added) {
+  Worker& worker = *state_->worker;
   // Listener j of the new config continues listener i of the old one when map[i] == j, as the
   // worker matches them; the new config's others are opened after the switch.
-  const std::vector<ptrdiff_t> map = match_listeners(worker_->config(), *config);
+  const std::vector<std::ptrdiff_t> map = match_listeners(worker.config(), *config);
   std::vector<bool> kept(config->listeners.size(), false);
-  for (ptrdiff_t j : map) {
+  for (std::ptrdiff_t j : map) {
     if (j >= 0) kept[static_cast<size_t>(j)] = true;
   }
-  // Loads the new config's certificates first: a file that fails leaves the old config.
-  auto tls = std::make_shared<TlsContexts>(*config, worker_->tls_contexts().get());
-  if (!worker_->reconfigure(config, {}, tls, nullptr)) return;
-  {
-    std::lock_guard<std::mutex> lock(tls_mutex_);
-    tls_ = std::move(tls);
-  }
+  // The group's certificates for the new config, loaded first: a file that fails leaves the
+  // old config.
+  RelayGroup::Impl& group = *state_->group->impl_;
+  RelayGroup::Impl::Shared shared = group.shared_for(config);
+  auto stats = std::make_shared<WorkerStats>(*config);
+  if (!worker.reconfigure(config, std::move(shared.gauges), std::move(shared.tls), stats)) return;
+  state_->metrics.add_worker(stats);
+  group.metrics().add_worker(std::move(stats));
+  apply_config_log_level(config->log_level);
+  if (added != NewListeners::open) return;
   for (size_t j = 0; j < config->listeners.size(); ++j) {
     if (!kept[j]) listen_fd(j, open_listener(*config, j));
   }
 }
 
 int Relay::serve(uv_os_sock_t fd, size_t listener_index) {
-  return worker_->serve(fd, listener_index);
+  return state_->worker->serve(fd, listener_index);
 }
 
 std::vector<std::string> Relay::addresses() const {
-  return worker_->addresses();
+  return state_->worker->addresses();
 }
 
-std::shared_ptr<const WorkerStats> Relay::stats() const {
-  return worker_->shared_stats();
+RelayMetrics Relay::metrics() const {
+  return state_->metrics.totals();
+}
+
+std::string Relay::prometheus_text() const {
+  return state_->metrics.render_prometheus();
+}
+
+RelayLoad Relay::load() const noexcept {
+  const std::shared_ptr<const WorkerLoad> load = state_->worker->load();
+  return {load->accepted.load(std::memory_order_relaxed),
+          load->open_connections.load(std::memory_order_relaxed)};
 }
 
 void Relay::reopen_logs() {
-  if (AccessLog* log = worker_->access_log()) log->request_reopen();
-}
-
-std::shared_ptr<TlsContexts> Relay::tls_contexts() const {
-  return worker_->tls_contexts();
+  if (AccessLog* log = state_->worker->access_log()) log->request_reopen();
 }
 
 bool Relay::reload_certificates() {
-  // Any thread: the contexts are taken under the lock, never through the loop's snapshot,
-  // and the reference keeps them alive while they reload, whatever reload() does meanwhile.
-  std::shared_ptr<TlsContexts> tls;
-  {
-    std::lock_guard<std::mutex> lock(tls_mutex_);
-    tls = tls_;
-  }
-  return tls->reload() == 0;
+  // Any thread: the group hands out the contexts under its lock, never through the loop's
+  // snapshot, and holds a reference while they reload, whatever reload() does meanwhile.
+  return state_->group->reload_certificates();
 }
 
 void Relay::shutdown(bool graceful, std::function<void()> done) {
-  worker_->shutdown(graceful, std::move(done));
+  if (graceful && state_->own_group && !state_->drain_counted) {
+    state_->drain_counted = true;
+    state_->group->count_drain();
+  }
+  state_->worker->shutdown(graceful, std::move(done));
+}
+
+void Relay::expire_calls() noexcept {
+  state_->worker->expire_calls();
 }
 
 }  // namespace grelay
