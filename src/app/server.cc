@@ -153,7 +153,8 @@ int Server::run() {
     return out;
   });
   if (config_->admin) {
-    admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_, config_);
+    admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_,
+                                           [this] { return config_; });
     admin_->set_reload_handler([this] {
       ReloadResult result = reload();
       if (result.ok) return AdminServer::Answer{200, "reloaded\n"};
@@ -365,7 +366,6 @@ Server::ReloadResult Server::apply_reload() {
   older_tls_.push_back(tls_);
   tls_ = std::move(next_tls);
   watch_certificates(*tls_);
-  if (admin_) admin_->set_config(config_);
   ++reloads_;
   metrics_.process().reloads_ok.add();
   GRELAY_LOG_INFO("reloaded %s: %zu listener%s, %zu route%s, %zu cluster%s", config_->path.c_str(),
