@@ -28,6 +28,8 @@ namespace grelay {
 namespace {
 
 std::string format_what(const std::string& file, int line, const std::string& message) {
+  // A config built in code has no file: its messages name the element instead.
+  if (file.empty()) return line > 0 ? "line " + std::to_string(line) + ": " + message : message;
   if (line > 0) return file + ":" + std::to_string(line) + ": " + message;
   return file + ": " + message;
 }
