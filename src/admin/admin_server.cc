@@ -204,7 +204,7 @@ struct AdminServer::Client : ListHook<Client> {
 };
 
 AdminServer::AdminServer(uv_loop_t* loop, const AdminConfig& config, Metrics& metrics,
-                         std::shared_ptr<const Config> running) noexcept
+                         ConfigSource running) noexcept
     : loop_(loop), config_(config), metrics_(metrics), running_(std::move(running)) {}
 
 std::string AdminServer::start() {
@@ -264,7 +264,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view path
     return draining_.load() ? AdminResponse{503, text, "draining\n"}
                             : AdminResponse{200, text, "ready\n"};
   }
-  if (path == "/config") return {200, json, redacted_config_json(*running_)};
+  if (path == "/config") return {200, json, redacted_config_json(*running_())};
   if (path == "/clusters") return {200, json, metrics_.render_clusters()};
   return {404, text, "not found; try /metrics, /healthz, /ready, /config or /clusters\n"};
 }

@@ -29,8 +29,12 @@ namespace grelay {
 // Other paths get 404, other methods 405.
 class AdminServer {
  public:
+  // What /config shows: the config |running| returns at each request (the one in force).
+  using ConfigSource = std::function<std::shared_ptr<const Config>()>;
+
+  // |config| and |metrics| must outlive the server.
   AdminServer(uv_loop_t* loop, const AdminConfig& config, Metrics& metrics,
-              std::shared_ptr<const Config> running) noexcept;
+              ConfigSource running) noexcept;
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -46,8 +50,6 @@ class AdminServer {
   // /ready turns 503 and the health service NOT_SERVING from now on; open Watch calls are
   // told. Loop thread only.
   void set_draining() noexcept;
-  // The config /config shows from now on (after a reload). Loop thread only.
-  void set_config(std::shared_ptr<const Config> running) noexcept { running_ = std::move(running); }
   // Stops listening and closes every admin connection.
   void close() noexcept;
 
@@ -62,7 +64,7 @@ class AdminServer {
   uv_loop_t* loop_;
   const AdminConfig& config_;
   Metrics& metrics_;
-  std::shared_ptr<const Config> running_;
+  ConfigSource running_;
   uv_tcp_t tcp_;
   bool listening_ = false;
   IntrusiveList<Client> clients_;

@@ -286,7 +286,7 @@ std::string Metrics::render_prometheus() const {
 
   {
     ProcessTotals merged;
-    merged.add(process_);
+    merged.add(*process_);
     const std::array<std::pair<std::string, const ProcessTotals&>, 1> entries{{{"", merged}}};
     GRELAY_PROCESS_STATS(GRELAY_FAMILY)
     const auto& family = reloads_family;
@@ -301,6 +301,79 @@ std::string Metrics::render_prometheus() const {
   out +=
       render_certificate_expiry(certificates_ ? certificates_() : std::vector<CertificateExpiry>{});
   out += render_process_metrics(sample_process());
+  return out;
+}
+
+RelayMetrics Metrics::totals() const {
+  static_assert(grpc_status_count == status_code_count);
+  auto workers = snapshot();
+  RelayMetrics out;
+  // Listeners by address and clusters by name, each in the order first seen.
+  auto listener = [&out](const std::string& address) -> ListenerMetrics& {
+    for (ListenerMetrics& l : out.listeners) {
+      if (l.address == address) return l;
+    }
+    out.listeners.push_back({address});
+    return out.listeners.back();
+  };
+  auto cluster = [&out](const std::string& name) -> ClusterMetrics& {
+    for (ClusterMetrics& c : out.clusters) {
+      if (c.name == name) return c;
+    }
+    out.clusters.push_back({name});
+    return out.clusters.back();
+  };
+  for (const auto& worker : workers) {
+    worker->for_each_series([&out](const CallSeries& s) {
+      out.calls_started += s.started.get();
+      const StatusTotals ended = s.finished.get();
+      for (size_t i = 0; i < status_code_count; ++i)
+        out.calls_ended[i] += ended.calls[i];
+      out.request_messages += s.request_messages.get();
+      out.response_messages += s.response_messages.get();
+      out.request_bytes += s.request_bytes.get();
+      out.response_bytes += s.response_bytes.get();
+    });
+    for (const ListenerStats& l : worker->listeners()) {
+      ListenerMetrics& m = listener(l.address);
+      m.connections_accepted += l.connections.get();
+      m.active_connections += l.active_connections.get();
+      m.active_calls += l.active_calls.get();
+      out.client_connections += l.connections.get();
+      out.active_client_connections += l.active_connections.get();
+      out.active_calls += l.active_calls.get();
+    }
+    for (const ClusterStats& c : worker->clusters()) {
+      ClusterMetrics& m = cluster(c.name);
+      m.active_calls += c.active_calls.get();
+      m.active_connections += c.connections.get();
+      m.retries += c.retries.get();
+      for (const EndpointStats& e : c.endpoints) {
+        m.connect_failures += e.connect_failures.get();
+        m.ejections += e.ejections.get();
+      }
+      out.active_backend_connections += c.connections.get();
+      out.retries += c.retries.get();
+    }
+  }
+  for (const ClusterMetrics& c : out.clusters)
+    out.backend_connect_failures += c.connect_failures;
+  for (size_t i = 1; i < error_reason_count; ++i) {
+    auto reason = static_cast<ErrorReason>(i);
+    uint64_t total = 0;
+    for (const auto& worker : workers)
+      total += worker->errors(reason);
+    out.relay_errors.push_back({std::string(error_reason_name(reason)), total});
+  }
+  for (size_t why = 0; why < peer_error_count; ++why) {
+    const auto reason = static_cast<PeerError>(why);
+    const std::string name(peer_error_name(reason));
+    out.client_errors.push_back({name, peer_error_total(PeerSide::client, reason)});
+    out.backend_errors.push_back({name, peer_error_total(PeerSide::backend, reason)});
+  }
+  out.reloads = process_->reloads_ok.get();
+  out.failed_reloads = process_->reloads_failed.get();
+  out.drains = process_->drains.get();
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "admin/state_metrics.h"
+#include "grelay/metrics.h"
 #include "stats/worker_stats.h"
 
 namespace grelay {
@@ -34,12 +35,17 @@ struct ProcessStats {
 //   process().reloads_ok.add() / reloads_failed  each config reload attempt
 class Metrics {
  public:
+  // |process|: the process-wide events to report, which several registries may share (a
+  // relay's own and its group's); by default, a set of its own.
+  explicit Metrics(std::shared_ptr<ProcessStats> process = std::make_shared<ProcessStats>())
+      : process_(std::move(process)) {}
+
   // Adds the counters of one worker. They stay reported (counters never go back) until
   // clear_workers().
   void add_worker(std::shared_ptr<const WorkerStats> stats);
   // Forgets every worker (before adding the workers of a new generation).
   void clear_workers();
-  ProcessStats& process() noexcept { return process_; }
+  ProcessStats& process() noexcept { return *process_; }
   // What grelay_tls_certificate_expiry_timestamp_seconds reports: called at each scrape, on
   // the admin thread.
   void set_certificate_source(std::function<std::vector<CertificateExpiry>()> source) {
@@ -50,13 +56,15 @@ class Metrics {
   std::string render_prometheus() const;
   // The clusters, their endpoints and what is known of each, as JSON.
   std::string render_clusters() const;
+  // The counters summed (the public view, without route or method labels).
+  RelayMetrics totals() const;
 
  private:
   std::vector<std::shared_ptr<const WorkerStats>> snapshot() const;
 
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<const WorkerStats>> workers_;
-  ProcessStats process_;
+  std::shared_ptr<ProcessStats> process_;
   std::function<std::vector<CertificateExpiry>()> certificates_;
 };
 

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "core/log.h"
+#include "app/log_format.h"
 
 namespace grelay {
 namespace {
@@ -48,8 +48,8 @@ void Acceptor::poll_cb(uv_poll_t* handle, int status, int) noexcept {
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      GRELAY_LOG_WARN("accept failed: %s; pausing accepts for %llu ms", uv_strerror(-errno),
-                      static_cast<unsigned long long>(accept_retry_ms));
+      log_format(LogLevel::warn, "accept failed: %s; pausing accepts for %llu ms",
+                 uv_strerror(-errno), static_cast<unsigned long long>(accept_retry_ms));
       uv_poll_stop(&self->poll_);
       uv_timer_start(&self->retry_, retry_cb, accept_retry_ms, 0);
     }

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/log.h"
+#include "app/log_format.h"
 
 namespace grelay {
 namespace {
@@ -36,8 +36,9 @@ CertWatcher::CertWatcher(uv_loop_t* loop, const std::vector<std::string>& files,
     entry->handle.data = entry.get();
     int rc = uv_fs_event_start(&entry->handle, event_cb, dir.c_str(), 0);
     if (rc != 0) {
-      GRELAY_LOG_WARN("cannot watch %s for certificate changes (%s); send SIGHUP after a change",
-                      dir.c_str(), uv_strerror(rc));
+      log_format(LogLevel::warn,
+                 "cannot watch %s for certificate changes (%s); send SIGHUP after a change",
+                 dir.c_str(), uv_strerror(rc));
     }
     // Watching alone must not keep the process running.
     uv_unref(reinterpret_cast<uv_handle_t*>(&entry->handle));
@@ -61,7 +62,7 @@ void CertWatcher::event_cb(uv_fs_event_t* handle, const char* filename, int, int
 void CertWatcher::timer_cb(uv_timer_t* timer) noexcept {
   auto* self = static_cast<CertWatcher*>(timer->data);
   if (self->closed_) return;
-  GRELAY_LOG_INFO("certificate files changed: reloading them");
+  log_format(LogLevel::info, "certificate files changed: reloading them");
   self->on_change_();
 }
 

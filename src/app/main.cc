@@ -7,8 +7,8 @@
 
 #include "app/app_paths.h"
 #include "app/server.h"
-#include "core/log.h"
 #include "grelay/config.h"
+#include "grelay/log.h"
 #include "grelay/version.h"
 
 namespace {
@@ -70,12 +70,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  grelay::set_log_level(config->log_level);
+  // The config's log_level applies from the start: Server makes the RelayGroup first thing.
   try {
     grelay::Server server(config);
     return server.run();
   } catch (const std::exception& e) {
-    GRELAY_LOG_ERROR("%s", e.what());
+    grelay::log_line(grelay::LogLevel::error, e.what());
     return 1;
   }
 }

@@ -5,12 +5,12 @@
 
 #include <cerrno>
 #include <csignal>
+#include <exception>
 #include <stdexcept>
 #include <system_error>
 
-#include "config/listener_match.h"
-#include "core/log.h"
-#include "net/tls_contexts.h"
+#include "app/log_format.h"
+#include "grelay/listen.h"
 
 namespace grelay {
 namespace {
@@ -45,29 +45,21 @@ Server::ListenerState Server::open_listener(
     std::vector<std::vector<std::pair<size_t, int>>>& worker_fds) {
   const ListenerConfig& listener = config.listeners[index];
   ListenerState state;
-  state.gauge = std::make_shared<ConnectionGauge>();
-  sockaddr_storage addr{};
+  state.open = true;
   size_t sockets = handoff_ ? 1 : worker_count_;
   std::vector<int> fds;
-  for (size_t w = 0; w < sockets; ++w) {
-    // Port 0 lets the kernel pick for the first socket; the other workers' sockets then share
-    // the port it picked.
-    int fd = w == 0 ? open_listen_socket(listener.address, 1024, addr)
-                    : open_listen_socket(reinterpret_cast<sockaddr*>(&addr), 1024);
-    if (fd == -EINVAL && w == 0) {
+  try {
+    // With port 0 the kernel picks one for the first socket, and the others share it.
+    fds = open_listen_sockets(listener.address, sockets);
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::invalid_argument) {
       throw ConfigError(config.path, listener.line,
                         "listener address " + listener.address.text + " is not an IP address");
     }
-    if (fd < 0) {
-      for (int opened : fds)
-        ::close(opened);
-      throw ConfigError(
-          config.path, listener.line,
-          "cannot listen on " + listener.address.text + ": " + std::system_category().message(-fd));
-    }
-    fds.push_back(fd);
+    throw ConfigError(config.path, listener.line,
+                      "cannot listen on " + listener.address.text + ": " + e.code().message());
   }
-  state.bound = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
+  state.bound = bound_address(fds[0]);
   if (handoff_) {
     int err = 0;
     state.acceptor = Acceptor::open(
@@ -93,8 +85,9 @@ void Server::hand_out(int fd, size_t listener_index) noexcept {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
-  // Certificates load first (throws std::runtime_error), before anything listens.
-  tls_ = std::make_shared<TlsContexts>(*config_);
+  // Certificates load first (throws std::runtime_error), before anything listens; the group
+  // applies the config's log_level.
+  group_ = std::make_shared<RelayGroup>(config_);
   // Each worker opens the access log itself; a path that cannot be opened stops the start
   // here, before anything listens.
   if (config_->access_log && config_->access_log->path != "-") {
@@ -119,7 +112,7 @@ int Server::run() {
   try {
     for (size_t i = 0; i < config_->listeners.size(); ++i) {
       listeners_.push_back(open_listener(*config_, i, worker_fds));
-      GRELAY_LOG_INFO("listening on %s", listeners_.back().bound.c_str());
+      log_format(LogLevel::info, "listening on %s", listeners_.back().bound.c_str());
     }
   } catch (...) {
     for (auto& fds : worker_fds) {
@@ -143,25 +136,17 @@ int Server::run() {
   all_stopped_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  // The certificates of the config in force, read at each scrape (admin and reloads share
-  // this loop).
-  metrics_.set_certificate_source([this] {
-    std::vector<CertificateExpiry> out;
-    if (!tls_) return out;
-    for (TlsContexts::Certificate& c : tls_->certificates())
-      out.push_back({std::move(c.kind), std::move(c.name), std::move(c.file), c.not_after});
-    return out;
-  });
   if (config_->admin) {
-    admin_ = std::make_unique<AdminServer>(&loop_, *config_->admin, metrics_, config_);
+    // [admin] is read at the start only: a reload warns that changes wait for a restart.
+    admin_ = std::make_unique<AdminEndpoint>(&loop_, group_, *config_->admin);
     admin_->set_reload_handler([this] {
       ReloadResult result = reload();
-      if (result.ok) return AdminServer::Answer{200, "reloaded\n"};
-      return AdminServer::Answer{result.config_error ? 400 : 500, result.error + "\n"};
+      if (result.ok) return AdminEndpoint::Answer{200, "reloaded\n"};
+      return AdminEndpoint::Answer{result.config_error ? 400 : 500, result.error + "\n"};
     });
-    GRELAY_LOG_INFO("admin endpoint at http://%s/", admin_->start().c_str());
+    log_format(LogLevel::info, "admin endpoint at http://%s/", admin_->start().c_str());
   }
-  watch_certificates(*tls_);
+  watch_certificates();
   if (config_->watch_config) {
     uv_fs_poll_init(&loop_, &config_poll_);
     config_poll_.data = this;
@@ -169,20 +154,11 @@ int Server::run() {
     polling_config_ = true;
   }
 
-  std::vector<std::shared_ptr<ConnectionGauge>> gauges;
-  for (const ListenerState& state : listeners_)
-    gauges.push_back(state.gauge);
   for (size_t w = 0; w < worker_count_; ++w) {
-    auto stats = std::make_shared<WorkerStats>(*config_);
-    metrics_.add_worker(stats);
-    auto worker = std::make_unique<WorkerThread>(w, config_, gauges, tls_, std::move(stats));
-    for (auto& [index, fd] : worker_fds[w]) {
-      int rc = worker->listen(index, fd);
-      if (rc != 0) {
-        throw std::system_error(-rc, std::generic_category(),
-                                "listener " + config_->listeners[index].address.text);
-      }
-    }
+    // Each worker's Relay joins the group: its certificates, listener counts and metrics.
+    auto worker = std::make_unique<WorkerThread>(w, group_);
+    for (auto& [index, fd] : worker_fds[w])
+      worker->listen(index, fd);
     workers_.push_back(std::move(worker));
   }
   for (auto& worker : workers_) {
@@ -192,51 +168,38 @@ int Server::run() {
       uv_async_send(&all_stopped_);
     });
   }
-  GRELAY_LOG_INFO("grelay started with %zu worker%s (accept: %s)", workers_.size(),
-                  workers_.size() == 1 ? "" : "s", handoff_ ? "handoff" : "reuseport");
+  log_format(LogLevel::info, "grelay started with %zu worker%s (accept: %s)", workers_.size(),
+             workers_.size() == 1 ? "" : "s", handoff_ ? "handoff" : "reuseport");
   notifier_.ready();
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& worker : workers_) {
     worker->join();
-    GRELAY_LOG_INFO(
-        "worker %zu accepted %llu connections", worker->id(),
-        static_cast<unsigned long long>(worker->load().accepted.load(std::memory_order_relaxed)));
+    log_format(LogLevel::info, "worker %zu accepted %llu connections", worker->id(),
+               static_cast<unsigned long long>(worker->load().accepted));
   }
-  GRELAY_LOG_INFO("grelay stopped");
+  log_format(LogLevel::info, "grelay stopped");
   return 0;
-}
-
-std::vector<const WorkerLoad*> Server::worker_loads() const {
-  std::vector<const WorkerLoad*> loads;
-  for (const auto& worker : workers_)
-    loads.push_back(&worker->load());
-  return loads;
 }
 
 void Server::reopen_logs() {
   if (!config_->access_log) return;
-  GRELAY_LOG_INFO("reopening the access log %s", config_->access_log->path.c_str());
+  log_format(LogLevel::info, "reopening the access log %s", config_->access_log->path.c_str());
   for (auto& worker : workers_)
     worker->post_reopen_logs();
 }
 
 void Server::reload_certificates() {
-  if (tls_ && !tls_->files().empty()) tls_->reload();
-  std::erase_if(older_tls_, [](const std::weak_ptr<TlsContexts>& weak) {
-    std::shared_ptr<TlsContexts> tls = weak.lock();
-    if (!tls) return true;
-    if (!tls->files().empty()) tls->reload();
-    return false;
-  });
+  // Failures are logged, and each listener or cluster whose files fail keeps what it had.
+  group_->reload_certificates();
 }
 
-void Server::watch_certificates(const TlsContexts& tls) {
+void Server::watch_certificates() {
   if (cert_watcher_) {
     cert_watcher_->close();
     closed_watchers_.push_back(std::move(cert_watcher_));
   }
-  if (std::vector<std::string> files = tls.files(); !files.empty()) {
+  if (std::vector<std::string> files = group_->certificate_files(); !files.empty()) {
     cert_watcher_ = std::make_unique<CertWatcher>(&loop_, files, [this] { reload_certificates(); });
   }
 }
@@ -269,12 +232,14 @@ Server::ReloadResult Server::reload() {
 
 Server::ReloadResult Server::apply_reload() {
   ReloadResult result;
-  auto fail = [this, &result](const std::string& error, bool config_error) {
+  // |counted|: the group counted the failure itself.
+  auto fail = [this, &result](const std::string& error, bool config_error, bool counted = false) {
     ++reload_failures_;
-    metrics_.process().reloads_failed.add();
+    if (!counted) group_->count_failed_reload();
     result.error = error;
     result.config_error = config_error;
-    GRELAY_LOG_ERROR("reload failed, still serving the previous config: %s", error.c_str());
+    log_format(LogLevel::error, "reload failed, still serving the previous config: %s",
+               error.c_str());
     return result;
   };
   if (draining_) return fail(config_->path + ": draining; reload refused", false);
@@ -283,20 +248,6 @@ Server::ReloadResult Server::apply_reload() {
     next = load_config(config_->path);
   } catch (const ConfigError& e) {
     return fail(e.what(), true);
-  }
-  // The new config's certificates load before anything changes.
-  std::shared_ptr<TlsContexts> next_tls;
-  try {
-    next_tls = std::make_shared<TlsContexts>(*next, tls_.get());
-  } catch (const std::exception& e) {
-    return fail(next->path + ": " + e.what(), false);
-  }
-  if (next->workers != config_->workers || next->accept != config_->accept) {
-    GRELAY_LOG_WARN("reload: 'workers' and 'accept' take effect only at a restart");
-  }
-  if (next->admin.has_value() != config_->admin.has_value() ||
-      (next->admin && !next->admin->address.same_address(config_->admin->address))) {
-    GRELAY_LOG_WARN("reload: [admin] changes take effect only at a restart");
   }
 
   // Listeners: those at an address kept stay open (no connection is dropped); new ones
@@ -311,13 +262,8 @@ Server::ReloadResult Server::apply_reload() {
     if (next_listeners[i].acceptor) next_listeners[i].acceptor->set_index(i);
   }
   std::vector<size_t> added;
-  try {
-    for (size_t i = 0; i < next->listeners.size(); ++i) {
-      if (next_listeners[i].gauge) continue;
-      next_listeners[i] = open_listener(*next, i, worker_fds);
-      added.push_back(i);
-    }
-  } catch (const ConfigError& e) {
+  // Closes what was opened for |next| and puts the acceptors kept back as they were.
+  auto undo_listeners = [&] {
     for (auto& fds : worker_fds) {
       for (auto& [index, fd] : fds)
         ::close(fd);
@@ -329,49 +275,61 @@ Server::ReloadResult Server::apply_reload() {
     for (size_t j = 0; j < listeners_.size(); ++j) {
       if (map[j] >= 0 && listeners_[j].acceptor) listeners_[j].acceptor->set_index(j);
     }
+  };
+  try {
+    for (size_t i = 0; i < next->listeners.size(); ++i) {
+      if (next_listeners[i].open) continue;
+      next_listeners[i] = open_listener(*next, i, worker_fds);
+      added.push_back(i);
+    }
+  } catch (const ConfigError& e) {
+    undo_listeners();
     return fail(e.what(), false);
+  }
+  // The new config's certificates load before anything changes; the group counts the
+  // reload, or its failure.
+  try {
+    group_->reload(next);
+  } catch (const std::exception& e) {
+    undo_listeners();
+    return fail(next->path + ": " + e.what(), false, true);
+  }
+  if (next->workers != config_->workers || next->accept != config_->accept) {
+    log_format(LogLevel::warn, "reload: 'workers' and 'accept' take effect only at a restart");
+  }
+  if (next->admin.has_value() != config_->admin.has_value() ||
+      (next->admin && !next->admin->address.same_address(config_->admin->address))) {
+    log_format(LogLevel::warn, "reload: [admin] changes take effect only at a restart");
   }
   for (size_t j = 0; j < listeners_.size(); ++j) {
     if (map[j] < 0) {
       if (listeners_[j].acceptor) listeners_[j].acceptor->close();
-      GRELAY_LOG_INFO("no longer listening on %s", listeners_[j].bound.c_str());
+      log_format(LogLevel::info, "no longer listening on %s", listeners_[j].bound.c_str());
     }
   }
   for (size_t i : added)
-    GRELAY_LOG_INFO("listening on %s", next_listeners[i].bound.c_str());
+    log_format(LogLevel::info, "listening on %s", next_listeners[i].bound.c_str());
 
-  std::vector<std::shared_ptr<ConnectionGauge>> gauges;
-  for (const ListenerState& state : next_listeners)
-    gauges.push_back(state.gauge);
+  // Each worker's Relay takes the group's certificates and listener counts for |next|, and
+  // counts its calls afresh (the old counters stay in the metrics, so none goes back).
   auto countdown = std::make_shared<Countdown>(workers_.size());
-  for (size_t w = 0; w < workers_.size(); ++w) {
-    // Fresh counters for the new routes and clusters; the old ones stay registered, so no
-    // counter ever goes back.
-    auto stats = std::make_shared<WorkerStats>(*next);
-    metrics_.add_worker(stats);
-    workers_[w]->post_config(next, gauges, std::move(worker_fds[w]), countdown, next_tls,
-                             std::move(stats));
-  }
+  for (size_t w = 0; w < workers_.size(); ++w)
+    workers_[w]->post_config(next, std::move(worker_fds[w]), countdown);
   // Workers swap at their next loop turn; waiting for them (well under a millisecond when
   // they are not swamped) makes "reloaded" mean that every new call follows the new config.
   if (!countdown->wait_for(reload_wait)) {
-    GRELAY_LOG_WARN("reload: a worker has not applied the new config yet; it will shortly");
+    log_format(LogLevel::warn,
+               "reload: a worker has not applied the new config yet; it will shortly");
   }
   listeners_ = std::move(next_listeners);
-  set_log_level(next->log_level);
-  // The admin server refers to the first config's [admin]; it lives as long as the Server.
-  if (!initial_config_) initial_config_ = config_;
   config_ = std::move(next);
-  older_tls_.push_back(tls_);
-  tls_ = std::move(next_tls);
-  watch_certificates(*tls_);
-  if (admin_) admin_->set_config(config_);
+  watch_certificates();
   ++reloads_;
-  metrics_.process().reloads_ok.add();
-  GRELAY_LOG_INFO("reloaded %s: %zu listener%s, %zu route%s, %zu cluster%s", config_->path.c_str(),
-                  config_->listeners.size(), config_->listeners.size() == 1 ? "" : "s",
-                  config_->routes.size(), config_->routes.size() == 1 ? "" : "s",
-                  config_->clusters.size(), config_->clusters.size() == 1 ? "" : "s");
+  log_format(LogLevel::info, "reloaded %s: %zu listener%s, %zu route%s, %zu cluster%s",
+             config_->path.c_str(), config_->listeners.size(),
+             config_->listeners.size() == 1 ? "" : "s", config_->routes.size(),
+             config_->routes.size() == 1 ? "" : "s", config_->clusters.size(),
+             config_->clusters.size() == 1 ? "" : "s");
   result.ok = true;
   return result;
 }
@@ -383,7 +341,7 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
     return;
   }
   if (signum == SIGHUP) {
-    GRELAY_LOG_INFO("SIGHUP: reloading %s", self->config_->path.c_str());
+    log_format(LogLevel::info, "SIGHUP: reloading %s", self->config_->path.c_str());
     self->reopen_logs();
     // Certificate files first, for the clusters a config reload keeps as they are.
     self->reload_certificates();
@@ -391,7 +349,7 @@ void Server::signal_cb(uv_signal_t* handle, int signum) noexcept {
     return;
   }
   if (self->draining_) {
-    GRELAY_LOG_INFO("second stop signal: closing every connection now");
+    log_format(LogLevel::info, "second stop signal: closing every connection now");
     self->force_stop();
     return;
   }
@@ -403,19 +361,19 @@ void Server::config_poll_cb(uv_fs_poll_t* handle, int status, const uv_stat_t*,
   auto* self = static_cast<Server*>(handle->data);
   // A file that went away (status < 0) is left alone: the next version of it reloads.
   if (status < 0 || self->draining_) return;
-  GRELAY_LOG_INFO("%s changed: reloading", self->config_->path.c_str());
+  log_format(LogLevel::info, "%s changed: reloading", self->config_->path.c_str());
   self->reload_certificates();
   self->reload();
 }
 
 void Server::start_drain() {
   draining_ = true;
-  metrics_.process().drains.add();
+  group_->count_drain();
   if (admin_) admin_->set_draining();
   uint64_t timeout = static_cast<uint64_t>(config_->drain_timeout.count());
   notifier_.stopping(timeout + expire_grace_ms);
-  GRELAY_LOG_INFO("draining: no new connections; open calls may run for %llu ms",
-                  static_cast<unsigned long long>(timeout));
+  log_format(LogLevel::info, "draining: no new connections; open calls may run for %llu ms",
+             static_cast<unsigned long long>(timeout));
   for (ListenerState& state : listeners_) {
     if (state.acceptor) state.acceptor->close();
     state.acceptor = nullptr;
@@ -434,12 +392,12 @@ void Server::force_stop() {
 void Server::drain_timer_cb(uv_timer_t* handle) noexcept {
   auto* self = static_cast<Server*>(handle->data);
   if (self->expired_) {
-    GRELAY_LOG_WARN("closing the connections still open");
+    log_format(LogLevel::warn, "closing the connections still open");
     self->force_stop();
     return;
   }
   self->expired_ = true;
-  GRELAY_LOG_WARN("drain timeout reached: ending the open calls with UNAVAILABLE");
+  log_format(LogLevel::warn, "drain timeout reached: ending the open calls with UNAVAILABLE");
   for (auto& worker : self->workers_)
     worker->post_stop(WorkerThread::Stop::expire);
   uv_timer_start(&self->drain_timer_, drain_timer_cb, expire_grace_ms, 0);

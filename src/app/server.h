@@ -7,20 +7,20 @@
 #include <string>
 #include <vector>
 
-#include "admin/admin_server.h"
-#include "admin/metrics.h"
 #include "app/acceptor.h"
 #include "app/cert_watcher.h"
 #include "app/service_notifier.h"
 #include "app/worker_thread.h"
+#include "grelay/admin_endpoint.h"
 #include "grelay/config.h"
-#include "net/listener.h"
+#include "grelay/relay_group.h"
 
 namespace grelay {
 
-// The grelay process: worker threads, each with its own loop and Worker; the listening
-// sockets (one SO_REUSEPORT socket per worker, or one acceptor on the main thread handing
-// connections out); signals, reload and drain on the main thread.
+// The grelay process, over the public API: a RelayGroup, and worker threads each running one
+// of its Relays on its own loop; the listening sockets (one SO_REUSEPORT socket per worker,
+// or one acceptor on the main thread handing connections out); the admin endpoint; signals,
+// reload and drain on the main thread.
 class Server {
  public:
   explicit Server(std::shared_ptr<const Config> config);
@@ -45,15 +45,12 @@ class Server {
   // Successful and failed reloads so far (main thread).
   uint64_t reloads() const noexcept { return reloads_; }
   uint64_t reload_failures() const noexcept { return reload_failures_; }
-  // Per-worker counts of connections accepted and open, once run() started the workers.
-  // Main thread; the counters themselves are atomics, valid as long as the Server.
-  std::vector<const WorkerLoad*> worker_loads() const;
 
  private:
   // One listener of the config in force.
   struct ListenerState {
+    bool open = false;
     std::string bound;
-    std::shared_ptr<ConnectionGauge> gauge;
     // Handoff mode: the socket watched on the main loop.
     Acceptor* acceptor = nullptr;
   };
@@ -74,17 +71,17 @@ class Server {
   // Certificates and keys of TLS listeners and clusters, reread (SIGHUP, file changes), for
   // every config still in use.
   void reload_certificates();
-  // Watches the certificate files of |tls| (replacing the watch of an earlier config).
-  void watch_certificates(const TlsContexts& tls);
+  // Watches the certificate files of the config in force (replacing the watch of an earlier
+  // config).
+  void watch_certificates();
   static void signal_cb(uv_signal_t* handle, int signum) noexcept;
   static void config_poll_cb(uv_fs_poll_t* handle, int status, const uv_stat_t* prev,
                              const uv_stat_t* curr) noexcept;
   static void drain_timer_cb(uv_timer_t* handle) noexcept;
 
   std::shared_ptr<const Config> config_;
-  // The config the process started with, once a reload replaced it: the admin server
-  // refers to its [admin] section.
-  std::shared_ptr<const Config> initial_config_;
+  // What the workers' Relays share: certificates, listener counts, metrics.
+  std::shared_ptr<RelayGroup> group_;
   size_t worker_count_ = 1;
   bool handoff_ = false;
   uv_loop_t loop_;
@@ -102,12 +99,7 @@ class Server {
   size_t next_worker_ = 0;
   std::atomic<int> running_workers_{0};
   uv_async_t all_stopped_;
-  Metrics metrics_;
-  std::unique_ptr<AdminServer> admin_;
-  // The TLS contexts of the config in force, shared by every worker; and every earlier one
-  // that clusters kept across reloads may still use.
-  std::shared_ptr<TlsContexts> tls_;
-  std::vector<std::weak_ptr<TlsContexts>> older_tls_;
+  std::unique_ptr<AdminEndpoint> admin_;
   std::unique_ptr<CertWatcher> cert_watcher_;
   // Watchers of earlier configs, closed; freed with the Server.
   std::vector<std::unique_ptr<CertWatcher>> closed_watchers_;

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
-#include "core/log.h"
+#include <exception>
+#include <system_error>
+
+#include "app/log_format.h"
 
 namespace grelay {
 
@@ -16,23 +19,18 @@ bool Countdown::wait_for(std::chrono::milliseconds timeout) {
   return cv_.wait_for(lock, timeout, [this] { return left_ == 0; });
 }
 
-WorkerThread::WorkerThread(size_t id, std::shared_ptr<const Config> config,
-                           std::vector<std::shared_ptr<ConnectionGauge>> gauges,
-                           std::shared_ptr<TlsContexts> tls, std::shared_ptr<WorkerStats> stats)
-    : id_(id) {
+WorkerThread::WorkerThread(size_t id, std::shared_ptr<RelayGroup> group) : id_(id) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &mailbox_async_, mailbox_cb);
   mailbox_async_.data = this;
-  worker_ = std::make_unique<Worker>(&loop_, std::move(config), std::move(tls), std::move(stats));
-  load_ = worker_->load();
-  worker_->share_gauges(std::move(gauges));
+  relay_ = std::make_unique<Relay>(&loop_, std::move(group));
 }
 
 WorkerThread::~WorkerThread() {
   join();
-  if (worker_) {
+  if (relay_) {
     // Never started: release what the loop holds.
-    worker_.reset();
+    relay_.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&mailbox_async_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
@@ -43,7 +41,8 @@ void WorkerThread::start(std::function<void()> on_exit) {
   on_exit_ = std::move(on_exit);
   thread_ = std::thread([this] {
     uv_run(&loop_, UV_RUN_DEFAULT);
-    worker_.reset();
+    final_load_ = relay_->load();
+    relay_.reset();
     uv_loop_close(&loop_);
     std::vector<Message> left;
     {
@@ -61,18 +60,12 @@ void WorkerThread::join() {
 }
 
 void WorkerThread::post_config(std::shared_ptr<const Config> config,
-                               std::vector<std::shared_ptr<ConnectionGauge>> gauges,
                                std::vector<std::pair<size_t, int>> listen_fds,
-                               std::shared_ptr<Countdown> countdown,
-                               std::shared_ptr<TlsContexts> tls,
-                               std::shared_ptr<WorkerStats> stats) {
+                               std::shared_ptr<Countdown> countdown) {
   Message message{Message::Kind::config};
   message.config = std::move(config);
-  message.gauges = std::move(gauges);
   message.fds = std::move(listen_fds);
   message.countdown = std::move(countdown);
-  message.tls = std::move(tls);
-  message.stats = std::move(stats);
   post(std::move(message));
 }
 
@@ -123,49 +116,64 @@ void WorkerThread::mailbox_cb(uv_async_t* handle) noexcept {
     self->handle(message);
 }
 
+void WorkerThread::apply_config(Message& message) noexcept {
+  if (stopping_) {
+    discard(message);
+    return;
+  }
+  // The main thread reloaded the group first: the relay takes its certificates and opens
+  // nothing itself, the sockets of added listeners coming with the message.
+  try {
+    relay_->reload(message.config, NewListeners::from_host);
+  } catch (const std::exception& e) {
+    log_format(LogLevel::error, "worker %zu: cannot apply the new config: %s", id_, e.what());
+    discard(message);
+    return;
+  }
+  for (auto& [index, fd] : message.fds) {
+    try {
+      relay_->listen_fd(index, fd);
+    } catch (const std::system_error& e) {
+      log_format(LogLevel::error, "worker %zu: cannot listen on %s: %s", id_,
+                 message.config->listeners[index].address.text.c_str(), e.code().message().c_str());
+    }
+  }
+  message.fds.clear();
+  if (message.countdown) message.countdown->done();
+}
+
 void WorkerThread::handle(Message& message) noexcept {
   switch (message.kind) {
     case Message::Kind::config:
-      if (!worker_->reconfigure(message.config, std::move(message.gauges), std::move(message.tls),
-                                std::move(message.stats))) {
-        discard(message);
-        break;
-      }
-      for (auto& [index, fd] : message.fds) {
-        int rc = worker_->listen(index, fd);
-        if (rc != 0) {
-          GRELAY_LOG_ERROR("worker %zu: cannot listen on %s: %s", id_,
-                           message.config->listeners[index].address.text.c_str(), uv_strerror(rc));
-        }
-      }
-      message.fds.clear();
-      if (message.countdown) message.countdown->done();
+      apply_config(message);
       break;
     case Message::Kind::connection:
       for (auto& [index, fd] : message.fds) {
         // serve() owns |fd| from here, whatever it returns.
-        int rc = worker_->serve(fd, index);
+        int rc = relay_->serve(fd, index);
         if (rc != 0 && rc != UV_ECONNREFUSED && rc != UV_ECANCELED) {
-          GRELAY_LOG_WARN("worker %zu: cannot serve a connection: %s", id_, uv_strerror(rc));
+          log_format(LogLevel::warn, "worker %zu: cannot serve a connection: %s", id_,
+                     uv_strerror(rc));
         }
       }
       message.fds.clear();
       break;
     case Message::Kind::stop: {
+      stopping_ = true;
       auto done = [this] {
         std::lock_guard<std::mutex> lock(mutex_);
         stopped_ = true;
         uv_close(reinterpret_cast<uv_handle_t*>(&mailbox_async_), nullptr);
       };
       if (message.stop == Stop::expire) {
-        worker_->expire_calls();
+        relay_->expire_calls();
       } else {
-        worker_->shutdown(message.stop == Stop::drain, done);
+        relay_->shutdown(message.stop == Stop::drain, done);
       }
       break;
     }
     case Message::Kind::reopen_logs:
-      if (AccessLog* log = worker_->access_log()) log->request_reopen();
+      relay_->reopen_logs();
       break;
   }
 }

@@ -16,6 +16,7 @@
 #include <toml++/toml.h>
 
 #include "config/config_reader.h"
+#include "config/config_rules.h"
 #include "config/duration.h"
 #include "config/host_port.h"
 #include "config/tls_files.h"
@@ -27,6 +28,8 @@ namespace grelay {
 namespace {
 
 std::string format_what(const std::string& file, int line, const std::string& message) {
+  // A config built in code has no file: its messages name the element instead.
+  if (file.empty()) return line > 0 ? "line " + std::to_string(line) + ": " + message : message;
   if (line > 0) return file + ":" + std::to_string(line) + ": " + message;
   return file + ": " + message;
 }
@@ -224,8 +227,8 @@ void ConfigParser::parse_listener(const toml::table& table) {
   for (const ListenerConfig& other : config_.listeners) {
     if (listener.address.port != 0 && other.address.host == listener.address.host &&
         other.address.port == listener.address.port) {
-      fail(line_of(*address), "duplicate listener address " + quoted(listener.address.text) +
-                                  " (first at line " + std::to_string(other.line) + ")");
+      fail(line_of(*address), duplicate_error("listener address", listener.address.text,
+                                              "at line " + std::to_string(other.line)));
     }
   }
   if (const toml::node* n = table.get("max_concurrent_streams")) {
@@ -304,23 +307,10 @@ void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& rout
     return;
   }
   std::string text = string_of(*found, "[[route]] " + std::string(found_kind));
-  std::string bad = "bad [[route]] " + std::string(found_kind) + " " + quoted(text) + ": ";
-  if (found_kind == "path") {
-    size_t slash = text.find('/', 1);
-    bool ok = text.size() >= 4 && text[0] == '/' && slash != std::string::npos && slash > 1 &&
-              slash + 1 < text.size() && text.find('/', slash + 1) == std::string::npos;
-    if (!ok) fail(line, bad + "must look like /package.Service/Method");
-    route.kind = RouteMatch::path;
-  } else if (found_kind == "service") {
-    if (text.empty()) fail(line, "[[route]] service must not be empty");
-    if (text.find('/') != std::string::npos) {
-      fail(line, bad + "must not contain '/' (write \"package.Service\")");
-    }
-    route.kind = RouteMatch::service;
-  } else {
-    if (text.empty() || text[0] != '/') fail(line, bad + "must start with '/'");
-    route.kind = RouteMatch::prefix;
-  }
+  route.kind = found_kind == "path"      ? RouteMatch::path
+               : found_kind == "service" ? RouteMatch::service
+                                         : RouteMatch::prefix;
+  if (std::string why = route_match_error(route.kind, text); !why.empty()) fail(line, why);
   route.match = std::move(text);
 }
 
@@ -333,33 +323,18 @@ void ConfigParser::parse_route(const toml::table& table) {
   route.line = line_of(table);
   if (const toml::node* n = table.get("name")) {
     route.name = string_of(*n, "[[route]] name");
-    bool ok = !route.name.empty();
-    for (char c : route.name) {
-      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-' || c == '/');
-    }
-    if (!ok) {
-      fail(line_of(*n), "bad [[route]] name " + quoted(route.name) +
-                            ": use only letters, digits, '.', '_', '-' and '/'");
-    }
+    if (std::string why = route_name_error(route.name); !why.empty()) fail(line_of(*n), why);
     for (const RouteConfig& other : config_.routes) {
       if (other.name == route.name) {
-        fail(line_of(*n), "duplicate route name " + quoted(route.name) +
-                              " (first defined at line " + std::to_string(other.line) + ")");
+        fail(line_of(*n), duplicate_error("route name", route.name,
+                                          "defined at line " + std::to_string(other.line)));
       }
     }
   }
   parse_route_match(table, route);
   if (const toml::node* n = table.get("authority")) {
     std::string authority = string_of(*n, "[[route]] authority");
-    bool ok = !authority.empty();
-    for (unsigned char c : authority) {
-      ok = ok && c > ' ' && c != 0x7f && c != '/';
-    }
-    if (!ok) {
-      fail(line_of(*n),
-           "bad [[route]] authority " + quoted(authority) + ": expected host or host:port");
-    }
+    if (std::string why = authority_error(authority); !why.empty()) fail(line_of(*n), why);
     route.authority = std::move(authority);
   }
   const toml::node* cluster = table.get("cluster");
@@ -394,20 +369,12 @@ void ConfigParser::parse_cluster(const toml::table& table) {
   const toml::node* name = table.get("name");
   if (name == nullptr) fail(cluster.line, "[[cluster]] is missing 'name'");
   cluster.name = string_of(*name, "[[cluster]] name");
-  if (cluster.name.empty()) fail(line_of(*name), "[[cluster]] name must not be empty");
   // Names end up in metric labels and log lines; keep them plain.
-  for (char c : cluster.name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      fail(line_of(*name), "bad [[cluster]] name " + quoted(cluster.name) +
-                               ": use only letters, digits, '.', '_' and '-'");
-    }
-  }
+  if (std::string why = cluster_name_error(cluster.name); !why.empty()) fail(line_of(*name), why);
   for (const ClusterConfig& other : config_.clusters) {
     if (other.name == cluster.name) {
-      fail(line_of(*name), "duplicate cluster name " + quoted(cluster.name) +
-                               " (first defined at line " + std::to_string(other.line) + ")");
+      fail(line_of(*name), duplicate_error("cluster name", cluster.name,
+                                           "defined at line " + std::to_string(other.line)));
     }
   }
 
@@ -460,11 +427,8 @@ void ConfigParser::link_routes() {
   for (size_t i = 0; i < config_.routes.size(); ++i) {
     RouteConfig& route = config_.routes[i];
     auto it = std::find(names.begin(), names.end(), route.cluster);
-    if (it == names.end()) {
-      fail(route_cluster_lines_[i],
-           "route names unknown cluster " + quoted(route.cluster) +
-               (names.empty() ? " (no [[cluster]] defined)" : suggestion(route.cluster, names)));
-    }
+    if (it == names.end())
+      fail(route_cluster_lines_[i], unknown_cluster_error(route.cluster, names));
     route.cluster_index = static_cast<size_t>(it - names.begin());
   }
 }

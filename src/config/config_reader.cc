@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "config/config_rules.h"
 #include "config/duration.h"
 
 namespace grelay {
@@ -82,10 +83,7 @@ int64_t ConfigReader::integer_of(const toml::node& node, std::string_view name, 
   const auto* value = node.as_integer();
   if (value == nullptr) fail(line_of(node), std::string(name) + " must be an integer");
   int64_t v = value->get();
-  if (v < min || v > max) {
-    fail(line_of(node), std::string(name) + " must be between " + std::to_string(min) + " and " +
-                            std::to_string(max) + ", got " + std::to_string(v));
-  }
+  if (std::string why = range_error(name, v, min, max); !why.empty()) fail(line_of(node), why);
   return v;
 }
 

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "config/config_rules.h"
+
 namespace grelay {
 
 namespace {
@@ -77,16 +79,13 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text, s
     *error = "must be a whole number of milliseconds";
     return std::nullopt;
   }
-  int64_t ms = whole * per_unit + fraction * per_unit / scale;
-  if (ms == 0) {
-    *error = "must be greater than 0";
+  const std::chrono::milliseconds ms(whole * per_unit + fraction * per_unit / scale);
+  std::string bound = duration_error(too_large ? std::chrono::milliseconds::max() : ms);
+  if (!bound.empty()) {
+    *error = std::move(bound);
     return std::nullopt;
   }
-  if (too_large || ms > max_config_duration.count()) {
-    *error = "must be at most 8760h (365 days)";
-    return std::nullopt;
-  }
-  return std::chrono::milliseconds(ms);
+  return ms;
 }
 
 }  // namespace grelay

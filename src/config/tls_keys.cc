@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/host_port.h"
+#include "config/config_rules.h"
 #include "config/tls_files.h"
 
 namespace grelay {
@@ -56,17 +56,10 @@ ListenerTlsConfig parse_listener_tls(const ConfigReader& r, const toml::node& no
       std::vector<std::string> list = r.strings_of(*names, "[[listener]] tls certs names");
       if (list.empty()) r.fail(line_of(*names), "[[listener]] tls certs names must not be empty");
       for (std::string& name : list) {
-        bool ok = !name.empty() && name.size() <= 253;
-        for (char& c : name) {
+        for (char& c : name)
           c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-          ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                      c == '_' || c == '*');
-        }
-        size_t star = name.rfind('*');
-        ok = ok && (star == std::string::npos || (star == 0 && name.size() > 2 && name[1] == '.'));
-        if (!ok) {
-          r.fail(line_of(*names), "bad [[listener]] tls certs name " + quoted(name) +
-                                      ": expected a DNS name, or *.domain");
+        if (std::string why = certificate_name_error(name); !why.empty()) {
+          r.fail(line_of(*names), why);
         }
       }
       TlsCertificate pair =
@@ -120,14 +113,8 @@ ClusterTlsConfig parse_cluster_tls(const ConfigReader& r, const toml::node& node
   }
   if (const toml::node* n = table->get("server_name")) {
     tls.server_name = r.string_of(*n, "[[cluster]] tls server_name");
-    // Checked as the host of an endpoint would be (IPv6 without brackets).
-    const std::string& name = tls.server_name;
-    std::string probe = name.find(':') != std::string::npos ? "[" + name + "]:1" : name + ":1";
-    std::string error;
-    bool ok = !name.empty() && parse_host_port(probe, HostRule::ip_or_dns, &error).has_value();
-    if (!ok) {
-      r.fail(line_of(*n), "bad [[cluster]] tls server_name " + quoted(tls.server_name) +
-                              ": expected a DNS name or an IP address");
+    if (std::string why = server_name_error(tls.server_name); !why.empty()) {
+      r.fail(line_of(*n), why);
     }
   }
   if (const toml::node* n = table->get("verify")) {

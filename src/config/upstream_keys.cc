@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "config/config_reader.h"
+#include "config/config_rules.h"
 #include "config/duration.h"
 #include "config/host_port.h"
 
@@ -174,10 +175,7 @@ void parse_cluster_upstream_keys(const toml::table& table, const std::string& pa
     std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) {
       return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
     });
-    bool ok = !h.empty() && h[0] != ':';
-    for (unsigned char c : h)
-      ok = ok && c > ' ' && c < 0x7f;
-    if (!ok) r.fail(line_of(*n), "bad [[cluster]] hash_header '" + h + "'");
+    if (std::string why = hash_header_error(h); !why.empty()) r.fail(line_of(*n), why);
   }
   if (const toml::node* n = table.get("dns_server")) {
     std::string text = r.string(*n, "dns_server");

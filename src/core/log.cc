@@ -9,12 +9,23 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <mutex>
 
 namespace grelay {
 
 namespace {
 
-std::atomic<LogLevel> log_level{LogLevel::info};
+std::atomic<LogLevel> level_in_force{LogLevel::info};
+// Set by the host's set_log_level(): configs no longer change the level.
+std::atomic<bool> level_pinned{false};
+
+// The host's sink, if it set one. |has_sink| keeps the lock off the default path; the sink
+// is copied out under the lock and called outside it, so set_log_sink() never waits for a
+// line being written.
+std::mutex sink_mutex;
+std::shared_ptr<const LogSink> sink;
+std::atomic<bool> has_sink{false};
 
 // One line, newline included; longer messages are cut to fit.
 constexpr size_t max_line = 4096;
@@ -48,21 +59,75 @@ size_t format_timestamp(char* out, size_t size) noexcept {
 }  // namespace
 
 void set_log_level(LogLevel level) noexcept {
-  log_level.store(level, std::memory_order_relaxed);
+  level_pinned.store(true, std::memory_order_relaxed);
+  level_in_force.store(level, std::memory_order_relaxed);
+}
+
+void use_config_log_level() noexcept {
+  level_pinned.store(false, std::memory_order_relaxed);
+}
+
+void apply_config_log_level(LogLevel level) noexcept {
+  if (!level_pinned.load(std::memory_order_relaxed)) {
+    level_in_force.store(level, std::memory_order_relaxed);
+  }
+}
+
+LogLevel log_level() noexcept {
+  return level_in_force.load(std::memory_order_relaxed);
 }
 
 bool log_enabled(LogLevel level) noexcept {
-  return level >= log_level.load(std::memory_order_relaxed);
+  return level >= level_in_force.load(std::memory_order_relaxed);
+}
+
+void set_log_sink(LogSink new_sink) {
+  std::shared_ptr<const LogSink> next;
+  if (new_sink) next = std::make_shared<const LogSink>(std::move(new_sink));
+  std::lock_guard<std::mutex> lock(sink_mutex);
+  sink = std::move(next);
+  has_sink.store(sink != nullptr, std::memory_order_release);
 }
 
 namespace {
 
-void write_line(LogLevel level, uint64_t suppressed, const char* fmt, va_list args) noexcept {
-  const int saved_errno = errno;
+// Hands |message| to the host's sink, its control characters replaced. False when there is
+// no sink (the line goes to stderr).
+bool to_sink(LogLevel level, uint64_t suppressed, const char* message, size_t message_len) {
+  if (!has_sink.load(std::memory_order_acquire)) return false;
+  std::shared_ptr<const LogSink> target;
+  {
+    std::lock_guard<std::mutex> lock(sink_mutex);
+    target = sink;
+  }
+  if (!target) return false;
+  char text[max_line + 32];
+  size_t len = 0;
+  for (size_t i = 0; i < message_len && i < max_line; ++i) {
+    const auto c = static_cast<unsigned char>(message[i]);
+    text[len++] = c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
+  }
+  if (suppressed > 0) {
+    const int m = std::snprintf(text + len, sizeof(text) - len, " (%llu suppressed)",
+                                static_cast<unsigned long long>(suppressed));
+    if (m > 0) len = std::min(len + static_cast<size_t>(m), sizeof(text) - 1);
+  }
+  try {
+    (*target)(level, std::string_view(text, len));
+  } catch (...) {
+    // A sink that throws loses its line; the relay goes on.
+  }
+  return true;
+}
 
-  char message[max_line];
-  const int n = std::vsnprintf(message, sizeof(message), fmt, args);
-  const size_t message_len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof(message) - 1);
+// Writes one line for |message| to the sink, or to stderr.
+void deliver(LogLevel level, uint64_t suppressed, const char* message,
+             size_t message_len) noexcept {
+  const int saved_errno = errno;
+  if (to_sink(level, suppressed, message, message_len)) {
+    errno = saved_errno;
+    return;
+  }
 
   char line[max_line];
   // Room for the closing quote, the suppressed count and the newline.
@@ -105,7 +170,21 @@ void write_line(LogLevel level, uint64_t suppressed, const char* fmt, va_list ar
   errno = saved_errno;
 }
 
+void write_line(LogLevel level, uint64_t suppressed, const char* fmt, va_list args) noexcept {
+  const int saved_errno = errno;
+  char message[max_line];
+  const int n = std::vsnprintf(message, sizeof(message), fmt, args);
+  const size_t message_len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof(message) - 1);
+  errno = saved_errno;
+  deliver(level, suppressed, message, message_len);
+}
+
 }  // namespace
+
+void log_line(LogLevel level, std::string_view message) noexcept {
+  if (!log_enabled(level)) return;
+  deliver(level, 0, message.data(), std::min(message.size(), max_line - 1));
+}
 
 void log_message(LogLevel level, const char* fmt, ...) noexcept {
   if (!log_enabled(level)) return;

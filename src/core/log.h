@@ -5,15 +5,18 @@
 #include <cstdint>
 
 #include "grelay/config.h"
+#include "grelay/log.h"
 
 namespace grelay {
 
-// Messages below |level| are dropped. The default is LogLevel::info. Safe to call from any
-// thread at any time.
-void set_log_level(LogLevel level) noexcept;
-bool log_enabled(LogLevel level) noexcept;
+// The level, the sink and log_line() are public (grelay/log.h); this is the relay's own side.
 
-// Writes one line to stderr, as key=value pairs:
+// Applies a config's log_level, unless the host set a level (set_log_level()). Relays and
+// relay groups call it when they are made and at each reload.
+void apply_config_log_level(LogLevel level) noexcept;
+
+// Formats one line and hands it to the sink; without one, writes it to stderr as key=value
+// pairs:
 //   ts=2026-11-21T07:50:00.123Z level=info msg="listening on 127.0.0.1:50050"
 // The time is UTC with milliseconds. In the message, '"' and '\' are escaped with '\' and
 // control characters become '?', so text from the network cannot forge lines or fields.

@@ -7,8 +7,11 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <system_error>
+#include <vector>
 
 #include "grelay/config.h"
+#include "grelay/listen.h"
 
 namespace grelay {
 
@@ -72,6 +75,30 @@ int open_listen_socket(const HostPort& address, int backlog, sockaddr_storage& b
 bool socket_local_address(int fd, sockaddr_storage& out) noexcept {
   socklen_t len = sizeof(out);
   return ::getsockname(fd, reinterpret_cast<sockaddr*>(&out), &len) == 0;
+}
+
+std::vector<int> open_listen_sockets(const HostPort& address, size_t count, int backlog) {
+  std::vector<int> fds;
+  sockaddr_storage bound{};
+  for (size_t i = 0; i < count; ++i) {
+    // Port 0 lets the kernel pick for the first socket; the others then share the port it
+    // picked.
+    int fd = i == 0 ? open_listen_socket(address, backlog, bound)
+                    : open_listen_socket(reinterpret_cast<sockaddr*>(&bound), backlog);
+    if (fd < 0) {
+      for (int opened : fds)
+        ::close(opened);
+      throw std::system_error(-fd, std::generic_category(), "cannot listen on " + address.text);
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+std::string bound_address(int fd) {
+  sockaddr_storage addr{};
+  if (!socket_local_address(fd, addr)) return "";
+  return sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
 }
 
 Listener* Listener::open(uv_loop_t* loop, int fd, AcceptFn on_accept, void* ctx,

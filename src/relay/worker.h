@@ -37,8 +37,8 @@ struct WorkerLoad {
 // them (shutdown() reports when the last is gone).
 class Worker final : public ServerSessionOwner {
  public:
-  // |tls|: the config's TLS contexts (shared by every worker of the config). |stats|: where
-  // the calls of |config| count; nullptr makes new ones.
+  // |tls|: the config's TLS contexts (shared by every worker of the config, through their
+  // Relays' group). |stats|: where the calls of |config| count; nullptr makes new ones.
   Worker(uv_loop_t* loop, std::shared_ptr<const Config> config, std::shared_ptr<TlsContexts> tls,
          std::shared_ptr<WorkerStats> stats = nullptr);
   ~Worker();
@@ -52,8 +52,6 @@ class Worker final : public ServerSessionOwner {
   // The config new connections and calls follow; calls keep the snapshot they started on.
   const Config& config() const noexcept { return current_->config(); }
   const SnapshotRef& snapshot() const noexcept { return current_; }
-  // The counters of the current snapshot (for the admin endpoint, through Relay::stats()).
-  std::shared_ptr<const WorkerStats> shared_stats() const noexcept { return current_->stats_ptr(); }
   const std::shared_ptr<TlsContexts>& tls_contexts() const noexcept { return current_->tls(); }
   std::shared_ptr<const WorkerLoad> load() const noexcept { return load_; }
   ChunkPool& pool() noexcept { return pool_; }

@@ -7,9 +7,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <regex>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "grelay/log.h"
 
 using grelay::LogLevel;
 
@@ -64,6 +69,27 @@ class StderrCapture {
 // Restores the default level when a test ends.
 struct LevelGuard {
   ~LevelGuard() { grelay::set_log_level(LogLevel::info); }
+};
+
+// Sends every line to a sink of its own while alive, as an embedding host would.
+class SinkCapture {
+ public:
+  SinkCapture() {
+    grelay::set_log_sink([this](LogLevel level, std::string_view message) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lines_.emplace_back(level, std::string(message));
+    });
+  }
+  ~SinkCapture() { grelay::set_log_sink(nullptr); }
+
+  std::vector<std::pair<LogLevel, std::string>> lines() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
 };
 
 const std::regex line_format(
@@ -212,4 +238,77 @@ TEST_CASE("repeated warnings from one site are rate-limited with a suppressed co
   CHECK(lines.size() >= grelay::LogRateLimit::default_per_second);
   CHECK(lines.size() <= 2 * grelay::LogRateLimit::default_per_second);
   CHECK(lines[0].substr(timestamp_len) == R"(warn msg="backend down 0")");
+}
+
+TEST_CASE("a host's log sink gets each line at or above the level set, and stderr none") {
+  LevelGuard guard;
+  grelay::set_log_level(LogLevel::warn);
+  StderrCapture capture;
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  {
+    SinkCapture sink;
+    grelay::log_line(LogLevel::info, "dropped");
+    GRELAY_LOG_INFO("dropped %d", 2);
+    grelay::log_line(LogLevel::warn, "kept");
+    GRELAY_LOG_ERROR("relay error %d", 7);
+    // Text from the network cannot forge a line in the host's log either.
+    grelay::log_line(LogLevel::error, "bad path /a\nforged\x1b");
+    lines = sink.lines();
+  }
+  CHECK(capture.lines().empty());
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == std::pair<LogLevel, std::string>(LogLevel::warn, "kept"));
+  CHECK(lines[1] == std::pair<LogLevel, std::string>(LogLevel::error, "relay error 7"));
+  CHECK(lines[2] == std::pair<LogLevel, std::string>(LogLevel::error, "bad path /a?forged?"));
+}
+
+TEST_CASE("a sink hears how many lines a site held back") {
+  SinkCapture sink;
+  grelay::log_message_suppressed(LogLevel::error, 12, "backend %s down", "b1");
+  const auto lines = sink.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].second == "backend b1 down (12 suppressed)");
+}
+
+TEST_CASE("log lines go back to stderr once the sink is cleared") {
+  StderrCapture capture;
+  {
+    SinkCapture sink;
+    grelay::log_line(LogLevel::error, "to the sink");
+    CHECK(sink.lines().size() == 1);
+  }
+  grelay::log_line(LogLevel::error, "to \"stderr\"");
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(std::regex_match(lines[0], line_format));
+  CHECK(lines[0].substr(timestamp_len) == R"(error msg="to \"stderr\"")");
+}
+
+TEST_CASE("a sink that throws loses its line, and the caller goes on") {
+  int calls = 0;
+  grelay::set_log_sink([&calls](LogLevel, std::string_view) {
+    ++calls;
+    throw std::runtime_error("host's logger is down");
+  });
+  errno = ERANGE;
+  grelay::log_line(LogLevel::error, "one");
+  GRELAY_LOG_ERROR("two");
+  CHECK(errno == ERANGE);
+  grelay::set_log_sink(nullptr);
+  CHECK(calls == 2);
+}
+
+TEST_CASE("the host's level holds over configs' log_level until use_config_log_level()") {
+  LevelGuard guard;
+  grelay::set_log_level(LogLevel::error);
+  grelay::apply_config_log_level(LogLevel::debug);
+  CHECK(grelay::log_level() == LogLevel::error);
+  grelay::use_config_log_level();
+  // Nothing changes until a config is applied again.
+  CHECK(grelay::log_level() == LogLevel::error);
+  grelay::apply_config_log_level(LogLevel::debug);
+  CHECK(grelay::log_level() == LogLevel::debug);
+  CHECK(grelay::log_enabled(LogLevel::debug));
+  grelay::apply_config_log_level(LogLevel::warn);
+  CHECK(grelay::log_level() == LogLevel::warn);
 }

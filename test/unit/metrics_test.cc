@@ -181,6 +181,62 @@ TEST_CASE("Metrics merges every worker's series by their labels") {
         "\n");
 }
 
+TEST_CASE("Metrics::totals sums the counters a scrape shows, and shares process events") {
+  auto cfg = config();
+  auto w1 = std::make_shared<grelay::WorkerStats>(*cfg);
+  auto w2 = std::make_shared<grelay::WorkerStats>(*cfg);
+  auto process = std::make_shared<grelay::ProcessStats>();
+  grelay::Metrics metrics(process);
+  grelay::Metrics other(process);
+  metrics.add_worker(w1);
+  metrics.add_worker(w2);
+  w1->routed(0, "/a.S/Get").started.add();
+  w1->routed(0, "/a.S/Get").finish(grelay::StatusCode::ok, 1000, 1, 2, 10, 20);
+  w2->routed(1, "/a.S/Fixed").started.add();
+  w2->routed(1, "/a.S/Fixed").finish(grelay::StatusCode::unavailable, 1000, 1, 0, 5, 0);
+  w2->errors(grelay::ErrorReason::no_endpoint).add();
+  w1->listener(0).connections.add(2);
+  w1->listener(0).active_connections.add(1);
+  w2->listener(0).connections.add();
+  w1->cluster(0).connections.add(3);
+  w2->cluster(0).retries.add();
+  w2->cluster(0).endpoints[0].connect_failures.add(4);
+  other.process().reloads_ok.add();
+
+  const grelay::RelayMetrics m = metrics.totals();
+  CHECK(m.calls_started == 2);
+  CHECK(m.ended(grelay::StatusCode::ok) == 1);
+  CHECK(m.ended(grelay::StatusCode::unavailable) == 1);
+  CHECK(m.calls_ended_total() == 2);
+  CHECK(m.request_messages == 2);
+  CHECK(m.response_messages == 2);
+  CHECK(m.request_bytes == 15);
+  CHECK(m.response_bytes == 20);
+  CHECK(m.client_connections == 3);
+  CHECK(m.active_client_connections == 1);
+  CHECK(m.active_backend_connections == 3);
+  CHECK(m.backend_connect_failures == 4);
+  CHECK(m.retries == 1);
+  REQUIRE(m.listeners.size() == 1);
+  CHECK(m.listeners[0].address == "127.0.0.1:5000");
+  CHECK(m.listeners[0].connections_accepted == 3);
+  REQUIRE(m.clusters.size() == 1);
+  CHECK(m.clusters[0].name == "c");
+  CHECK(m.clusters[0].active_connections == 3);
+  CHECK(m.clusters[0].connect_failures == 4);
+  REQUIRE(m.relay_errors.size() == grelay::error_reason_count - 1);
+  for (const grelay::ReasonCount& r : m.relay_errors) {
+    CAPTURE(r.reason);
+    CHECK(r.count == (r.reason == "no_endpoint" ? 1 : 0));
+  }
+  CHECK(m.client_errors.size() == grelay::peer_error_count);
+  CHECK(m.backend_errors.size() == grelay::peer_error_count);
+  // Registries made with one ProcessStats report the same process events.
+  CHECK(m.reloads == 1);
+  CHECK(metrics.render_prometheus().find("grelay_reloads_total{result=\"success\"} 1\n") !=
+        std::string::npos);
+}
+
 TEST_CASE("redacted_config_json hides keys, passwords and secrets") {
   grelay::Config config;
   config.path = "t.toml";

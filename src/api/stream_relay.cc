@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "api/relay_state.h"
 #include "grelay/relay.h"
 #include "net/tls_layer.h"
 #include "relay/admission.h"
@@ -311,7 +312,7 @@ StreamRelay::StreamRelay(Relay& relay, nghttp2_session* session, Options options
         "nghttp2_option_set_no_auto_window_update()");
   }
   if (!options.on_output) throw std::invalid_argument("StreamRelay: options.on_output is unset");
-  Worker& worker = *relay.worker_;
+  Worker& worker = *relay.state_->worker;
   if (options.listener >= worker.config().listeners.size()) {
     throw std::out_of_range("StreamRelay: the relay's config has no listener " +
                             std::to_string(options.listener));
@@ -328,7 +329,7 @@ StreamRelay::StreamRelay(Relay& relay, nghttp2_session* session, Options options
 StreamRelay::~StreamRelay() = default;
 
 nghttp2_mem* StreamRelay::session_allocator(Relay& relay) noexcept {
-  return relay.worker_->mem();
+  return relay.state_->worker->mem();
 }
 
 bool StreamRelay::on_begin_headers(const nghttp2_frame* frame) noexcept {
