@@ -438,12 +438,15 @@ class HeldMemory(Workload):
 
 
 def backend_counters(backend):
-    """(requests begun, RST_STREAM frames received) by the echo backend so far: it prints
-    them on SIGUSR1."""
+    """The echo backend's counters so far, which it prints on SIGUSR1: "streams" (requests
+    begun), "resets" (RST_STREAM frames received), "data_frames_in", "data_bytes_in" (DATA
+    frames and payload bytes received), "data_frames_out", "data_bytes_out" (sent)."""
     start = backend.line_count()
     backend.proc.send_signal(signal.SIGUSR1)
-    match = backend.wait_for_line(r"^streams (\d+) resets (\d+)$", timeout=5, start=start)
-    return int(match.group(1)), int(match.group(2))
+    match = backend.wait_for_line(r"^streams \d+ resets \d+( \w+ \d+)*$", timeout=5,
+                                  start=start)
+    words = match.group(0).split()
+    return {key: int(value) for key, value in zip(words[::2], words[1::2])}
 
 
 class UnderAttack(Workload):
@@ -527,7 +530,7 @@ class UnderAttack(Workload):
                                    self.streams, seconds=ctx.args.warmup), pins["load"],
                        ctx.args.warmup + 30, check_exit=False)
         quiet = self.legit(ctx, target, pins, ctx.args.duration, "quiet")
-        streams_before, resets_before = backend_counters(ctx.backend)
+        before = backend_counters(ctx.backend)
         argv = self.attack_argv(ctx, target.port)
         attacker = Child("rapid_reset", argv, pins["load"])
         try:
@@ -538,11 +541,11 @@ class UnderAttack(Workload):
             attacker.stop()
         totals = json.loads(attacker.wait_for_line(r'^\{.*"elapsed_s".*\}$', timeout=5)
                             .group(0))
-        streams_after, resets_after = backend_counters(ctx.backend)
+        after = backend_counters(ctx.backend)
         if not target.alive():
             raise RuntimeError(f"{target.name} exited under attack: {target.process.tail(3)}")
         # Legitimate calls began during the window too; what is left is the attack's.
-        reached = max(0, streams_after - streams_before - attacked["started"])
+        reached = max(0, after["streams"] - before["streams"] - attacked["started"])
         return {
             "target": target.name,
             "elapsed": attacked["elapsed"],
@@ -550,8 +553,8 @@ class UnderAttack(Workload):
             "attack": attacked,
             "attacker": totals,
             "attacker_cpu": attacked["more_load_cpu"],
-            "backend_streams": streams_after - streams_before,
-            "backend_resets": resets_after - resets_before,
+            "backend_streams": after["streams"] - before["streams"],
+            "backend_resets": after["resets"] - before["resets"],
             "reached": reached,
             "rss": peak_rss_mib(target.process.pid),
             # Either run disturbed by the rest of the machine spoils the comparison.
