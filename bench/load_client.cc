@@ -147,6 +147,19 @@ std::string json_escape(std::string_view text) {
   return out;
 }
 
+// The DATA frame counters as JSON members (with a leading comma), for the final line of
+// every mode: frames and payload bytes received from the server and sent to it, over the
+// whole run (set-up and warm-up included).
+std::string data_counts_json() {
+  const DataFrameCounts& c = LoadConnection::data_counts();
+  char text[200];
+  std::snprintf(text, sizeof(text),
+                ",\"data_frames_in\":%" PRIu64 ",\"data_bytes_in\":%" PRIu64
+                ",\"data_frames_out\":%" PRIu64 ",\"data_bytes_out\":%" PRIu64,
+                c.frames_in, c.bytes_in, c.frames_out, c.bytes_out);
+  return text;
+}
+
 double seconds_since(uint64_t start_ns) {
   return static_cast<double>(uv_hrtime() - start_ns) / 1e9;
 }
@@ -347,10 +360,10 @@ class PingPong final : public LoadRun {
       sum += static_cast<double>(s);
     std::printf(
         "{\"mode\":\"pingpong\",\"count\":%zu,\"message_bytes\":%zu,\"elapsed_s\":%.6f,"
-        "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"mean_us\":%.2f,\"max_us\":%.2f}\n",
+        "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"mean_us\":%.2f,\"max_us\":%.2f%s}\n",
         samples_.size(), message_.size(), elapsed_, percentile_us(0.5), percentile_us(0.99),
         percentile_us(0.999), sum / static_cast<double>(samples_.size()) / 1e3,
-        static_cast<double>(samples_.back()) / 1e3);
+        static_cast<double>(samples_.back()) / 1e3, data_counts_json().c_str());
     std::fflush(stdout);
     finish(0);
   }
@@ -447,8 +460,8 @@ class Hold final : public LoadRun {
     }
     std::printf(
         "{\"mode\":\"hold\",\"released\":true,\"lost_streams\":%zu,"
-        "\"lost_connections\":%zu}\n",
-        lost_streams_, lost_connections_);
+        "\"lost_connections\":%zu%s}\n",
+        lost_streams_, lost_connections_, data_counts_json().c_str());
     std::fflush(stdout);
     finish(0);
   }
@@ -525,8 +538,9 @@ class Bidi final : public LoadRun {
     double elapsed = seconds_since(measure_start_ns_);
     std::printf(
         "{\"mode\":\"bidi\",\"connections\":%d,\"streams\":%zu,\"message_bytes\":%zu,"
-        "\"elapsed_s\":%.6f,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 "}\n",
-        options_.connections, streams_.size(), message_.size(), elapsed, messages_, bytes_);
+        "\"elapsed_s\":%.6f,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 "%s}\n",
+        options_.connections, streams_.size(), message_.size(), elapsed, messages_, bytes_,
+        data_counts_json().c_str());
     std::fflush(stdout);
     finish(0);
   }
