@@ -26,10 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_counts import count_pass  # noqa: E402
 from bench_heaptrack import where_bytes_go  # noqa: E402
 from bench_procs import (Child, busy_processes, first_line, machine_info, pin_plan,  # noqa: E402
                          raise_fd_limit)
-from bench_report import chart, goals, load_note, workload_table  # noqa: E402
+from bench_report import chart, counts_table, goals, load_note, workload_table  # noqa: E402
 from bench_targets import ALL_TARGETS, make_targets  # noqa: E402
 from bench_workloads import HeldMemory, make_workloads  # noqa: E402
 
@@ -46,6 +47,7 @@ class Section:
     runs: dict
     pinning: str
     extra: list
+    counts: list = dataclasses.field(default_factory=list)  # Lines of the counting pass.
 
 
 @dataclasses.dataclass
@@ -105,6 +107,11 @@ def parse_args(workload_names):
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--no-heaptrack", action="store_true",
                         help="skip the heaptrack pass that says where grelay's held memory goes")
+    parser.add_argument("--no-counts", action="store_true",
+                        help="skip the untimed counting pass of the bulk workloads (syscalls, "
+                             "bytes per read and write, DATA frames, memcpy bytes per MiB)")
+    parser.add_argument("--count-mib", type=int, default=256,
+                        help="MiB echoed by each run of the counting pass (default 256)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latest.md"),
                         help="Markdown report (default bench/results/latest.md); the chart "
                              "goes next to it with the extension .png")
@@ -118,6 +125,8 @@ def parse_args(workload_names):
     for name in args.workloads:
         if name not in workload_names:
             parser.error(f"unknown workload {name!r}; choose from {', '.join(workload_names)}")
+    if args.count_mib < 1:
+        parser.error("--count-mib must be positive")
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.retries < 0:
         parser.error("--rounds and --duration must be positive, --warmup and --retries "
                      "not negative")
@@ -279,11 +288,16 @@ def main():
             if (isinstance(workload, HeldMemory) and not args.no_heaptrack
                     and any(s["target"] == "grelay" and "error" not in s for s in summaries)):
                 extra = where_bytes_go(ctx, workload, grelay_binary)
+            counts = []
+            if getattr(workload, "bulk", False) and not args.no_counts:
+                counted, problem = count_pass(ctx, workload, targets, build, args.count_mib)
+                counts = counts_table(counted, problem)
             backend.stop()
             backend = None
-            sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra))
-            print("\n".join(workload_table(workload, summaries) + [""] + extra) + "\n",
-                  flush=True)
+            sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra,
+                                    counts))
+            print("\n".join(workload_table(workload, summaries) + [""] + extra
+                            + ([""] + counts if counts else [])) + "\n", flush=True)
         results = {s.workload.name: {r["target"]: r for r in s.summaries} for s in sections}
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +348,8 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
         lines += workload_table(workload, section.summaries)
         if section.extra:
             lines += [""] + section.extra
+        if section.counts:
+            lines += ["", f"### {workload.name}: where the bytes go", ""] + section.counts
         note = load_note(runs) if workload.retry_on_noise else None
         if note:
             lines += ["", note]

@@ -18,7 +18,7 @@ class Child:
     """A started process whose stdout and stderr are drained by threads, so a chatty
     child never blocks on a full pipe; the last lines are kept for error messages."""
 
-    def __init__(self, name, argv, cpus=None, stop_signal=signal.SIGTERM, cwd=None):
+    def __init__(self, name, argv, cpus=None, stop_signal=signal.SIGTERM, cwd=None, env=None):
         self.name = name
         self.stop_signal = stop_signal
         self.argv = (["taskset", "-c", cpus] if cpus else []) + [str(a) for a in argv]
@@ -27,7 +27,8 @@ class Child:
         # taskset execs the program, so the pid is the program's own.
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace", cwd=cwd)
+                                     text=True, errors="replace", cwd=cwd,
+                                     env={**os.environ, **env} if env else None)
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
 
@@ -69,6 +70,12 @@ class Child:
                     raise RuntimeError(f"{self.name}: no line matching {pattern!r} after "
                                        f"{timeout}s: {self.tail()}")
                 self.cond.wait(min(left, 0.1))
+
+    def count_lines(self, pattern):
+        """How many lines so far match |pattern|."""
+        regex = re.compile(pattern)
+        with self.cond:
+            return sum(1 for line in self.lines if regex.search(line))
 
     def line_count(self):
         with self.cond:

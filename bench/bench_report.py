@@ -5,6 +5,7 @@ import shutil
 import statistics
 import subprocess
 
+from bench_counts import READS, WRITES
 from bench_workloads import Bidi, H2loadThroughput, Latency, MIB, Scaling, UnderAttack
 
 PEER_NAMES = ("nghttpx", "haproxy", "nginx", "envoy")
@@ -442,3 +443,122 @@ def chart(results, workdir, png):
     if out.returncode != 0:
         return "no chart: gnuplot failed: " + " ".join(out.stderr.split())[-300:]
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# Where the bytes go: the counting pass (bench_counts.py)
+
+
+def _per(value, total, scale=1.0):
+    return value / total * scale if value is not None and total else None
+
+
+def count_rows(c):
+    """{row label: (number or None, text)} for one proxy's counts."""
+    mib = c["echoed"] / MIB
+    relayed = c["backend"]["data_bytes_in"] + c["echoed"]  # Request plus response DATA.
+    io, copies, trace = c["io"], c["copies"], c["strace"]
+    rows = {}
+
+    def put(label, value, digits=1, text=None):
+        rows[label] = (value, text if text is not None else fmt(value, digits))
+
+    put("MiB echoed (counting run)", mib, 1)
+    put("proxy CPU µs per MiB echoed (copy counter loaded)", _per(c["proxy_cpu"] * 1e6, mib), 0)
+    # /proc/PID/io sees read/readv/write/writev only: a proxy using recv/send shows nothing.
+    io_ok = io["rchar"] >= 0.5 * relayed
+    put("read, readv calls per MiB (/proc/PID/io)", _per(io["syscr"], mib) if io_ok else None)
+    put("bytes per read call (/proc/PID/io)", _per(io["rchar"], io["syscr"]) if io_ok else None,
+        0)
+    io_ok = io["wchar"] >= 0.5 * relayed
+    put("write, writev calls per MiB (/proc/PID/io)", _per(io["syscw"], mib) if io_ok else None)
+    put("bytes per write call (/proc/PID/io)", _per(io["wchar"], io["syscw"]) if io_ok else None,
+        0)
+    tmib = trace["echoed"] / MIB
+    calls = trace["calls"]
+    put("syscalls per MiB, all (strace)", _per(sum(calls.values()), tmib))
+    for label, names in (("read", READS), ("write", WRITES)):
+        made = sum(calls.get(n, 0) for n in names)
+        again = sum(trace["eagain"].get(n, 0) for n in names)
+        moved = sum(trace["bytes"].get(n, 0) for n in names)
+        used = ", ".join(n for n in names if calls.get(n)) or "none"
+        value = _per(made, tmib)
+        put(f"{label} calls per MiB (strace; which calls)", value,
+            text=f"{fmt(value)} ({used})")
+        put(f"… {label}s that returned EAGAIN, per MiB (strace)", _per(again, tmib))
+        put(f"bytes per {label} call that moved data (strace)", _per(moved, made - again), 0)
+    waits = sum(v for n, v in calls.items() if n.startswith("epoll_wait") or n == "epoll_pwait")
+    put("epoll_wait calls per MiB (strace)", _per(waits, tmib))
+    top = sorted(calls.items(), key=lambda item: -item[1])[:5]
+    rows["most frequent syscalls, per MiB (strace)"] = (None, ", ".join(
+        f"{name} {count / max(tmib, 1e-9):,.0f}" for name, count in top
+        if count / max(tmib, 1e-9) >= 0.5) or "—")
+
+    def frames(side, key):
+        if side is None or not side[f"data_frames_{key}"]:
+            return (None, "—")
+        count, size = side[f"data_frames_{key}"], side[f"data_bytes_{key}"]
+        per_mib = count / max(size / MIB, 1e-9)
+        return (per_mib, f"{per_mib:,.0f} ({size / count:,.0f} B each)")
+
+    rows["DATA frames per MiB, client → proxy (h2load's own framing)"] = frames(c["client"], "out")
+    rows["DATA frames per MiB, proxy → backend (the proxy's request framing)"] = frames(
+        c["backend"], "in")
+    rows["DATA frames per MiB, backend → proxy (the echo backend's own framing)"] = frames(
+        c["backend"], "out")
+    rows["DATA frames per MiB, proxy → client (the proxy's response framing)"] = frames(
+        c["client"], "in")
+    copied = copies["copy_bytes"] + copies["move_bytes"]
+    put("userspace bytes copied per relayed byte (memcpy + memmove)", _per(copied, relayed), 3)
+    put("… by memcpy, mempcpy", _per(copies["copy_bytes"], relayed), 3)
+    put("… by memmove", _per(copies["move_bytes"], relayed), 3)
+    put("memcpy + memmove calls per MiB echoed",
+        _per(copies["copy_calls"] + copies["move_calls"], mib), 0)
+    big = copies["copy_big_bytes"] + copies["move_big_bytes"]
+    put("share of copied bytes in copies of 1 KiB or more", _per(big, copied, 100), 0,
+        None if not copied else f"{big / copied * 100:.0f}%")
+    return rows
+
+
+def counts_table(counts, problem=None):
+    """Markdown lines for a workload's counting pass: one row per count, one column per
+    proxy, and grelay's ratio to nghttpx."""
+    if problem:
+        return [f"Where the bytes go: not counted ({problem})."]
+    if not counts:
+        return []
+    good = [c for c in counts if "error" not in c]
+    lines = []
+    if good:
+        per = {c["target"]: count_rows(c) for c in good}
+        names = [c["target"] for c in good]
+        with_ratio = "grelay" in per and "nghttpx" in per
+        head = ["per MiB echoed unless said"] + names + (["grelay / nghttpx"] if with_ratio else [])
+        rows = []
+        for label in per[names[0]]:
+            cells = [label] + [per[n][label][1] for n in names]
+            if with_ratio:
+                mine, theirs = per["grelay"][label][0], per["nghttpx"][label][0]
+                # Against a count that is next to nothing a ratio says nothing.
+                meaningful = theirs is not None and mine is not None and theirs >= 0.01 and (
+                    mine == 0 or 0.01 <= mine / theirs <= 100)
+                cells.append(fmt(ratio(mine, theirs), 2, "x") if meaningful else "—")
+            rows.append(cells)
+        lines += table_lines(head, rows)
+        first = good[0]
+        client = ("client side counted in h2load (frame_count_preload.so)" if first["client"]
+                  else "client side not counted (no frame_count_preload.so)")
+        lines += ["", f"Counting pass (untimed, after the timed rounds; each proxy restarted "
+                  f"with copy_count_preload.so): `{first['command']}` ({first['requests']:,} "
+                  f"calls), once as is and once with `strace -f` attached; {client}, backend "
+                  "side by the echo backend's counters. strace slows the proxy several times "
+                  "over, so more data waits between its reads and writes: its bytes per call "
+                  "are an upper bound, the /proc/PID/io rows (read, readv, write, writev "
+                  "only; — for a proxy that uses recv/send) are from the undisturbed run. "
+                  "Relayed bytes: request DATA the backend received plus response DATA the "
+                  "client received. Copies the compiler inlined and the kernel's copies "
+                  "(the syscalls' bytes) are not in the copy rows."]
+    for c in counts:
+        if "error" in c:
+            lines += ["", f"Counting pass, {c['target']}: **failed**: {c['error']}"]
+    return lines

@@ -108,9 +108,12 @@ class H2loadThroughput(Workload):
     tool = "h2load"
 
     def __init__(self, name, description, message_size, messages, clients, streams, unit,
-                 path="/bench.Echo/Unary", threads=1, targets=None):
+                 path="/bench.Echo/Unary", threads=1, targets=None, bulk=False):
         if targets:
             self.targets = targets
+        # A bulk workload (bytes, not calls, are the point) gets the counting pass and the
+        # bulk modes of bench.py.
+        self.bulk = bulk
         self.name = name
         self.description = description
         self.message_size = message_size
@@ -126,9 +129,10 @@ class H2loadThroughput(Workload):
         self.body_file = ctx.workdir / f"{self.name}.bin"
         self.body_file.write_bytes(framed_body(self.message_size, self.messages))
 
-    def argv(self, port, seconds, scheme="http"):
+    def argv(self, port, seconds, scheme="http", requests=None):
+        """h2load for |seconds|, or for |requests| calls when given."""
         return h2load_argv(port, self.body_file, self.path, self.clients, self.streams,
-                           self.threads, seconds=seconds, scheme=scheme)
+                           self.threads, seconds=seconds, requests=requests, scheme=scheme)
 
     def run(self, ctx, target):
         pins = self.pins(ctx)
@@ -651,12 +655,14 @@ def make_workloads(args):
                          "concurrent calls; calls/s", 100, 1, 16, 32, "calls",
                          targets=UNARY100),
         H2loadThroughput("unary64k", "unary call, 64 KiB message, 4 connections x 8 "
-                         "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes"),
+                         "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes",
+                         bulk=True),
         H2loadThroughput("stream1k", "streaming call whose 1 MiB request body is 1,024 gRPC "
                          "messages of 1 KiB, all echoed, 4 connections x 4 concurrent calls; "
-                         "echoed bytes/s", 1024, 1024, 4, 4, "bytes", "/bench.Echo/Stream"),
+                         "echoed bytes/s", 1024, 1024, 4, 4, "bytes", "/bench.Echo/Stream",
+                         bulk=True),
         H2loadThroughput("serial1m", "one connection, one call at a time, one 1 MiB message "
-                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes"),
+                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes", bulk=True),
         Latency("latency", "one connection, one unary call in flight, 100 B message; "
                 "per-call latency from h2load --log-file", 100),
         PingPong("pingpong", "one bidi stream on one connection: one 100 B message, wait "
