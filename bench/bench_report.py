@@ -562,3 +562,84 @@ def counts_table(counts, problem=None):
         if "error" in c:
             lines += ["", f"Counting pass, {c['target']}: **failed**: {c['error']}"]
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Bulk modes: by duration and by count, pinned and not
+
+
+def _round_ratios(runs, target, key):
+    """{round: target's value / nghttpx's value} for the rounds both ran; |key| gives a
+    run's value."""
+    mine = {r["round"]: key(r) for r in runs.get(target, [])}
+    ref = {r["round"]: key(r) for r in runs.get("nghttpx", [])}
+    return {n: mine[n] / ref[n] for n in sorted(mine) if n in ref and ref[n]}
+
+
+def _side(values):
+    if not values:
+        return "—"
+    low, high = min(values), max(values)
+    if low < 1.0 < high:
+        return f"**flips** ({low:.2f}x–{high:.2f}x)"
+    return f"{'above' if low >= 1.0 else 'below'} 1.0 ({low:.2f}x–{high:.2f}x)"
+
+
+def modes_table(workload, results, duration):
+    """Markdown lines: each bulk mode's rates and CPU per MiB against nghttpx, every round's
+    ratio, and for each target whether its ratio stays on one side of 1.0 over all modes
+    and rounds or flips. |results|: [(mode, requests, summaries, runs or why skipped)]."""
+    head = ["mode", "target", "MiB/s echoed (median)", "vs nghttpx", "vs nghttpx by round",
+            "proxy CPU µs/MiB", "vs nghttpx", "vs nghttpx by round"]
+    rows, notes = [], []
+    seen = {}  # target -> ([throughput ratios], [CPU ratios]) over every mode and round.
+
+    def rate(r):
+        return r["data_bytes"] / r["elapsed"]
+
+    def cpu(r):
+        return r["proxy_cpu"] / max(r["data_bytes"] / MIB, 1e-9) if r.get("proxy_cpu") else None
+
+    for mode, requests, summaries, runs in results:
+        label = mode.text(duration, requests) if requests else mode.text(duration, 0)
+        if summaries is None:
+            notes.append(f"{label}: {runs}")
+            continue
+        by = {s["target"]: s for s in summaries if "error" not in s}
+        ref = by.get("nghttpx")
+        for s in summaries:
+            if "error" in s:
+                rows.append([label, s["target"], f"**failed**: {s['error']}"] + ["—"] * 5)
+                continue
+            compared = ref is not None and s["target"] != "nghttpx"
+            value = ratio(s["value"], ref["value"]) if compared else None
+            cpu_value = ratio(s["proxy_us_mib"], ref["proxy_us_mib"]) if compared else None
+            by_round = _round_ratios(runs, s["target"], rate) if compared else {}
+            cpu_round = _round_ratios(runs, s["target"], lambda r: cpu(r) or 0) if compared else {}
+            if compared:
+                rates, cpus = seen.setdefault(s["target"], ([], []))
+                rates += [v for v in [value] + list(by_round.values()) if v]
+                cpus += [v for v in [cpu_value] + list(cpu_round.values()) if v]
+            rows.append([label, s["target"], fmt(s["value"] / MIB, 1), fmt(value, 2, "x"),
+                         " ".join(f"{v:.2f}" for v in by_round.values()) or "—",
+                         fmt(s["proxy_us_mib"], 0), fmt(cpu_value, 2, "x"),
+                         " ".join(f"{v:.2f}" for v in cpu_round.values()) or "—"])
+    lines = table_lines(head, rows) if rows else []
+    for target, (rates, cpus) in seen.items():
+        lines += ["", f"{target} vs nghttpx over every mode and round: MiB/s {_side(rates)}; "
+                  f"proxy CPU per MiB {_side(cpus)}."]
+    for note in notes:
+        lines += ["", note]
+    quiet = load_note({f"{m.name} {t}": rs for m, _, summaries, runs in results
+                       if summaries is not None for t, rs in runs.items()})
+    if quiet:
+        lines += ["", "All modes: " + quiet[0].lower() + quiet[1:]]
+    if lines:
+        lines += ["", "Each mode's rounds ran with a fresh echo backend and fresh proxies, "
+                  "pinned as the mode says (pinned: as the table above; nothing pinned: every "
+                  "process may run on every CPU). A fixed count (`-n`) includes each run's "
+                  "start and its tail, when fewer calls than streams are left; a duration "
+                  "(`-D`) cuts calls off at the end. A ratio that is above 1.0 in one mode or "
+                  "round and below in another is marked **flips**: the lead depends on how "
+                  "it is measured, so it is not averaged into one number."]
+    return lines

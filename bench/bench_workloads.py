@@ -1,6 +1,8 @@
 """The workloads of bench.py. Each runs one load shape against one target (run), and turns
 a target's runs into one summary (summarize); bench_report.py renders the summaries."""
 
+import copy
+import dataclasses
 import json
 import signal
 import statistics
@@ -106,6 +108,9 @@ class H2loadThroughput(Workload):
     """Fixed h2load shape for --duration seconds; calls/s or echoed bytes/s."""
 
     tool = "h2load"
+    # Set on a bulk mode's copy (variant()): a fixed number of calls instead of --duration.
+    requests = None
+    mode = None
 
     def __init__(self, name, description, message_size, messages, clients, streams, unit,
                  path="/bench.Echo/Unary", threads=1, targets=None, bulk=False):
@@ -134,13 +139,30 @@ class H2loadThroughput(Workload):
         return h2load_argv(port, self.body_file, self.path, self.clients, self.streams,
                            self.threads, seconds=seconds, requests=requests, scheme=scheme)
 
+    def requests_for(self, mib):
+        """Calls that echo about |mib| MiB, a whole number of rounds of the workload's
+        connections x streams (so no stream idles at the end for want of a call)."""
+        per_round = self.clients * self.streams
+        calls = max(1, round(mib * MIB / self.body_size))
+        return max(per_round, (calls + per_round - 1) // per_round * per_round)
+
+    def variant(self, mode, requests):
+        """A copy of this workload run in bulk |mode| (a BulkMode): with |requests| calls
+        instead of --duration when the mode counts, with nothing pinned when it does not pin."""
+        variant = copy.copy(self)
+        variant.mode = mode
+        variant.requests = requests if mode.count else None
+        variant.pinning = "split" if mode.pinned else "none"
+        return variant
+
     def run(self, ctx, target):
         pins = self.pins(ctx)
-        timeout = ctx.args.duration + ctx.args.warmup + 120
+        # A fixed count takes as long as the target needs: allow a slow one plenty.
+        timeout = ctx.args.duration + ctx.args.warmup + (120 if self.requests is None else 900)
         if ctx.args.warmup > 0:
             run_h2load(self.argv(target.port, ctx.args.warmup, target.scheme), pins["load"],
                        timeout)
-        argv = self.argv(target.port, ctx.args.duration, target.scheme)
+        argv = self.argv(target.port, ctx.args.duration, target.scheme, requests=self.requests)
         result = measure(target, ctx.backend,
                          lambda: run_h2load(argv, pins["load"], timeout))
         result["command"] = shown_argv(argv, target.port, [(self.body_file, "BODY")])
@@ -637,6 +659,27 @@ class UnderAttack(Workload):
                 f"{t['bytes_sent'] / t['elapsed_s'] / 1e6:.1f} MB/s, closed "
                 f"{t['closed_by_server']} ({codes}), bursts skipped {t['bursts_skipped']}, "
                 f"reached backend {r['reached']:,}  {noise_text(r)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BulkMode:
+    """How the timed rounds of a bulk workload are run: for --duration seconds or for a
+    fixed number of calls, with the proxy pinned apart or nothing pinned."""
+
+    count: bool
+    pinned: bool
+
+    @property
+    def name(self):
+        return f"{'count' if self.count else 'duration'}-{'pinned' if self.pinned else 'unpinned'}"
+
+    def text(self, duration, requests):
+        how = f"h2load -n {requests:,}" if self.count else f"h2load -D {duration}"
+        return f"{how}, {'pinned' if self.pinned else 'nothing pinned'}"
+
+
+BULK_MODES = tuple(BulkMode(count, pinned) for pinned in (True, False)
+                   for count in (False, True))
 
 
 def longest_gap(calls, start, end):
