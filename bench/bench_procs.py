@@ -246,18 +246,33 @@ def first_line(argv):
         return f"(unavailable: {error})"
 
 
-def machine_info():
-    model = "unknown"
+def cpu_model():
+    """The CPU model as /proc/cpuinfo names it, with family, model and stepping (a VM's
+    model name is often only "Intel Xeon Processor"; the numbers tell the generation) and
+    whether it runs under a hypervisor."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                if not line.strip():
+                    break  # The first CPU is enough.
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
+    model = fields.get("model name") or platform.processor() or "unknown"
+    numbers = ", ".join(f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping")
+                        if key in fields)
+    if numbers:
+        model += f" ({numbers})"
+    if "hypervisor" in fields.get("flags", "").split():
+        model += ", virtual machine"
+    return model
+
+
+def machine_info():
     memory = _status_meminfo("MemTotal:")
-    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {model}, "
+    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}, "
             f"{memory / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}")
 
 
