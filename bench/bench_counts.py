@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench_load import run_h2load, shown_argv
 from bench_procs import Child, cpu_delta, process_tree, snapshot
-from bench_workloads import MIB, backend_counters
+from bench_workloads import backend_counters
 
 COPY_SHIM = "copy_count_preload.so"
 FRAME_SHIM = "frame_count_preload.so"
@@ -195,14 +195,6 @@ def count_target(ctx, workload, target, copy_shim, frame_shim, requests):
         target.env = None
 
 
-def count_requests(workload, mib):
-    """Calls that echo about |mib| MiB, a whole number of rounds of the workload's
-    connections x streams (so no stream idles at the end for want of a call)."""
-    per_round = workload.clients * workload.streams
-    calls = max(1, round(mib * MIB / workload.body_size))
-    return max(per_round, (calls + per_round - 1) // per_round * per_round)
-
-
 def count_pass(ctx, workload, targets, build, mib):
     """Counts for every proxy of |targets| (direct has no proxy), in order. Returns
     (counts, None) or ([], why the pass was skipped)."""
@@ -211,7 +203,7 @@ def count_pass(ctx, workload, targets, build, mib):
         return [], f"no {COPY_SHIM} in {build}/bench (build it with ninja)"
     if shutil.which("strace") is None:
         return [], "strace not on PATH (Debian package strace)"
-    requests = count_requests(workload, mib)
+    requests = workload.requests_for(mib)
     counts = []
     for target in targets:
         if target.kind == "direct":
