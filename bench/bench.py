@@ -8,9 +8,12 @@
 For each workload the targets run interleaved in rounds (the order rotates each round),
 each run preceded by a short unmeasured warm-up; the tables show medians over the rounds.
 Proxy CPU per call is utime+stime of the proxy's whole process tree over the measured run
-divided by the calls completed. The report goes to bench/results/latest.md (with the goals
-of the speed issue, PASS/FAIL, the machine, versions and the exact command) and the chart
-to bench/results/latest.png. See bench/README.md for what each row means.
+divided by the calls completed. The bulk workloads also get an untimed counting pass
+(syscalls, bytes per read and write, DATA frames and memcpy bytes per MiB; bench_counts.py)
+and their timed rounds again by count and unpinned (--bulk-modes). The report goes to
+bench/results/latest.md (with the goals of the speed issue, PASS/FAIL, the machine, versions
+and the exact command) and the chart to bench/results/latest.png. See bench/README.md for
+what each row means.
 """
 
 import argparse
@@ -420,7 +423,8 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
         if section.extra:
             lines += [""] + section.extra
         if section.counts:
-            lines += ["", f"### {workload.name}: where the bytes go", ""] + section.counts
+            lines += ["", f"### {workload.name}: syscalls, frames and copies per MiB (counting "
+                      "pass)", ""] + section.counts
         if section.modes:
             lines += ["", f"### {workload.name}: by duration and by count, pinned and not",
                       ""] + section.modes

@@ -524,7 +524,7 @@ def counts_table(counts, problem=None):
     """Markdown lines for a workload's counting pass: one row per count, one column per
     proxy, and grelay's ratio to nghttpx."""
     if problem:
-        return [f"Where the bytes go: not counted ({problem})."]
+        return [f"Counting pass: not run ({problem})."]
     if not counts:
         return []
     good = [c for c in counts if "error" not in c]

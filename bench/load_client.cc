@@ -15,7 +15,8 @@
 //           echoed bytes per second.
 //
 // Results go to stdout as one JSON object per line; progress and errors to stderr. Every
-// message is gRPC-framed (5-byte prefix + B payload bytes) and the server must echo it.
+// message is gRPC-framed (5-byte prefix + B payload bytes) and the server must echo it. The
+// final line of each mode also counts the DATA frames (and payload bytes) received and sent.
 
 #include <arpa/inet.h>
 #include <sys/resource.h>
