@@ -13,7 +13,6 @@ loaded, and serves the workload's load for a fixed number of calls twice, untime
 Nothing here runs during the timed rounds."""
 
 import json
-import os
 import re
 import shutil
 import signal

@@ -6,7 +6,8 @@ import statistics
 import subprocess
 
 from bench_counts import READS, WRITES
-from bench_workloads import Bidi, H2loadThroughput, Latency, MIB, Scaling, UnderAttack
+from bench_workloads import (BULK_MODES, Bidi, H2loadThroughput, Latency, MIB, Scaling,
+                             UnderAttack)
 
 PEER_NAMES = ("nghttpx", "haproxy", "nginx", "envoy")
 
@@ -625,15 +626,28 @@ def modes_table(workload, results, duration):
                          fmt(s["proxy_us_mib"], 0), fmt(cpu_value, 2, "x"),
                          " ".join(f"{v:.2f}" for v in cpu_round.values()) or "—"])
     lines = table_lines(head, rows) if rows else []
-    for target, (rates, cpus) in seen.items():
-        lines += ["", f"{target} vs nghttpx over every mode and round: MiB/s {_side(rates)}; "
-                  f"proxy CPU per MiB {_side(cpus)}."]
-    for note in notes:
-        lines += ["", note]
     quiet = load_note({f"{m.name} {t}": rs for m, _, summaries, runs in results
                        if summaries is not None for t, rs in runs.items()})
+    busy = quiet is not None and "not quiet" in quiet
+    for target, (rates, cpus) in seen.items():
+        lines += ["", f"{target} vs nghttpx over every mode and round: MiB/s {_side(rates)}; "
+                  f"proxy CPU per MiB {_side(cpus)}."
+                  + (" The machine was busy with other work: a flip here may be noise; rerun "
+                     "on a quiet machine before reading it as this machine's." if busy and any(
+                         "flips" in _side(v) for v in (rates, cpus)) else "")]
+    for note in notes:
+        lines += ["", note]
     if quiet:
         lines += ["", "All modes: " + quiet[0].lower() + quiet[1:]]
+    kept = sorted(((BULK_MODES.index(mode), r["round"], mode, r)
+                   for mode, _, summaries, runs in results if summaries is not None
+                   for target_runs in runs.values() for r in target_runs),
+                  key=lambda k: k[:2])
+    if kept:
+        lines += ["", "Every kept run of every mode:", "", "```"]
+        lines += [f"{mode.name:17} round {r['round']} {workload.run_line(r)}"
+                  for _, _, mode, r in kept]
+        lines += ["```"]
     if lines:
         lines += ["", "Each mode's rounds ran with a fresh echo backend and fresh proxies, "
                   "pinned as the mode says (pinned: as the table above; nothing pinned: every "

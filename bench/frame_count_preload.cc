@@ -78,10 +78,10 @@ extern "C" {
 __attribute__((visibility("default"))) int nghttp2_session_callbacks_new(
     nghttp2_session_callbacks** callbacks_ptr) {
   static const auto real = next<CallbacksNew>("nghttp2_session_callbacks_new");
-  static const auto set_recv = next<SetFrameRecv>(
-      "nghttp2_session_callbacks_set_on_frame_recv_callback");
-  static const auto set_send = next<SetFrameSend>(
-      "nghttp2_session_callbacks_set_on_frame_send_callback");
+  static const auto set_recv =
+      next<SetFrameRecv>("nghttp2_session_callbacks_set_on_frame_recv_callback");
+  static const auto set_send =
+      next<SetFrameSend>("nghttp2_session_callbacks_set_on_frame_send_callback");
   if (real == nullptr) return NGHTTP2_ERR_NOMEM;
   int rv = real(callbacks_ptr);
   if (rv == 0 && set_recv != nullptr && set_send != nullptr) {
@@ -93,16 +93,16 @@ __attribute__((visibility("default"))) int nghttp2_session_callbacks_new(
 
 __attribute__((visibility("default"))) void nghttp2_session_callbacks_set_on_frame_recv_callback(
     nghttp2_session_callbacks* callbacks, nghttp2_on_frame_recv_callback callback) {
-  static const auto real = next<SetFrameRecv>(
-      "nghttp2_session_callbacks_set_on_frame_recv_callback");
+  static const auto real =
+      next<SetFrameRecv>("nghttp2_session_callbacks_set_on_frame_recv_callback");
   program_frame_recv.store(callback, std::memory_order_relaxed);
   if (real != nullptr) real(callbacks, on_frame_recv);
 }
 
 __attribute__((visibility("default"))) void nghttp2_session_callbacks_set_on_frame_send_callback(
     nghttp2_session_callbacks* callbacks, nghttp2_on_frame_send_callback callback) {
-  static const auto real = next<SetFrameSend>(
-      "nghttp2_session_callbacks_set_on_frame_send_callback");
+  static const auto real =
+      next<SetFrameSend>("nghttp2_session_callbacks_set_on_frame_send_callback");
   program_frame_send.store(callback, std::memory_order_relaxed);
   if (real != nullptr) real(callbacks, on_frame_send);
 }
