@@ -8,9 +8,12 @@
 For each workload the targets run interleaved in rounds (the order rotates each round),
 each run preceded by a short unmeasured warm-up; the tables show medians over the rounds.
 Proxy CPU per call is utime+stime of the proxy's whole process tree over the measured run
-divided by the calls completed. The report goes to bench/results/latest.md (with the goals
-of the speed issue, PASS/FAIL, the machine, versions and the exact command) and the chart
-to bench/results/latest.png. See bench/README.md for what each row means.
+divided by the calls completed. The bulk workloads also get an untimed counting pass
+(syscalls, bytes per read and write, DATA frames and memcpy bytes per MiB; bench_counts.py)
+and their timed rounds again by count and unpinned (--bulk-modes). The report goes to
+bench/results/latest.md (with the goals of the speed issue, PASS/FAIL, the machine, versions
+and the exact command) and the chart to bench/results/latest.png. See bench/README.md for
+what each row means.
 """
 
 import argparse
@@ -26,12 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_counts import count_pass  # noqa: E402
 from bench_heaptrack import where_bytes_go  # noqa: E402
-from bench_procs import (Child, busy_processes, first_line, machine_info, pin_plan,  # noqa: E402
-                         raise_fd_limit)
-from bench_report import chart, goals, load_note, workload_table  # noqa: E402
+from bench_procs import (Child, busy_processes, cpu_model, first_line, machine_info,  # noqa: E402
+                         pin_plan, raise_fd_limit)
+from bench_report import (chart, counts_table, goals, load_note, modes_table,  # noqa: E402
+                          workload_table)
 from bench_targets import ALL_TARGETS, make_targets  # noqa: E402
-from bench_workloads import HeldMemory, make_workloads  # noqa: E402
+from bench_workloads import BULK_MODES, BulkMode, HeldMemory, make_workloads  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TARGETS = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy")
@@ -46,6 +51,8 @@ class Section:
     runs: dict
     pinning: str
     extra: list
+    counts: list = dataclasses.field(default_factory=list)  # Lines of the counting pass.
+    modes: list = dataclasses.field(default_factory=list)  # Lines of the bulk modes.
 
 
 @dataclasses.dataclass
@@ -105,19 +112,51 @@ def parse_args(workload_names):
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--no-heaptrack", action="store_true",
                         help="skip the heaptrack pass that says where grelay's held memory goes")
+    parser.add_argument("--no-counts", action="store_true",
+                        help="skip the untimed counting pass of the bulk workloads (syscalls, "
+                             "bytes per read and write, DATA frames, memcpy bytes per MiB)")
+    parser.add_argument("--count-mib", type=int, default=256,
+                        help="MiB echoed by each run of the counting pass (default 256)")
+    parser.add_argument("--bulk-modes", default="all",
+                        help="how the bulk workloads' timed rounds are also run, comma-separated: "
+                             + ", ".join(m.name for m in BULK_MODES) + "; 'all' (default) or "
+                             "'none' (the main table's mode only: duration, pinned unless "
+                             "--no-pin)")
+    parser.add_argument("--bulk-count-mib", type=int, default=1024,
+                        help="MiB echoed by a run of the count modes (default 1024: h2load -n "
+                             "1,024 calls of stream1k)")
+    parser.add_argument("--bulk-mode-targets", default="grelay,nghttpx",
+                        help="targets run in the extra bulk modes (default grelay,nghttpx)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latest.md"),
                         help="Markdown report (default bench/results/latest.md); the chart "
                              "goes next to it with the extension .png")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    args.bulk_mode_targets = [t.strip() for t in args.bulk_mode_targets.split(",") if t.strip()]
     args.workloads = ([w.strip() for w in args.workload.split(",") if w.strip()]
                       if args.workload != "all" else list(workload_names))
     for name in args.targets:
         if name not in ALL_TARGETS:
             parser.error(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
+    for name in args.bulk_mode_targets:
+        if name not in ALL_TARGETS:
+            parser.error(f"unknown bulk mode target {name!r}; choose from "
+                         f"{', '.join(ALL_TARGETS)}")
     for name in args.workloads:
         if name not in workload_names:
             parser.error(f"unknown workload {name!r}; choose from {', '.join(workload_names)}")
+    if args.count_mib < 1 or args.bulk_count_mib < 1:
+        parser.error("--count-mib and --bulk-count-mib must be positive")
+    modes = {m.name: m for m in BULK_MODES}
+    chosen = [m.strip() for m in args.bulk_modes.split(",") if m.strip()]
+    if chosen == ["all"]:
+        chosen = list(modes)
+    elif chosen == ["none"]:
+        chosen = []
+    for name in chosen:
+        if name not in modes:
+            parser.error(f"unknown bulk mode {name!r}; choose from {', '.join(modes)}, all, none")
+    args.bulk_modes = [modes[name] for name in chosen]
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.retries < 0:
         parser.error("--rounds and --duration must be positive, --warmup and --retries "
                      "not negative")
@@ -209,6 +248,44 @@ def run_workload(ctx, workload, targets):
     return summaries, runs
 
 
+def start_backend(binary, cpus):
+    """A fresh echo backend (one thread) on a free port: (Child, port)."""
+    backend = Child("echo_backend", [binary, "--port", "0", "--threads", "1"], cpus)
+    try:
+        return backend, int(backend.wait_for_line(r"listening on \S+:(\d+)").group(1))
+    except RuntimeError:
+        backend.stop()
+        raise
+
+
+def run_bulk_modes(ctx, workload, targets, backend_binary, main):
+    """The timed rounds of bulk |workload| in every --bulk-modes mode other than |main|
+    (which the workload's own table already ran), each on a fresh backend:
+    [(mode, requests, summaries or None, runs or why it was skipped)]."""
+    args = ctx.args
+    requests = workload.requests_for(args.bulk_count_mib)
+    chosen = [t for t in targets if t.name in args.bulk_mode_targets]
+    results = []
+    for mode in args.bulk_modes:
+        if mode == main or not chosen:
+            continue
+        if mode.pinned and ctx.pins["load"] is None:
+            results.append((mode, requests, None, "skipped: nothing is pinned (--no-pin, one "
+                            "CPU or no taskset)"))
+            continue
+        variant = workload.variant(mode, requests)
+        print(f"{workload.name} [{mode.text(args.duration, requests)}]", file=sys.stderr,
+              flush=True)
+        backend, port = start_backend(backend_binary, variant.pins(ctx)["backend"])
+        try:
+            mode_ctx = dataclasses.replace(ctx, backend=backend, backend_port=port)
+            summaries, runs = run_workload(mode_ctx, variant, chosen)
+        finally:
+            backend.stop()
+        results.append((mode, requests, summaries, runs))
+    return results
+
+
 def main():
     workloads = make_workloads(argparse.Namespace(idle_connections=2000, open_connections=50,
                                                   open_streams=100))
@@ -269,9 +346,7 @@ def main():
             print(f"{workload.name}: {workload.description}", file=sys.stderr, flush=True)
             # A fresh backend for each workload: what an earlier one left in its memory
             # (thousands of held streams, grown free lists) must not slow a later one.
-            backend = Child("echo_backend", [backend_binary, "--port", "0", "--threads", "1"],
-                            pins["backend"])
-            port = int(backend.wait_for_line(r"listening on \S+:(\d+)").group(1))
+            backend, port = start_backend(backend_binary, pins["backend"])
             ctx = Context(args, pins, Path(workdir.name), backend, port, load_client, nofile,
                           attacker)
             summaries, runs = run_workload(ctx, workload, targets)
@@ -279,11 +354,22 @@ def main():
             if (isinstance(workload, HeldMemory) and not args.no_heaptrack
                     and any(s["target"] == "grelay" and "error" not in s for s in summaries)):
                 extra = where_bytes_go(ctx, workload, grelay_binary)
+            counts = []
+            if getattr(workload, "bulk", False) and not args.no_counts:
+                counted, problem = count_pass(ctx, workload, targets, build, args.count_mib)
+                counts = counts_table(counted, problem)
             backend.stop()
             backend = None
-            sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra))
-            print("\n".join(workload_table(workload, summaries) + [""] + extra) + "\n",
-                  flush=True)
+            modes = []
+            if getattr(workload, "bulk", False) and args.bulk_modes:
+                main_mode = BulkMode(count=False, pinned=pins["load"] is not None)
+                modes = modes_table(workload, [(main_mode, None, summaries, runs)] + run_bulk_modes(
+                    ctx, workload, targets, backend_binary, main_mode), args.duration)
+            sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra,
+                                    counts, modes))
+            print("\n".join(workload_table(workload, summaries) + [""] + extra
+                            + ([""] + counts if counts else [])
+                            + ([""] + modes if modes else [])) + "\n", flush=True)
         results = {s.workload.name: {r["target"]: r for r in s.summaries} for s in sections}
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -309,6 +395,8 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
         "",
         f"- date: {now}",
         f"- machine: {machine_info()}",
+        f"- CPU model: {cpu_model()} (ratios of one machine need not hold on another: compare "
+        "reports by this line)",
         f"- pinning: {pin_text}, except where a workload says otherwise",
         f"- runs: {args.duration} s per measured run after {args.warmup} s warm-up, "
         f"{args.rounds} rounds, median shown; runs with other load above "
@@ -334,6 +422,12 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
         lines += workload_table(workload, section.summaries)
         if section.extra:
             lines += [""] + section.extra
+        if section.counts:
+            lines += ["", f"### {workload.name}: syscalls, frames and copies per MiB (counting "
+                      "pass)", ""] + section.counts
+        if section.modes:
+            lines += ["", f"### {workload.name}: by duration and by count, pinned and not",
+                      ""] + section.modes
         note = load_note(runs) if workload.retry_on_noise else None
         if note:
             lines += ["", note]

@@ -42,11 +42,13 @@ def shown_argv(argv, port, files=()):
     return text
 
 
-def run_h2load(argv, cpus, timeout, check_exit=True):
+def run_h2load(argv, cpus, timeout, check_exit=True, env=None):
     """Runs h2load to completion; its totals as a dict. With |check_exit| False a non-zero
-    exit status is accepted as long as h2load printed its totals (some calls failed)."""
+    exit status is accepted as long as h2load printed its totals (some calls failed).
+    |env|: variables added to h2load's environment."""
     full = (["taskset", "-c", cpus] if cpus else []) + argv
-    out = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(full, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, **env} if env else None)
     text = out.stdout
     requests = H2LOAD_REQUESTS.search(text)
     finished = H2LOAD_FINISHED.search(text)

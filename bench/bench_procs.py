@@ -18,7 +18,7 @@ class Child:
     """A started process whose stdout and stderr are drained by threads, so a chatty
     child never blocks on a full pipe; the last lines are kept for error messages."""
 
-    def __init__(self, name, argv, cpus=None, stop_signal=signal.SIGTERM, cwd=None):
+    def __init__(self, name, argv, cpus=None, stop_signal=signal.SIGTERM, cwd=None, env=None):
         self.name = name
         self.stop_signal = stop_signal
         self.argv = (["taskset", "-c", cpus] if cpus else []) + [str(a) for a in argv]
@@ -27,7 +27,8 @@ class Child:
         # taskset execs the program, so the pid is the program's own.
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace", cwd=cwd)
+                                     text=True, errors="replace", cwd=cwd,
+                                     env={**os.environ, **env} if env else None)
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
 
@@ -69,6 +70,12 @@ class Child:
                     raise RuntimeError(f"{self.name}: no line matching {pattern!r} after "
                                        f"{timeout}s: {self.tail()}")
                 self.cond.wait(min(left, 0.1))
+
+    def count_lines(self, pattern):
+        """How many lines so far match |pattern|."""
+        regex = re.compile(pattern)
+        with self.cond:
+            return sum(1 for line in self.lines if regex.search(line))
 
     def line_count(self):
         with self.cond:
@@ -239,18 +246,33 @@ def first_line(argv):
         return f"(unavailable: {error})"
 
 
-def machine_info():
-    model = "unknown"
+def cpu_model():
+    """The CPU model as /proc/cpuinfo names it, with family, model and stepping (a VM's
+    model name is often only "Intel Xeon Processor"; the numbers tell the generation) and
+    whether it runs under a hypervisor."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                if not line.strip():
+                    break  # The first CPU is enough.
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
+    model = fields.get("model name") or platform.processor() or "unknown"
+    numbers = ", ".join(f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping")
+                        if key in fields)
+    if numbers:
+        model += f" ({numbers})"
+    if "hypervisor" in fields.get("flags", "").split():
+        model += ", virtual machine"
+    return model
+
+
+def machine_info():
     memory = _status_meminfo("MemTotal:")
-    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {model}, "
+    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}, "
             f"{memory / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}")
 
 

@@ -5,7 +5,9 @@ import shutil
 import statistics
 import subprocess
 
-from bench_workloads import Bidi, H2loadThroughput, Latency, MIB, Scaling, UnderAttack
+from bench_counts import READS, WRITES
+from bench_workloads import (BULK_MODES, Bidi, H2loadThroughput, Latency, MIB, Scaling,
+                             UnderAttack)
 
 PEER_NAMES = ("nghttpx", "haproxy", "nginx", "envoy")
 
@@ -442,3 +444,216 @@ def chart(results, workdir, png):
     if out.returncode != 0:
         return "no chart: gnuplot failed: " + " ".join(out.stderr.split())[-300:]
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# Where the bytes go: the counting pass (bench_counts.py)
+
+
+def _per(value, total, scale=1.0):
+    return value / total * scale if value is not None and total else None
+
+
+def count_rows(c):
+    """{row label: (number or None, text)} for one proxy's counts."""
+    mib = c["echoed"] / MIB
+    relayed = c["backend"]["data_bytes_in"] + c["echoed"]  # Request plus response DATA.
+    io, copies, trace = c["io"], c["copies"], c["strace"]
+    rows = {}
+
+    def put(label, value, digits=1, text=None):
+        rows[label] = (value, text if text is not None else fmt(value, digits))
+
+    put("MiB echoed (counting run)", mib, 1)
+    put("proxy CPU µs per MiB echoed (copy counter loaded)", _per(c["proxy_cpu"] * 1e6, mib), 0)
+    # /proc/PID/io sees read/readv/write/writev only: a proxy using recv/send shows nothing.
+    io_ok = io["rchar"] >= 0.5 * relayed
+    put("read, readv calls per MiB (/proc/PID/io)", _per(io["syscr"], mib) if io_ok else None)
+    put("bytes per read call (/proc/PID/io)", _per(io["rchar"], io["syscr"]) if io_ok else None,
+        0)
+    io_ok = io["wchar"] >= 0.5 * relayed
+    put("write, writev calls per MiB (/proc/PID/io)", _per(io["syscw"], mib) if io_ok else None)
+    put("bytes per write call (/proc/PID/io)", _per(io["wchar"], io["syscw"]) if io_ok else None,
+        0)
+    tmib = trace["echoed"] / MIB
+    calls = trace["calls"]
+    put("syscalls per MiB, all (strace)", _per(sum(calls.values()), tmib))
+    for label, names in (("read", READS), ("write", WRITES)):
+        made = sum(calls.get(n, 0) for n in names)
+        again = sum(trace["eagain"].get(n, 0) for n in names)
+        moved = sum(trace["bytes"].get(n, 0) for n in names)
+        used = ", ".join(n for n in names if calls.get(n)) or "none"
+        value = _per(made, tmib)
+        put(f"{label} calls per MiB (strace; which calls)", value,
+            text=f"{fmt(value)} ({used})")
+        put(f"… {label}s that returned EAGAIN, per MiB (strace)", _per(again, tmib))
+        put(f"bytes per {label} call that moved data (strace)", _per(moved, made - again), 0)
+    waits = sum(v for n, v in calls.items() if n.startswith("epoll_wait") or n == "epoll_pwait")
+    put("epoll_wait calls per MiB (strace)", _per(waits, tmib))
+    top = sorted(calls.items(), key=lambda item: -item[1])[:5]
+    rows["most frequent syscalls, per MiB (strace)"] = (None, ", ".join(
+        f"{name} {count / max(tmib, 1e-9):,.0f}" for name, count in top
+        if count / max(tmib, 1e-9) >= 0.5) or "—")
+
+    def frames(side, key):
+        if side is None or not side[f"data_frames_{key}"]:
+            return (None, "—")
+        count, size = side[f"data_frames_{key}"], side[f"data_bytes_{key}"]
+        per_mib = count / max(size / MIB, 1e-9)
+        return (per_mib, f"{per_mib:,.0f} ({size / count:,.0f} B each)")
+
+    rows["DATA frames per MiB, client → proxy (h2load's own framing)"] = frames(c["client"], "out")
+    rows["DATA frames per MiB, proxy → backend (the proxy's request framing)"] = frames(
+        c["backend"], "in")
+    rows["DATA frames per MiB, backend → proxy (the echo backend's own framing)"] = frames(
+        c["backend"], "out")
+    rows["DATA frames per MiB, proxy → client (the proxy's response framing)"] = frames(
+        c["client"], "in")
+    copied = copies["copy_bytes"] + copies["move_bytes"]
+    put("userspace bytes copied per relayed byte (memcpy + memmove)", _per(copied, relayed), 3)
+    put("… by memcpy, mempcpy", _per(copies["copy_bytes"], relayed), 3)
+    put("… by memmove", _per(copies["move_bytes"], relayed), 3)
+    put("memcpy + memmove calls per MiB echoed",
+        _per(copies["copy_calls"] + copies["move_calls"], mib), 0)
+    big = copies["copy_big_bytes"] + copies["move_big_bytes"]
+    put("share of copied bytes in copies of 1 KiB or more", _per(big, copied, 100), 0,
+        None if not copied else f"{big / copied * 100:.0f}%")
+    return rows
+
+
+def counts_table(counts, problem=None):
+    """Markdown lines for a workload's counting pass: one row per count, one column per
+    proxy, and grelay's ratio to nghttpx."""
+    if problem:
+        return [f"Counting pass: not run ({problem})."]
+    if not counts:
+        return []
+    good = [c for c in counts if "error" not in c]
+    lines = []
+    if good:
+        per = {c["target"]: count_rows(c) for c in good}
+        names = [c["target"] for c in good]
+        with_ratio = "grelay" in per and "nghttpx" in per
+        head = ["per MiB echoed unless said"] + names + (["grelay / nghttpx"] if with_ratio else [])
+        rows = []
+        for label in per[names[0]]:
+            cells = [label] + [per[n][label][1] for n in names]
+            if with_ratio:
+                mine, theirs = per["grelay"][label][0], per["nghttpx"][label][0]
+                # Against a count that is next to nothing a ratio says nothing.
+                meaningful = theirs is not None and mine is not None and theirs >= 0.01 and (
+                    mine == 0 or 0.01 <= mine / theirs <= 100)
+                cells.append(fmt(ratio(mine, theirs), 2, "x") if meaningful else "—")
+            rows.append(cells)
+        lines += table_lines(head, rows)
+        first = good[0]
+        client = ("client side counted in h2load (frame_count_preload.so)" if first["client"]
+                  else "client side not counted (no frame_count_preload.so)")
+        lines += ["", f"Counting pass (untimed, after the timed rounds; each proxy restarted "
+                  f"with copy_count_preload.so): `{first['command']}` ({first['requests']:,} "
+                  f"calls), once as is and once with `strace -f` attached; {client}, backend "
+                  "side by the echo backend's counters. strace slows the proxy several times "
+                  "over, so more data waits between its reads and writes: its bytes per call "
+                  "are an upper bound, the /proc/PID/io rows (read, readv, write, writev "
+                  "only; — for a proxy that uses recv/send) are from the undisturbed run. "
+                  "Relayed bytes: request DATA the backend received plus response DATA the "
+                  "client received. Copies the compiler inlined and the kernel's copies "
+                  "(the syscalls' bytes) are not in the copy rows."]
+    for c in counts:
+        if "error" in c:
+            lines += ["", f"Counting pass, {c['target']}: **failed**: {c['error']}"]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Bulk modes: by duration and by count, pinned and not
+
+
+def _round_ratios(runs, target, key):
+    """{round: target's value / nghttpx's value} for the rounds both ran; |key| gives a
+    run's value."""
+    mine = {r["round"]: key(r) for r in runs.get(target, [])}
+    ref = {r["round"]: key(r) for r in runs.get("nghttpx", [])}
+    return {n: mine[n] / ref[n] for n in sorted(mine) if n in ref and ref[n]}
+
+
+def _side(values):
+    if not values:
+        return "—"
+    low, high = min(values), max(values)
+    if low < 1.0 < high:
+        return f"**flips** ({low:.2f}x–{high:.2f}x)"
+    return f"{'above' if low >= 1.0 else 'below'} 1.0 ({low:.2f}x–{high:.2f}x)"
+
+
+def modes_table(workload, results, duration):
+    """Markdown lines: each bulk mode's rates and CPU per MiB against nghttpx, every round's
+    ratio, and for each target whether its ratio stays on one side of 1.0 over all modes
+    and rounds or flips. |results|: [(mode, requests, summaries, runs or why skipped)]."""
+    head = ["mode", "target", "MiB/s echoed (median)", "vs nghttpx", "vs nghttpx by round",
+            "proxy CPU µs/MiB", "vs nghttpx", "vs nghttpx by round"]
+    rows, notes = [], []
+    seen = {}  # target -> ([throughput ratios], [CPU ratios]) over every mode and round.
+
+    def rate(r):
+        return r["data_bytes"] / r["elapsed"]
+
+    def cpu(r):
+        return r["proxy_cpu"] / max(r["data_bytes"] / MIB, 1e-9) if r.get("proxy_cpu") else None
+
+    for mode, requests, summaries, runs in results:
+        label = mode.text(duration, requests) if requests else mode.text(duration, 0)
+        if summaries is None:
+            notes.append(f"{label}: {runs}")
+            continue
+        by = {s["target"]: s for s in summaries if "error" not in s}
+        ref = by.get("nghttpx")
+        for s in summaries:
+            if "error" in s:
+                rows.append([label, s["target"], f"**failed**: {s['error']}"] + ["—"] * 5)
+                continue
+            compared = ref is not None and s["target"] != "nghttpx"
+            value = ratio(s["value"], ref["value"]) if compared else None
+            cpu_value = ratio(s["proxy_us_mib"], ref["proxy_us_mib"]) if compared else None
+            by_round = _round_ratios(runs, s["target"], rate) if compared else {}
+            cpu_round = _round_ratios(runs, s["target"], lambda r: cpu(r) or 0) if compared else {}
+            if compared:
+                rates, cpus = seen.setdefault(s["target"], ([], []))
+                rates += [v for v in [value] + list(by_round.values()) if v]
+                cpus += [v for v in [cpu_value] + list(cpu_round.values()) if v]
+            rows.append([label, s["target"], fmt(s["value"] / MIB, 1), fmt(value, 2, "x"),
+                         " ".join(f"{v:.2f}" for v in by_round.values()) or "—",
+                         fmt(s["proxy_us_mib"], 0), fmt(cpu_value, 2, "x"),
+                         " ".join(f"{v:.2f}" for v in cpu_round.values()) or "—"])
+    lines = table_lines(head, rows) if rows else []
+    quiet = load_note({f"{m.name} {t}": rs for m, _, summaries, runs in results
+                       if summaries is not None for t, rs in runs.items()})
+    busy = quiet is not None and "not quiet" in quiet
+    for target, (rates, cpus) in seen.items():
+        lines += ["", f"{target} vs nghttpx over every mode and round: MiB/s {_side(rates)}; "
+                  f"proxy CPU per MiB {_side(cpus)}."
+                  + (" The machine was busy with other work: a flip here may be noise; rerun "
+                     "on a quiet machine before reading it as this machine's." if busy and any(
+                         "flips" in _side(v) for v in (rates, cpus)) else "")]
+    for note in notes:
+        lines += ["", note]
+    if quiet:
+        lines += ["", "All modes: " + quiet[0].lower() + quiet[1:]]
+    kept = sorted(((BULK_MODES.index(mode), r["round"], mode, r)
+                   for mode, _, summaries, runs in results if summaries is not None
+                   for target_runs in runs.values() for r in target_runs),
+                  key=lambda k: k[:2])
+    if kept:
+        lines += ["", "Every kept run of every mode:", "", "```"]
+        lines += [f"{mode.name:17} round {r['round']} {workload.run_line(r)}"
+                  for _, _, mode, r in kept]
+        lines += ["```"]
+    if lines:
+        lines += ["", "Each mode's rounds ran with a fresh echo backend and fresh proxies, "
+                  "pinned as the mode says (pinned: as the table above; nothing pinned: every "
+                  "process may run on every CPU). A fixed count (`-n`) includes each run's "
+                  "start and its tail, when fewer calls than streams are left; a duration "
+                  "(`-D`) cuts calls off at the end. A ratio that is above 1.0 in one mode or "
+                  "round and below in another is marked **flips**: the lead depends on how "
+                  "it is measured, so it is not averaged into one number."]
+    return lines

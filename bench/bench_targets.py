@@ -76,6 +76,8 @@ class Target:
     command = ""  # How it was last started, for the report.
     config_text = ""
     config_lang = ""
+    # Environment added to the proxy's own (the counting pass preloads a library with it).
+    env = None
 
     def version(self):
         return None
@@ -91,7 +93,7 @@ class Target:
         return self.process is None or self.process.alive()
 
     def _launch(self, argv, cpus, stop_signal=signal.SIGTERM, ready_line=None):
-        self.process = Child(self.name, argv, cpus, stop_signal=stop_signal)
+        self.process = Child(self.name, argv, cpus, stop_signal=stop_signal, env=self.env)
         self.command = shlex.join(self.process.argv)
         if ready_line:
             self.process.wait_for_line(ready_line)

@@ -1,6 +1,8 @@
 """The workloads of bench.py. Each runs one load shape against one target (run), and turns
 a target's runs into one summary (summarize); bench_report.py renders the summaries."""
 
+import copy
+import dataclasses
 import json
 import signal
 import statistics
@@ -106,11 +108,17 @@ class H2loadThroughput(Workload):
     """Fixed h2load shape for --duration seconds; calls/s or echoed bytes/s."""
 
     tool = "h2load"
+    # Set on a bulk mode's copy (variant()): a fixed number of calls instead of --duration.
+    requests = None
+    mode = None
 
     def __init__(self, name, description, message_size, messages, clients, streams, unit,
-                 path="/bench.Echo/Unary", threads=1, targets=None):
+                 path="/bench.Echo/Unary", threads=1, targets=None, bulk=False):
         if targets:
             self.targets = targets
+        # A bulk workload (bytes, not calls, are the point) gets the counting pass and the
+        # bulk modes of bench.py.
+        self.bulk = bulk
         self.name = name
         self.description = description
         self.message_size = message_size
@@ -126,17 +134,35 @@ class H2loadThroughput(Workload):
         self.body_file = ctx.workdir / f"{self.name}.bin"
         self.body_file.write_bytes(framed_body(self.message_size, self.messages))
 
-    def argv(self, port, seconds, scheme="http"):
+    def argv(self, port, seconds, scheme="http", requests=None):
+        """h2load for |seconds|, or for |requests| calls when given."""
         return h2load_argv(port, self.body_file, self.path, self.clients, self.streams,
-                           self.threads, seconds=seconds, scheme=scheme)
+                           self.threads, seconds=seconds, requests=requests, scheme=scheme)
+
+    def requests_for(self, mib):
+        """Calls that echo about |mib| MiB, a whole number of rounds of the workload's
+        connections x streams (so no stream idles at the end for want of a call)."""
+        per_round = self.clients * self.streams
+        calls = max(1, round(mib * MIB / self.body_size))
+        return max(per_round, (calls + per_round - 1) // per_round * per_round)
+
+    def variant(self, mode, requests):
+        """A copy of this workload run in bulk |mode| (a BulkMode): with |requests| calls
+        instead of --duration when the mode counts, with nothing pinned when it does not pin."""
+        variant = copy.copy(self)
+        variant.mode = mode
+        variant.requests = requests if mode.count else None
+        variant.pinning = "split" if mode.pinned else "none"
+        return variant
 
     def run(self, ctx, target):
         pins = self.pins(ctx)
-        timeout = ctx.args.duration + ctx.args.warmup + 120
+        # A fixed count takes as long as the target needs: allow a slow one plenty.
+        timeout = ctx.args.duration + ctx.args.warmup + (120 if self.requests is None else 900)
         if ctx.args.warmup > 0:
             run_h2load(self.argv(target.port, ctx.args.warmup, target.scheme), pins["load"],
                        timeout)
-        argv = self.argv(target.port, ctx.args.duration, target.scheme)
+        argv = self.argv(target.port, ctx.args.duration, target.scheme, requests=self.requests)
         result = measure(target, ctx.backend,
                          lambda: run_h2load(argv, pins["load"], timeout))
         result["command"] = shown_argv(argv, target.port, [(self.body_file, "BODY")])
@@ -438,12 +464,15 @@ class HeldMemory(Workload):
 
 
 def backend_counters(backend):
-    """(requests begun, RST_STREAM frames received) by the echo backend so far: it prints
-    them on SIGUSR1."""
+    """The echo backend's counters so far, which it prints on SIGUSR1: "streams" (requests
+    begun), "resets" (RST_STREAM frames received), "data_frames_in", "data_bytes_in" (DATA
+    frames and payload bytes received), "data_frames_out", "data_bytes_out" (sent)."""
     start = backend.line_count()
     backend.proc.send_signal(signal.SIGUSR1)
-    match = backend.wait_for_line(r"^streams (\d+) resets (\d+)$", timeout=5, start=start)
-    return int(match.group(1)), int(match.group(2))
+    match = backend.wait_for_line(r"^streams \d+ resets \d+( \w+ \d+)*$", timeout=5,
+                                  start=start)
+    words = match.group(0).split()
+    return {key: int(value) for key, value in zip(words[::2], words[1::2])}
 
 
 class UnderAttack(Workload):
@@ -527,7 +556,7 @@ class UnderAttack(Workload):
                                    self.streams, seconds=ctx.args.warmup), pins["load"],
                        ctx.args.warmup + 30, check_exit=False)
         quiet = self.legit(ctx, target, pins, ctx.args.duration, "quiet")
-        streams_before, resets_before = backend_counters(ctx.backend)
+        before = backend_counters(ctx.backend)
         argv = self.attack_argv(ctx, target.port)
         attacker = Child("rapid_reset", argv, pins["load"])
         try:
@@ -538,11 +567,11 @@ class UnderAttack(Workload):
             attacker.stop()
         totals = json.loads(attacker.wait_for_line(r'^\{.*"elapsed_s".*\}$', timeout=5)
                             .group(0))
-        streams_after, resets_after = backend_counters(ctx.backend)
+        after = backend_counters(ctx.backend)
         if not target.alive():
             raise RuntimeError(f"{target.name} exited under attack: {target.process.tail(3)}")
         # Legitimate calls began during the window too; what is left is the attack's.
-        reached = max(0, streams_after - streams_before - attacked["started"])
+        reached = max(0, after["streams"] - before["streams"] - attacked["started"])
         return {
             "target": target.name,
             "elapsed": attacked["elapsed"],
@@ -550,8 +579,8 @@ class UnderAttack(Workload):
             "attack": attacked,
             "attacker": totals,
             "attacker_cpu": attacked["more_load_cpu"],
-            "backend_streams": streams_after - streams_before,
-            "backend_resets": resets_after - resets_before,
+            "backend_streams": after["streams"] - before["streams"],
+            "backend_resets": after["resets"] - before["resets"],
             "reached": reached,
             "rss": peak_rss_mib(target.process.pid),
             # Either run disturbed by the rest of the machine spoils the comparison.
@@ -632,6 +661,27 @@ class UnderAttack(Workload):
                 f"reached backend {r['reached']:,}  {noise_text(r)}")
 
 
+@dataclasses.dataclass(frozen=True)
+class BulkMode:
+    """How the timed rounds of a bulk workload are run: for --duration seconds or for a
+    fixed number of calls, with the proxy pinned apart or nothing pinned."""
+
+    count: bool
+    pinned: bool
+
+    @property
+    def name(self):
+        return f"{'count' if self.count else 'duration'}-{'pinned' if self.pinned else 'unpinned'}"
+
+    def text(self, duration, requests):
+        how = f"h2load -n {requests:,}" if self.count else f"h2load -D {duration}"
+        return f"{how}, {'pinned' if self.pinned else 'nothing pinned'}"
+
+
+BULK_MODES = tuple(BulkMode(count, pinned) for pinned in (True, False)
+                   for count in (False, True))
+
+
 def longest_gap(calls, start, end):
     """The longest time, in seconds, during [start, end] (epoch seconds) in which no call
     of |calls| ((start us, duration us) pairs) completed: how long the target stalled."""
@@ -648,12 +698,14 @@ def make_workloads(args):
                          "concurrent calls; calls/s", 100, 1, 16, 32, "calls",
                          targets=UNARY100),
         H2loadThroughput("unary64k", "unary call, 64 KiB message, 4 connections x 8 "
-                         "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes"),
+                         "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes",
+                         bulk=True),
         H2loadThroughput("stream1k", "streaming call whose 1 MiB request body is 1,024 gRPC "
                          "messages of 1 KiB, all echoed, 4 connections x 4 concurrent calls; "
-                         "echoed bytes/s", 1024, 1024, 4, 4, "bytes", "/bench.Echo/Stream"),
+                         "echoed bytes/s", 1024, 1024, 4, 4, "bytes", "/bench.Echo/Stream",
+                         bulk=True),
         H2loadThroughput("serial1m", "one connection, one call at a time, one 1 MiB message "
-                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes"),
+                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes", bulk=True),
         Latency("latency", "one connection, one unary call in flight, 100 B message; "
                 "per-call latency from h2load --log-file", 100),
         PingPong("pingpong", "one bidi stream on one connection: one 100 B message, wait "

@@ -4,8 +4,10 @@
 //   echo_backend [--address IP] [--port N] [--threads N]
 //
 // Prints `listening on ADDRESS:PORT` on stdout once every socket listens; SIGINT or
-// SIGTERM closes all connections and exits 0. SIGUSR1 prints `streams N resets M`: the
-// requests begun and the RST_STREAM frames received so far, over all threads.
+// SIGTERM closes all connections and exits 0. SIGUSR1 prints `streams N resets M
+// data_frames_in F data_bytes_in B data_frames_out F data_bytes_out B`: the requests begun,
+// the RST_STREAM frames received, and the DATA frames (and payload bytes) received and sent
+// so far, over all threads.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -183,7 +185,8 @@ int run(int argc, char** argv) {
   std::printf("listening on %s\n", format_address(options.address, address).c_str());
   std::fflush(stdout);
 
-  // SIGUSR1 prints the request counters (bench.py's underattack workload reads them).
+  // SIGUSR1 prints the counters (bench.py's underattack workload and counting pass read
+  // them).
   sigset_t wait_signals = stop_signals;
   sigaddset(&wait_signals, SIGUSR1);
   for (;;) {
@@ -192,11 +195,20 @@ int run(int argc, char** argv) {
     if (signal_number != SIGUSR1) break;
     uint64_t streams = 0;
     uint64_t resets = 0;
+    EchoWorker::DataCounts data;
     for (const auto& worker : workers) {
       streams += worker->streams();
       resets += worker->resets();
+      EchoWorker::DataCounts counts = worker->data_counts();
+      data.frames_in += counts.frames_in;
+      data.bytes_in += counts.bytes_in;
+      data.frames_out += counts.frames_out;
+      data.bytes_out += counts.bytes_out;
     }
-    std::printf("streams %" PRIu64 " resets %" PRIu64 "\n", streams, resets);
+    std::printf("streams %" PRIu64 " resets %" PRIu64 " data_frames_in %" PRIu64
+                " data_bytes_in %" PRIu64 " data_frames_out %" PRIu64 " data_bytes_out %" PRIu64
+                "\n",
+                streams, resets, data.frames_in, data.bytes_in, data.frames_out, data.bytes_out);
     std::fflush(stdout);
   }
   for (auto& worker : workers) {

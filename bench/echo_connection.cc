@@ -275,6 +275,7 @@ int EchoConnection::on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* fram
 
 int EchoConnection::on_frame_recv(const nghttp2_frame& frame) noexcept {
   if (frame.hd.type == NGHTTP2_RST_STREAM) worker_.count_reset();
+  if (frame.hd.type == NGHTTP2_DATA) worker_.count_data_in(frame.hd.length);
   if (frame.hd.type != NGHTTP2_HEADERS && frame.hd.type != NGHTTP2_DATA) return 0;
   Stream* stream = find_stream(frame.hd.stream_id);
   if (stream == nullptr) return 0;
@@ -357,8 +358,13 @@ ssize_t EchoConnection::read_body(Stream& stream, size_t length, uint32_t* data_
     stream.deferred = true;  // on_data_chunk_recv or END_STREAM resumes it.
     return NGHTTP2_ERR_DEFERRED;
   }
-  // The payload is copied straight from |pending| in send_data().
-  if (n != 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  // The payload is copied straight from |pending| in send_data(). An empty last frame is
+  // made by nghttp2 itself, so it is counted here.
+  if (n != 0) {
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  } else {
+    worker_.count_data_out(0);
+  }
   if (stream.request_ended && n == stream.pending.size()) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     if (nghttp2_submit_trailer(session_.get(), stream.id, response_trailers,
@@ -386,6 +392,7 @@ int EchoConnection::send_data(const uint8_t* frame_header, size_t length, Stream
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   stream.pending.consume(length);
+  worker_.count_data_out(length);
   // Make nghttp2_session_mem_send() return so flush() can write before queuing more.
   return out_.size() >= output_high_water ? NGHTTP2_ERR_PAUSE : 0;
 }

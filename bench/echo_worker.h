@@ -59,11 +59,35 @@ class EchoWorker {
   uint64_t streams() const noexcept { return streams_.load(std::memory_order_relaxed); }
   uint64_t resets() const noexcept { return resets_.load(std::memory_order_relaxed); }
 
+  // DATA frames and their payload bytes received from the client (a relay's request
+  // framing) and sent back, for bench.py's counting pass: how many frames a relay cuts a
+  // MiB into. Written and read as the counters above.
+  void count_data_in(size_t length) noexcept {
+    bump(data_frames_in_);
+    bump(data_bytes_in_, length);
+  }
+  void count_data_out(size_t length) noexcept {
+    bump(data_frames_out_);
+    bump(data_bytes_out_, length);
+  }
+  struct DataCounts {
+    uint64_t frames_in = 0;
+    uint64_t bytes_in = 0;
+    uint64_t frames_out = 0;
+    uint64_t bytes_out = 0;
+  };
+  DataCounts data_counts() const noexcept {
+    return {data_frames_in_.load(std::memory_order_relaxed),
+            data_bytes_in_.load(std::memory_order_relaxed),
+            data_frames_out_.load(std::memory_order_relaxed),
+            data_bytes_out_.load(std::memory_order_relaxed)};
+  }
+
  private:
   static constexpr size_t read_buffer_size = 64 * 1024;
 
-  static void bump(std::atomic<uint64_t>& counter) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  static void bump(std::atomic<uint64_t>& counter, uint64_t by = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
   static void on_connection_cb(uv_stream_t* listener, int status) noexcept;
   static void on_stop_cb(uv_async_t* async) noexcept;
@@ -77,6 +101,10 @@ class EchoWorker {
   std::unique_ptr<char[]> read_buffer_;
   std::atomic<uint64_t> streams_{0};
   std::atomic<uint64_t> resets_{0};
+  std::atomic<uint64_t> data_frames_in_{0};
+  std::atomic<uint64_t> data_bytes_in_{0};
+  std::atomic<uint64_t> data_frames_out_{0};
+  std::atomic<uint64_t> data_bytes_out_{0};
 };
 
 }  // namespace grelay::bench

@@ -15,7 +15,8 @@
 //           echoed bytes per second.
 //
 // Results go to stdout as one JSON object per line; progress and errors to stderr. Every
-// message is gRPC-framed (5-byte prefix + B payload bytes) and the server must echo it.
+// message is gRPC-framed (5-byte prefix + B payload bytes) and the server must echo it. The
+// final line of each mode also counts the DATA frames (and payload bytes) received and sent.
 
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -145,6 +146,19 @@ std::string json_escape(std::string_view text) {
     out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
   }
   return out;
+}
+
+// The DATA frame counters as JSON members (with a leading comma), for the final line of
+// every mode: frames and payload bytes received from the server and sent to it, over the
+// whole run (set-up and warm-up included).
+std::string data_counts_json() {
+  const DataFrameCounts& c = LoadConnection::data_counts();
+  char text[200];
+  std::snprintf(text, sizeof(text),
+                ",\"data_frames_in\":%" PRIu64 ",\"data_bytes_in\":%" PRIu64
+                ",\"data_frames_out\":%" PRIu64 ",\"data_bytes_out\":%" PRIu64,
+                c.frames_in, c.bytes_in, c.frames_out, c.bytes_out);
+  return text;
 }
 
 double seconds_since(uint64_t start_ns) {
@@ -347,10 +361,10 @@ class PingPong final : public LoadRun {
       sum += static_cast<double>(s);
     std::printf(
         "{\"mode\":\"pingpong\",\"count\":%zu,\"message_bytes\":%zu,\"elapsed_s\":%.6f,"
-        "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"mean_us\":%.2f,\"max_us\":%.2f}\n",
+        "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"mean_us\":%.2f,\"max_us\":%.2f%s}\n",
         samples_.size(), message_.size(), elapsed_, percentile_us(0.5), percentile_us(0.99),
         percentile_us(0.999), sum / static_cast<double>(samples_.size()) / 1e3,
-        static_cast<double>(samples_.back()) / 1e3);
+        static_cast<double>(samples_.back()) / 1e3, data_counts_json().c_str());
     std::fflush(stdout);
     finish(0);
   }
@@ -447,8 +461,8 @@ class Hold final : public LoadRun {
     }
     std::printf(
         "{\"mode\":\"hold\",\"released\":true,\"lost_streams\":%zu,"
-        "\"lost_connections\":%zu}\n",
-        lost_streams_, lost_connections_);
+        "\"lost_connections\":%zu%s}\n",
+        lost_streams_, lost_connections_, data_counts_json().c_str());
     std::fflush(stdout);
     finish(0);
   }
@@ -525,8 +539,9 @@ class Bidi final : public LoadRun {
     double elapsed = seconds_since(measure_start_ns_);
     std::printf(
         "{\"mode\":\"bidi\",\"connections\":%d,\"streams\":%zu,\"message_bytes\":%zu,"
-        "\"elapsed_s\":%.6f,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 "}\n",
-        options_.connections, streams_.size(), message_.size(), elapsed, messages_, bytes_);
+        "\"elapsed_s\":%.6f,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 "%s}\n",
+        options_.connections, streams_.size(), message_.size(), elapsed, messages_, bytes_,
+        data_counts_json().c_str());
     std::fflush(stdout);
     finish(0);
   }

@@ -18,6 +18,8 @@ constexpr size_t read_buffer_size = 64 * 1024;
 // callback returns, so every connection can read into the same buffer.
 char read_buffer[read_buffer_size];
 
+DataFrameCounts data_frame_counts;
+
 nghttp2_nv make_nv(std::string_view name, std::string_view value) noexcept {
   // nghttp2 copies names and values on submit; it only reads through these pointers.
   return {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
@@ -32,6 +34,10 @@ struct CallbacksDeleter {
 };
 
 }  // namespace
+
+const DataFrameCounts& LoadConnection::data_counts() noexcept {
+  return data_frame_counts;
+}
 
 LoadConnection::LoadConnection(const LoadSettings& settings, LoadEvents& events) noexcept
     : settings_(settings), events_(events) {}
@@ -261,6 +267,11 @@ int LoadConnection::on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* fram
 }
 
 void LoadConnection::on_frame_recv(const nghttp2_frame& frame) noexcept {
+  if (frame.hd.type == NGHTTP2_DATA) {
+    ++data_frame_counts.frames_in;
+    data_frame_counts.bytes_in += frame.hd.length;
+    return;
+  }
   if (frame.hd.type != NGHTTP2_SETTINGS) return;
   if (frame.hd.flags & NGHTTP2_FLAG_ACK) {
     settings_acked_ = true;
@@ -322,6 +333,9 @@ ssize_t LoadConnection::read_body_cb(nghttp2_session*, int32_t stream_id, uint8_
   }
   std::memcpy(buf, stream.pending.data(), n);
   stream.pending.consume(n);
+  // Each call that returns a length makes one DATA frame, an empty last one included.
+  ++data_frame_counts.frames_out;
+  data_frame_counts.bytes_out += n;
   if (stream.end && stream.pending.empty()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
   return static_cast<ssize_t>(n);
 }

@@ -36,6 +36,15 @@ class LoadEvents {
   ~LoadEvents() = default;
 };
 
+// DATA frames and their payload bytes over every connection of the process: received from
+// the server, and sent to it. Plain integers: load_client runs one loop on one thread.
+struct DataFrameCounts {
+  uint64_t frames_in = 0;
+  uint64_t bytes_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_out = 0;
+};
+
 struct LoadSettings {
   std::string authority;  // :authority of every request.
   // Receive windows announced to the server. An idle connection sends its SETTINGS and
@@ -69,6 +78,8 @@ class LoadConnection {
   void close(std::string_view why) noexcept;
 
   size_t open_streams() const noexcept { return streams_.size(); }
+  // What every connection of this process has received and sent so far.
+  static const DataFrameCounts& data_counts() noexcept;
   // Free for the owner: which slot of its table this connection fills.
   size_t tag() const noexcept { return tag_; }
   void set_tag(size_t tag) noexcept { tag_ = tag; }

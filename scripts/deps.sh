@@ -13,7 +13,7 @@ build_pkgs=(meson ninja-build g++ pkg-config libnghttp2-dev libuv1-dev libssl-de
 test_pkgs=(python3-grpcio python3-h2 python3-pytest clang libclang-rt-14-dev prometheus openssl
            dnsmasq-base man-db groff-base logrotate protobuf-compiler systemd)
 container_pkgs=(podman buildah mmdebstrap uidmap runc)
-bench_pkgs=(nghttp2-client nghttp2-proxy haproxy nginx-light gnuplot-nox heaptrack)
+bench_pkgs=(nghttp2-client nghttp2-proxy haproxy nginx-light gnuplot-nox heaptrack strace)
 
 want=("${build_pkgs[@]}")
 for kind in "$@"; do
