@@ -13,5 +13,5 @@ scripts/deps.sh bench
 [ -f "$dir/build.ninja" ] || meson setup "$dir" --wrap-mode=nodownload --buildtype=release
 # Only what the benchmark runs, so a half-written test elsewhere cannot stop it.
 ninja -C "$dir" grelay bench/echo_backend bench/load_client examples/embed/embed_server \
-  bench/copy_count_preload.so bench/frame_count_preload.so
+  bench/copy_count_preload.so bench/frame_count_preload.so bench/rapid_reset
 exec /usr/bin/python3 bench/bench.py --build "$dir" "$@"
