@@ -4,8 +4,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "core/log.h"
 #include "api/relay_state.h"
+#include "core/log.h"
 #include "grelay/relay.h"
 #include "net/tls_layer.h"
 #include "relay/admission.h"
@@ -26,7 +26,8 @@ std::string_view view(nghttp2_rcbuf* buf) noexcept {
 
 }  // namespace
 
-struct StreamRelay::Impl final : Downstream, Flushable {
+// Hidden, though nested in an exported class: nothing of it is the library's API.
+struct __attribute__((visibility("hidden"))) StreamRelay::Impl final : Downstream, Flushable {
   // Where a stream of the host's session stands for the relay.
   enum class State : uint8_t {
     reading,  // its request headers are arriving; the host has not been told yet
