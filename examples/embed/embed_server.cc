@@ -25,6 +25,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -45,6 +46,8 @@ struct Connection {
   void on_read(const uint8_t* data, size_t len);
   // Writes what nghttp2 has to send, while the socket keeps up.
   void send();
+  // send() once this loop turn's reads are all in (Server::flush_check).
+  void schedule();
   void close();
 
   Server& server;
@@ -53,8 +56,11 @@ struct Connection {
   std::unique_ptr<grelay::StreamRelay> relay;
   // Streams this server answers itself (GET /healthz), by id.
   std::set<int32_t> own_health;
+  // What send() takes from nghttp2 before writing it.
+  std::string out;
   size_t unwritten = 0;
   bool closing = false;
+  bool scheduled = false;
 };
 
 struct Server {
@@ -66,6 +72,11 @@ struct Server {
   bool expired = false;
   std::unique_ptr<grelay::Relay> relay;
   std::set<Connection*> connections;
+  // Connections with output to write after what they read, written once per loop turn after
+  // the loop polled: the frames answering every read of a turn leave in one write.
+  uv_check_t flush_check;
+  std::vector<Connection*> to_flush;
+  std::vector<Connection*> flushing;
   bool stopping = false;
 };
 
@@ -187,6 +198,7 @@ bool Connection::start() {
                   ntohs(reinterpret_cast<const sockaddr_in*>(&peer)->sin_port));
   }
   options.peer = name;
+  // The relay calls it from its own flush, after this server's (below): write at once.
   options.on_output = [this] { send(); };
   try {
     relay = std::make_unique<grelay::StreamRelay>(*server.relay, session, std::move(options));
@@ -211,7 +223,25 @@ void Connection::on_read(const uint8_t* data, size_t len) {
     close();
     return;
   }
-  send();
+  schedule();
+}
+
+void Connection::schedule() {
+  if (closing || scheduled) return;
+  scheduled = true;
+  server.to_flush.push_back(this);
+}
+
+// After the loop polled: a connection closed meanwhile is still here (handles are freed after
+// this phase), and is skipped.
+void on_flush_check(uv_check_t* check) {
+  auto* server = static_cast<Server*>(check->data);
+  server->flushing.swap(server->to_flush);
+  for (Connection* c : server->flushing) {
+    c->scheduled = false;
+    c->send();
+  }
+  server->flushing.clear();
 }
 
 void on_written(uv_write_t* req, int status) {
@@ -230,8 +260,9 @@ void on_written(uv_write_t* req, int status) {
 void Connection::send() {
   if (closing) return;
   while (unwritten < max_unwritten) {
-    std::unique_ptr<WriteReq> w;
-    for (;;) {
+    // Up to 64 KiB of frames, into a buffer kept from one send to the next.
+    out.clear();
+    while (out.size() < 64 * 1024) {
       const uint8_t* data;
       const ssize_t n = nghttp2_session_mem_send(session, &data);
       if (n < 0) {
@@ -239,18 +270,27 @@ void Connection::send() {
         return;
       }
       if (n == 0) break;
-      if (!w) {
-        w = std::make_unique<WriteReq>();
-        w->conn = this;
-        w->data.reserve(16 * 1024);
-      }
-      w->data.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-      if (w->data.size() >= 16 * 1024) break;
+      out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
-    if (!w) break;
-    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    unwritten += w->data.size();
-    WriteReq* req = w.release();
+    if (out.empty()) break;
+    size_t written = 0;
+    if (unwritten == 0) {
+      // Nothing queued before it: the socket may take it all now, with no write request.
+      uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+      const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1);
+      if (n < 0 && n != UV_EAGAIN) {
+        close();
+        return;
+      }
+      if (n > 0) written = static_cast<size_t>(n);
+    }
+    if (written == out.size()) continue;
+    // The rest waits for the socket; no more is taken from nghttp2 past max_unwritten.
+    auto* req = new WriteReq;
+    req->conn = this;
+    req->data.assign(out, written, std::string::npos);
+    uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+    unwritten += req->data.size();
     if (uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1, on_written) != 0) {
       unwritten -= req->data.size();
       delete req;
@@ -344,6 +384,7 @@ void on_signal(uv_signal_t* handle, int signum) {
       uv_close(reinterpret_cast<uv_handle_t*>(&server->sigint), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&server->sigterm), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&server->drain_timer), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&server->flush_check), nullptr);
     });
   }
   if (!drain) {
@@ -401,6 +442,11 @@ int main(int argc, char** argv) {
   uv_signal_init(server.loop, &server.sigint);
   uv_signal_init(server.loop, &server.sigterm);
   uv_timer_init(server.loop, &server.drain_timer);
+  uv_check_init(server.loop, &server.flush_check);
+  server.flush_check.data = &server;
+  uv_check_start(&server.flush_check, on_flush_check);
+  // It runs while there is anything else to do, and does not keep the loop alive itself.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&server.flush_check));
   server.sigint.data = server.sigterm.data = server.drain_timer.data = &server;
   uv_signal_start(&server.sigint, on_signal, SIGINT);
   uv_signal_start(&server.sigterm, on_signal, SIGTERM);
