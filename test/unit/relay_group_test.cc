@@ -16,6 +16,8 @@
 #include "test_certs.h"
 #include "test_client.h"
 
+#include "relay_support.h"
+
 namespace {
 
 using grelay::Relay;
@@ -50,20 +52,7 @@ struct TwoLoops {
 // meanwhile; returns once the calls ended and the relay saw the client hang up.
 std::vector<int> calls_through(TwoLoops& loops, Relay& relay,
                                const std::vector<std::string>& paths) {
-  grelay::test::SocketPair pair = grelay::test::tcp_pair();
-  REQUIRE(relay.serve(pair.server) == 0);
-  std::atomic<bool> done{false};
-  std::vector<int> statuses;
-  std::thread client([&] {
-    grelay::test::TestClient c(pair.client);
-    statuses = c.unary(paths);
-    done = true;
-  });
-  while (!done.load()) {
-    loops.turn();
-    ::usleep(1000);
-  }
-  client.join();
+  std::vector<int> statuses = unary_calls(relay, paths, [&loops] { loops.turn(); });
   for (int i = 0; i < 5000 && relay.load().open_connections > 0; ++i) {
     loops.turn();
     ::usleep(1000);

@@ -28,25 +28,9 @@ name = "dead"
 endpoints = ["127.0.0.1:1"]
 )";
 
-// Hands a fresh connection to |relay| and makes unary calls to |paths| on it from another
-// thread while |loop| runs. Returns each call's grpc-status; the client has hung up.
 std::vector<int> calls_through(uv_loop_t& loop, grelay::Relay& relay,
                                const std::vector<std::string>& paths) {
-  grelay::test::SocketPair pair = grelay::test::tcp_pair();
-  REQUIRE(relay.serve(pair.server) == 0);
-  std::atomic<bool> done{false};
-  std::vector<int> statuses;
-  std::thread client([&] {
-    grelay::test::TestClient c(pair.client);
-    statuses = c.unary(paths);
-    done = true;
-  });
-  while (!done.load()) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    ::usleep(1000);
-  }
-  client.join();
-  return statuses;
+  return unary_calls(relay, paths, [&loop] { uv_run(&loop, UV_RUN_NOWAIT); });
 }
 
 // Runs |loop| until |relay| counts no open client connection (the client's hang-up seen).
