@@ -3,8 +3,8 @@ as subprojects/grelay) gets grelay with dependency('grelay'), builds a C++17 pro
 embeds it (consumer/relay_one.cc), and the program relays a grpcio call.
 
 The parent builds grelay afresh, apart from the build under test, once per session: about a
-minute on two cores (-O0, only the static library and the program). A sanitized build under
-test would change nothing in it, so there it is skipped."""
+minute on two cores (-O0, only the static library and the program), with the sanitizers of
+the build under test, so that the sanitized suite runs the program sanitized too."""
 
 import json
 import os
@@ -23,18 +23,21 @@ MESON = shutil.which("meson") or "/usr/bin/meson"
 NINJA = shutil.which("ninja") or "/usr/bin/ninja"
 
 
-def build_is_sanitized():
+def sanitizer_options():
+  """The parent's meson options for the sanitizers of the build under test (none: [])."""
   out = subprocess.run([MESON, "introspect", BUILD, "--buildoptions"], check=True,
                        capture_output=True, text=True).stdout
   options = {o["name"]: o["value"] for o in json.loads(out)}
-  return options.get("b_sanitize", "none") != "none"
+  sanitize = options.get("b_sanitize", "none")
+  if isinstance(sanitize, list):
+    sanitize = ",".join(sanitize)
+  if sanitize in ("none", ""):
+    return []
+  return ["-Db_sanitize=" + sanitize, "-Db_lundef=false"]
 
 
 @pytest.fixture(scope="session")
 def subproject_program(tmp_path_factory):
-  if build_is_sanitized():
-    pytest.skip("the parent project builds grelay apart from this sanitized build; the plain "
-                "build's run covers it")
   parent = tmp_path_factory.mktemp("parent")
   for name in ("meson.build", "relay_one.cc"):
     shutil.copy(os.path.join(embed_support.CONSUMER_DIR, name), str(parent / name))
@@ -43,7 +46,8 @@ def subproject_program(tmp_path_factory):
   build = str(parent / "build")
   # --force-fallback-for: the subproject, even where a grelay.pc is installed.
   setup = subprocess.run([MESON, "setup", build, str(parent), "--buildtype=plain",
-                          "--wrap-mode=nodownload", "--force-fallback-for=grelay"],
+                          "--wrap-mode=nodownload", "--force-fallback-for=grelay"] +
+                         sanitizer_options(),
                          capture_output=True, text=True)
   assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr
   # Two jobs: the machines this runs on have two cores, shared.
