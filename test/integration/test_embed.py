@@ -13,7 +13,7 @@ import pytest
 
 import support
 from embed_support import EmbedServer
-from h2_client import H2Client
+from h2_client import H2Client, grpc_frame
 from support import GUARD_SECONDS, metadata_dict, pattern_message
 
 pytestmark = pytest.mark.relay_only
@@ -172,6 +172,26 @@ def test_slow_reader_keeps_host_memory_bounded(host, ch):
   assert call.code() == grpc.StatusCode.OK
   assert received == count * message
   assert metadata_dict(call.trailing_metadata())["x-sha256"] == digest.hexdigest()
+  assert peak < RSS_LIMIT_KIB, "embed_server VmRSS peaked at %d KiB" % peak
+
+
+def test_client_that_stops_reading_keeps_host_memory_bounded(host, ch):
+  """A client asks for 256 MiB and reads none of it past its 16 MiB stream window: flow
+  control holds the backend back, the host's RSS stays under 64 MiB, and other calls on
+  other connections go on meanwhile."""
+  with H2Client(host.address) as client:
+    sid = client.start("/test.Echo/ServerStream", body=grpc_frame(b""),
+                       headers=[("x-count", "4096"), ("x-size", "65536")])
+    client.hold(sid)
+    deadline = time.monotonic() + 3
+    peak = 0
+    while time.monotonic() < deadline:
+      client.pump(0.1)
+      peak = max(peak, host.rss_kib())
+      assert support.unary(ch)(b"meanwhile", timeout=GUARD_SECONDS) == b"meanwhile"
+    received = len(client.stream(sid).data)
+    assert 1024 * 1024 < received <= 16 * 1024 * 1024
+    assert client.stream(sid).reset_code is None and not client.stream(sid).ended
   assert peak < RSS_LIMIT_KIB, "embed_server VmRSS peaked at %d KiB" % peak
 
 
