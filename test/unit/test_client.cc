@@ -28,7 +28,7 @@ struct TestClient::Session {
                          void* user_data) {
     auto* self = static_cast<Session*>(user_data);
     ssize_t n = ::send(self->fd, data, length, MSG_NOSIGNAL);
-    return n < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : n;
+    return n < 0 ? ssize_t{NGHTTP2_ERR_CALLBACK_FAILURE} : n;
   }
 
   int index_of(int32_t stream_id) const {
