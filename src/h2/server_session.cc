@@ -299,7 +299,7 @@ int ServerSession::on_frame_received(const nghttp2_frame& frame) noexcept {
 }
 
 int ServerSession::send_response(int32_t stream_id, const nghttp2_nv* nva, size_t nvlen,
-                                   ServerStreamHandler* body) noexcept {
+                                 ServerStreamHandler* body) noexcept {
   nghttp2_data_provider provider;
   provider.source.ptr = body;
   provider.read_callback = read_body_cb;

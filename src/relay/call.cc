@@ -130,9 +130,9 @@ RequestHead Call::request_head() const noexcept {
   RequestHead head;
   head.method = request_field(request_index_.method);
   head.path = request_field(request_index_.path);
-  head.authority = request_field(request_index_.authority != RequestFieldIndex::none
-                                     ? request_index_.authority
-                                     : request_index_.host);
+  head.authority =
+      request_field(request_index_.authority != RequestFieldIndex::none ? request_index_.authority
+                                                                        : request_index_.host);
   head.content_type = request_field(request_index_.content_type);
   return head;
 }
@@ -393,7 +393,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     request_body_.move_to(out, length);
     if (length > consumed_prefix_) {
       downstream_->give_credit(stream_id_, length - consumed_prefix_,
-                           state_.request() == Request::ended);
+                               state_.request() == Request::ended);
       consumed_prefix_ = 0;
     } else {
       consumed_prefix_ -= length;
@@ -405,7 +405,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
   // The client gets window back once, for bytes a replay sends again too.
   if (attempt_.replay_offset > consumed_prefix_) {
     downstream_->give_credit(stream_id_, attempt_.replay_offset - consumed_prefix_,
-                         state_.request() == Request::ended);
+                             state_.request() == Request::ended);
     consumed_prefix_ = attempt_.replay_offset;
   }
   if (!replayable_ || attempt_.replay_offset > replay_limit_) drop_replay();

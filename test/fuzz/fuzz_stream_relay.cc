@@ -86,8 +86,8 @@ nghttp2_session_callbacks* callbacks() {
         return 0;
       });
   nghttp2_session_callbacks_set_on_header_callback2(
-      cbs, [](nghttp2_session*, const nghttp2_frame* f, nghttp2_rcbuf* n, nghttp2_rcbuf* v,
-              uint8_t, void* u) {
+      cbs, [](nghttp2_session*, const nghttp2_frame* f, nghttp2_rcbuf* n, nghttp2_rcbuf* v, uint8_t,
+              void* u) {
         Host* h = host_of(u);
         if (h->relay) h->relay->on_header(f, n, v);
         return 0;
