@@ -57,6 +57,27 @@ struct GRELAY_API ListenerTlsConfig {
   int line = 0;
 };
 
+// Cross-origin access for browser calls (`cors = {...}` of a [[listener]] or [[route]]). The
+// relay answers preflight OPTIONS requests itself and adds the Access-Control-* fields to the
+// responses of web calls from an allowed origin; a browser on another origin gets nothing
+// without it.
+struct GRELAY_API CorsConfig {
+  // "*", an exact origin ("https://app.example.com", a port when not the default), or a
+  // wildcard host ("https://*.example.com": any sub-domain, not example.com itself).
+  std::vector<std::string> allow_origins;
+  // Request fields a page may send beyond those the web protocols use themselves
+  // (content-type, x-grpc-web, x-user-agent, grpc-timeout, connect-*), lower case.
+  std::vector<std::string> allow_headers;
+  // Response fields a page may read beyond grpc-status, grpc-message and
+  // grpc-status-details-bin, lower case.
+  std::vector<std::string> expose_headers;
+  // How long a browser may cache a preflight answer.
+  std::chrono::milliseconds max_age{std::chrono::minutes(10)};
+  // Access-Control-Allow-Credentials: pages may send cookies and client certificates.
+  bool allow_credentials = false;
+  int line = 0;
+};
+
 struct GRELAY_API ListenerConfig {
   HostPort address;
   // SETTINGS_MAX_CONCURRENT_STREAMS announced to clients.
@@ -84,6 +105,15 @@ struct GRELAY_API ListenerConfig {
   std::optional<std::chrono::milliseconds> max_connection_age_grace;
   // A stream with no frame either way for this long is reset (UNAVAILABLE); off when unset.
   std::optional<std::chrono::milliseconds> stream_idle_timeout;
+  // gRPC-Web (binary and text) and the Connect protocol on this listener besides gRPC, over
+  // HTTP/2 and HTTP/1.1 (ALPN http/1.1 with TLS, an HTTP/1.1 request line without).
+  bool web = false;
+  // Cross-origin access to this listener's web calls, unless their route has its own.
+  std::optional<CorsConfig> cors;
+  // A Connect unary body is one message without the gRPC length prefix, so the relay holds
+  // the whole of it (request without content-length, and every response) to frame it: over
+  // this many bytes the call ends with RESOURCE_EXHAUSTED.
+  uint32_t max_web_unary_body = 4 * 1024 * 1024;
   int line = 0;
 };
 
@@ -127,6 +157,8 @@ struct GRELAY_API RouteConfig {
   std::optional<std::string> client_san;
   // Overrides the listener's stream_idle_timeout for this route's calls; 0 turns it off.
   std::optional<std::chrono::milliseconds> stream_idle_timeout;
+  // Cross-origin access to this route's web calls, instead of the listener's.
+  std::optional<CorsConfig> cors;
   int line = 0;
   // Opt-in retries of failed attempts (`retry = {...}`).
   std::optional<RetryConfig> retry;

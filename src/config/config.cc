@@ -17,6 +17,7 @@
 
 #include "config/config_reader.h"
 #include "config/config_rules.h"
+#include "config/cors_keys.h"
 #include "config/duration.h"
 #include "config/host_port.h"
 #include "config/tls_files.h"
@@ -216,7 +217,7 @@ void ConfigParser::parse_listener(const toml::table& table) {
              {"address", "max_concurrent_streams", "tls", "handshake_timeout", "preface_timeout",
               "request_headers_timeout", "max_connections", "idle_timeout", "max_connection_age",
               "max_connection_age_grace", "stream_idle_timeout", "max_request_metadata",
-              "max_response_metadata"},
+              "max_response_metadata", "web", "cors", "max_web_unary_body"},
              "in [[listener]]");
   ListenerConfig listener;
   listener.line = line_of(table);
@@ -276,6 +277,21 @@ void ConfigParser::parse_listener(const toml::table& table) {
   if (const toml::node* n = table.get("stream_idle_timeout")) {
     listener.stream_idle_timeout = duration_of(*n, "[[listener]] stream_idle_timeout");
   }
+  if (const toml::node* n = table.get("web")) {
+    const auto* value = n->as_boolean();
+    if (value == nullptr) fail(line_of(*n), "[[listener]] web must be true or false");
+    listener.web = value->get();
+  }
+  if (const toml::node* n = table.get("cors")) {
+    if (!listener.web) {
+      fail(line_of(*n), "[[listener]] cors needs web = true (CORS applies to web calls only)");
+    }
+    listener.cors = parse_cors(*this, *n, "[[listener]]");
+  }
+  if (const toml::node* n = table.get("max_web_unary_body")) {
+    listener.max_web_unary_body = static_cast<uint32_t>(
+        integer_of(*n, "[[listener]] max_web_unary_body", 1024, 1024 * 1024 * 1024));
+  }
   config_.listeners.push_back(std::move(listener));
 }
 
@@ -317,7 +333,7 @@ void ConfigParser::parse_route_match(const toml::table& table, RouteConfig& rout
 void ConfigParser::parse_route(const toml::table& table) {
   check_keys(table,
              {"path", "service", "prefix", "none", "authority", "cluster", "timeout", "name",
-              "client_san", "retry", "stream_idle_timeout"},
+              "client_san", "retry", "stream_idle_timeout", "cors"},
              "in [[route]]");
   RouteConfig route;
   route.line = line_of(table);
@@ -356,6 +372,7 @@ void ConfigParser::parse_route(const toml::table& table) {
                                     ? std::chrono::milliseconds(0)
                                     : duration_of(*n, "[[route]] stream_idle_timeout");
   }
+  if (const toml::node* n = table.get("cors")) route.cors = parse_cors(*this, *n, "[[route]]");
   config_.routes.push_back(std::move(route));
 }
 

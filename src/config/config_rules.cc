@@ -86,6 +86,42 @@ std::string hash_header_error(std::string_view header) {
   return "bad [[cluster]] hash_header '" + std::string(header) + "'";
 }
 
+std::string cors_origin_error(std::string_view origin) {
+  if (origin == "*") return "";
+  const std::string bad = "bad cors origin '" + std::string(origin) +
+                          "': use \"*\", \"https://host[:port]\" or \"https://*.domain\"";
+  const size_t sep = origin.find("://");
+  if (sep == std::string_view::npos || sep == 0) return bad;
+  for (char c : origin.substr(0, sep))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+      return bad;
+  std::string_view host = origin.substr(sep + 3);
+  if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.back() != ']') {
+    std::string_view port = host.substr(colon + 1);
+    if (port.empty() || port.size() > 5) return bad;
+    for (char c : port)
+      if (c < '0' || c > '9') return bad;
+    host = host.substr(0, colon);
+  }
+  if (host.substr(0, 2) == "*.") host.remove_prefix(2);
+  if (host.empty()) return bad;
+  for (char c : host)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '.' || c == '[' || c == ']' || c == ':'))
+      return bad;
+  return "";
+}
+
+std::string cors_header_error(std::string_view name) {
+  bool ok = !name.empty();
+  for (unsigned char c : name)
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                c == '.' || c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' ||
+                c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~');
+  if (ok) return "";
+  return "bad header name '" + std::string(name) + "'";
+}
+
 std::string certificate_name_error(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 253;
   for (char c : name)

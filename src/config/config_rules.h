@@ -33,6 +33,10 @@ std::string hash_header_error(std::string_view header);
 std::string certificate_name_error(std::string_view name);
 // A cluster's tls server_name: a DNS name or an IP address.
 std::string server_name_error(std::string_view name);
+// A CORS allowed origin: "*", "scheme://host[:port]", or "scheme://*.domain[:port]".
+std::string cors_origin_error(std::string_view origin);
+// A CORS allowed or exposed header name, already lower case: an HTTP token.
+std::string cors_header_error(std::string_view name);
 // "duplicate |what| 'name' (first |first|)", |first| saying where the first one is.
 std::string duplicate_error(std::string_view what, std::string_view name, std::string_view first);
 // A route's cluster that none of |names| is.

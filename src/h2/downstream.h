@@ -91,6 +91,23 @@ class ServerStreamHandler : public ListHook<ServerStreamHandler> {
   RequestCheck request_check_;
 };
 
+// The protocol a client's call came in on, as metrics and the access log name it.
+enum class CallProtocol : uint8_t { grpc, grpc_web, grpc_web_text, connect };
+constexpr size_t call_protocol_count = 4;
+constexpr const char* call_protocol_name(CallProtocol p) noexcept {
+  switch (p) {
+    case CallProtocol::grpc_web:
+      return "grpc-web";
+    case CallProtocol::grpc_web_text:
+      return "grpc-web-text";
+    case CallProtocol::connect:
+      return "connect";
+    case CallProtocol::grpc:
+      break;
+  }
+  return "grpc";
+}
+
 // The client side of calls: a client connection of a listener, or a host application's own
 // HTTP/2 session that hands the relay some of its streams. Calls answer through it by stream id.
 // Fields are nghttp2_nv arrays whatever the protocol, referred to (not copied) until sent.
@@ -110,6 +127,16 @@ class Downstream : public ListHook<Downstream> {
   virtual void give_credit(int32_t stream_id, size_t n, bool peer_ended) noexcept = 0;
   // The client's verified certificate, or nullptr.
   virtual const PeerIdentity* peer_identity() const noexcept = 0;
+  // Hands stream |stream_id| from |from|, its handler, to |to|, which takes it over as it is
+  // (|from| replays to |to| what it was told of the request). Returns false when this
+  // downstream's streams cannot carry what |to| speaks (plain gRPC, on HTTP/1.1).
+  virtual bool rebind(int32_t stream_id, ServerStreamHandler& from,
+                      ServerStreamHandler& to) noexcept {
+    (void)stream_id, (void)from, (void)to;
+    return false;
+  }
+  // The protocol the client's calls speak.
+  virtual CallProtocol protocol() const noexcept { return CallProtocol::grpc; }
 
   // From the relay's worker. Graceful shutdown: no new stream; the open ones run to their end.
   virtual void drain() noexcept = 0;

@@ -443,6 +443,16 @@ void ServerSession::write_body(nghttp2_data_source* source, ChunkChain& out,
   static_cast<ServerStreamHandler*>(source->ptr)->write_response_body(out, length);
 }
 
+bool ServerSession::rebind(int32_t stream_id, ServerStreamHandler& from,
+                           ServerStreamHandler& to) noexcept {
+  // The checks of the request so far go on where they stand.
+  to.request_check() = from.request_check();
+  streams_.erase(from);
+  streams_.push_front(to);
+  set_stream_data(stream_id, &to);
+  return true;
+}
+
 void ServerSession::reject_malformed(int32_t stream_id, ServerStreamHandler& handler) noexcept {
   GRELAY_LOG_DEBUG("stream %d: malformed request; resetting it with PROTOCOL_ERROR", stream_id);
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_PROTOCOL_ERROR);

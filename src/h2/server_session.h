@@ -53,6 +53,8 @@ class ServerSession final : public H2Session, public Downstream {
   const PeerIdentity* peer_identity() const noexcept override {
     return conn_.tls() ? conn_.tls()->peer() : nullptr;
   }
+  bool rebind(int32_t stream_id, ServerStreamHandler& from,
+              ServerStreamHandler& to) noexcept override;
   void drain() noexcept override { shutdown(); }
   void expire(const char* why) noexcept override;
   void close_now() noexcept override { close(); }

@@ -91,7 +91,7 @@ void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldNam
   // Past the limit the fields are not kept: the call is refused when the block ends.
   if (request_header_bytes_ > downstream_->listener().max_request_metadata) return;
   const auto index = static_cast<uint16_t>(request_headers_.fields().size());
-  request_headers_.add(name, value);
+  request_headers_.add(name, value, n, v);
   uint16_t* slot = nullptr;
   switch (f) {
     case FieldName::other:
@@ -123,7 +123,7 @@ void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldNam
 
 std::string_view Call::request_field(uint16_t index) const noexcept {
   if (index == RequestFieldIndex::none) return {};
-  return rcbuf_view(request_headers_.fields().data()[index].value);
+  return request_headers_.fields().data()[index].value;
 }
 
 RequestHead Call::request_head() const noexcept {
@@ -295,7 +295,7 @@ void Call::end_response(ResponsePull& pull) noexcept {
   // Only checked fields were kept (on_response_header()): no pseudo-header field (the
   // session's ResponseCheck refuses them in trailers) and no field of one hop.
   for (const auto& f : trailers_.fields())
-    nva.add_kept(rcbuf_view(f.name), rcbuf_view(f.value));
+    nva.add_kept(f.name, f.value);
   downstream_->send_trailers(stream_id_, nva.data(), nva.size());
 }
 
@@ -333,11 +333,11 @@ void Call::on_submit(ClientSession&) noexcept {
   const auto& fields = request_headers_.fields();
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i < 64 && (unforwarded_ >> i) & 1) continue;
-    std::string_view name = rcbuf_view(fields[i].name);
+    std::string_view name = fields[i].name;
     if (i >= 64 && unforwarded(classify_field(name))) continue;
     // A retry states its own count (the relay's attempts), not the client's.
     if (counts_.policy > 0 && name == "grpc-previous-rpc-attempts") continue;
-    nva.add_kept(name, rcbuf_view(fields[i].value));
+    nva.add_kept(name, fields[i].value);
   }
   nva.add_kept("te", "trailers");
   std::string previous;

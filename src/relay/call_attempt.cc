@@ -143,7 +143,7 @@ void Call::on_response_headers_end(bool end_stream) noexcept {
 void Call::forward_response_headers(bool end_stream) noexcept {
   NvArray nva;
   for (const auto& f : response_headers_.fields()) {
-    nva.add_kept(rcbuf_view(f.name), rcbuf_view(f.value));
+    nva.add_kept(f.name, f.value);
   }
   // A Trailers-Only answer goes to the client as it came: one HEADERS frame ending the stream.
   if (end_stream) {

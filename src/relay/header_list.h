@@ -18,12 +18,17 @@ inline std::string_view rcbuf_view(nghttp2_rcbuf* buf) noexcept {
   return {reinterpret_cast<const char*>(v.base), v.len};
 }
 
-// Header fields kept by reference to nghttp2's own buffers: no copy of names or values.
+// Header fields kept by reference: to nghttp2's own buffers (no copy of names or values), or
+// to bytes the field's downstream keeps until the stream's handler is told of its close.
 class HeaderList {
  public:
   struct Field {
-    nghttp2_rcbuf* name;
-    nghttp2_rcbuf* value;
+    std::string_view name;
+    std::string_view value;
+    // The buffers |name| and |value| view, referenced; null for a field whose bytes belong to
+    // its downstream.
+    nghttp2_rcbuf* name_buf;
+    nghttp2_rcbuf* value_buf;
   };
 
   HeaderList() = default;
@@ -32,15 +37,19 @@ class HeaderList {
   HeaderList& operator=(const HeaderList&) = delete;
 
   void add(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
-    fields_.push_back({name, value});
-    nghttp2_rcbuf_incref(name);
-    nghttp2_rcbuf_incref(value);
+    add(name, value, rcbuf_view(name), rcbuf_view(value));
+  }
+  // |n| and |v| view |name| and |value|, or, where those are null, bytes that outlive the list.
+  void add(nghttp2_rcbuf* name, nghttp2_rcbuf* value, std::string_view n, std::string_view v) {
+    fields_.push_back({n, v, name, value});
+    if (name) nghttp2_rcbuf_incref(name);
+    if (value) nghttp2_rcbuf_incref(value);
   }
 
   void clear() noexcept {
     for (Field& f : fields_) {
-      nghttp2_rcbuf_decref(f.name);
-      nghttp2_rcbuf_decref(f.value);
+      if (f.name_buf) nghttp2_rcbuf_decref(f.name_buf);
+      if (f.value_buf) nghttp2_rcbuf_decref(f.value_buf);
     }
     fields_.clear();
   }
@@ -48,14 +57,14 @@ class HeaderList {
   // The value of the first field named |name|, or an empty view.
   std::string_view get(std::string_view name) const noexcept {
     for (const Field& f : fields_) {
-      if (rcbuf_view(f.name) == name) return rcbuf_view(f.value);
+      if (f.name == name) return f.value;
     }
     return {};
   }
 
   bool has(std::string_view name) const noexcept {
     for (const Field& f : fields_) {
-      if (rcbuf_view(f.name) == name) return true;
+      if (f.name == name) return true;
     }
     return false;
   }
