@@ -84,6 +84,7 @@ void AccessLog::format(std::string& out, const AccessLogEntry& e, uint64_t unix_
   append_field(out, "peer", e.peer);
   append_field(out, "authority", e.authority);
   append_field(out, "path", e.path);
+  append_field(out, "protocol", e.protocol);
   append_field(out, "route", e.route);
   append_field(out, "cluster", e.cluster);
   append_field(out, "endpoint", e.endpoint);

@@ -17,6 +17,8 @@ struct AccessLogEntry {
   std::string_view peer;
   std::string_view authority;
   std::string_view path;
+  // What the client spoke: "grpc", "grpc-web", "grpc-web-text" or "connect".
+  std::string_view protocol = "grpc";
   std::string_view route;
   std::string_view cluster;
   std::string_view endpoint;

@@ -14,7 +14,7 @@
 #include "relay/attempt.h"
 #include "relay/call_state.h"
 #include "relay/deadline_queue.h"
-#include "relay/header_list.h"
+#include "h2/header_list.h"
 #include "relay/snapshot.h"
 #include "stats/worker_stats.h"
 #include "upstream/upstream_handler.h"

@@ -131,6 +131,7 @@ void Call::record_end() noexcept {
   entry.peer = worker_.peer_of(*downstream_);
   entry.authority = request_field(request_index_.authority);
   entry.path = request_field(request_index_.path);
+  entry.protocol = call_protocol_name(downstream_->protocol());
   entry.route = series_->route;
   entry.cluster = series_->cluster;
   if (endpoint_stats_) entry.endpoint = endpoint_stats_->address;

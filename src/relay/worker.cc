@@ -296,7 +296,46 @@ Call* Worker::new_call(Downstream& downstream, int32_t stream_id) noexcept {
 }
 
 ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t stream_id) noexcept {
+  if (session.listener().web) return new_web_stream(session, stream_id, false);
   return new_call(session, stream_id);
+}
+
+ServerStreamHandler* Worker::new_web_stream(Downstream& downstream, int32_t stream_id,
+                                            bool http1) noexcept {
+  return new WebStream(*this, downstream, stream_id, http1);
+}
+
+ServerStreamHandler* Worker::new_grpc_call(Downstream& downstream, int32_t stream_id) noexcept {
+  if (auto* info = static_cast<SessionInfo*>(downstream.tag())) {
+    switch (downstream.protocol()) {
+      case CallProtocol::grpc_web:
+        info->listener->grpc_web_calls.add();
+        break;
+      case CallProtocol::grpc_web_text:
+        info->listener->grpc_web_text_calls.add();
+        break;
+      case CallProtocol::connect:
+        info->listener->connect_calls.add();
+        break;
+      case CallProtocol::grpc:
+        break;
+    }
+  }
+  return new_call(downstream, stream_id);
+}
+
+void Worker::count_preflight(Downstream& downstream) noexcept {
+  if (auto* info = static_cast<SessionInfo*>(downstream.tag()))
+    info->listener->cors_preflights.add();
+}
+
+const CorsConfig* Worker::cors_for(const ListenerConfig& listener, std::string_view path,
+                                   std::string_view authority,
+                                   const PeerIdentity* client) noexcept {
+  const RouteConfig* route =
+      current_->router().match(path, authority, client ? &client->sans : nullptr);
+  if (route && route->cors) return &*route->cors;
+  return listener.cors ? &*listener.cors : nullptr;
 }
 
 bool Worker::attach(Downstream& downstream, size_t listener_index, std::string peer) noexcept {

@@ -21,6 +21,7 @@
 #include "relay/deadline_queue.h"
 #include "relay/snapshot.h"
 #include "stats/worker_stats.h"
+#include "web/web_stream.h"
 
 namespace grelay {
 
@@ -35,7 +36,7 @@ struct WorkerLoad {
 
 // Everything the relay runs on one loop. Sessions and calls refer back to it; it outlives
 // them (shutdown() reports when the last is gone).
-class Worker final : public ServerSessionOwner {
+class Worker final : public ServerSessionOwner, public WebHost {
  public:
   // |tls|: the config's TLS contexts (shared by every worker of the config, through their
   // Relays' group). |stats|: where the calls of |config| count; nullptr makes new ones.
@@ -54,8 +55,8 @@ class Worker final : public ServerSessionOwner {
   const SnapshotRef& snapshot() const noexcept { return current_; }
   const std::shared_ptr<TlsContexts>& tls_contexts() const noexcept { return current_->tls(); }
   std::shared_ptr<const WorkerLoad> load() const noexcept { return load_; }
-  ChunkPool& pool() noexcept { return pool_; }
-  FlushQueue& flush_queue() noexcept { return flush_queue_; }
+  ChunkPool& pool() noexcept override { return pool_; }
+  FlushQueue& flush_queue() noexcept override { return flush_queue_; }
   nghttp2_mem* mem() noexcept { return allocator_.mem(); }
   // The access log, or nullptr when the config has none. It is the one of the config the
   // worker started with: a reload does not change it.
@@ -78,6 +79,17 @@ class Worker final : public ServerSessionOwner {
   void detach(Downstream& downstream) noexcept;
   // A new call on stream |stream_id| of |downstream|, counted among its listener's calls.
   Call* new_call(Downstream& downstream, int32_t stream_id) noexcept;
+  // The handler of a new request stream of |downstream| on a listener with web protocols on:
+  // it finds out whether the request is a web call (|http1|: |downstream| speaks HTTP/1.1).
+  ServerStreamHandler* new_web_stream(Downstream& downstream, int32_t stream_id,
+                                      bool http1) noexcept;
+
+  // WebHost.
+  ServerStreamHandler* new_grpc_call(Downstream& downstream, int32_t stream_id) noexcept override;
+  const CorsConfig* cors_for(const ListenerConfig& listener, std::string_view path,
+                             std::string_view authority,
+                             const PeerIdentity* client) noexcept override;
+  void count_preflight(Downstream& downstream) noexcept override;
 
   // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
   // or a libuv error.

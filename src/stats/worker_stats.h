@@ -237,7 +237,15 @@ struct AddressState {
 #define GRELAY_LISTENER_STATS(X)                                                                 \
   X(active_calls, Gauge, "grelay_listener_active_calls", "Client streams (calls) open.")         \
   X(active_connections, Gauge, "grelay_listener_active_connections", "Client connections open.") \
-  X(connections, Counter, "grelay_listener_connections_total", "Client connections accepted.")
+  X(connections, Counter, "grelay_listener_connections_total", "Client connections accepted.")   \
+  X(grpc_web_calls, Counter, "grelay_listener_grpc_web_calls_total",                             \
+    "Calls that came in as gRPC-Web (binary), HTTP/2 or HTTP/1.1.")                              \
+  X(grpc_web_text_calls, Counter, "grelay_listener_grpc_web_text_calls_total",                   \
+    "Calls that came in as gRPC-Web text (base64).")                                             \
+  X(connect_calls, Counter, "grelay_listener_connect_calls_total",                               \
+    "Calls that came in with the Connect protocol, unary or streaming.")                         \
+  X(cors_preflights, Counter, "grelay_listener_cors_preflights_total",                           \
+    "CORS preflight requests the relay answered itself (allowed or not).")
 
 #define GRELAY_CLUSTER_STATS(X)                                                           \
   X(active_calls, Gauge, "grelay_cluster_active_calls",                                   \
