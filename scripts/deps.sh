@@ -9,9 +9,10 @@ build_pkgs=(meson ninja-build g++ pkg-config libnghttp2-dev libuv1-dev libssl-de
             libtomlplusplus-dev doctest-dev cmake python3-grpcio libc-ares-dev)
 # dnsmasq-base is the DNS server binary the tests start on a free port, without the system
 # service; prometheus is only there for promtool, systemd for systemd-analyze (units the
-# install enables are disabled below).
+# install enables are disabled below); chromium is the browser that the web client tests
+# (test/web/) drive headless, so that no tool downloads a browser of its own.
 test_pkgs=(python3-grpcio python3-h2 python3-pytest clang libclang-rt-14-dev prometheus openssl
-           dnsmasq-base man-db groff-base logrotate protobuf-compiler systemd)
+           dnsmasq-base man-db groff-base logrotate protobuf-compiler systemd chromium)
 container_pkgs=(podman buildah mmdebstrap uidmap runc)
 bench_pkgs=(nghttp2-client nghttp2-proxy haproxy nginx-light gnuplot-nox heaptrack strace)
 

@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh build test || exit 1
+# The npm packages of the web client tests and the manifests' check, from their lockfiles.
+scripts/npm_deps.sh || exit 1
 status=0
 for dir in build build-sanitize; do
   opts=()
