@@ -9,6 +9,11 @@ python3-protobuf but without a gRPC code generator, so the message classes are b
 protoc's own reading of protos/helloworld.proto (a descriptor set) and the two methods are
 registered by hand.
 
+Messages come in either codec a web client may use: binary protobuf (application/grpc+proto)
+or the protobuf JSON mapping (application/grpc+json, which grelay passes through by name for
+Connect's JSON codec). A JSON message starts with '{' (0x7b, which no HelloRequest's binary
+form starts with); each reply uses the codec of its call's request.
+
   SayHello(name)              -> "Hello, NAME!"
   SayHelloStream(name, count) -> "Hello #1, NAME!" ... "Hello #COUNT, NAME!"
 
@@ -40,7 +45,7 @@ import urllib.parse
 from concurrent import futures
 
 import grpc
-from google.protobuf import descriptor_pb2, message_factory
+from google.protobuf import descriptor_pb2, json_format, message_factory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOS = os.path.join(os.path.dirname(os.path.dirname(HERE)), "protos")
@@ -145,22 +150,25 @@ class Greeter:
     stream_request = classes["helloworld.HelloStreamRequest"]
     self.handler = grpc.method_handlers_generic_handler("helloworld.Greeter", {
         "SayHello": grpc.unary_unary_rpc_method_handler(
-            self.say_hello, request_deserializer=request.FromString,
-            response_serializer=self.reply_.SerializeToString),
+            self.say_hello, request_deserializer=decoder(request),
+            response_serializer=encode),
         "SayHelloStream": grpc.unary_stream_rpc_method_handler(
-            self.say_hello_stream, request_deserializer=stream_request.FromString,
-            response_serializer=self.reply_.SerializeToString),
+            self.say_hello_stream, request_deserializer=decoder(stream_request),
+            response_serializer=encode),
     })
 
+  # Requests arrive as (message, json); replies leave as (message, json).
   def say_hello(self, request, context):
+    request, json_codec = request
     call = Call(self.events_, context, request.name)
     if not call.start():
-      return self.reply_()
+      return (self.reply_(), json_codec)
     call.abort_if_asked()
     call.finish()
-    return self.reply_(message="Hello, %s!" % call.name)
+    return (self.reply_(message="Hello, %s!" % call.name), json_codec)
 
   def say_hello_stream(self, request, context):
+    request, json_codec = request
     call = Call(self.events_, context, request.name)
     if not call.start():
       return
@@ -169,8 +177,26 @@ class Greeter:
     for i in range(count):
       if i and interval and not call.sleep(interval):
         return
-      yield self.reply_(message="Hello #%d, %s!" % (i + 1, call.name))
+      yield (self.reply_(message="Hello #%d, %s!" % (i + 1, call.name)), json_codec)
     call.finish()
+
+
+def decoder(cls):
+  """A request deserializer for |cls| that reads either codec: (message, json)."""
+
+  def decode(data):
+    if data[:1] == b"{":
+      return (json_format.Parse(data.decode(), cls()), True)
+    return (cls.FromString(data), False)
+
+  return decode
+
+
+def encode(reply):
+  message, json_codec = reply
+  if json_codec:
+    return json_format.MessageToJson(message, indent=None).encode()
+  return message.SerializeToString()
 
 
 def serve(host, port, events_path):
