@@ -60,6 +60,7 @@ class Validator {
 
   void listener(size_t index);
   void listener_tls(const Where& where, ListenerTlsConfig& tls);
+  void cors(const Where& where, CorsConfig& cors);
   void route(size_t index);
   void retry(const Where& where, const RetryConfig& retry);
   void cluster(size_t index);
@@ -148,6 +149,29 @@ void Validator::listener(size_t index) {
   if (l.stream_idle_timeout) {
     duration(where, "[[listener]] stream_idle_timeout", *l.stream_idle_timeout);
   }
+  if (l.cors) {
+    if (!l.web) fail(where, "[[listener]] cors needs web = true (CORS applies to web calls only)");
+    cors({l.cors->line, where.place + " cors"}, *l.cors);
+  }
+  range(where, "[[listener]] max_web_unary_body", l.max_web_unary_body, 1024, 1024 * 1024 * 1024);
+}
+
+void Validator::cors(const Where& where, CorsConfig& c) {
+  if (c.allow_origins.empty()) fail(where, "cors allow_origins must not be empty");
+  for (const std::string& origin : c.allow_origins) {
+    check(where, cors_origin_error(origin));
+    if (c.allow_credentials && origin == "*") {
+      fail(where, "cors allow_credentials cannot be used with allow_origins \"*\"");
+    }
+  }
+  for (std::vector<std::string>* list : {&c.allow_headers, &c.expose_headers}) {
+    for (std::string& name : *list) {
+      for (char& ch : name)
+        ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch + 32) : ch;
+      check(where, cors_header_error(name));
+    }
+  }
+  duration(where, "cors max_age", c.max_age);
 }
 
 void Validator::listener_tls(const Where& where, ListenerTlsConfig& tls) {
@@ -201,6 +225,7 @@ void Validator::route(size_t index) {
   if (r.stream_idle_timeout && r.stream_idle_timeout->count() != 0) {
     duration(where, "[[route]] stream_idle_timeout", *r.stream_idle_timeout);
   }
+  if (r.cors) cors({r.cors->line, where.place + " cors"}, *r.cors);
 }
 
 void Validator::retry(const Where& where, const RetryConfig& retry) {

@@ -886,3 +886,57 @@ TEST_CASE("reloaded listeners continue the ones at the same address, n-th as n-t
   CHECK(grelay::match_listeners(*old, *next) == std::vector<ptrdiff_t>{-1, 0, 2, 3});
   CHECK(grelay::match_listeners(*next, *old) == std::vector<ptrdiff_t>{1, -1, 2, 3});
 }
+
+TEST_CASE("web listeners and cors, on listeners and routes") {
+  auto config = parse_config(
+      doc({listener, listener_address, "web = true", "max_web_unary_body = 65536",
+           "cors = { allow_origins = [\"https://app.example.com\", \"https://*.example.org\"], "
+           "allow_headers = [\"X-Custom\"], expose_headers = [\"x-echo\"], max_age = \"90s\", "
+           "allow_credentials = true }",
+           "[[route]]", "none = true", "cluster = \"c\"",
+           "cors = { allow_origins = [\"*\"] }", cluster, cluster_name, cluster_endpoints}),
+      "t.toml");
+  const grelay::ListenerConfig& l = config->listeners[0];
+  CHECK(l.web);
+  CHECK(l.max_web_unary_body == 65536);
+  REQUIRE(l.cors);
+  CHECK(l.cors->allow_origins ==
+        std::vector<std::string>{"https://app.example.com", "https://*.example.org"});
+  CHECK(l.cors->allow_headers == std::vector<std::string>{"x-custom"});
+  CHECK(l.cors->expose_headers == std::vector<std::string>{"x-echo"});
+  CHECK(l.cors->max_age == 90s);
+  CHECK(l.cors->allow_credentials);
+  CHECK(l.cors->line == 5);
+  REQUIRE(config->routes[0].cors);
+  CHECK(config->routes[0].cors->allow_origins == std::vector<std::string>{"*"});
+  CHECK(config->routes[0].cors->max_age == 10min);
+
+  auto defaults = parse_config(doc({listener, listener_address}), "t.toml");
+  CHECK(!defaults->listeners[0].web);
+  CHECK(!defaults->listeners[0].cors);
+  CHECK(defaults->listeners[0].max_web_unary_body == 4 * 1024 * 1024);
+}
+
+TEST_CASE("web and cors mistakes name their line") {
+  CHECK(error_of(doc({listener, listener_address, "web = 1"})) ==
+        "t.toml:3: [[listener]] web must be true or false");
+  CHECK(error_of(doc({listener, listener_address, "cors = { allow_origins = [\"*\"] }"})) ==
+        "t.toml:3: [[listener]] cors needs web = true (CORS applies to web calls only)");
+  CHECK(error_of(doc({listener, listener_address, "web = true", "cors = { max_age = \"1m\" }"})) ==
+        "t.toml:4: [[listener]] cors is missing 'allow_origins'");
+  CHECK(error_of(doc({listener, listener_address, "web = true",
+                      "cors = { allow_origins = [\"example.com\"] }"})) ==
+        "t.toml:4: bad cors origin 'example.com': use \"*\", \"https://host[:port]\" or "
+        "\"https://*.domain\"");
+  CHECK(error_of(doc({listener, listener_address, "web = true",
+                      "cors = { allow_origins = [\"*\"], allow_credentials = true }"})) ==
+        "t.toml:4: [[listener]] cors allow_credentials cannot be used with allow_origins \"*\"");
+  CHECK(error_of(doc({listener, listener_address, "web = true",
+                      "cors = { allow_origins = [\"*\"], expose_headers = [\"a b\"] }"})) ==
+        "t.toml:4: [[listener]] cors expose_headers: bad header name 'a b'");
+  CHECK(error_of(doc({listener, listener_address, "web = true",
+                      "cors = { allow_origins = [\"*\"], max_ages = \"1m\" }"}))
+            .find("t.toml:4: unknown key 'max_ages' in [[listener]] cors") == 0);
+  CHECK(error_of(doc({listener, listener_address, "max_web_unary_body = 10"})) ==
+        "t.toml:3: [[listener]] max_web_unary_body must be between 1024 and 1073741824, got 10");
+}
