@@ -1,10 +1,53 @@
 #include "web/web_codec.h"
 
 #include <array>
+#include <iterator>
+#include <utility>
+
+#include "core/json.h"
 
 namespace grelay {
 
 namespace {
+
+char ascii_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+// |s| starts with |prefix|, in any case.
+bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+bool is_ows(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
+
+// An RFC 9110 token character.
+bool is_tchar(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::optional<WebContentType> with_codec(WebProtocol protocol, std::string_view codec) noexcept {
+  if (codec.empty()) return std::nullopt;
+  for (char c : codec) {
+    if (!is_tchar(c)) return std::nullopt;
+  }
+  // The two codecs every client speaks come back as static lowercase names, so the translator
+  // compares them with == and answers with the canonical content-type.
+  if (iequals(codec, "proto")) return WebContentType{protocol, "proto"};
+  if (iequals(codec, "json")) return WebContentType{protocol, "json"};
+  return WebContentType{protocol, codec};
+}
 
 // Base64 alphabet values; '=' and every byte outside the alphabet have a bit of 0xc0 set, so
 // one OR over a group's four values tells whether the group is plain data.
@@ -33,7 +76,123 @@ inline void encode_group(const uint8_t* in, uint8_t* dst) noexcept {
   dst[3] = static_cast<uint8_t>(b64_alphabet[v & 0x3f]);
 }
 
+// Indexed by StatusCode.
+constexpr std::string_view connect_code_names[] = {
+    "",
+    "canceled",
+    "unknown",
+    "invalid_argument",
+    "deadline_exceeded",
+    "not_found",
+    "already_exists",
+    "permission_denied",
+    "resource_exhausted",
+    "failed_precondition",
+    "aborted",
+    "out_of_range",
+    "unimplemented",
+    "internal",
+    "unavailable",
+    "data_loss",
+    "unauthenticated",
+};
+
+// Indexed by StatusCode: the Connect protocol's error code table.
+constexpr int connect_http_statuses[] = {
+    200,  // ok
+    499,  // canceled: Client Closed Request
+    500,  // unknown
+    400,  // invalid_argument
+    504,  // deadline_exceeded
+    404,  // not_found
+    409,  // already_exists
+    403,  // permission_denied
+    429,  // resource_exhausted
+    400,  // failed_precondition
+    409,  // aborted
+    400,  // out_of_range
+    501,  // unimplemented
+    500,  // internal
+    503,  // unavailable
+    500,  // data_loss
+    401,  // unauthenticated
+};
+
+bool known_code(StatusCode code) noexcept {
+  const auto index = static_cast<int>(code);
+  return index >= 0 && index < static_cast<int>(std::size(connect_code_names));
+}
+
+void append_error_object(std::string& out, StatusCode code, std::string_view message) {
+  std::string_view name = connect_code_name(code);
+  if (name.empty()) name = "unknown";
+  out += "{\"code\":\"";
+  out += name;
+  out += '"';
+  if (!message.empty()) {
+    out += ",\"message\":";
+    append_json_string(out, message);
+  }
+  out += '}';
+}
+
 }  // namespace
+
+std::optional<WebContentType> parse_web_content_type(std::string_view content_type) noexcept {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && is_ows(type.front()))
+    type.remove_prefix(1);
+  while (!type.empty() && is_ows(type.back()))
+    type.remove_suffix(1);
+  constexpr std::string_view application = "application/";
+  if (!istarts_with(type, application)) return std::nullopt;
+  const std::string_view subtype = type.substr(application.size());
+
+  // Every subtype starting "grpc" belongs to gRPC: only the gRPC-Web ones are web calls. The
+  // longer prefix goes first, so that "grpc-web-text" is not read as "grpc-web" plus junk.
+  if (istarts_with(subtype, "grpc")) {
+    constexpr std::pair<std::string_view, WebProtocol> grpc_web_prefixes[] = {
+        {"grpc-web-text", WebProtocol::grpc_web_text},
+        {"grpc-web", WebProtocol::grpc_web},
+    };
+    for (const auto& [prefix, protocol] : grpc_web_prefixes) {
+      if (!istarts_with(subtype, prefix)) continue;
+      const std::string_view rest = subtype.substr(prefix.size());
+      if (rest.empty()) return WebContentType{protocol, "proto"};
+      if (rest.front() == '+') return with_codec(protocol, rest.substr(1));
+    }
+    return std::nullopt;
+  }
+  if (istarts_with(subtype, "connect")) {
+    const std::string_view rest = subtype.substr(std::string_view("connect").size());
+    if (rest.empty()) return std::nullopt;
+    if (rest.front() == '+') return with_codec(WebProtocol::connect_stream, rest.substr(1));
+  }
+  return with_codec(WebProtocol::connect_unary, subtype);
+}
+
+std::string web_response_content_type(WebProtocol protocol, std::string_view codec) {
+  std::string_view prefix;
+  switch (protocol) {
+    case WebProtocol::grpc_web:
+      prefix = "application/grpc-web+";
+      break;
+    case WebProtocol::grpc_web_text:
+      prefix = "application/grpc-web-text+";
+      break;
+    case WebProtocol::connect_unary:
+      prefix = "application/";
+      break;
+    case WebProtocol::connect_stream:
+      prefix = "application/connect+";
+      break;
+  }
+  std::string out;
+  out.reserve(prefix.size() + codec.size());
+  out += prefix;
+  out += codec;
+  return out;
+}
 
 bool Base64Decoder::take(uint8_t c, ChunkChain& out) {
   const uint8_t v = b64_table[c];
@@ -170,6 +329,96 @@ void Base64Encoder::flush(ChunkChain& out) {
   if (pending_len_ == 1) chars[2] = '=';
   out.append(chars, 4);
   pending_len_ = 0;
+}
+
+void append_grpc_web_trailers(ChunkChain& out, const WebField* fields, size_t n) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; ++i)
+    len += fields[i].name.size() + 1 + fields[i].value.size() + 2;
+  const auto len32 = static_cast<uint32_t>(len);
+  const uint8_t header[5] = {0x80, static_cast<uint8_t>(len32 >> 24),
+                             static_cast<uint8_t>(len32 >> 16), static_cast<uint8_t>(len32 >> 8),
+                             static_cast<uint8_t>(len32)};
+  out.append(header, sizeof(header));
+  for (size_t i = 0; i < n; ++i) {
+    out.append(fields[i].name.data(), fields[i].name.size());
+    out.append(":", 1);
+    out.append(fields[i].value.data(), fields[i].value.size());
+    out.append("\r\n", 2);
+  }
+}
+
+std::string_view connect_code_name(StatusCode code) noexcept {
+  if (!known_code(code)) return "unknown";
+  return connect_code_names[static_cast<int>(code)];
+}
+
+int connect_http_status(StatusCode code) noexcept {
+  if (!known_code(code)) return 500;
+  return connect_http_statuses[static_cast<int>(code)];
+}
+
+void append_connect_error_json(std::string& out, StatusCode code, std::string_view message) {
+  append_error_object(out, code, message);
+}
+
+void append_connect_end_stream_json(std::string& out, StatusCode code, std::string_view message,
+                                    const WebField* fields, size_t n) {
+  out += '{';
+  if (code != StatusCode::ok) {
+    out += "\"error\":";
+    append_error_object(out, code, message);
+  }
+  if (n > 0) {
+    if (code != StatusCode::ok) out += ',';
+    out += "\"metadata\":{";
+    // Each name once, where it first appears, with the values of all its fields in order.
+    // Quadratic in the number of fields, which the backend's header limits keep small.
+    bool first_key = true;
+    for (size_t i = 0; i < n; ++i) {
+      bool seen = false;
+      for (size_t j = 0; j < i && !seen; ++j)
+        seen = fields[j].name == fields[i].name;
+      if (seen) continue;
+      if (!first_key) out += ',';
+      first_key = false;
+      append_json_string(out, fields[i].name);
+      out += ":[";
+      append_json_string(out, fields[i].value);
+      for (size_t j = i + 1; j < n; ++j) {
+        if (fields[j].name != fields[i].name) continue;
+        out += ',';
+        append_json_string(out, fields[j].value);
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += '}';
+}
+
+std::optional<std::string> connect_timeout_to_grpc_timeout(std::string_view ms) noexcept {
+  constexpr size_t max_connect_digits = 10;
+  if (ms.empty() || ms.size() > max_connect_digits) return std::nullopt;
+  uint64_t value = 0;  // at most 9999999999: no overflow
+  for (char c : ms) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  // grpc-timeout allows 8 digits. Every result is at most 9 characters, within the
+  // std::string small buffer, so nothing here allocates.
+  constexpr uint64_t max_grpc_value = 99'999'999;
+  if (value <= max_grpc_value) return std::to_string(value) + 'm';
+  struct Unit {
+    char symbol;
+    uint64_t milliseconds;
+  };
+  constexpr Unit coarser_units[] = {{'S', 1'000}, {'M', 60'000}, {'H', 3'600'000}};
+  for (const Unit& unit : coarser_units) {
+    const uint64_t rounded_up = (value + unit.milliseconds - 1) / unit.milliseconds;
+    if (rounded_up <= max_grpc_value) return std::to_string(rounded_up) + unit.symbol;
+  }
+  return "99999999H";  // unreachable with 10 digits: 9999999999 ms is 10000000S
 }
 
 }  // namespace grelay

@@ -2,13 +2,48 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "core/chunk.h"
+#include "grelay/status.h"
 
 namespace grelay {
 
-// The protocol-level pieces of the gRPC-Web and Connect front doors. Pure functions and small
-// state machines: nothing here knows sockets, sessions or calls.
+// The protocol-level pieces of the gRPC-Web and Connect front doors: content types, the
+// base64 of grpc-web-text bodies, the gRPC-Web trailers frame, Connect's errors, end of stream
+// and timeout. Pure functions and small state machines: nothing here knows sockets, sessions
+// or calls.
+
+// Which protocol a web call speaks (from its request content-type).
+enum class WebProtocol : uint8_t { grpc_web, grpc_web_text, connect_unary, connect_stream };
+
+// What a request's content-type says: the protocol, and the message codec named after the
+// protocol's prefix. |codec| is "proto" or "json" (static strings, whatever case the request
+// used) for those two codecs, and for bare "application/grpc-web" and
+// "application/grpc-web-text"; any other codec is a view into the content-type, as written.
+struct WebContentType {
+  WebProtocol protocol;
+  std::string_view codec;
+};
+
+// Reads a request content-type. Prefixes match case-insensitively; parameters after ';' and
+// whitespace around the media type are ignored. The forms:
+//   application/grpc-web, application/grpc-web+CODEC            grpc_web
+//   application/grpc-web-text, application/grpc-web-text+CODEC  grpc_web_text
+//   application/connect+CODEC                                   connect_stream
+//   application/CODEC (any other token)                         connect_unary
+// A subtype that starts with "grpc" and is none of the above (plain gRPC
+// "application/grpc+proto", "application/grpc-webx"), "application/connect" without a codec,
+// an empty or non-token codec, and every other type give nullopt.
+std::optional<WebContentType> parse_web_content_type(std::string_view content_type) noexcept;
+
+// The content-type a web response carries for |protocol| and |codec|:
+// grpc_web -> "application/grpc-web+<codec>", grpc_web_text -> "application/grpc-web-text+<codec>",
+// connect_unary -> "application/<codec>", connect_stream -> "application/connect+<codec>".
+// A Connect unary error is always "application/json", whatever the codec.
+std::string web_response_content_type(WebProtocol protocol, std::string_view codec);
 
 // Streaming base64 decoder (RFC 4648 section 4 alphabet) for application/grpc-web-text request
 // bodies. Input arrives in chunks of any size, cut anywhere, and a body is a concatenation of
@@ -51,5 +86,46 @@ class Base64Encoder {
   uint8_t pending_[2] = {};
   uint8_t pending_len_ = 0;
 };
+
+// A field for the trailers frame and JSON builders. The views must outlive the call only.
+struct WebField {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Appends the gRPC-Web trailers frame: flag byte 0x80, 4-byte big-endian length, then
+// "name:value\r\n" for each of the |n| fields. Names are written as given, and must be
+// lowercase (HTTP/2 field names already are).
+void append_grpc_web_trailers(ChunkChain& out, const WebField* fields, size_t n);
+
+// Connect's name for |code| ("canceled", "unknown", ... "unauthenticated"); "" for OK. A code
+// outside the gRPC range is "unknown".
+std::string_view connect_code_name(StatusCode code) noexcept;
+
+// The HTTP status a Connect unary error with |code| is sent with (the Connect protocol's
+// table: canceled 499, deadline_exceeded 504, unimplemented 501, ...); 200 for OK, 500 for a
+// code outside the gRPC range.
+int connect_http_status(StatusCode code) noexcept;
+
+// Appends the JSON Error object of a Connect unary error body or end-of-stream message:
+// {"code":"unavailable","message":"..."}, "message" omitted when empty. |message| is the
+// grpc-message already percent-decoded (percent_decode_grpc_message in core/percent.h). An
+// error always names an error code, so an OK |code| is written as "unknown".
+void append_connect_error_json(std::string& out, StatusCode code, std::string_view message);
+
+// Appends the body of a Connect streaming end-of-stream message:
+// {"error":{...},"metadata":{"k":["v",...]}}. "error" only when |code| is not OK; "metadata"
+// only when |n| > 0, fields of the same name grouped in order into one array under the first
+// one's place (a -bin field's value goes as its base64 text); "{}" when both are absent. The
+// caller leaves grpc-status and grpc-message out of |fields|.
+void append_connect_end_stream_json(std::string& out, StatusCode code, std::string_view message,
+                                    const WebField* fields, size_t n);
+
+// A Connect-Timeout-Ms value (1 to 10 ASCII digits) as a grpc-timeout value: "<ms>m", or when
+// that needs more than 8 digits the coarsest unit that fits (S, M, H), rounded up so the
+// deadline is never earlier. Returns nullopt for an empty value, a non-digit or more than
+// 10 digits. "0" (outside Connect's grammar, which asks for a positive value) gives "0m": a
+// deadline already passed, rather than none.
+std::optional<std::string> connect_timeout_to_grpc_timeout(std::string_view ms) noexcept;
 
 }  // namespace grelay

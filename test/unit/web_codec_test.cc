@@ -9,11 +9,23 @@
 #include <string>
 #include <string_view>
 
+using grelay::append_connect_end_stream_json;
+using grelay::append_connect_error_json;
+using grelay::append_grpc_web_trailers;
 using grelay::Base64Decoder;
 using grelay::Base64Encoder;
 using grelay::chunk_size;
 using grelay::ChunkChain;
 using grelay::ChunkPool;
+using grelay::connect_code_name;
+using grelay::connect_http_status;
+using grelay::connect_timeout_to_grpc_timeout;
+using grelay::parse_web_content_type;
+using grelay::StatusCode;
+using grelay::web_response_content_type;
+using grelay::WebField;
+using grelay::WebProtocol;
+using namespace std::string_literals;
 
 namespace {
 
@@ -90,6 +102,15 @@ std::string encode_in_steps(std::string_view data, size_t step) {
     encoder.encode(bytes(data) + i, std::min(step, data.size() - i), out);
   encoder.flush(out);
   return contents(out);
+}
+
+// parse_web_content_type(|ct|) as "<protocol> <codec>", or "none".
+std::string parsed(std::string_view ct) {
+  const auto result = parse_web_content_type(ct);
+  if (!result) return "none";
+  constexpr std::string_view names[] = {"grpc_web", "grpc_web_text", "connect_unary",
+                                        "connect_stream"};
+  return std::string(names[static_cast<int>(result->protocol)]) + " " + std::string(result->codec);
 }
 
 bool in_alphabet(int c) {
@@ -327,4 +348,225 @@ TEST_CASE("Base64Encoder appends after what the chain holds, at any tail offset"
     encoder.flush(out);
     CHECK(contents(out) == head + reference_base64(data));
   }
+}
+
+TEST_CASE("append_grpc_web_trailers writes the trailers frame byte for byte") {
+  ChunkPool pool;
+  ChunkChain out(pool);
+  const WebField fields[] = {{"grpc-status", "0"}, {"grpc-message", ""}, {"x-cost", "7"}};
+  append_grpc_web_trailers(out, fields, 3);
+  const std::string body = "grpc-status:0\r\ngrpc-message:\r\nx-cost:7\r\n";
+  REQUIRE(body.size() == 40);
+  CHECK(contents(out) == "\x80\x00\x00\x00\x28"s + body);
+}
+
+TEST_CASE("append_grpc_web_trailers writes an empty frame for no fields, and long lengths") {
+  ChunkPool pool;
+  ChunkChain out(pool);
+  append_grpc_web_trailers(out, nullptr, 0);
+  CHECK(contents(out) == "\x80\x00\x00\x00\x00"s);
+
+  ChunkChain big(pool);
+  const std::string value(70'000, 'v');  // longer than a chunk
+  const WebField field{"a", value};
+  append_grpc_web_trailers(big, &field, 1);
+  const std::string text = contents(big);
+  CHECK(text.substr(0, 5) == "\x80\x00\x01\x11\x74"s);  // 1 + 1 + 70000 + 2 = 70004
+  CHECK(text.substr(5) == "a:" + value + "\r\n");
+}
+
+TEST_CASE("connect_code_name names each gRPC code as Connect does") {
+  CHECK(connect_code_name(StatusCode::ok) == "");
+  CHECK(connect_code_name(StatusCode::cancelled) == "canceled");
+  CHECK(connect_code_name(StatusCode::unknown) == "unknown");
+  CHECK(connect_code_name(StatusCode::invalid_argument) == "invalid_argument");
+  CHECK(connect_code_name(StatusCode::deadline_exceeded) == "deadline_exceeded");
+  CHECK(connect_code_name(StatusCode::not_found) == "not_found");
+  CHECK(connect_code_name(StatusCode::already_exists) == "already_exists");
+  CHECK(connect_code_name(StatusCode::permission_denied) == "permission_denied");
+  CHECK(connect_code_name(StatusCode::resource_exhausted) == "resource_exhausted");
+  CHECK(connect_code_name(StatusCode::failed_precondition) == "failed_precondition");
+  CHECK(connect_code_name(StatusCode::aborted) == "aborted");
+  CHECK(connect_code_name(StatusCode::out_of_range) == "out_of_range");
+  CHECK(connect_code_name(StatusCode::unimplemented) == "unimplemented");
+  CHECK(connect_code_name(StatusCode::internal) == "internal");
+  CHECK(connect_code_name(StatusCode::unavailable) == "unavailable");
+  CHECK(connect_code_name(StatusCode::data_loss) == "data_loss");
+  CHECK(connect_code_name(StatusCode::unauthenticated) == "unauthenticated");
+  CHECK(connect_code_name(static_cast<StatusCode>(17)) == "unknown");
+  CHECK(connect_code_name(static_cast<StatusCode>(-1)) == "unknown");
+}
+
+TEST_CASE("connect_http_status follows the Connect protocol's error code table") {
+  CHECK(connect_http_status(StatusCode::ok) == 200);
+  CHECK(connect_http_status(StatusCode::cancelled) == 499);
+  CHECK(connect_http_status(StatusCode::unknown) == 500);
+  CHECK(connect_http_status(StatusCode::invalid_argument) == 400);
+  CHECK(connect_http_status(StatusCode::deadline_exceeded) == 504);
+  CHECK(connect_http_status(StatusCode::not_found) == 404);
+  CHECK(connect_http_status(StatusCode::already_exists) == 409);
+  CHECK(connect_http_status(StatusCode::permission_denied) == 403);
+  CHECK(connect_http_status(StatusCode::resource_exhausted) == 429);
+  CHECK(connect_http_status(StatusCode::failed_precondition) == 400);
+  CHECK(connect_http_status(StatusCode::aborted) == 409);
+  CHECK(connect_http_status(StatusCode::out_of_range) == 400);
+  CHECK(connect_http_status(StatusCode::unimplemented) == 501);
+  CHECK(connect_http_status(StatusCode::internal) == 500);
+  CHECK(connect_http_status(StatusCode::unavailable) == 503);
+  CHECK(connect_http_status(StatusCode::data_loss) == 500);
+  CHECK(connect_http_status(StatusCode::unauthenticated) == 401);
+  CHECK(connect_http_status(static_cast<StatusCode>(17)) == 500);
+}
+
+TEST_CASE("append_connect_error_json writes code and message, message omitted when empty") {
+  std::string out;
+  append_connect_error_json(out, StatusCode::unavailable, "");
+  CHECK(out == R"({"code":"unavailable"})");
+  out.clear();
+  append_connect_error_json(out, StatusCode::cancelled, "client went away");
+  CHECK(out == R"({"code":"canceled","message":"client went away"})");
+  out = "prefix:";  // appends
+  append_connect_error_json(out, StatusCode::internal, "x");
+  CHECK(out == R"(prefix:{"code":"internal","message":"x"})");
+}
+
+TEST_CASE("append_connect_error_json escapes the message") {
+  std::string out;
+  append_connect_error_json(out, StatusCode::invalid_argument,
+                            "say \"hi\"\\\n\x01 caf\xc3\xa9 \xff");
+  CHECK(out ==
+        "{\"code\":\"invalid_argument\",\"message\":"
+        "\"say \\\"hi\\\"\\\\\\u000a\\u0001 caf\xc3\xa9 \\u00ff\"}");
+}
+
+TEST_CASE("append_connect_error_json writes an OK code as unknown") {
+  std::string out;
+  append_connect_error_json(out, StatusCode::ok, "");
+  CHECK(out == R"({"code":"unknown"})");
+}
+
+TEST_CASE("append_connect_end_stream_json is {} for OK without metadata") {
+  std::string out;
+  append_connect_end_stream_json(out, StatusCode::ok, "", nullptr, 0);
+  CHECK(out == "{}");
+  out.clear();
+  // The message of an OK status is not an error's: it is not written.
+  append_connect_end_stream_json(out, StatusCode::ok, "fine", nullptr, 0);
+  CHECK(out == "{}");
+}
+
+TEST_CASE("append_connect_end_stream_json writes the error of a failed call") {
+  std::string out;
+  append_connect_end_stream_json(out, StatusCode::unavailable, "overloaded", nullptr, 0);
+  CHECK(out == R"({"error":{"code":"unavailable","message":"overloaded"}})");
+}
+
+TEST_CASE("append_connect_end_stream_json groups metadata values by name, in order") {
+  const WebField fields[] = {
+      {"x-a", "1"}, {"x-b", "2"}, {"x-a", "3"}, {"trace-bin", "AAEC"}, {"x-b", "4"}, {"x-a", "5"},
+  };
+  std::string out;
+  append_connect_end_stream_json(out, StatusCode::ok, "", fields, std::size(fields));
+  CHECK(out == R"({"metadata":{"x-a":["1","3","5"],"x-b":["2","4"],"trace-bin":["AAEC"]}})");
+  out.clear();
+  append_connect_end_stream_json(out, StatusCode::not_found, "", fields, 1);
+  CHECK(out == R"({"error":{"code":"not_found"},"metadata":{"x-a":["1"]}})");
+}
+
+TEST_CASE("append_connect_end_stream_json escapes metadata names and values") {
+  const WebField fields[] = {{"x-q\"", "a\"b\\c\td"}, {"x-e", ""}};
+  std::string out;
+  append_connect_end_stream_json(out, StatusCode::aborted, "m\"", fields, 2);
+  CHECK(out ==
+        "{\"error\":{\"code\":\"aborted\",\"message\":\"m\\\"\"},"
+        "\"metadata\":{\"x-q\\\"\":[\"a\\\"b\\\\c\\u0009d\"],\"x-e\":[\"\"]}}");
+}
+
+TEST_CASE("connect_timeout_to_grpc_timeout keeps milliseconds that fit 8 digits") {
+  CHECK(connect_timeout_to_grpc_timeout("0") == "0m");
+  CHECK(connect_timeout_to_grpc_timeout("1") == "1m");
+  CHECK(connect_timeout_to_grpc_timeout("5000") == "5000m");
+  CHECK(connect_timeout_to_grpc_timeout("99999999") == "99999999m");
+  CHECK(connect_timeout_to_grpc_timeout("0000000001") == "1m");  // 10 digits, leading zeros
+}
+
+TEST_CASE("connect_timeout_to_grpc_timeout switches to seconds past 8 digits, rounding up") {
+  CHECK(connect_timeout_to_grpc_timeout("100000000") == "100000S");
+  CHECK(connect_timeout_to_grpc_timeout("100000001") == "100001S");
+  CHECK(connect_timeout_to_grpc_timeout("123456789") == "123457S");
+  CHECK(connect_timeout_to_grpc_timeout("9999999999") == "10000000S");  // the largest value
+}
+
+TEST_CASE("connect_timeout_to_grpc_timeout rejects values outside Connect's grammar") {
+  CHECK(connect_timeout_to_grpc_timeout("") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout("12345678901") == std::nullopt);  // 11 digits
+  CHECK(connect_timeout_to_grpc_timeout("00000000001") == std::nullopt);  // 11, even as zeros
+  CHECK(connect_timeout_to_grpc_timeout("12a") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout("-1") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout("+1") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout(" 1") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout("1 ") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout("1.5") == std::nullopt);
+  CHECK(connect_timeout_to_grpc_timeout("1m") == std::nullopt);
+}
+
+TEST_CASE("parse_web_content_type reads every web content-type") {
+  CHECK(parsed("application/grpc-web") == "grpc_web proto");
+  CHECK(parsed("application/grpc-web+proto") == "grpc_web proto");
+  CHECK(parsed("application/grpc-web+json") == "grpc_web json");
+  CHECK(parsed("application/grpc-web+thrift") == "grpc_web thrift");
+  CHECK(parsed("application/grpc-web-text") == "grpc_web_text proto");
+  CHECK(parsed("application/grpc-web-text+proto") == "grpc_web_text proto");
+  CHECK(parsed("application/grpc-web-text+json") == "grpc_web_text json");
+  CHECK(parsed("application/proto") == "connect_unary proto");
+  CHECK(parsed("application/json") == "connect_unary json");
+  CHECK(parsed("application/cbor") == "connect_unary cbor");
+  CHECK(parsed("application/connect+proto") == "connect_stream proto");
+  CHECK(parsed("application/connect+json") == "connect_stream json");
+  CHECK(parsed("application/connect+cbor") == "connect_stream cbor");
+}
+
+TEST_CASE("parse_web_content_type matches prefixes in any case and keeps other codecs as written") {
+  CHECK(parsed("Application/GRPC-Web-Text+PROTO") == "grpc_web_text proto");
+  CHECK(parsed("APPLICATION/JSON") == "connect_unary json");
+  CHECK(parsed("application/Connect+Json") == "connect_stream json");
+  CHECK(parsed("application/grpc-WEB+Thrift") == "grpc_web Thrift");
+  CHECK(parsed("application/CBOR") == "connect_unary CBOR");
+}
+
+TEST_CASE("parse_web_content_type ignores parameters and surrounding whitespace") {
+  CHECK(parsed("application/json; charset=utf-8") == "connect_unary json");
+  CHECK(parsed("application/grpc-web-text;charset=utf-8") == "grpc_web_text proto");
+  CHECK(parsed(" application/grpc-web+proto ;a=b;c=d") == "grpc_web proto");
+  CHECK(parsed("application/connect+json\t") == "connect_stream json");
+}
+
+TEST_CASE("parse_web_content_type gives nullopt for plain gRPC and non-web types") {
+  CHECK(parsed("application/grpc") == "none");
+  CHECK(parsed("application/grpc+proto") == "none");
+  CHECK(parsed("application/grpc+json") == "none");
+  CHECK(parsed("application/grpc;charset=utf-8") == "none");
+  CHECK(parsed("Application/GRPC") == "none");
+  CHECK(parsed("application/grpc-webx") == "none");
+  CHECK(parsed("application/grpc-web-textx") == "none");
+  CHECK(parsed("application/grpc-web+") == "none");
+  CHECK(parsed("application/grpc-web-text+") == "none");
+  CHECK(parsed("application/grpc-web+pro to") == "none");
+  CHECK(parsed("application/connect") == "none");
+  CHECK(parsed("application/connect+") == "none");
+  CHECK(parsed("application/") == "none");
+  CHECK(parsed("application/;charset=utf-8") == "none");
+  CHECK(parsed("text/plain") == "none");
+  CHECK(parsed("application") == "none");
+  CHECK(parsed("applications/json") == "none");
+  CHECK(parsed("") == "none");
+}
+
+TEST_CASE("web_response_content_type names each protocol's response type") {
+  CHECK(web_response_content_type(WebProtocol::grpc_web, "proto") == "application/grpc-web+proto");
+  CHECK(web_response_content_type(WebProtocol::grpc_web_text, "proto") ==
+        "application/grpc-web-text+proto");
+  CHECK(web_response_content_type(WebProtocol::connect_unary, "json") == "application/json");
+  CHECK(web_response_content_type(WebProtocol::connect_stream, "json") ==
+        "application/connect+json");
 }
