@@ -136,6 +136,26 @@ void append_error_object(std::string& out, StatusCode code, std::string_view mes
   out += '}';
 }
 
+// One label of a host name: letters, digits and '-'.
+bool is_label_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+// |labels| is one or more non-empty labels separated by '.'.
+bool is_label_sequence(std::string_view labels) noexcept {
+  if (labels.empty() || labels.front() == '.' || labels.back() == '.') return false;
+  char prev = '\0';
+  for (char c : labels) {
+    if (c == '.') {
+      if (prev == '.') return false;
+    } else if (!is_label_char(c)) {
+      return false;
+    }
+    prev = c;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<WebContentType> parse_web_content_type(std::string_view content_type) noexcept {
@@ -419,6 +439,28 @@ std::optional<std::string> connect_timeout_to_grpc_timeout(std::string_view ms) 
     if (rounded_up <= max_grpc_value) return std::to_string(rounded_up) + unit.symbol;
   }
   return "99999999H";  // unreachable with 10 digits: 9999999999 ms is 10000000S
+}
+
+bool cors_origin_matches(std::string_view pattern, std::string_view origin) noexcept {
+  if (pattern == "*") return true;
+  constexpr std::string_view scheme_end = "://";
+  const size_t scheme_len = pattern.find(scheme_end);
+  if (scheme_len != std::string_view::npos &&
+      pattern.substr(scheme_len + scheme_end.size(), 2) == "*.") {
+    // "https://*.example.com[:port]": scheme and "://" as in the pattern, then labels, then
+    // ".example.com[:port]" to the end.
+    const size_t host_begin = scheme_len + scheme_end.size();
+    if (origin.size() <= host_begin ||
+        !iequals(origin.substr(0, host_begin), pattern.substr(0, host_begin))) {
+      return false;
+    }
+    const std::string_view suffix = pattern.substr(host_begin + 1);  // ".example.com[:port]"
+    const std::string_view host = origin.substr(host_begin);
+    if (host.size() <= suffix.size()) return false;
+    if (!iequals(host.substr(host.size() - suffix.size()), suffix)) return false;
+    return is_label_sequence(host.substr(0, host.size() - suffix.size()));
+  }
+  return iequals(pattern, origin);
 }
 
 }  // namespace grelay

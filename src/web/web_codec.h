@@ -13,8 +13,8 @@ namespace grelay {
 
 // The protocol-level pieces of the gRPC-Web and Connect front doors: content types, the
 // base64 of grpc-web-text bodies, the gRPC-Web trailers frame, Connect's errors, end of stream
-// and timeout. Pure functions and small state machines: nothing here knows sockets, sessions
-// or calls.
+// and timeout, and CORS origin matching. Pure functions and small state machines: nothing here
+// knows sockets, sessions or calls.
 
 // Which protocol a web call speaks (from its request content-type).
 enum class WebProtocol : uint8_t { grpc_web, grpc_web_text, connect_unary, connect_stream };
@@ -127,5 +127,14 @@ void append_connect_end_stream_json(std::string& out, StatusCode code, std::stri
 // 10 digits. "0" (outside Connect's grammar, which asks for a positive value) gives "0m": a
 // deadline already passed, rather than none.
 std::optional<std::string> connect_timeout_to_grpc_timeout(std::string_view ms) noexcept;
+
+// CORS origin matching. |pattern| is "*" (every origin), an exact origin
+// ("https://app.example.com", port included when the origin has one) compared
+// case-insensitively, or a wildcard host "SCHEME://*.DOMAIN[:PORT]" matching an origin of the
+// same scheme whose host is one or more non-empty labels followed by "." DOMAIN, and whose port
+// is the pattern's (none when the pattern has none). "https://*.example.com" matches neither
+// "https://example.com" nor "https://evil-example.com". A '*' anywhere else in a pattern is
+// taken literally, so such a pattern matches no real origin.
+bool cors_origin_matches(std::string_view pattern, std::string_view origin) noexcept;
 
 }  // namespace grelay

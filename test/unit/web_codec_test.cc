@@ -20,6 +20,7 @@ using grelay::ChunkPool;
 using grelay::connect_code_name;
 using grelay::connect_http_status;
 using grelay::connect_timeout_to_grpc_timeout;
+using grelay::cors_origin_matches;
 using grelay::parse_web_content_type;
 using grelay::StatusCode;
 using grelay::web_response_content_type;
@@ -569,4 +570,50 @@ TEST_CASE("web_response_content_type names each protocol's response type") {
   CHECK(web_response_content_type(WebProtocol::connect_unary, "json") == "application/json");
   CHECK(web_response_content_type(WebProtocol::connect_stream, "json") ==
         "application/connect+json");
+}
+
+TEST_CASE("cors_origin_matches: '*' matches every origin") {
+  CHECK(cors_origin_matches("*", "https://app.example.com"));
+  CHECK(cors_origin_matches("*", "http://localhost:3000"));
+  CHECK(cors_origin_matches("*", "null"));
+}
+
+TEST_CASE("cors_origin_matches: an exact origin, in any case, port included") {
+  CHECK(cors_origin_matches("https://app.example.com", "https://app.example.com"));
+  CHECK(cors_origin_matches("https://app.example.com", "HTTPS://App.Example.COM"));
+  CHECK(cors_origin_matches("HTTPS://APP.EXAMPLE.COM", "https://app.example.com"));
+  CHECK(!cors_origin_matches("https://app.example.com", "http://app.example.com"));
+  CHECK(!cors_origin_matches("https://app.example.com", "https://app.example.com:8443"));
+  CHECK(cors_origin_matches("https://app.example.com:8443", "https://app.example.com:8443"));
+  CHECK(!cors_origin_matches("https://app.example.com:8443", "https://app.example.com"));
+  CHECK(!cors_origin_matches("https://app.example.com:8443", "https://app.example.com:8444"));
+  CHECK(!cors_origin_matches("https://app.example.com", "https://app.example.co"));
+  CHECK(!cors_origin_matches("https://app.example.com", "https://app.example.com.evil.net"));
+}
+
+TEST_CASE("cors_origin_matches: a wildcard host takes one or more sub-domain labels") {
+  const std::string_view pattern = "https://*.example.com";
+  CHECK(cors_origin_matches(pattern, "https://app.example.com"));
+  CHECK(cors_origin_matches(pattern, "https://a.b.c.example.com"));
+  CHECK(cors_origin_matches(pattern, "https://x-1.example.com"));
+  CHECK(cors_origin_matches(pattern, "HTTPS://APP.EXAMPLE.COM"));
+  CHECK(!cors_origin_matches(pattern, "https://example.com"));
+  CHECK(!cors_origin_matches(pattern, "https://.example.com"));
+  CHECK(!cors_origin_matches(pattern, "https://a..example.com"));
+  CHECK(!cors_origin_matches(pattern, "https://evil-example.com"));
+  CHECK(!cors_origin_matches(pattern, "https://example.com.evil.net"));
+  CHECK(!cors_origin_matches(pattern, "https://app.example.com.evil.net"));
+  CHECK(!cors_origin_matches(pattern, "https://evil.net/.example.com"));
+  CHECK(!cors_origin_matches(pattern, "https://user@app.example.com"));
+}
+
+TEST_CASE("cors_origin_matches: a wildcard host keeps the scheme and the port") {
+  CHECK(!cors_origin_matches("https://*.example.com", "http://app.example.com"));
+  CHECK(!cors_origin_matches("http://*.example.com", "https://app.example.com"));
+  CHECK(!cors_origin_matches("https://*.example.com", "https://app.example.com:8443"));
+  CHECK(!cors_origin_matches("https://*.example.com", "https://app.example.com:443"));
+  CHECK(cors_origin_matches("https://*.example.com:8443", "https://app.example.com:8443"));
+  CHECK(!cors_origin_matches("https://*.example.com:8443", "https://app.example.com"));
+  CHECK(!cors_origin_matches("https://*.example.com:8443", "https://app.example.com:9443"));
+  CHECK(!cors_origin_matches("https://*.example.com:8443", "https://a:1.example.com:8443"));
 }
