@@ -2,6 +2,7 @@
 
 #include <array>
 #include <iterator>
+#include <utility>
 
 #include "core/json.h"
 
@@ -449,7 +450,8 @@ bool cors_origin_matches(std::string_view pattern, std::string_view origin) noex
     // "https://*.example.com[:port]": scheme and "://" as in the pattern, then labels, then
     // ".example.com[:port]" to the end.
     const size_t host_begin = scheme_len + scheme_end.size();
-    if (origin.size() <= host_begin || !iequals(origin.substr(0, host_begin), pattern.substr(0, host_begin))) {
+    if (origin.size() <= host_begin ||
+        !iequals(origin.substr(0, host_begin), pattern.substr(0, host_begin))) {
       return false;
     }
     const std::string_view suffix = pattern.substr(host_begin + 1);  // ".example.com[:port]"

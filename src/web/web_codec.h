@@ -13,8 +13,8 @@ namespace grelay {
 
 // The protocol-level pieces of the gRPC-Web and Connect front doors: content types, the
 // base64 of grpc-web-text bodies, the gRPC-Web trailers frame, Connect's errors, end of stream
-// and timeout, and CORS origin matching. Pure functions and small state machines: nothing
-// here knows sockets, sessions or calls.
+// and timeout, and CORS origin matching. Pure functions and small state machines: nothing here
+// knows sockets, sessions or calls.
 
 // Which protocol a web call speaks (from its request content-type).
 enum class WebProtocol : uint8_t { grpc_web, grpc_web_text, connect_unary, connect_stream };
@@ -65,9 +65,9 @@ class Base64Decoder {
   // Feeds one byte through the group state; appends a group's bytes to |out| when it ends.
   bool take(uint8_t c, ChunkChain& out);
 
-  uint32_t bits_ = 0;   // the sextets of the pending group, lowest last
-  uint8_t count_ = 0;   // characters of the pending group seen, '=' included
-  bool padded_ = false; // the pending group has had its first '=' ("AA=")
+  uint32_t bits_ = 0;    // the sextets of the pending group, the latest in the low bits
+  uint8_t count_ = 0;    // characters of the pending group seen, '=' included
+  bool padded_ = false;  // the pending group has had its first '=' ("AA=")
   bool failed_ = false;
 };
 
@@ -124,8 +124,8 @@ void append_connect_end_stream_json(std::string& out, StatusCode code, std::stri
 // A Connect-Timeout-Ms value (1 to 10 ASCII digits) as a grpc-timeout value: "<ms>m", or when
 // that needs more than 8 digits the coarsest unit that fits (S, M, H), rounded up so the
 // deadline is never earlier. Returns nullopt for an empty value, a non-digit or more than
-// 10 digits. "0" (outside Connect's grammar, which asks for a positive value) gives "0m", a
-// deadline already passed, as Connect servers read it.
+// 10 digits. "0" (outside Connect's grammar, which asks for a positive value) gives "0m": a
+// deadline already passed, rather than none.
 std::optional<std::string> connect_timeout_to_grpc_timeout(std::string_view ms) noexcept;
 
 // CORS origin matching. |pattern| is "*" (every origin), an exact origin
@@ -133,7 +133,8 @@ std::optional<std::string> connect_timeout_to_grpc_timeout(std::string_view ms) 
 // case-insensitively, or a wildcard host "SCHEME://*.DOMAIN[:PORT]" matching an origin of the
 // same scheme whose host is one or more non-empty labels followed by "." DOMAIN, and whose port
 // is the pattern's (none when the pattern has none). "https://*.example.com" matches neither
-// "https://example.com" nor "https://evil-example.com".
+// "https://example.com" nor "https://evil-example.com". A '*' anywhere else in a pattern is
+// taken literally, so such a pattern matches no real origin.
 bool cors_origin_matches(std::string_view pattern, std::string_view origin) noexcept;
 
 }  // namespace grelay

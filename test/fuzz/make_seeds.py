@@ -7,6 +7,8 @@ corpus/config/: the example configs from conf/ and a few small ones.
 corpus/grpc_timeout/: a few grpc-timeout values and grpc-message texts.
 corpus/request_check/: requests in fuzz_request_check's input layout, one per rule checked.
 corpus/response_check/: backend answers in fuzz_response_check's input layout, one per rule.
+corpus/web_codec/: base64 bodies, content-types, CORS origins and Connect timeouts in
+fuzz_web_codec's input layout (a split byte, then the body).
 downstream.dict: HTTP/2 frames and HPACK header fields, a libFuzzer dictionary.
 request_check.dict: header fields in fuzz_request_check's layout.
 response_check.dict: header fields and frames in fuzz_response_check's layout.
@@ -491,6 +493,38 @@ def timeout_seeds():
     }
 
 
+def web_split(left: bytes, right: bytes) -> bytes:
+    """fuzz_web_codec's input whose body left + right is split between the two."""
+    size = len(left) + len(right)
+    for b in range(256):
+        if b * (size + 1) // 256 == len(left):
+            return bytes([b]) + left + right
+    raise ValueError("split point out of reach: body over 255 bytes")
+
+
+def web_codec_seeds():
+    return {
+        # Separately padded pieces, "a" "bc" "def", cut inside the second one.
+        "b64_pieces": web_split(b"YQ==Ym", b"M=ZGVm"),
+        "b64_vectors": web_split(b"Zm9vYmFy", b"Zm9vYg=="),
+        "b64_one_pad": web_split(b"Zm9vYmE", b"="),
+        "b64_bad_pad": web_split(b"AA=A", b"A==="),
+        "b64_bad_byte": web_split(b"Zm9v\r\n", b"YmFy"),
+        "ct_grpc_web": web_split(b"application/grpc-web+proto", b"application/grpc-web"),
+        "ct_text": web_split(b"application/grpc-web-text; charset=utf-8",
+                             b"Application/GRPC-WEB-TEXT+Json"),
+        "ct_connect": web_split(b"application/connect+json", b"application/proto"),
+        "ct_grpc": web_split(b"application/grpc+proto", b"application/grpc-webx"),
+        "cors_wildcard": web_split(b"https://*.example.com", b"https://a.b.example.com"),
+        "cors_port": web_split(b"https://*.example.com:8443", b"https://example.com:8443"),
+        "cors_exact": web_split(b"https://app.example.com", b"HTTPS://APP.EXAMPLE.COM"),
+        "cors_any": web_split(b"*", b"null"),
+        "timeout_max": web_split(b"9999999999", b"100000000"),
+        "timeout_small": web_split(b"0", b"99999999"),
+        "timeout_bad": web_split(b"12a", b"12345678901"),
+    }
+
+
 # Small configs beside the examples: one minimal, and a few each failing a different check.
 CONFIG_SEEDS = {
     "minimal": '[[listener]]\naddress = "127.0.0.1:0"\n',
@@ -556,6 +590,11 @@ def main():
     out = HERE / "corpus" / "grpc_timeout"
     out.mkdir(parents=True, exist_ok=True)
     for name, data in timeout_seeds().items():
+        (out / f"seed_{name}").write_bytes(data)
+
+    out = HERE / "corpus" / "web_codec"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in web_codec_seeds().items():
         (out / f"seed_{name}").write_bytes(data)
 
     out = HERE / "corpus" / "config"
