@@ -146,7 +146,12 @@ void WebStream::dispatch() noexcept {
     answer_preflight(origin_);
     return;
   }
-  if (web && method_ == "POST") {
+  // A Connect unary call names its codec alone (application/proto), so only the protocol's
+  // codecs count: a form or text/plain POST, which a page on any origin may send without a
+  // preflight, is never taken for a call.
+  const bool known_codec = !web || web->protocol != WebProtocol::connect_unary ||
+                           web->codec == "proto" || web->codec == "json";
+  if (web && known_codec && method_ == "POST") {
     protocol_ = web->protocol;
     codec_ = web->codec;
     start_web_call();

@@ -5,7 +5,10 @@
 // request bodies are still spliced onto a backend connection.
 //
 // Input layout: one flags byte, then the bytes the client sends.
-//   bits 0-2  unless all set (7), the HTTP/2 client preface is sent first
+//   bits 0-2  7: the bytes alone on a gRPC listener; 6: the HTTP/2 client preface, then the
+//             bytes, on a listener with web protocols on (gRPC-Web, Connect); 5: the bytes
+//             alone on that web listener (an HTTP/1.1 client); else the preface and the bytes
+//             on the gRPC listener
 //   bit 3     keep the write side open for 20 loop turns after the last byte, so backend
 //             failures reach calls while the client is still there
 //   bits 4-5  how the bytes are cut into writes, one write per loop turn (see chunk_sizes)
@@ -93,6 +96,8 @@ constexpr uint64_t linger_ms = 3;
 constexpr int max_shutdown_turns = 1000;
 
 std::shared_ptr<const grelay::Config> fuzz_config;
+// The same with web = true on the listener.
+std::shared_ptr<const grelay::Config> fuzz_web_config;
 // The silent backend: the kernel completes connects to it, nobody reads or answers.
 int silent_fd = -1;
 // GRELAY_FUZZ_DUMP=FILE: what the relay answered to the last input run is left in FILE.
@@ -205,6 +210,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   constexpr std::string_view placeholder = "SILENT_PORT";
   text.replace(text.find(placeholder), placeholder.size(), std::to_string(open_silent_backend()));
   fuzz_config = grelay::parse_config(text, "fuzz_downstream.toml");
+  constexpr std::string_view listener = "max_concurrent_streams = 100\n";
+  text.replace(text.find(listener), listener.size(),
+               std::string(listener) +
+                   "web = true\nmax_web_unary_body = 4096\n"
+                   "cors = { allow_origins = [\"http://page.example\", \"https://*.example\"], "
+                   "allow_headers = [\"x-fuzz\"] }\n");
+  fuzz_web_config = grelay::parse_config(text, "fuzz_downstream_web.toml");
   return 0;
 }
 
@@ -212,7 +224,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t flags = data[0];
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
-  const bool send_preface = (flags & 0x07) != 0x07;
+  const unsigned door = flags & 0x07;
+  const bool send_preface = door != 7 && door != 5;
+  const bool web = door == 6 || door == 5;
   const bool linger = (flags & 0x08) != 0;
   const bool linger_long = (flags & 0x80) != 0;
   const size_t chunk = chunk_sizes[(flags >> 4) & 0x03];
@@ -225,7 +239,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) fail("uv_loop_init");
   {
-    grelay::Relay relay(&loop, fuzz_config);
+    grelay::Relay relay(&loop, web ? fuzz_web_config : fuzz_config);
     Client client(fds[1], send_preface ? client_preface : std::string_view(), body, chunk);
     // The relay owns fds[0] from here, whether serve() succeeds or not.
     relay.serve(fds[0]);

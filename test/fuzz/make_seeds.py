@@ -17,6 +17,7 @@ Run from anywhere: /usr/bin/python3 test/fuzz/make_seeds.py
 Existing files of the same name are overwritten; other files (saved crashes) are kept.
 """
 
+import base64
 import pathlib
 import shutil
 import struct
@@ -31,11 +32,14 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-# fuzz_downstream flags: bits 0-2 == 7 leaves the preface out, bit 3 lingers 20 loop turns
+# fuzz_downstream flags: bits 0-2 == 7 leaves the preface out, 6 sends it to a web listener
+# (gRPC-Web and Connect on), 5 leaves it out on that listener; bit 3 lingers 20 loop turns
 # before the half-close, bits 4-5 pick the write size, bit 6 starts a graceful shutdown once
 # everything is written, bit 7 lingers 3 ms.
 WITH_PREFACE = 0x00
 NO_PREFACE = 0x07
+WEB = 0x06
+WEB_NO_PREFACE = 0x05
 LINGER = 0x08
 BYTES_1 = 0x10
 BYTES_9 = 0x20
@@ -78,7 +82,7 @@ class Client:
     def bytes(self, flags=WITH_PREFACE) -> bytes:
         data = self.conn.data_to_send()
         assert data.startswith(PREFACE)
-        if (flags & 0x07) != 0x07:
+        if (flags & 0x07) in (NO_PREFACE, WEB_NO_PREFACE):
             data = data[len(PREFACE):]
         return bytes([flags]) + data
 
@@ -188,6 +192,34 @@ def downstream_seeds():
                             h2.settings.SettingCodes.MAX_FRAME_SIZE: 16384})
     c.conn.end_stream(1)
     seeds["settings_change"] = c.bytes(WITH_PREFACE | LINGER)
+
+    # Web calls on the web listener: each protocol, a preflight, and a text body in pieces.
+    web = {
+        "grpc_web": ("application/grpc-web+proto", [grpc_message(b"hello")]),
+        "grpc_web_text": ("application/grpc-web-text",
+                          [base64.b64encode(grpc_message(b"hel"))[:5],
+                           base64.b64encode(grpc_message(b"hel"))[5:]]),
+        "connect_unary": ("application/proto", [b"hello"]),
+        "connect_stream": ("application/connect+json", [grpc_message(b'{"a":1}')]),
+    }
+    for name, (content_type, chunks) in web.items():
+        c = Client()
+        headers = [h for h in request_headers(content_type=content_type,
+                                              extra=[("origin", "http://page.example"),
+                                                     ("connect-timeout-ms", "1000")])
+                   if h[0] != "te"]
+        c.conn.send_headers(1, headers)
+        for i, chunk in enumerate(chunks):
+            c.conn.send_data(1, chunk, end_stream=i == len(chunks) - 1)
+        seeds["web_" + name] = c.bytes(WEB | LINGER)
+    c = Client()
+    c.conn.send_headers(1, [(":method", "OPTIONS"), (":scheme", "http"),
+                            (":path", "/fuzz.Echo/Call"), (":authority", "fuzz.example"),
+                            ("origin", "https://app.example"),
+                            ("access-control-request-method", "POST"),
+                            ("access-control-request-headers", "content-type,x-fuzz")],
+                        end_stream=True)
+    seeds["web_preflight"] = c.bytes(WEB)
     return seeds
 
 

@@ -331,6 +331,18 @@ def test_connect_json_codec_passes_by_name(conn):
   assert bytes(st.data) == b'{"name":"x"}'
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "application/octet-stream"])
+def test_simple_request_content_types_are_not_connect_calls(env, conn, content_type):
+  """A page on any origin may POST these without a preflight: none is taken for a Connect
+  unary call, so none reaches a backend."""
+  cid = support.call_id()
+  st = web_call(conn, "/test.Echo/Unary", b"x", content_type=content_type,
+                headers=[("x-call-id", cid), ("origin", "http://evil.example")])
+  assert st.header(":status") == "415"
+  assert "started " + cid not in open(env["backend"].events_path).read()
+
+
 # --- CORS -----------------------------------------------------------------------------------------
 
 
