@@ -473,7 +473,11 @@ void WebStream::fail(StatusCode status, std::string_view message) noexcept {
 }
 
 void WebStream::add_cors(NvArray& nva) noexcept {
-  if (!origin_allowed_) return;
+  if (!origin_allowed_) {
+    // The answer depends on the origin all the same: a cache must not hand it to another.
+    if (cors_) nva.add_kept("vary", "origin");
+    return;
+  }
   const bool star = !cors_->allow_credentials &&
                     std::find(cors_->allow_origins.begin(), cors_->allow_origins.end(), "*") !=
                         cors_->allow_origins.end();
