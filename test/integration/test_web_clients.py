@@ -17,11 +17,15 @@ with a route of prefix "/" to the cluster "backend" (greeter_backend.py). Node c
 Chromium, test/web/browser.mjs) loads test/web/page.html from another port, so its calls are
 cross-origin and grelay's CORS answers decide what it may send and read. The npm packages come
 from test/web/package-lock.json (scripts/npm_deps.sh). Each client runs its whole matrix once per
-module; the tests check each cell of it.
+module; the tests check each cell of it. The browser runs the matrix a second time against a
+TLS listener with the same keys, where it speaks HTTP/2 (ALPN h2), as pages in production do.
 """
+
+import os
 
 import pytest
 
+import tls_support
 import web_support
 
 pytestmark = pytest.mark.relay_only
@@ -51,7 +55,8 @@ class Web:
     self.backend = backend
     self.page = page
     self.relay = relay
-    self.url = "http://" + relay.address
+    self.url = "http://" + relay.addresses[0]
+    self.tls_url = "https://" + relay.addresses[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +68,16 @@ def web(module_relay_factory, workdir):
   backend = web_support.GreeterProcess(workdir, name="web-greeter")
   page = web_support.PageServer()
   try:
-    listener = {
-        "address": "127.0.0.1:0",
-        "web": True,
-        "cors": {"allow_origins": [page.origin], "allow_headers": ["x-custom"],
-                 "expose_headers": ["x-echo"], "max_age": "10m"},
-    }
+    cors = {"allow_origins": [page.origin], "allow_headers": ["x-custom"],
+            "expose_headers": ["x-echo"], "max_age": "10m"}
+    listener = {"address": "127.0.0.1:0", "web": True, "cors": cors}
+    pki = tls_support.Pki(os.path.join(workdir, "web-pki"))
+    ca = pki.ca("web-ca")
+    cert, key = pki.issue(ca, "web-relay", ["IP:127.0.0.1", "DNS:localhost"], 1)
+    tls_listener = dict(listener, tls={"cert": cert, "key": key})
     relay = module_relay_factory([{"prefix": "/", "cluster": "backend"}],
-                                 {"backend": [backend.address]}, listeners=[listener])
+                                 {"backend": [backend.address]},
+                                 listeners=[listener, tls_listener])
     yield Web(backend, page, relay)
   finally:
     page.stop()
@@ -90,6 +97,7 @@ def browser_results(web):
   return web_support.run_browser({
       "allowed": web.page.url(web.url),
       "refused": web.page.url(web.url, host="localhost", scenario="unary", id="refused"),
+      "tls": web.page.url(web.tls_url, id="tls"),
   })
 
 
@@ -118,6 +126,13 @@ def test_node_client_deadline_reaches_the_backend(node_results, web, transport):
 @pytest.mark.parametrize("transport", BROWSER_TRANSPORTS)
 def test_browser(browser_results, transport, scenario):
   assert browser_results["allowed"][transport][scenario] == EXPECTED[scenario]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("transport", BROWSER_TRANSPORTS)
+def test_browser_over_tls(browser_results, transport, scenario):
+  """The same page calling the TLS listener: HTTP/2 with ALPN, CORS the same."""
+  assert browser_results["tls"][transport][scenario] == EXPECTED[scenario]
 
 
 @pytest.mark.parametrize("transport", BROWSER_TRANSPORTS)

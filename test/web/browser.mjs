@@ -17,6 +17,8 @@ const pageTimeoutMs = 60000;
 const args = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  // grelay's TLS listener in the tests has a certificate of the tests' own CA, on loopback.
+  "--ignore-certificate-errors",
 ];
 
 const pages = process.argv.slice(2).map((arg) => {
