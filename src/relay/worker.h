@@ -12,6 +12,7 @@
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
+#include "h1/http1_session.h"
 #include "h2/server_session.h"
 #include "h2/session_allocator.h"
 #include "net/flush_queue.h"
@@ -35,7 +36,7 @@ struct WorkerLoad {
 
 // Everything the relay runs on one loop. Sessions and calls refer back to it; it outlives
 // them (shutdown() reports when the last is gone).
-class Worker final : public ServerSessionOwner {
+class Worker final : public ServerSessionOwner, public Http1SessionOwner {
  public:
   // |tls|: the config's TLS contexts (shared by every worker of the config, through their
   // Relays' group). |stats|: where the calls of |config| count; nullptr makes new ones.
@@ -78,6 +79,10 @@ class Worker final : public ServerSessionOwner {
   void detach(Downstream& downstream) noexcept;
   // A new call on stream |stream_id| of |downstream|, counted among its listener's calls.
   Call* new_call(Downstream& downstream, int32_t stream_id) noexcept;
+  // The handler of a new web call (gRPC-Web or Connect) on stream |stream_id| of |downstream|:
+  // every stream of an HTTP/1.1 client, and the streams of HTTP/2 clients that speak a web
+  // protocol.
+  ServerStreamHandler* new_web_stream(Downstream& downstream, int32_t stream_id) noexcept;
 
   // Adopts the listening socket |fd| for listener |index| of the current config. Returns 0
   // or a libuv error.
@@ -108,6 +113,10 @@ class Worker final : public ServerSessionOwner {
 
   ServerStreamHandler* on_new_stream(ServerSession& session, int32_t stream_id) noexcept override;
   void on_session_gone(ServerSession& session) noexcept override;
+  void on_http1(ServerSession& session, std::string_view input) noexcept override;
+
+  ServerStreamHandler* on_new_request(Http1Session& session, int32_t stream_id) noexcept override;
+  void on_session_gone(Http1Session& session) noexcept override;
 
   // The last reference to |snapshot| went away (SnapshotRef).
   void on_snapshot_unused(Snapshot& snapshot) noexcept;
