@@ -29,7 +29,9 @@ limits=(--ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096)
 # The bases: Debian 12 from the Debian mirror, with the build and runtime packages in them,
 # so that the image build itself needs no network. Documentation is left out.
 base() {  # NAME VARIANT PACKAGES
-  local tar="$dir/$1.tar"
+  # Named after its package list too, so a base made before the list changed is made again.
+  local tar
+  tar="$dir/$1-$(echo "$3" | md5sum | cut -c1-8).tar"
   if [ ! -s "$tar" ]; then
     echo "== mmdebstrap $1 (a few minutes; log: $dir/$1.log)"
     nice -n 19 mmdebstrap --variant="$2" --include="$3" \
@@ -43,7 +45,7 @@ base() {  # NAME VARIANT PACKAGES
     "${podman[@]}" import --change 'CMD ["/bin/sh"]' "$tar" "localhost/grelay-$1:bookworm" >/dev/null
   fi
 }
-base build-base minbase meson,ninja-build,g++,pkg-config,libnghttp2-dev,libuv1-dev,libssl-dev,libtomlplusplus-dev,libc-ares-dev
+base build-base minbase meson,ninja-build,g++,pkg-config,libnghttp2-dev,libuv1-dev,libssl-dev,libtomlplusplus-dev,libc-ares-dev,node-llhttp
 base runtime-base minbase libuv1,libssl3,libc-ares2,libtomlplusplus3,ca-certificates
 
 echo "== podman build localhost/grelay:$version (compiles grelay: several minutes on 2 cores)"

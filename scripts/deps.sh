@@ -5,8 +5,9 @@
 # and run the image with podman (rootful, no daemon).
 set -euo pipefail
 
+# node-llhttp: the C sources of llhttp (HTTP/1.1 parsing), compiled into grelay.
 build_pkgs=(meson ninja-build g++ pkg-config libnghttp2-dev libuv1-dev libssl-dev
-            libtomlplusplus-dev doctest-dev cmake python3-grpcio libc-ares-dev)
+            libtomlplusplus-dev doctest-dev cmake python3-grpcio libc-ares-dev node-llhttp)
 # dnsmasq-base is the DNS server binary the tests start on a free port, without the system
 # service; prometheus is only there for promtool, systemd for systemd-analyze (units the
 # install enables are disabled below); chromium is the browser that the web client tests

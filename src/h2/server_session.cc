@@ -18,6 +18,10 @@ std::string_view view(nghttp2_rcbuf* buf) noexcept {
 constexpr uint64_t goaway_ack_wait_ms = 1000;
 // The PING payload of a shutdown; acknowledgements of other PINGs are not ours.
 constexpr uint8_t shutdown_ping[8] = {'g', 'r', 'e', 'l', 'a', 'y', 'g', 'a'};
+// The HTTP/2 client connection preface (RFC 9113 §3.4): a client whose first bytes differ from
+// it speaks HTTP/1.1 (listeners with web calls).
+constexpr char client_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr uint8_t client_preface_size = sizeof(client_preface) - 1;
 
 ssize_t read_body_cb(nghttp2_session*, int32_t stream_id, uint8_t*, size_t length,
                      uint32_t* data_flags, nghttp2_data_source* source, void* user_data) noexcept {
@@ -264,13 +268,79 @@ bool ServerSession::start(std::shared_ptr<const Config> config, size_t listener_
   if (handshake_deadline_ms_ == 0) {
     preface_deadline_ms_ = started_ms_ + static_cast<uint64_t>(listener.preface_timeout.count());
   }
+  if (listener.web) {
+    // HTTP/1.1 clients send first and expect no SETTINGS: nothing is sent before the client
+    // says what it speaks.
+    greeting_ = Greeting::waiting;
+    rearm_timer();
+    return true;
+  }
+  return start_h2();
+}
+
+bool ServerSession::start_h2() noexcept {
+  greeting_ = Greeting::h2;
   if (!start_session(
           true, ServerSessionCallbacks::table(),
-          {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener.max_concurrent_streams}})) {
+          {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, listener_->max_concurrent_streams}})) {
     return false;
   }
   rearm_timer();
+  if (drain_requested_) shutdown();
   return true;
+}
+
+bool ServerSession::on_read(const uint8_t* data, size_t len) noexcept {
+  if (greeting_ == Greeting::h2) return H2Session::on_read(data, len);
+  if (closed()) return true;
+  if (greeting_ == Greeting::http1) {
+    // The rest of a read that showed HTTP/1.1 (TLS records decrypted in one go): kept too.
+    http1_input_.append(reinterpret_cast<const char*>(data), len);
+    return true;
+  }
+  if (!greet(data, len)) return true;
+  return H2Session::on_read(data, len);
+}
+
+bool ServerSession::greet(const uint8_t* data, size_t len) noexcept {
+  const size_t n = std::min<size_t>(len, client_preface_size - preface_matched_);
+  if (std::memcmp(data, client_preface + preface_matched_, n) != 0) {
+    http1_input_.assign(client_preface, preface_matched_);
+    http1_input_.append(reinterpret_cast<const char*>(data), len);
+    to_http1();
+    return false;
+  }
+  const uint8_t before = preface_matched_;
+  preface_matched_ = static_cast<uint8_t>(preface_matched_ + n);
+  if (preface_matched_ < client_preface_size) return false;
+  if (!start_h2()) {
+    GRELAY_LOG_WARN("cannot set up a client connection's session");
+    close();
+    return false;
+  }
+  // nghttp2 takes the preface from its first byte: the part that came in earlier reads first.
+  if (before > 0) receive(reinterpret_cast<const uint8_t*>(client_preface), before);
+  return true;
+}
+
+void ServerSession::to_http1() noexcept {
+  greeting_ = Greeting::http1;
+  preface_deadline_ms_ = 0;
+  // The next bytes are for the session the connection goes to.
+  conn_.pause_reading();
+  schedule_send();
+}
+
+void ServerSession::flush_now() noexcept {
+  if (greeting_ != Greeting::http1) {
+    H2Session::flush_now();
+    return;
+  }
+  // A write still in flight (TLS session tickets) cannot move: on_write_done() comes back.
+  if (closed() || conn_.writing()) return;
+  const std::string input = std::move(http1_input_);
+  owner_.on_http1(*this, input);
+  close();
 }
 
 int ServerSession::on_frame_received(const nghttp2_frame& frame) noexcept {
@@ -326,6 +396,11 @@ void ServerSession::reset(int32_t stream_id, uint32_t error_code) noexcept {
 }
 
 void ServerSession::shutdown() noexcept {
+  if (greeting_ != Greeting::h2) {
+    // The client's protocol is not known yet: whichever session serves it drains.
+    drain_requested_ = true;
+    return;
+  }
   if (closed() || !session_ || goaway_ != Goaway::none) return;
   if (nghttp2_submit_shutdown_notice(session_.get()) != 0 ||
       nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, shutdown_ping) != 0) {
@@ -358,6 +433,11 @@ void ServerSession::on_ping_ack(const uint8_t* opaque) noexcept {
 
 void ServerSession::expire(const char* why) noexcept {
   if (closed()) return;
+  if (greeting_ != Greeting::h2) {
+    // No request yet.
+    close();
+    return;
+  }
   send_final_goaway();
   ServerStreamHandler* handler = streams_.front();
   while (handler) {
@@ -383,10 +463,12 @@ void ServerSession::rearm_timer() noexcept {
   if (handshake_deadline_ms_ != 0) next = handshake_deadline_ms_;
   if (preface_deadline_ms_ != 0) next = std::min(next, preface_deadline_ms_);
   if (headers_stream_ != 0) next = std::min(next, headers_deadline_ms_);
-  if (listener_->idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
+  // Before the client's protocol is known, only the handshake and preface deadlines run.
+  const bool h2 = greeting_ == Greeting::h2;
+  if (h2 && listener_->idle_timeout && streams_.empty() && goaway_ == Goaway::none) {
     next = std::min(next, idle_since_ms_ + static_cast<uint64_t>(listener_->idle_timeout->count()));
   }
-  if (listener_->max_connection_age && goaway_ == Goaway::none) {
+  if (h2 && listener_->max_connection_age && goaway_ == Goaway::none) {
     next =
         std::min(next, started_ms_ + static_cast<uint64_t>(listener_->max_connection_age->count()));
   }
@@ -421,6 +503,10 @@ void ServerSession::on_session_timer() noexcept {
   }
   if (goaway_ == Goaway::notice_sent && now >= notice_ms_ + goaway_ack_wait_ms) {
     send_final_goaway();
+  }
+  if (greeting_ != Greeting::h2) {
+    rearm_timer();
+    return;
   }
   if (goaway_ == Goaway::none && listener_->max_connection_age &&
       now >= started_ms_ + static_cast<uint64_t>(listener_->max_connection_age->count())) {
@@ -478,6 +564,16 @@ void ServerSession::on_handshake_done() noexcept {
   preface_deadline_ms_ = uv_now(loop()) + static_cast<uint64_t>(listener_->preface_timeout.count());
   rearm_timer();
   TlsLayer& tls = *conn_.tls();
+  if (greeting_ == Greeting::waiting) {
+    // ALPN chose (the listener's context offers http/1.1 only with web calls).
+    if (tls.alpn() == "http/1.1") {
+      to_http1();
+    } else if (!start_h2()) {
+      GRELAY_LOG_WARN("cannot set up a client connection's session");
+      close();
+      return;
+    }
+  }
   if (tls.peer() || log_enabled(LogLevel::debug)) {
     char peer[64];
     conn_.peer_name(peer, sizeof(peer));

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
@@ -20,21 +22,35 @@ class ServerSessionOwner {
   virtual ServerStreamHandler* on_new_stream(ServerSession& session,
                                              int32_t stream_id) noexcept = 0;
   virtual void on_session_gone(ServerSession& session) noexcept = 0;
+  // The client of |session| speaks HTTP/1.1 (listeners with web calls only): the owner moves
+  // the connection to a session that serves it (Connection::hand_over()), which parses
+  // |input|, the bytes the client sent so far, first. |session| closes when this returns,
+  // whatever the owner did.
+  virtual void on_http1(ServerSession& session, std::string_view input) noexcept = 0;
 
  protected:
   ~ServerSessionOwner() = default;
 };
 
 // A client connection of a listener: HTTP/2 from a client (h2c, or h2 over TLS on a TLS
-// listener).
+// listener). On a listener with web calls the client may speak HTTP/1.1 instead: the session
+// then waits for the client's first bytes (h2c) or its ALPN choice (TLS) before it sends its
+// SETTINGS, and hands an HTTP/1.1 client to its owner (on_http1()).
 class ServerSession final : public H2Session, public Downstream {
  public:
   ServerSession(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, nghttp2_mem* mem,
                 ServerSessionOwner& owner) noexcept;
 
-  // Creates the nghttp2 session and queues SETTINGS. Returns false on failure. The
-  // listener's limits are copied: a reload does not change them for this connection.
+  // Creates the nghttp2 session and queues SETTINGS (with web calls: once the client is known
+  // to speak HTTP/2). Returns false on failure. The listener's limits are copied: a reload
+  // does not change them for this connection.
   bool start(std::shared_ptr<const Config> config, size_t listener_index) noexcept;
+  // The config the connection was accepted under (its listener is Downstream::listener()).
+  const std::shared_ptr<const Config>& config() const noexcept { return config_; }
+  // Gives up the count hold_count() took (for the session the connection moves to).
+  std::shared_ptr<ConnectionGauge> release_count() noexcept { return std::move(gauge_); }
+  // The worker asked this connection to drain before it knew the client's protocol.
+  bool drain_requested() const noexcept { return drain_requested_; }
   // A TLS client must finish its handshake within |ms| or the connection closes (set before
   // start()).
   void set_handshake_timeout(uint64_t ms) noexcept;
@@ -68,6 +84,8 @@ class ServerSession final : public H2Session, public Downstream {
   size_t stream_count() const noexcept { return streams_.size(); }
 
   void write_body(nghttp2_data_source* source, ChunkChain& out, size_t length) noexcept override;
+  // Hands an HTTP/1.1 client to the owner, on the flush turn after it was recognised.
+  void flush_now() noexcept override;
 
  private:
   friend struct ServerSessionCallbacks;
@@ -75,6 +93,16 @@ class ServerSession final : public H2Session, public Downstream {
 
   // Client input goes to nghttp2 through closed_streams_.
   ssize_t receive(const uint8_t* data, size_t len) noexcept override;
+  // With web calls, the client's first bytes say which protocol it speaks.
+  bool on_read(const uint8_t* data, size_t len) noexcept override;
+  // Reads the client's first bytes: true once they are the HTTP/2 preface (the nghttp2
+  // session has started and has been given the part of the preface read before), false while
+  // they may still be, or once they are not (the connection goes to HTTP/1.1).
+  bool greet(const uint8_t* data, size_t len) noexcept;
+  // Starts the nghttp2 session once the client is known to speak HTTP/2.
+  bool start_h2() noexcept;
+  // The client speaks HTTP/1.1: the connection goes to the owner on the next flush turn.
+  void to_http1() noexcept;
   void on_teardown() noexcept override;
   PeerSide side() const noexcept override { return PeerSide::client; }
   // Ends a malformed request: RST_STREAM(PROTOCOL_ERROR), and the handler is told at once.
@@ -94,6 +122,9 @@ class ServerSession final : public H2Session, public Downstream {
   void rearm_timer() noexcept;
 
   enum class Goaway { none, notice_sent, final_sent };
+  // What the client speaks, on a listener with web calls: not known yet (its first bytes, or
+  // the TLS handshake, will say), HTTP/1.1 (the connection goes to the owner), HTTP/2.
+  enum class Greeting : uint8_t { waiting, http1, h2 };
 
   ServerSessionOwner& owner_;
   // The config the connection was accepted under: a reload does not change its limits (its
@@ -101,6 +132,12 @@ class ServerSession final : public H2Session, public Downstream {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<ConnectionGauge> gauge_;
   Goaway goaway_ = Goaway::none;
+  Greeting greeting_ = Greeting::h2;
+  // Bytes of the HTTP/2 preface the client sent so far (while waiting).
+  uint8_t preface_matched_ = 0;
+  bool drain_requested_ = false;
+  // An HTTP/1.1 client's bytes, kept for the session it goes to.
+  std::string http1_input_;
   // Loop times (ms): when the connection started, when it last had no stream open, when
   // the first GOAWAY went out, and when open streams are cut after the age grace (0: never).
   uint64_t started_ms_ = 0;

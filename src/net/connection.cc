@@ -1,8 +1,12 @@
 #include "net/connection.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 
@@ -50,6 +54,28 @@ int Connection::open(uv_os_sock_t fd) noexcept {
   int rc = uv_tcp_open(&tcp_, fd);
   if (rc != 0) return rc;
   return start_reading();
+}
+
+int Connection::hand_over(Connection& to) noexcept {
+  if (closing_ || writing_) return UV_EBUSY;
+  uv_os_fd_t fd = -1;
+  int rc = uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd);
+  if (rc != 0) return rc;
+  // Closing this handle's descriptor then leaves the socket open through the copy: nothing is
+  // sent to the peer, and libuv drops the old descriptor from its poll set before closing it.
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return uv_translate_sys_error(errno);
+  rc = uv_tcp_open(&to.tcp_, copy);
+  if (rc != 0) {
+    ::close(copy);
+    return rc;
+  }
+  to.tls_ = std::move(tls_);
+  output_.move_to(to.output_, output_.size());
+  close();
+  rc = to.start_reading();
+  if (rc == 0 && to.has_output()) to.flush();
+  return rc;
 }
 
 int Connection::connect(const sockaddr* addr) noexcept {

@@ -54,6 +54,14 @@ class Connection {
   // Starts a connect; on_connect() reports the result (reading starts on success).
   int connect(const sockaddr* addr) noexcept;
 
+  // Moves the socket (its TLS state and unwritten output too) to |to|, a Connection of another
+  // handler not opened yet, which starts reading it; this one closes without touching the
+  // socket: no FIN, no close_notify. The socket is shared through a duplicated descriptor, as
+  // a libuv handle cannot change hands. Call outside this connection's read callbacks and
+  // while no write is in flight (writing()). Returns 0 or a libuv error; on error nothing
+  // moved, and the caller must still close() |to|.
+  int hand_over(Connection& to) noexcept;
+
   // Makes this a TLS connection: call before connect(), or right after accept() or open()
   // (before the loop reads). output() then takes plaintext, held until the handshake is done.
   void set_tls(std::unique_ptr<TlsLayer> tls) noexcept { tls_ = std::move(tls); }

@@ -16,6 +16,23 @@ namespace {
 // AEAD).
 constexpr const char* tls12_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
 constexpr unsigned char alpn_h2[] = {2, 'h', '2'};
+// The ALPN select callback's argument on listeners that serve HTTP/1.1 too (web = true).
+constexpr unsigned char offer_http1 = 1;
+
+// Whether the ALPN list |in| (length-prefixed names) holds |name|; sets |out| to it.
+bool find_protocol(const unsigned char* in, unsigned int inlen, std::string_view name,
+                   const unsigned char** out) noexcept {
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned int n = in[i];
+    if (i + 1 + n > inlen) break;
+    if (std::string_view(reinterpret_cast<const char*>(in + i + 1), n) == name) {
+      *out = in + i + 1;
+      return true;
+    }
+    i += 1 + n;
+  }
+  return false;
+}
 constexpr unsigned char session_id_context[] = "grelay";
 // Session ticket keys as OpenSSL 3 stores them: name, HMAC secret, AES key.
 constexpr size_t ticket_keys_size = 80;
@@ -75,7 +92,7 @@ int64_t certificate_not_after(SSL_CTX* ctx) {
 
 std::shared_ptr<const ServerTlsContext> ServerTlsContext::create(const ListenerTlsConfig& config,
                                                                  const ServerTlsContext* previous,
-                                                                 std::string& error) {
+                                                                 bool http1, std::string& error) {
   std::shared_ptr<ServerTlsContext> self(new ServerTlsContext());
   for (size_t i = 0; i < config.certificates.size(); ++i) {
     const TlsCertificate& pair = config.certificates[i];
@@ -85,7 +102,8 @@ std::shared_ptr<const ServerTlsContext> ServerTlsContext::create(const ListenerT
     SSL_CTX_set_session_id_context(c, session_id_context, sizeof(session_id_context) - 1);
     SSL_CTX_set_num_tickets(c, 1);
     SSL_CTX_set_client_hello_cb(c, client_hello_cb, nullptr);
-    SSL_CTX_set_alpn_select_cb(c, alpn_select_cb, nullptr);
+    SSL_CTX_set_alpn_select_cb(c, alpn_select_cb,
+                               http1 ? const_cast<unsigned char*>(&offer_http1) : nullptr);
     SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
     SSL_CTX_set_tlsext_servername_arg(c, self.get());
     error = load_cert_pair(c, pair.cert, pair.key);
@@ -171,17 +189,16 @@ int ServerTlsContext::client_hello_cb(SSL* ssl, int* alert, void*) noexcept {
 }
 
 int ServerTlsContext::alpn_select_cb(SSL*, const unsigned char** out, unsigned char* outlen,
-                                     const unsigned char* in, unsigned int inlen, void*) noexcept {
-  // |in| is a list of length-prefixed protocol names.
-  for (unsigned int i = 0; i < inlen;) {
-    unsigned int n = in[i];
-    if (i + 1 + n > inlen) break;
-    if (n == 2 && in[i + 1] == 'h' && in[i + 2] == '2') {
-      *out = in + i + 1;
-      *outlen = 2;
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + n;
+                                     const unsigned char* in, unsigned int inlen,
+                                     void* arg) noexcept {
+  // h2 whatever the client's order; http/1.1 only where the listener serves web calls.
+  if (find_protocol(in, inlen, "h2", out)) {
+    *outlen = 2;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  if (arg && find_protocol(in, inlen, "http/1.1", out)) {
+    *outlen = 8;
+    return SSL_TLSEXT_ERR_OK;
   }
   // OpenSSL answers with the no_application_protocol alert.
   return SSL_TLSEXT_ERR_ALERT_FATAL;

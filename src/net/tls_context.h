@@ -24,9 +24,11 @@ class ServerTlsContext {
  public:
   // Loads every file of |config|. Returns nullptr and sets |error| when one fails. With
   // |previous|, its session ticket keys are kept, so tickets issued before a reload resume.
+  // ALPN selects h2, or (with |http1|: a listener with web calls) http/1.1 for a client that
+  // does not offer h2.
   static std::shared_ptr<const ServerTlsContext> create(const ListenerTlsConfig& config,
                                                         const ServerTlsContext* previous,
-                                                        std::string& error);
+                                                        bool http1, std::string& error);
 
   // A new server-side SSL object, or nullptr when out of memory.
   SSL* new_ssl() const noexcept;

@@ -10,6 +10,7 @@ namespace grelay {
 TlsContexts::TlsContexts(const Config& config, const TlsContexts* previous) {
   for (const ListenerConfig& listener : config.listeners) {
     listener_names_.push_back("listener " + listener.address.text);
+    listener_http1_.push_back(listener.web);
     if (!listener.tls) {
       listeners_.push_back(nullptr);
       continue;
@@ -29,7 +30,7 @@ TlsContexts::TlsContexts(const Config& config, const TlsContexts* previous) {
       }
     }
     std::string error;
-    auto context = ServerTlsContext::create(*listener.tls, before.get(), error);
+    auto context = ServerTlsContext::create(*listener.tls, before.get(), listener.web, error);
     if (!context) throw std::runtime_error(listener_names_.back() + ": " + error);
     listeners_.push_back(std::make_unique<ServerTls>(*listener.tls, std::move(context)));
   }
@@ -54,7 +55,8 @@ size_t TlsContexts::reload() {
     if (!tls) continue;
     std::string error;
     auto old_context = tls->current();
-    auto context = ServerTlsContext::create(tls->settings(), old_context.get(), error);
+    auto context =
+        ServerTlsContext::create(tls->settings(), old_context.get(), listener_http1_[i], error);
     if (!context) {
       ++failures;
       GRELAY_LOG_ERROR("TLS reload: %s keeps its current certificates: %s",

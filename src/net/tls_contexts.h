@@ -53,6 +53,8 @@ class TlsContexts {
  private:
   std::vector<std::unique_ptr<ServerTls>> listeners_;
   std::vector<std::string> listener_names_;
+  // Whether each listener serves HTTP/1.1 too (web = true): its contexts offer http/1.1.
+  std::vector<bool> listener_http1_;
   std::vector<std::unique_ptr<ClientTls>> clusters_;
   std::vector<std::string> cluster_names_;
   // One reload at a time.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/chunk.h"
@@ -61,6 +62,13 @@ class TlsLayer {
   // The client's verified certificate (server side), or nullptr when it sent none.
   const PeerIdentity* peer() const noexcept { return peer_.get(); }
   SSL* ssl() const noexcept { return ssl_; }
+  // The protocol the peer and this side chose with ALPN ("h2", "http/1.1"), or "" for none.
+  std::string_view alpn() const noexcept {
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl_, &proto, &len);
+    return {reinterpret_cast<const char*>(proto), len};
+  }
   // The negotiated protocol version and cipher, for logs.
   const char* version() const noexcept { return SSL_get_version(ssl_); }
   const char* cipher() const noexcept { return SSL_get_cipher_name(ssl_); }

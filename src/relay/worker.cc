@@ -338,6 +338,36 @@ const CorsConfig* Worker::cors_for(const ListenerConfig& listener, std::string_v
   return listener.cors ? &*listener.cors : nullptr;
 }
 
+ServerStreamHandler* Worker::on_new_request(Http1Session& session, int32_t stream_id) noexcept {
+  return new_web_stream(session, stream_id, true);
+}
+
+void Worker::on_http1(ServerSession& session, std::string_view input) noexcept {
+  // The connection keeps every count it has (the listener's gauge, open_connections, its
+  // SessionInfo: the access log's peer, its calls' max_client_share) under its new session,
+  // which joins downstreams_ so that drains and shutdowns reach it.
+  auto* h1 = new Http1Session(loop_, pool_, flush_queue_, *this);
+  downstreams_.push_back(*h1);
+  load_->open_connections.fetch_add(1, std::memory_order_relaxed);
+  int rc = session.connection().hand_over(h1->connection());
+  if (rc != 0) {
+    GRELAY_LOG_WARN("cannot move a client connection to HTTP/1.1: %s", uv_strerror(rc));
+    h1->close();
+    return;
+  }
+  h1->hold_count(session.release_count());
+  h1->set_tag(session.tag());
+  session.set_tag(nullptr);
+  h1->start(session.config(), session.listener(), input);
+  // A drain that came before the client's protocol was known.
+  if (session.drain_requested() || phase_ != Phase::running) h1->drain();
+}
+
+void Worker::on_session_gone(Http1Session& session) noexcept {
+  load_->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  detach(session);
+}
+
 bool Worker::attach(Downstream& downstream, size_t listener_index, std::string peer) noexcept {
   if (phase_ != Phase::running) return false;
   count_in(downstream, listener_index, std::move(peer));

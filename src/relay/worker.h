@@ -12,6 +12,7 @@
 #include "core/chunk.h"
 #include "core/intrusive_list.h"
 #include "grelay/config.h"
+#include "h1/http1_session.h"
 #include "h2/server_session.h"
 #include "h2/session_allocator.h"
 #include "net/flush_queue.h"
@@ -36,7 +37,7 @@ struct WorkerLoad {
 
 // Everything the relay runs on one loop. Sessions and calls refer back to it; it outlives
 // them (shutdown() reports when the last is gone).
-class Worker final : public ServerSessionOwner, public WebHost {
+class Worker final : public ServerSessionOwner, public Http1SessionOwner, public WebHost {
  public:
   // |tls|: the config's TLS contexts (shared by every worker of the config, through their
   // Relays' group). |stats|: where the calls of |config| count; nullptr makes new ones.
@@ -120,6 +121,10 @@ class Worker final : public ServerSessionOwner, public WebHost {
 
   ServerStreamHandler* on_new_stream(ServerSession& session, int32_t stream_id) noexcept override;
   void on_session_gone(ServerSession& session) noexcept override;
+  void on_http1(ServerSession& session, std::string_view input) noexcept override;
+
+  ServerStreamHandler* on_new_request(Http1Session& session, int32_t stream_id) noexcept override;
+  void on_session_gone(Http1Session& session) noexcept override;
 
   // The last reference to |snapshot| went away (SnapshotRef).
   void on_snapshot_unused(Snapshot& snapshot) noexcept;

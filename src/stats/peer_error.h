@@ -22,6 +22,8 @@ inline constexpr size_t peer_side_count = 2;
 //   preface_timeout      no connection preface in time
 //   headers_timeout      a header block left unfinished too long
 //   protocol_error       any other HTTP/2 connection error
+//   bad_request          an HTTP/1.1 request the relay answered 400 (or 417, 505) and closed on
+//   head_too_large       an HTTP/1.1 request line (414) or header section (431) over its budget
 #define GRELAY_PEER_ERRORS(X) \
   X(reset_flood)              \
   X(made_reset_flood)         \
@@ -30,7 +32,9 @@ inline constexpr size_t peer_side_count = 2;
   X(continuation_flood)       \
   X(preface_timeout)          \
   X(headers_timeout)          \
-  X(protocol_error)
+  X(protocol_error)           \
+  X(bad_request)              \
+  X(head_too_large)
 
 #define GRELAY_ENUM_ENTRY(name) name,
 enum class PeerError : uint8_t { GRELAY_PEER_ERRORS(GRELAY_ENUM_ENTRY) count_ };
@@ -41,8 +45,8 @@ inline constexpr size_t peer_error_count = static_cast<size_t>(PeerError::count_
 inline constexpr LabelledFamily<2> peer_errors_family{
     "grelay_peer_errors_total",
     "counter",
-    "Connections the relay closed with GOAWAY for a budget, a timeout or a protocol error of "
-    "the peer, by side and reason.",
+    "Connections the relay closed (with GOAWAY, or an HTTP/1.1 error answer) for a budget, a "
+    "timeout or a protocol error of the peer, by side and reason.",
     {"peer", "reason"}};
 
 // The label value of |why| ("reset_flood", ...) and of |side| ("client", "backend").

@@ -114,9 +114,9 @@ TEST_CASE("each declared metric is exposed from its declaration") {
 #undef CHECK_REASON
   CHECK_FALSE(contains(text, "grelay_relay_errors_total{reason=\"\"}"));
   CHECK(contains(text,
-                 "# HELP grelay_peer_errors_total Connections the relay closed with GOAWAY "
-                 "for a budget, a timeout or a protocol error of the peer, by side and "
-                 "reason.\n# TYPE grelay_peer_errors_total counter\n"));
+                 "# HELP grelay_peer_errors_total Connections the relay closed (with GOAWAY, "
+                 "or an HTTP/1.1 error answer) for a budget, a timeout or a protocol error of "
+                 "the peer, by side and reason.\n# TYPE grelay_peer_errors_total counter\n"));
   // Peer errors are counted process-wide: other tests may have counted some.
 #define CHECK_PEER_ERROR(reason)                                                                \
   CHECK(contains(text, "\ngrelay_peer_errors_total{peer=\"client\",reason=\"" #reason "\"} ")); \

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/chunk.h"
 #include "grelay/config.h"
@@ -135,7 +136,7 @@ TEST_CASE("a TLS client and server layer handshake with ALPN h2 and carry data")
   TestPki pki(tmp.path);
   auto relay = pki.issue("relay", "DNS:relay.test,IP:127.0.0.1", 5);
   std::string error;
-  auto server_ctx = grelay::ServerTlsContext::create(listener_tls(relay), nullptr, error);
+  auto server_ctx = grelay::ServerTlsContext::create(listener_tls(relay), nullptr, false, error);
   auto client_ctx = grelay::ClientTlsContext::create(cluster_tls(pki.ca(), "relay.test"), error);
   INFO(error);
   Pair pair(server_ctx, client_ctx, "ignored.example");
@@ -172,7 +173,7 @@ TEST_CASE("small pieces of plaintext are sealed into full records, big chunks as
   TestPki pki(tmp.path);
   auto relay = pki.issue("relay", "DNS:relay.test", 5);
   std::string error;
-  Pair pair(grelay::ServerTlsContext::create(listener_tls(relay), nullptr, error),
+  Pair pair(grelay::ServerTlsContext::create(listener_tls(relay), nullptr, false, error),
             grelay::ClientTlsContext::create(cluster_tls(pki.ca(), "relay.test"), error),
             "relay.test");
   REQUIRE(pair.handshake());
@@ -216,7 +217,7 @@ TEST_CASE("the backend name is verified, by DNS name or IP SAN") {
   TestPki pki(tmp.path);
   auto relay = pki.issue("relay", "DNS:relay.test,IP:127.0.0.1", 5);
   std::string error;
-  auto server_ctx = grelay::ServerTlsContext::create(listener_tls(relay), nullptr, error);
+  auto server_ctx = grelay::ServerTlsContext::create(listener_tls(relay), nullptr, false, error);
 
   Pair by_ip(server_ctx, grelay::ClientTlsContext::create(cluster_tls(pki.ca(), ""), error),
              "127.0.0.1");
@@ -252,7 +253,7 @@ TEST_CASE("an expired backend certificate fails verification") {
   TestPki pki(tmp.path);
   auto old = pki.issue("old", "DNS:relay.test", 6, /*expired=*/true);
   std::string error;
-  auto server_ctx = grelay::ServerTlsContext::create(listener_tls(old), nullptr, error);
+  auto server_ctx = grelay::ServerTlsContext::create(listener_tls(old), nullptr, false, error);
   Pair pair(server_ctx,
             grelay::ClientTlsContext::create(cluster_tls(pki.ca(), "relay.test"), error), "x");
   CHECK_FALSE(pair.handshake());
@@ -268,7 +269,7 @@ TEST_CASE("SNI picks the certificate; unknown names get the default") {
   config.certificates.push_back({{"a.test"}, a.cert, a.key, 0});
   config.certificates.push_back({{"b.test", "*.b.test"}, b.cert, b.key, 0});
   std::string error;
-  auto server_ctx = grelay::ServerTlsContext::create(config, nullptr, error);
+  auto server_ctx = grelay::ServerTlsContext::create(config, nullptr, false, error);
   REQUIRE(server_ctx);
   auto lax = cluster_tls("", "");
   lax.verify = false;
@@ -293,7 +294,7 @@ TEST_CASE("client certificates: the verified identity is read") {
   config.client_verify = grelay::ClientCertMode::require;
   auto client_pair = pki.issue("client", "DNS:client.test,URI:spiffe://t/c,IP:10.0.0.1", 2);
   std::string error;
-  auto server_ctx = grelay::ServerTlsContext::create(config, nullptr, error);
+  auto server_ctx = grelay::ServerTlsContext::create(config, nullptr, false, error);
   auto with_cert = cluster_tls(pki.ca(), "relay.test");
   with_cert.cert = client_pair.cert;
   with_cert.key = client_pair.key;
@@ -319,7 +320,7 @@ TEST_CASE("a client without ALPN h2 is refused") {
   TestPki pki(tmp.path);
   std::string error;
   auto server_ctx = grelay::ServerTlsContext::create(
-      listener_tls(pki.issue("relay", "DNS:relay.test", 1)), nullptr, error);
+      listener_tls(pki.issue("relay", "DNS:relay.test", 1)), nullptr, false, error);
   for (std::string alpn : {std::string(), std::string("\x08http/1.1", 9)}) {
     ChunkPool pool;
     TlsLayer server(server_ctx->new_ssl(), server_ctx, pool);
@@ -341,6 +342,50 @@ TEST_CASE("a client without ALPN h2 is refused") {
     REQUIRE(alert.size() >= 7);
     CHECK(static_cast<uint8_t>(alert[0]) == 21);
     CHECK(static_cast<uint8_t>(alert[6]) == 120);
+  }
+}
+
+TEST_CASE("a listener with web calls selects h2 first, then http/1.1") {
+  TempDir tmp;
+  TestPki pki(tmp.path);
+  std::string error;
+  auto server_ctx = grelay::ServerTlsContext::create(
+      listener_tls(pki.issue("relay", "DNS:relay.test", 1)), nullptr, /*http1=*/true, error);
+  REQUIRE(server_ctx);
+  struct Case {
+    std::string offered;
+    std::string selected;
+  };
+  const std::vector<Case> cases = {
+      {std::string("\x08http/1.1", 9), "http/1.1"},
+      {std::string("\x08http/1.1\x02h2", 12), "h2"},
+      {std::string("\x02h2\x08http/1.1", 12), "h2"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.selected);
+    ChunkPool pool;
+    TlsLayer server(server_ctx->new_ssl(), server_ctx, pool);
+    SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_alpn_protos(raw, reinterpret_cast<const unsigned char*>(c.offered.data()),
+                            static_cast<unsigned>(c.offered.size()));
+    SSL* ssl = SSL_new(raw);
+    SSL_set_connect_state(ssl);
+    TlsLayer client(ssl, nullptr, pool);
+    SSL_CTX_free(raw);
+    // Client and server take turns until the server is done (the client's own check wants h2).
+    client.handshake();
+    for (int round = 0; round < 4 && !server.established(); ++round) {
+      std::string out = drain(client.wire());
+      server.set_input(reinterpret_cast<const uint8_t*>(out.data()), out.size());
+      server.handshake();
+      server.set_input(nullptr, 0);
+      std::string back = drain(server.wire());
+      client.set_input(reinterpret_cast<const uint8_t*>(back.data()), back.size());
+      client.handshake();
+      client.set_input(nullptr, 0);
+    }
+    CHECK(server.established());
+    CHECK(server.alpn() == c.selected);
   }
 }
 
