@@ -20,6 +20,10 @@ constexpr size_t max_request_fields = 100;
 // Request body bytes the handler may hold without giving credit back (as an HTTP/2 stream's
 // window bounds them): over it the socket is not read until it does.
 constexpr size_t max_uncredited_body = 64 * 1024;
+// Request body bytes read and dropped after the answer ended early (a client still sending
+// what the answer did not wait for), before the connection is closed instead: a browser's
+// request body is seldom larger, and the cost is reading, nothing is kept.
+constexpr size_t max_discarded_body = 1024 * 1024;
 // Bytes of pipelined requests kept while the exchange before them runs: over it the socket
 // is not read until they are taken.
 constexpr size_t max_pending_input = 64 * 1024;
@@ -178,8 +182,17 @@ void Http1Session::on_head() noexcept {
 }
 
 void Http1Session::on_body(const uint8_t* data, size_t len) noexcept {
-  // A handler that has its answer out is gone: the rest of its body is not read.
-  if (!handler_ || len == 0) return;
+  if (len == 0) return;
+  if (!handler_) {
+    // The exchange is over: its body is dropped, up to a bound.
+    if (response_ == Response::done && len > discard_left_) {
+      close_after_ = true;
+      begin_close();
+      return;
+    }
+    discard_left_ -= std::min(len, discard_left_);
+    return;
+  }
   uncredited_ += len;
   handler_->on_request_data(data, len);
 }
@@ -187,8 +200,11 @@ void Http1Session::on_body(const uint8_t* data, size_t len) noexcept {
 void Http1Session::on_request_complete() noexcept {
   // The next request waits (unparsed) for this exchange to end.
   input_ = Input::held;
+  const bool discarded = !handler_ && request_ == Request::body && response_ == Response::done;
   if (request_ == Request::body) request_ = Request::ended;
   if (handler_) handler_->on_request_end();
+  // The rest of an answered request is read: the connection serves the next one.
+  if (discarded) next_exchange();
   flush_queue_.add(*this);
 }
 
@@ -259,9 +275,6 @@ void Http1Session::flush_now() noexcept {
 
 void Http1Session::finish_exchange() noexcept {
   if (!handler_ || response_ != Response::done) return;
-  // The rest of a request the answer did not wait for is not read: the connection closes
-  // after the answer.
-  if (request_ != Request::ended) close_after_ = true;
   ServerStreamHandler* handler = handler_;
   handler_ = nullptr;
   body_ = nullptr;
@@ -271,6 +284,19 @@ void Http1Session::finish_exchange() noexcept {
     begin_close();
     return;
   }
+  if (request_ != Request::ended) {
+    // The answer did not wait for the whole request, and its head told the client the
+    // connection stays open: the rest of the request is read and dropped (up to
+    // max_discarded_body), and the next request follows it.
+    discard_left_ = max_discarded_body;
+    uncredited_ = 0;
+    update_reading();
+    return;
+  }
+  next_exchange();
+}
+
+void Http1Session::next_exchange() noexcept {
   request_ = Request::none;
   response_ = Response::none;
   framing_ = Framing::none;

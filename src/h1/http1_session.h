@@ -124,6 +124,8 @@ class Http1Session final : public ConnectionHandler,
   // Ends the exchange once its response is queued (its handler is told NO_ERROR), and goes on
   // to the next request or closes.
   void finish_exchange() noexcept;
+  // Makes the session ready for the next request.
+  void next_exchange() noexcept;
   // Takes the requests that waited in pending_, now that the exchange before them is done.
   void resume_input() noexcept;
   // The exchange cannot end cleanly: its handler is told |error_code| and the connection
@@ -170,6 +172,8 @@ class Http1Session final : public ConnectionHandler,
   size_t uncredited_ = 0;
   // The exchange's request allows another one after it, and the connection closes after the
   // exchange's response.
+  // Request body bytes still dropped after an early answer before the connection closes.
+  size_t discard_left_ = 0;
   bool keep_alive_ = true;
   bool close_after_ = false;
   bool head_request_ = false;
