@@ -26,6 +26,7 @@ class GrpcFrameTracker {
                      (uint32_t{header_[3]} << 8) | uint32_t{header_[4]};
         header_len_ = 0;
         ++messages_;
+        reserved_flags_ |= (header_[0] & ~uint8_t{1}) != 0;
       }
     }
   }
@@ -33,12 +34,17 @@ class GrpcFrameTracker {
   // True when no message is partly through the stream.
   bool at_boundary() const noexcept { return header_len_ == 0 && remaining_ == 0; }
   uint64_t messages() const noexcept { return messages_; }
+  // A message's flag byte had a bit set besides 0x01 (compressed): gRPC defines none, and the
+  // web protocols give 0x80 (gRPC-Web trailers) and 0x02 (Connect end of stream) to the
+  // server's last frame.
+  bool reserved_flags() const noexcept { return reserved_flags_; }
 
  private:
   uint8_t header_[5] = {};
   uint8_t header_len_ = 0;
   uint64_t remaining_ = 0;
   uint64_t messages_ = 0;
+  bool reserved_flags_ = false;
 };
 
 }  // namespace grelay

@@ -125,6 +125,13 @@ class Downstream : public ListHook<Downstream> {
   // The handler is done with |n| request bytes: the client may send as many more (|peer_ended|:
   // the request is complete, so only the connection needs the credit).
   virtual void give_credit(int32_t stream_id, size_t n, bool peer_ended) noexcept = 0;
+  // Stream credit alone, for |n| request bytes the handler holds whole before it can pass them
+  // on: the client may send the rest of the stream while the connection's window still bounds
+  // what all its streams hold. give_credit(stream_id, n, true) gives the connection's part
+  // later. Where there is no connection window (one stream at a time), it is give_credit().
+  virtual void give_stream_credit(int32_t stream_id, size_t n) noexcept {
+    give_credit(stream_id, n, false);
+  }
   // The client's verified certificate, or nullptr.
   virtual const PeerIdentity* peer_identity() const noexcept = 0;
   // Hands stream |stream_id| from |from|, its handler, to |to|, which takes it over as it is

@@ -126,6 +126,12 @@ void H2Session::consume(int32_t stream_id, size_t n, bool peer_ended) noexcept {
   schedule_send();
 }
 
+void H2Session::consume_stream(int32_t stream_id, size_t n) noexcept {
+  if (n == 0 || !session_ || conn_.closing()) return;
+  nghttp2_session_consume_stream(session_.get(), stream_id, n);
+  schedule_send();
+}
+
 void H2Session::flush_now() noexcept {
   if (conn_.closing() || !session_) return;
   if (lingering_) {

@@ -87,6 +87,9 @@ class H2Session : public ConnectionHandler, public Flushable {
   // what one client makes the relay buffer. With |peer_ended| the peer has ended its side of
   // the stream and sends no more DATA on it, so only the connection window is granted.
   void consume(int32_t stream_id, size_t n, bool peer_ended = false) noexcept;
+  // Grants |n| bytes of the stream's window only; consume(stream_id, n, true) grants the
+  // connection's part later.
+  void consume_stream(int32_t stream_id, size_t n) noexcept;
   // For on_data_chunk_recv callbacks: grants the connection window at once if eager.
   void on_data_received(size_t n) noexcept;
   // Closes the socket now; streams are told through on_teardown().

@@ -173,8 +173,10 @@ struct ServerSessionCallbacks {
       return 0;
     }
     // A response that ended while the client is still sending: the rest of the request is
-    // not wanted, so release the stream (as gRPC servers do, with NO_ERROR).
-    if (frame->hd.type == NGHTTP2_HEADERS && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+    // not wanted, so release the stream (as gRPC servers do, with NO_ERROR). gRPC answers
+    // end with HEADERS; web answers (gRPC-Web, Connect) with DATA.
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
         nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
     }

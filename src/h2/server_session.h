@@ -66,6 +66,9 @@ class ServerSession final : public H2Session, public Downstream {
   void give_credit(int32_t stream_id, size_t n, bool peer_ended) noexcept override {
     consume(stream_id, n, peer_ended);
   }
+  void give_stream_credit(int32_t stream_id, size_t n) noexcept override {
+    consume_stream(stream_id, n);
+  }
   const PeerIdentity* peer_identity() const noexcept override {
     return conn_.tls() ? conn_.tls()->peer() : nullptr;
   }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/grpc_frame.h"
+#include "core/log.h"
 #include "core/percent.h"
 
 namespace grelay {
@@ -68,7 +69,7 @@ WebStream::WebStream(WebHost& host, Downstream& outer, int32_t stream_id, bool h
       decoded_(host.pool()),
       held_request_(host.pool()),
       out_(host.pool()),
-      scratch_(host.pool()) {
+      unary_answer_(host.pool()) {
   listener_ = &outer.listener();
   set_tag(outer.tag());
 }
@@ -201,19 +202,26 @@ void WebStream::start_web_call() noexcept {
       continue;
     }
     if (n == "content-length") {
-      // The body the Call gets is not the one the client sent (prefix, base64).
-      content_length_ = 0;
-      for (char c : v)
-        content_length_ = content_length_ * 10 + (c - '0');
-      if (v.empty() || v.size() > 12 ||
-          std::any_of(v.begin(), v.end(), [](char c) { return c < '0' || c > '9'; })) {
-        content_length_ = -1;
+      // The body the Call gets is not the one the client sent (prefix, base64). A Connect
+      // unary body that says its length is framed as it streams; its length must fit the
+      // prefix's 32 bits.
+      const bool digits =
+          !v.empty() && v.size() <= 10 &&
+          std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+      content_length_ = -1;
+      if (digits) {
+        int64_t length = 0;
+        for (char c : v)
+          length = length * 10 + (c - '0');
+        if (length <= int64_t{UINT32_MAX}) content_length_ = length;
       }
       continue;
     }
     if (n == "x-grpc-web" || n == "connect-protocol-version") continue;
     if (connect) {
       if (n == "connect-timeout-ms") {
+        // The first one counts: the Call keeps a view of grpc_timeout_.
+        if (!grpc_timeout_.empty() || bad_timeout) continue;
         std::optional<std::string> t = connect_timeout_to_grpc_timeout(v);
         if (!t) {
           bad_timeout = true;
@@ -260,6 +268,12 @@ void WebStream::on_request_data(const uint8_t* data, size_t len) noexcept {
   switch (protocol_) {
     case WebProtocol::grpc_web:
     case WebProtocol::connect_stream:
+      request_frames_.advance(data, len);
+      if (request_frames_.reserved_flags()) {
+        outer_.give_credit(id_, len, false);
+        fail(StatusCode::invalid_argument, "request message with reserved flags set");
+        return;
+      }
       call_->on_request_data(data, len);
       return;
     case WebProtocol::grpc_web_text: {
@@ -274,30 +288,36 @@ void WebStream::on_request_data(const uint8_t* data, size_t len) noexcept {
     }
     case WebProtocol::connect_unary:
       if (content_length_ >= 0) {
-        if (!prefix_sent_) {
-          prefix_sent_ = true;
-          scratch_.clear();
-          append_prefix(scratch_, request_encoding_.empty() ? 0 : 1,
-                        static_cast<size_t>(content_length_));
-          synthetic_credit_ += 5;
-          forward_chain(scratch_);
-          if (!call_) return;
-        }
-        call_->on_request_data(data, len);
+        if (!prefix_sent_) send_prefix(static_cast<size_t>(content_length_));
+        if (call_) call_->on_request_data(data, len);
         return;
       }
       if (held_request_.size() + len > listener().max_web_unary_body) {
+        outer_.give_credit(id_, len, false);
         fail(StatusCode::resource_exhausted,
              "request message over the listener's max_web_unary_body (" +
                  std::to_string(listener().max_web_unary_body) + " bytes)");
         return;
       }
       held_request_.append(data, len);
-      // Held whole until it ends: the client needs window for all of it.
-      precredited_ += len;
-      outer_.give_credit(id_, len, false);
+      // Held whole until it ends: the client gets the stream's window for all of it, while the
+      // connection's window (given back once the Call takes the bytes) bounds what all its
+      // streams hold.
+      stream_credited_ += len;
+      outer_.give_stream_credit(id_, len);
       return;
   }
+}
+
+void WebStream::send_prefix(size_t length) noexcept {
+  prefix_sent_ = true;
+  // An empty message is never compressed.
+  const uint8_t flags = request_encoding_.empty() || length == 0 ? 0 : 1;
+  const uint8_t p[5] = {flags, static_cast<uint8_t>(length >> 24),
+                        static_cast<uint8_t>(length >> 16), static_cast<uint8_t>(length >> 8),
+                        static_cast<uint8_t>(length)};
+  synthetic_credit_ += sizeof(p);
+  call_->on_request_data(p, sizeof(p));
 }
 
 void WebStream::forward_chain(ChunkChain& chain) noexcept {
@@ -306,7 +326,17 @@ void WebStream::forward_chain(ChunkChain& chain) noexcept {
     const int n = chain.peek(iov, 16);
     size_t taken = 0;
     for (int i = 0; i < n && call_; ++i) {
-      call_->on_request_data(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len);
+      const auto* bytes = static_cast<const uint8_t*>(iov[i].iov_base);
+      // Decoded grpc-web-text is framed; a Connect unary body is one message's bytes.
+      if (protocol_ == WebProtocol::grpc_web_text) {
+        request_frames_.advance(bytes, iov[i].iov_len);
+        if (request_frames_.reserved_flags()) {
+          chain.clear();
+          fail(StatusCode::invalid_argument, "request message with reserved flags set");
+          return;
+        }
+      }
+      call_->on_request_data(bytes, iov[i].iov_len);
       taken += iov[i].iov_len;
     }
     chain.drain(taken);
@@ -315,26 +345,22 @@ void WebStream::forward_chain(ChunkChain& chain) noexcept {
 }
 
 void WebStream::on_request_end() noexcept {
-  request_ended_ = true;
   if (mode_ != Mode::web || !call_) return;
   if (protocol_ == WebProtocol::grpc_web_text && !decoder_.at_group_boundary()) {
     fail(StatusCode::internal, "grpc-web-text request body ends inside a base64 group");
     return;
   }
   if (protocol_ == WebProtocol::connect_unary && !prefix_sent_) {
-    prefix_sent_ = true;
-    scratch_.clear();
-    append_prefix(scratch_, request_encoding_.empty() ? 0 : 1, held_request_.size());
-    synthetic_credit_ += 5;
-    held_request_.move_to(scratch_, held_request_.size());
-    forward_chain(scratch_);
+    send_prefix(held_request_.size());
+    forward_chain(held_request_);
     if (!call_) return;
   }
   call_->on_request_end();
 }
 
 void WebStream::give_credit(int32_t, size_t n, bool peer_ended) noexcept {
-  if (protocol_ == WebProtocol::grpc_web_text && n > 0) {
+  if (protocol_ == WebProtocol::grpc_web_text) {
+    if (n == 0) return;
     // Decoded bytes stand for about 4/3 as many sent; the last credit settles the rest.
     size_t encoded = n >= decoded_owed_
                          ? encoded_owed_
@@ -348,10 +374,28 @@ void WebStream::give_credit(int32_t, size_t n, bool peer_ended) noexcept {
   const size_t synthetic = std::min(n, synthetic_credit_);
   synthetic_credit_ -= synthetic;
   n -= synthetic;
-  const size_t pre = std::min(n, precredited_);
-  precredited_ -= pre;
-  n -= pre;
+  // A held Connect unary body had its stream window already: the connection's is left.
+  const size_t held = std::min(n, stream_credited_);
+  stream_credited_ -= held;
+  n -= held;
+  if (held > 0) outer_.give_credit(id_, held, true);
   if (n > 0) outer_.give_credit(id_, n, peer_ended);
+}
+
+void WebStream::release_request_credit() noexcept {
+  // Client bytes this stream holds or dropped, which no Call will credit: a held Connect unary
+  // body (its stream window was given already) and grpc-web-text not decoded or not taken.
+  if (stream_credited_ > 0) {
+    held_request_.clear();
+    outer_.give_credit(id_, stream_credited_, true);
+    stream_credited_ = 0;
+  }
+  if (encoded_owed_ > 0) {
+    decoded_.clear();
+    outer_.give_credit(id_, encoded_owed_, false);
+    encoded_owed_ = 0;
+    decoded_owed_ = 0;
+  }
 }
 
 // --- answers made here ------------------------------------------------------------------------
@@ -394,7 +438,8 @@ void WebStream::answer_preflight(std::string_view origin) noexcept {
                     std::find(cors_->allow_origins.begin(), cors_->allow_origins.end(), "*") !=
                         cors_->allow_origins.end();
   nva.add("access-control-allow-origin", star ? std::string_view("*") : origin);
-  if (!star) nva.add("vary", "origin");
+  nva.add("vary",
+          star ? "access-control-request-headers" : "origin, access-control-request-headers");
   nva.add("access-control-allow-methods", "POST");
   std::string_view requested = fields_.get("access-control-request-headers");
   if (!requested.empty()) nva.add("access-control-allow-headers", requested);
@@ -427,6 +472,7 @@ void WebStream::fail(StatusCode status, std::string_view message) noexcept {
     call_ = nullptr;
     call->on_downstream_close(NGHTTP2_CANCEL);
   }
+  release_request_credit();
   mode_ = Mode::own;
   if (answer_ != Answer::none) {
     // Headers went out: the client's stream can only be cut.
@@ -554,8 +600,13 @@ int WebStream::send_response(int32_t, const nghttp2_nv* nva, size_t nvlen,
   std::string_view status = response_headers_.get(":status");
   if (protocol_ == WebProtocol::connect_stream) {
     if (trailers_only_) {
+      // A Trailers-Only answer's fields are trailers: they go in the end-of-stream message.
       call_ended_ = true;
       append_end(response_headers_);
+      NvArray head;
+      head.add_kept("content-type", keep(web_response_content_type(protocol_, codec_)));
+      send_headers("200", head, true);
+      return 0;
     }
     send_headers("200", out, true);
     return 0;
@@ -583,19 +634,22 @@ void WebStream::resume(int32_t) noexcept {
 void WebStream::flush_now() noexcept {
   // Connect unary: the Call's whole answer, as it arrives.
   while (call_ && !call_ended_ && !call_waiting_) {
-    const size_t before = scratch_.size();
+    const size_t before = unary_answer_.size();
     pull_from_call(64 * 1024);
     if (cut_) {
-      fail(StatusCode::internal, "the backend's answer ended inside a message");
+      cut_ = false;
+      fail(StatusCode::internal, response_frames_.reserved_flags()
+                                     ? "the backend's answer has a message with reserved flags"
+                                     : "the backend's answer ended inside a message");
       return;
     }
-    if (scratch_.size() > listener().max_web_unary_body + 5u) {
+    if (unary_answer_.size() > listener().max_web_unary_body + 5u) {
       fail(StatusCode::resource_exhausted,
            "response message over the listener's max_web_unary_body (" +
                std::to_string(listener().max_web_unary_body) + " bytes)");
       return;
     }
-    if (scratch_.size() == before && !call_ended_) break;
+    if (unary_answer_.size() == before && !call_ended_) break;
   }
   if (call_ended_ && answer_ == Answer::none) finish_connect_unary();
 }
@@ -613,22 +667,31 @@ void WebStream::pull_from_call(size_t length) noexcept {
       break;
   }
   if (pull.length > 0) {
-    ChunkChain& sink = protocol_ == WebProtocol::connect_unary ? scratch_ : out_;
-    if (protocol_ == WebProtocol::grpc_web_text) {
-      ChunkChain raw(host_.pool());
-      call_->write_response_body(raw, pull.length);
-      iovec iov[16];
-      while (!raw.empty()) {
-        const int n = raw.peek(iov, 16);
-        size_t taken = 0;
-        for (int i = 0; i < n; ++i) {
-          encoder_.encode(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len, sink);
-          taken += iov[i].iov_len;
-        }
-        raw.drain(taken);
+    ChunkChain& sink = protocol_ == WebProtocol::connect_unary ? unary_answer_ : out_;
+    ChunkChain raw(host_.pool());
+    call_->write_response_body(raw, pull.length);
+    iovec iov[16];
+    while (!raw.empty()) {
+      const int n = raw.peek(iov, 16);
+      size_t taken = 0;
+      for (int i = 0; i < n; ++i) {
+        const auto* bytes = static_cast<const uint8_t*>(iov[i].iov_base);
+        response_frames_.advance(bytes, iov[i].iov_len);
+        if (protocol_ == WebProtocol::grpc_web_text) encoder_.encode(bytes, iov[i].iov_len, sink);
+        taken += iov[i].iov_len;
       }
-    } else {
-      call_->write_response_body(sink, pull.length);
+      if (protocol_ == WebProtocol::grpc_web_text) {
+        raw.drain(taken);
+      } else {
+        raw.move_to(sink, taken);
+      }
+    }
+    // A backend frame with a flag the web protocols give the server's last frame would end
+    // the client's stream with fields of the backend's making: the answer is cut instead.
+    if (response_frames_.reserved_flags()) {
+      GRELAY_LOG_DEBUG("stream %d: backend message with reserved flags; cutting the answer", id_);
+      cut_ = true;
+      return;
     }
   }
   // Each pull's text is a base64 piece of its own: a streamed message reaches the client
@@ -691,13 +754,13 @@ void WebStream::finish_connect_unary() noexcept {
   uint8_t prefix[5] = {};
   size_t length = 0;
   if (status == StatusCode::ok) {
-    if (scratch_.size() < 5 || scratch_.copy_out(prefix, 5) != 5 ||
+    if (unary_answer_.size() < 5 || unary_answer_.copy_out(prefix, 5) != 5 ||
         (length = (size_t{prefix[1]} << 24) | (size_t{prefix[2]} << 16) | (size_t{prefix[3]} << 8) |
                   prefix[4],
-         scratch_.size() != 5 + length)) {
+         unary_answer_.size() != 5 + length)) {
       status = StatusCode::internal;
-      message = scratch_.empty() ? "the backend answered no message"
-                                 : "the backend answered other than one message";
+      message = unary_answer_.empty() ? "the backend answered no message"
+                                      : "the backend answered other than one message";
     }
   }
   NvArray nva;
@@ -722,20 +785,20 @@ void WebStream::finish_connect_unary() noexcept {
   }
   out_.clear();
   if (status == StatusCode::ok) {
-    scratch_.drain(5);
+    unary_answer_.drain(5);
     if (prefix[0] & 1) {
       std::string_view encoding = response_headers_.get("grpc-encoding");
       nva.add_kept("content-encoding", encoding.empty() ? std::string_view("identity") : encoding);
     }
-    out_ = std::move(scratch_);
-    scratch_ = ChunkChain(host_.pool());
+    out_ = std::move(unary_answer_);
+    unary_answer_ = ChunkChain(host_.pool());
     nva.add_kept("content-type", keep(web_response_content_type(protocol_, codec_)));
     nva.add_kept("content-length", keep(std::to_string(out_.size())));
     call_ended_ = true;
     send_headers("200", nva, true);
     return;
   }
-  scratch_.clear();
+  unary_answer_.clear();
   std::string json;
   append_connect_error_json(json, status, message);
   out_.append(json.data(), json.size());
@@ -783,7 +846,26 @@ void WebStream::on_response_not_sent(int lib_error) noexcept {
 }
 
 void WebStream::on_expire(const char* why) noexcept {
-  if (call_) call_->on_expire(why);
+  if (call_) {
+    call_->on_expire(why);
+    return;
+  }
+  // An answer of the relay's own, or a request still arriving: the stream ends now.
+  if (answer_ == Answer::streaming) {
+    cut_ = true;
+    outer_.resume(id_);
+  }
+}
+
+void WebStream::close_now() noexcept {
+  if (ServerStreamHandler* call = call_) {
+    call_ = nullptr;
+    call->on_downstream_close(NGHTTP2_CANCEL);
+  }
+  release_request_credit();
+  mode_ = Mode::own;
+  cut_ = true;
+  if (answer_ == Answer::streaming) outer_.resume(id_);
 }
 
 void WebStream::on_downstream_close(uint32_t error_code) noexcept {
@@ -791,6 +873,7 @@ void WebStream::on_downstream_close(uint32_t error_code) noexcept {
     call_ = nullptr;
     call->on_downstream_close(error_code);
   }
+  release_request_credit();
   delete this;
 }
 

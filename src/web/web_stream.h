@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/chunk.h"
+#include "core/grpc_frame.h"
 #include "grelay/config.h"
 #include "grelay/status.h"
 #include "h2/downstream.h"
@@ -76,10 +77,10 @@ class WebStream final : public ServerStreamHandler, public Downstream, public Fl
   const PeerIdentity* peer_identity() const noexcept override { return outer_.peer_identity(); }
   CallProtocol protocol() const noexcept override;
   // The worker drains and expires the client's connection, not its streams one by one: these
-  // act on this stream's call only.
+  // act on this stream's call only, which the client's stream outlives.
   void drain() noexcept override {}
   void expire(const char* why) noexcept override { on_expire(why); }
-  void close_now() noexcept override { on_downstream_close(NGHTTP2_CANCEL); }
+  void close_now() noexcept override;
 
   // Flushable: a Connect unary answer is collected whole before the client gets anything.
   void flush_now() noexcept override;
@@ -109,6 +110,10 @@ class WebStream final : public ServerStreamHandler, public Downstream, public Fl
   // Feeds |len| request bytes to the Call, as gRPC framing.
   void forward_request(const uint8_t* data, size_t len) noexcept;
   void forward_chain(ChunkChain& chain) noexcept;
+  // The 5-byte prefix of a Connect unary body of |length| bytes, to the Call.
+  void send_prefix(size_t length) noexcept;
+  // Gives the client back the window of request bytes no Call will credit.
+  void release_request_credit() noexcept;
   // Sends response HEADERS to the client: |fields| plus the CORS fields, the stream staying
   // open for a body pulled through this stream when |body|.
   void send_headers(const char* status, NvArray& nva, bool body) noexcept;
@@ -151,20 +156,25 @@ class WebStream final : public ServerStreamHandler, public Downstream, public Fl
   ChunkChain decoded_;
   // Connect unary without content-length: the body, held until its end.
   ChunkChain held_request_;
+  // The request's framing, for messages with flags no client may set.
+  GrpcFrameTracker request_frames_;
   bool prefix_sent_ = false;
-  bool request_ended_ = false;
   // Flow-control credit the Call gives is for the gRPC bytes it got; the client's is for the
   // bytes it sent. Bytes the Call got that the client never sent (Connect prefixes), and client
-  // bytes credited back before the Call saw them (a held Connect unary body).
+  // bytes whose stream window was given back before the Call saw them (a held Connect unary
+  // body), whose connection window is still to give.
   size_t synthetic_credit_ = 0;
-  size_t precredited_ = 0;
+  size_t stream_credited_ = 0;
   // grpc-web-text: client bytes and decoded bytes not yet credited.
   size_t encoded_owed_ = 0;
   size_t decoded_owed_ = 0;
 
   // Response.
   ChunkChain out_;
-  ChunkChain scratch_;
+  // A Connect unary answer, collected whole.
+  ChunkChain unary_answer_;
+  // The Call's response framing, for messages with flags a backend may not set.
+  GrpcFrameTracker response_frames_;
   Base64Encoder encoder_;
   HeaderList response_headers_;
   HeaderList response_trailers_;

@@ -20,7 +20,7 @@ import pytest
 import admin_support
 import support
 from backend import pattern_message
-from h2_client import CANCEL, H2Client, grpc_frame
+from h2_client import CANCEL, MIB, NO_ERROR, PROTOCOL_ERROR, H2Client, grpc_frame
 
 pytestmark = pytest.mark.relay_only
 
@@ -63,6 +63,7 @@ def env(workdir):
        "cors": {"allow_origins": [PAGE, "https://*.example.org"], "allow_headers": ["x-custom"],
                 "expose_headers": ["x-echo"], "max_age": "90s"}},
       {"address": "127.0.0.1:0"},
+      {"address": "127.0.0.1:0", "web": True, "max_web_unary_body": 8 * 1024 * 1024},
   ]
   routes = [
       {"service": "cors.Route", "cluster": "down",
@@ -76,12 +77,12 @@ def env(workdir):
                                      '[access_log]\npath = "%s"\n'
                                      % os.path.join(workdir, "web", "access.log"))
   relay = support.RelayProcess(text, os.path.join(workdir, "web"), name="web-relay",
-                               listeners=2)
+                               listeners=3)
   lines = relay.log.wait_for(lambda ls: [m for m in map(admin_support.ADMIN_RE.search, ls) if m],
                              10)
   admin = (lines[0].group(1), int(lines[0].group(2)))
   yield {"relay": relay, "backend": backend, "web": relay.addresses[0],
-         "plain": relay.addresses[1], "admin": admin,
+         "plain": relay.addresses[1], "big": relay.addresses[2], "admin": admin,
          "access_log": os.path.join(workdir, "web", "access.log")}
   relay.stop()
   backend.stop()
@@ -343,6 +344,82 @@ def test_simple_request_content_types_are_not_connect_calls(env, conn, content_t
   assert "started " + cid not in open(env["backend"].events_path).read()
 
 
+# --- what a hostile client can make the relay hold -------------------------------------------
+
+
+def test_held_connect_unary_bodies_are_bounded_by_the_connection_window(env):
+  """A Connect unary body without content-length is held whole; its stream gets window as it
+  comes, but what all the connection's streams hold stays within the connection's window
+  (16 MiB), however many streams never end. Once they are reset the window comes back."""
+  with H2Client(env["big"]) as c:
+    c.handshake()
+    # The backend waits for each body to end, which never comes.
+    sids = [c.start("/test.Echo/Unary", body=b"h" * MIB, end_stream=False,
+                    content_type="application/proto", te=None) for _ in range(24)]
+    sent = c.wait_quiet(0.5)
+    assert 16 * MIB - 64 * 1024 <= sent <= 16 * MIB
+    for sid in sids:
+      c.rst(sid, CANCEL)
+    body = b"z" * (2 * MIB)
+    st = web_call(c, "/test.Echo/Unary", body, content_type="application/proto")
+    assert st.header(":status") == "200"
+    assert bytes(st.data) == body
+
+
+def test_text_bodies_refused_midway_give_their_window_back(conn):
+  """Each refused grpc-web-text request returns the window of what it sent, so a connection
+  whose requests keep failing still carries the next call."""
+  bad = b"A" * 16383 + b"!"
+  for _ in range(1100):
+    st = web_call(conn, "/test.Echo/Unary", bad, content_type="application/grpc-web-text")
+    assert st.header("grpc-status") == "13"
+  st = web_call(conn, "/test.Echo/Unary", grpc_frame(b"after"))
+  assert split_frames(bytes(st.data))[0] == (0, b"after")
+
+
+def test_an_answered_web_stream_is_released(conn):
+  """The relay answered while the client still sends: its stream is reset with NO_ERROR, as a
+  gRPC answer's is, so it holds nothing."""
+  sid = conn.start("/nowhere.Svc/Method", body=b"partial", end_stream=False,
+                   content_type="application/proto", te=None)
+  st = conn.wait_stream(sid)
+  assert st.header(":status") == "501"
+  assert st.reset_code == NO_ERROR
+
+
+def test_connect_content_length_over_32_bits_is_not_framed(env, conn):
+  cid = support.call_id()
+  sid = conn.open(conn.request_fields("/test.Echo/Bidi", content_type="application/proto",
+                                      te=None) + [("content-length", "4294967301"),
+                                                  ("x-call-id", cid)])
+  conn.data(sid, b"hello" + grpc_frame(b"smuggled"), end_stream=True)
+  st = conn.wait_stream(sid)
+  assert st.reset_code == PROTOCOL_ERROR
+  assert "started " + cid not in open(env["backend"].events_path).read()
+
+
+def test_the_first_connect_timeout_counts(conn):
+  st = web_call(conn, "/test.Echo/Unary", b"x", content_type="application/proto",
+                headers=[("connect-timeout-ms", "100"), ("connect-timeout-ms", "5000000"),
+                         ("x-sleep-ms", "3000")])
+  assert st.header(":status") == "504"
+  assert json.loads(bytes(st.data))["code"] == "deadline_exceeded"
+
+
+@pytest.mark.parametrize("flags", [0x80, 0x02])
+def test_request_messages_with_reserved_flags_are_refused(env, conn, flags):
+  cid = support.call_id()
+  message = bytes([flags]) + struct.pack(">I", 3) + b"abc"
+  st = web_call(conn, "/test.Echo/Unary", message, headers=[("x-call-id", cid)])
+  assert st.header("grpc-status") == "3"
+  assert st.header("grpc-message") == "request message with reserved flags set"
+  st = web_call(conn, "/test.Echo/Bidi", message, content_type="application/connect+proto")
+  frames = split_frames(bytes(st.data))
+  assert frames[-1][0] == 2
+  assert json.loads(frames[-1][1])["error"] == {
+      "code": "invalid_argument", "message": "request message with reserved flags set"}
+
+
 # --- CORS -----------------------------------------------------------------------------------------
 
 
@@ -360,7 +437,7 @@ def test_preflight_from_an_allowed_origin(conn):
   assert st.header("access-control-allow-methods") == "POST"
   assert st.header("access-control-allow-headers") == "content-type,x-grpc-web,x-custom"
   assert st.header("access-control-max-age") == "90"
-  assert st.header("vary") == "origin"
+  assert st.header("vary") == "origin, access-control-request-headers"
 
 
 def test_preflight_wildcard_subdomain(conn):
@@ -432,6 +509,7 @@ def test_metrics_and_access_log_name_the_protocol(env, conn):
   web_call(conn, "/test.Echo/Unary", b"m", content_type="application/proto")
   preflight(conn, "/test.Echo/Unary", PAGE)
   assert [a - b for a, b in zip(totals(), before)] == [1, 1, 1, 1]
+  conn.call("/test.Echo/Unary", body=grpc_frame(b"m"))
 
   def protocols():
     try:
