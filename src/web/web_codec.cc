@@ -123,7 +123,163 @@ bool known_code(StatusCode code) noexcept {
   return index >= 0 && index < static_cast<int>(std::size(connect_code_names));
 }
 
-void append_error_object(std::string& out, StatusCode code, std::string_view message) {
+// Base64 of either alphabet, padded or not, as -bin metadata values come: false when it is not.
+bool decode_bin_value(std::string_view in, std::string& out) {
+  while (!in.empty() && in.back() == '=')
+    in.remove_suffix(1);
+  uint32_t bits = 0;
+  int count = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else
+      return false;
+    bits = (bits << 6) | static_cast<uint32_t>(v);
+    if (++count == 4) {
+      out += static_cast<char>(bits >> 16);
+      out += static_cast<char>(bits >> 8);
+      out += static_cast<char>(bits);
+      bits = 0;
+      count = 0;
+    }
+  }
+  if (count == 1) return false;
+  if (count == 2) out += static_cast<char>(bits >> 4);
+  if (count == 3) {
+    out += static_cast<char>(bits >> 10);
+    out += static_cast<char>(bits >> 2);
+  }
+  return true;
+}
+
+// Standard base64 without padding, as Connect writes error detail values.
+void append_unpadded_base64(std::string& out, std::string_view in) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const uint32_t v = (uint32_t{static_cast<uint8_t>(in[i])} << 16) |
+                       (uint32_t{static_cast<uint8_t>(in[i + 1])} << 8) |
+                       static_cast<uint8_t>(in[i + 2]);
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  if (in.size() - i == 1) {
+    const uint32_t v = uint32_t{static_cast<uint8_t>(in[i])} << 16;
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+  } else if (in.size() - i == 2) {
+    const uint32_t v = (uint32_t{static_cast<uint8_t>(in[i])} << 16) |
+                       (uint32_t{static_cast<uint8_t>(in[i + 1])} << 8);
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+  }
+}
+
+// Protocol buffers wire format, as far as google.rpc.Status and google.protobuf.Any need.
+struct WireReader {
+  std::string_view in;
+
+  bool varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+      const auto b = static_cast<uint8_t>(in.front());
+      in.remove_prefix(1);
+      v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  // The next field: its number, and for a length-delimited one its bytes; other wire types
+  // are skipped. False at the end or on malformed input (|bad| says which).
+  bool next(uint64_t& number, std::string_view& bytes, bool& delimited, bool& bad) {
+    bad = false;
+    if (in.empty()) return false;
+    uint64_t tag;
+    if (!varint(tag)) return bad = true, false;
+    number = tag >> 3;
+    delimited = false;
+    switch (tag & 7) {
+      case 0: {
+        uint64_t ignored;
+        if (!varint(ignored)) return bad = true, false;
+        return true;
+      }
+      case 1:
+        if (in.size() < 8) return bad = true, false;
+        in.remove_prefix(8);
+        return true;
+      case 5:
+        if (in.size() < 4) return bad = true, false;
+        in.remove_prefix(4);
+        return true;
+      case 2: {
+        uint64_t length;
+        if (!varint(length) || length > in.size()) return bad = true, false;
+        bytes = in.substr(0, static_cast<size_t>(length));
+        in.remove_prefix(static_cast<size_t>(length));
+        delimited = true;
+        return true;
+      }
+      default:
+        return bad = true, false;
+    }
+  }
+};
+
+// `,"details":[{"type":"...","value":"..."},...]` from a grpc-status-details-bin value (a
+// google.rpc.Status); nothing when it holds no detail or is not one.
+void append_details(std::string& out, std::string_view details_bin) {
+  std::string status;
+  if (details_bin.empty() || !decode_bin_value(details_bin, status)) return;
+  std::string details;
+  WireReader reader{status};
+  uint64_t number;
+  std::string_view bytes;
+  bool delimited, bad;
+  while (reader.next(number, bytes, delimited, bad)) {
+    if (number != 3 || !delimited) continue;
+    std::string_view type_url, value;
+    WireReader any{bytes};
+    uint64_t n;
+    std::string_view b;
+    bool d, any_bad;
+    while (any.next(n, b, d, any_bad)) {
+      if (n == 1 && d) type_url = b;
+      if (n == 2 && d) value = b;
+    }
+    if (any_bad) return;
+    // The type's full name: what follows the URL's last '/'.
+    const size_t slash = type_url.rfind('/');
+    if (slash != std::string_view::npos) type_url.remove_prefix(slash + 1);
+    details += details.empty() ? "[" : ",";
+    details += "{\"type\":";
+    append_json_string(details, type_url);
+    details += ",\"value\":\"";
+    append_unpadded_base64(details, value);
+    details += "\"}";
+  }
+  if (bad || details.empty()) return;
+  out += ",\"details\":";
+  out += details;
+  out += ']';
+}
+
+void append_error_object(std::string& out, StatusCode code, std::string_view message,
+                         std::string_view details_bin) {
   std::string_view name = connect_code_name(code);
   if (name.empty()) name = "unknown";
   out += "{\"code\":\"";
@@ -133,6 +289,7 @@ void append_error_object(std::string& out, StatusCode code, std::string_view mes
     out += ",\"message\":";
     append_json_string(out, message);
   }
+  append_details(out, details_bin);
   out += '}';
 }
 
@@ -378,16 +535,18 @@ int connect_http_status(StatusCode code) noexcept {
   return connect_http_statuses[static_cast<int>(code)];
 }
 
-void append_connect_error_json(std::string& out, StatusCode code, std::string_view message) {
-  append_error_object(out, code, message);
+void append_connect_error_json(std::string& out, StatusCode code, std::string_view message,
+                               std::string_view details_bin) {
+  append_error_object(out, code, message, details_bin);
 }
 
 void append_connect_end_stream_json(std::string& out, StatusCode code, std::string_view message,
-                                    const WebField* fields, size_t n) {
+                                    const WebField* fields, size_t n,
+                                    std::string_view details_bin) {
   out += '{';
   if (code != StatusCode::ok) {
     out += "\"error\":";
-    append_error_object(out, code, message);
+    append_error_object(out, code, message, details_bin);
   }
   if (n > 0) {
     if (code != StatusCode::ok) out += ',';

@@ -110,8 +110,12 @@ int connect_http_status(StatusCode code) noexcept;
 // Appends the JSON Error object of a Connect unary error body or end-of-stream message:
 // {"code":"unavailable","message":"..."}, "message" omitted when empty. |message| is the
 // grpc-message already percent-decoded (percent_decode_grpc_message in core/percent.h). An
-// error always names an error code, so an OK |code| is written as "unknown".
-void append_connect_error_json(std::string& out, StatusCode code, std::string_view message);
+// error always names an error code, so an OK |code| is written as "unknown". |details_bin| is
+// the answer's grpc-status-details-bin (a google.rpc.Status, base64): its details become the
+// object's "details" ([{"type": full name, "value": unpadded base64}]), which clients decode
+// into typed details; a value that is not a Status adds nothing.
+void append_connect_error_json(std::string& out, StatusCode code, std::string_view message,
+                               std::string_view details_bin = {});
 
 // Appends the body of a Connect streaming end-of-stream message:
 // {"error":{...},"metadata":{"k":["v",...]}}. "error" only when |code| is not OK; "metadata"
@@ -119,7 +123,8 @@ void append_connect_error_json(std::string& out, StatusCode code, std::string_vi
 // one's place (a -bin field's value goes as its base64 text); "{}" when both are absent. The
 // caller leaves grpc-status and grpc-message out of |fields|.
 void append_connect_end_stream_json(std::string& out, StatusCode code, std::string_view message,
-                                    const WebField* fields, size_t n);
+                                    const WebField* fields, size_t n,
+                                    std::string_view details_bin = {});
 
 // A Connect-Timeout-Ms value (1 to 10 ASCII digits) as a grpc-timeout value: "<ms>m", or when
 // that needs more than 8 digits the coarsest unit that fits (S, M, H), rounded up so the

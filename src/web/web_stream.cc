@@ -705,7 +705,7 @@ void WebStream::pull_from_call(size_t length) noexcept {
 
 void WebStream::append_end(const HeaderList& trailers) noexcept {
   std::vector<WebField> fields;
-  std::string_view status_text, message;
+  std::string_view status_text, message, details;
   for (const HeaderList::Field& f : trailers.fields()) {
     if (f.name.empty() || f.name[0] == ':') continue;
     if (f.name == "content-type") continue;
@@ -718,7 +718,10 @@ void WebStream::append_end(const HeaderList& trailers) noexcept {
         message = f.value;
         continue;
       }
-      if (f.name == "grpc-status-details-bin") continue;
+      if (f.name == "grpc-status-details-bin") {
+        details = f.value;
+        continue;
+      }
     }
     fields.push_back({f.name, f.value});
   }
@@ -727,7 +730,7 @@ void WebStream::append_end(const HeaderList& trailers) noexcept {
     const StatusCode status = status_from_grpc_status(status_text);
     std::string json;
     append_connect_end_stream_json(json, status, percent_decode_grpc_message(message),
-                                   fields.data(), fields.size());
+                                   fields.data(), fields.size(), details);
     append_prefix(out_, 0x02, json.size());
     out_.append(json.data(), json.size());
     return;
@@ -800,7 +803,7 @@ void WebStream::finish_connect_unary() noexcept {
   }
   unary_answer_.clear();
   std::string json;
-  append_connect_error_json(json, status, message);
+  append_connect_error_json(json, status, message, trailers.get("grpc-status-details-bin"));
   out_.append(json.data(), json.size());
   char http[4];
   std::snprintf(http, sizeof(http), "%d", connect_http_status(status));

@@ -20,6 +20,7 @@ UNIMPLEMENTED). Request metadata steers each call:
   x-digest-only        ClientStream: answer an empty message (the digest is in trailers)
   x-status-code        finish with this status (after any streamed responses)
   x-status-message     its message (ASCII), or x-status-message-bin (UTF-8 bytes)
+  x-status-details-bin sent back as grpc-status-details-bin (a google.rpc.Status) with it
   x-echo-metadata      echo every x-* request entry as initial metadata and trailers
   x-compress-response  "gzip": compress this call's responses
   x-fail-attempts      Unary: fail (Trailers-Only) while grpc-previous-rpc-attempts < N
@@ -160,6 +161,9 @@ class Call:
 
   def trailers(self, extra=()):
     md = [("x-backend-name", self.backend_.name)] + list(extra)
+    details = self.md_.get("x-status-details-bin")
+    if details is not None and self.number("x-status-code"):
+      md.append(("grpc-status-details-bin", details))
     if self.text("x-echo-metadata", ""):
       md += self.echoed()
       md += [("x-trailer-only", "yes"), ("x-trailer-only-bin", b"\xff\x00trailer\x80")]

@@ -236,6 +236,26 @@ def test_connect_unary_error_is_http_status_and_json(conn):
   assert json.loads(bytes(st.data)) == {"code": "not_found", "message": "gone away"}
 
 
+# google.rpc.Status{code: 5, message: "gone", details: [RetryInfo{retry_delay: 1s}]}.
+STATUS_DETAILS = (b"\x08\x05\x12\x04gone\x1a\x30\x0a\x28type.googleapis.com/google.rpc.RetryInfo"
+                  b"\x12\x04\x0a\x02\x08\x01")
+
+
+def test_connect_errors_carry_typed_details(conn):
+  fields = [("x-status-code", "5"), ("x-status-message", "gone"),
+            ("x-status-details-bin", base64.b64encode(STATUS_DETAILS).decode())]
+  detail = {"type": "google.rpc.RetryInfo", "value": "CgIIAQ"}
+  st = web_call(conn, "/test.Echo/Unary", b"x", content_type="application/proto",
+                headers=fields)
+  assert st.header(":status") == "404"
+  assert json.loads(bytes(st.data)) == {"code": "not_found", "message": "gone",
+                                        "details": [detail]}
+  st = web_call(conn, "/test.Echo/ServerStream", grpc_frame(b"go"),
+                content_type="application/connect+proto", headers=fields + [("x-count", "1")])
+  end = json.loads(split_frames(bytes(st.data))[-1][1])
+  assert end["error"] == {"code": "not_found", "message": "gone", "details": [detail]}
+
+
 def test_connect_unary_unknown_method_is_unimplemented(conn):
   st = web_call(conn, "/nowhere.Svc/Method", b"x", content_type="application/proto")
   assert st.header(":status") == "501"

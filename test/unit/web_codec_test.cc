@@ -617,3 +617,31 @@ TEST_CASE("cors_origin_matches: a wildcard host keeps the scheme and the port") 
   CHECK(!cors_origin_matches("https://*.example.com:8443", "https://app.example.com:9443"));
   CHECK(!cors_origin_matches("https://*.example.com:8443", "https://a:1.example.com:8443"));
 }
+
+TEST_CASE("Connect errors carry the details of grpc-status-details-bin") {
+  // google.rpc.Status{code: 5, message: "gone", details: [RetryInfo, ErrorInfo]}, unpadded.
+  constexpr std::string_view status =
+      "CAUSBGdvbmUaMAoodHlwZS5nb29nbGVhcGlzLmNvbS9nb29nbGUucnBjLlJldHJ5SW5mbxIECgIIARovCih0eXBl"
+      "Lmdvb2dsZWFwaXMuY29tL2dvb2dsZS5ycGMuRXJyb3JJbmZvEgMKAXI";
+  std::string out;
+  grelay::append_connect_error_json(out, grelay::StatusCode::not_found, "gone", status);
+  CHECK(out == R"({"code":"not_found","message":"gone","details":[)"
+               R"({"type":"google.rpc.RetryInfo","value":"CgIIAQ"},)"
+               R"({"type":"google.rpc.ErrorInfo","value":"CgFy"}]})");
+
+  // The same, padded, in an end-of-stream message.
+  std::string padded(status);
+  padded += "=";
+  out.clear();
+  grelay::append_connect_end_stream_json(out, grelay::StatusCode::not_found, "gone", nullptr, 0,
+                                         padded);
+  CHECK(out.find(R"("details":[{"type":"google.rpc.RetryInfo","value":"CgIIAQ"},)") !=
+        std::string::npos);
+
+  // A value that is not a Status, or one without details, adds nothing.
+  for (std::string_view bad : {"!!!!", "CAUSBGdvbmUaMA", "CAU", "/w"}) {
+    out.clear();
+    grelay::append_connect_error_json(out, grelay::StatusCode::internal, "", bad);
+    CHECK(out == R"({"code":"internal"})");
+  }
+}
