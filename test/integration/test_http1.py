@@ -4,12 +4,10 @@ status and the connection closes while grpcio clients on the port go on; keep-al
 pipelining, chunked request bodies, the head and idle timeouts, a client that never reads, the
 connection counts; TLS with ALPN; and a listener without web = true, unchanged.
 
-Every answer the relay makes itself (4xx, 5xx) is the session's. Successful exchanges need a
-handler: until the web translator lands, each HTTP/1.1 request becomes a plain gRPC Call
-(Worker::new_web_stream()), which answers a POST with content-type application/grpc with a
-chunked body and chunked trailers. The assertions that depend on that temporary path are in
-the section "Through the temporary Call path" at the end, and use grpc_post() and
-assert_echoed() only; WAITS_FOR_BODY is the one other place that knows the path.
+Every answer the relay makes itself (4xx, 5xx) is the session's. Successful exchanges are
+gRPC-Web calls (application/grpc-web+proto), answered with a chunked body whose last frame
+carries the trailers (grpc_post() and assert_echoed() build and read them); plain gRPC over
+HTTP/1.1 gets 505.
 """
 
 import os
@@ -51,10 +49,8 @@ def _answer(address, request, timeout=10):
 
 # --- the relay's own answers -----------------------------------------------------------------
 
-# TEMPORARY PATH: a content-type whose request the handler takes without answering before its
-# body ends. Through the temporary Call path (see the last section) that is plain gRPC; with the
-# web translator, a gRPC-Web one (application/grpc-web+proto).
-WAITS_FOR_BODY = b"application/grpc"
+# A content-type whose request the handler takes without answering before its body ends.
+WAITS_FOR_BODY = b"application/grpc-web+proto"
 
 MANY_FIELDS = (b"GET / HTTP/1.1\r\nHost: h\r\n" +
                b"".join(b"X-%d: v\r\n" % i for i in range(100)) + b"\r\n")
@@ -255,19 +251,17 @@ def test_tls_alpn_http11_gets_an_http11_answer_only_where_web_is_on(tls_relay, p
       ch.close()
 
 
-# --- Through the temporary Call path ---------------------------------------------------------
-# Until the web translator replaces Worker::new_web_stream(), an HTTP/1.1 request is a plain
-# gRPC Call: a POST with content-type application/grpc and a gRPC-framed body is echoed by the
-# echo backend, in a chunked body whose trailers carry grpc-status. grpc_post(), assert_echoed()
-# and WAITS_FOR_BODY (above) are the only places that know it.
+# --- gRPC-Web calls ------------------------------------------------------------------------
+# A POST with content-type application/grpc-web+proto and a gRPC-framed body is echoed by the
+# echo backend, in a chunked body whose last frame (flag 0x80) carries the trailers.
 
 
 def grpc_post(message, path="/test.Echo/Unary", extra=b"", chunked=None):
   """A POST of one gRPC-framed |message| (a content-length body, or chunked in pieces of the
   sizes in |chunked|)."""
   body = grpc_frame(message)
-  head = (b"POST %s HTTP/1.1\r\nHost: relay.test\r\nContent-Type: application/grpc\r\n"
-          b"TE: trailers\r\n" % path.encode()) + extra
+  head = (b"POST %s HTTP/1.1\r\nHost: relay.test\r\nContent-Type: application/grpc-web+proto\r\n"
+          % path.encode()) + extra
   if chunked is None:
     return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
   out = head + b"Transfer-Encoding: chunked\r\n\r\n"
@@ -281,15 +275,23 @@ def grpc_post(message, path="/test.Echo/Unary", extra=b"", chunked=None):
   return out + b"0\r\n\r\n"
 
 
+def web_trailers(frames):
+  """The messages of a gRPC-Web body and the fields of its trailer frame, as a dict."""
+  assert frames and frames[-1][0] == 0x80, frames
+  fields = dict(line.split(":", 1) for line in frames[-1][1].decode().split("\r\n") if line)
+  return frames[:-1], fields
+
+
 def assert_echoed(response, message):
   assert response.status == 200, (response.status, response.fields, response.body)
-  assert response.field("content-type") == "application/grpc"
+  assert response.field("content-type") == "application/grpc-web+proto"
   assert response.field("transfer-encoding") == "chunked"
-  assert grpc_unframe(response.body) == [(0, message)]
-  assert response.trailer("grpc-status") == "0", response.trailers
+  messages, trailers = web_trailers(grpc_unframe(response.body))
+  assert messages == [(0, message)]
+  assert trailers["grpc-status"] == "0", trailers
 
 
-def test_exchange_through_call(relay_factory, echo_backend, pki):
+def test_grpc_web_call_over_http1(relay_factory, echo_backend, pki):
   relay, _ = _web(relay_factory, echo_backend)
   with H1Conn(relay.address) as conn:
     conn.send(grpc_post(b"hello"))
@@ -301,6 +303,28 @@ def test_exchange_through_call(relay_factory, echo_backend, pki):
   with H1Conn(tls_relay.address, tls=_alpn_context(pki, ["http/1.1"])) as conn:
     conn.send(grpc_post(b"over tls"))
     assert_echoed(conn.read_response(), b"over tls")
+
+
+@pytest.mark.parametrize("content_type, status", [(b"application/grpc", 505),
+                                                  (b"application/grpc+proto", 505),
+                                                  (b"text/plain", 415)])
+def test_what_is_no_web_call_is_refused_clearly(relay_factory, echo_backend, content_type,
+                                                status):
+  """Plain gRPC needs HTTP/2 (505); a content-type of no web protocol is not a call (415).
+  The answer says why, and the connection serves the next request."""
+  relay, _ = _web(relay_factory, echo_backend)
+  body = grpc_frame(b"x")
+  with H1Conn(relay.address) as conn:
+    conn.send(b"POST /test.Echo/Unary HTTP/1.1\r\nHost: h\r\nContent-Type: %s\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (content_type, len(body), body))
+    response = conn.read_response()
+    assert response.status == status
+    assert response.field("content-type") == "text/plain; charset=utf-8"
+    assert response.body == (
+        b"gRPC needs HTTP/2; over HTTP/1.1 this listener serves gRPC-Web and Connect calls\n"
+        if status == 505 else b"not a gRPC-Web or Connect content-type\n")
+    conn.send(grpc_post(b"next"))
+    assert_echoed(conn.read_response(), b"next")
 
 
 def test_keep_alive_two_requests_on_one_socket(relay_factory, echo_backend):
@@ -376,7 +400,7 @@ def test_drain_lets_the_exchange_in_flight_finish_then_closes(relay_factory,
     relay.stop()
     response = conn.read_response()
     assert response.status == 200
-    assert grpc_unframe(response.body) == [
-        (0, support.pattern_message(i, 100)) for i in range(10)]
-    assert response.trailer("grpc-status") == "0"
+    messages, trailers = web_trailers(grpc_unframe(response.body))
+    assert messages == [(0, support.pattern_message(i, 100)) for i in range(10)]
+    assert trailers["grpc-status"] == "0"
     assert conn.read_until_closed(5) == b""
