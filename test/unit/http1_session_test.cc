@@ -396,3 +396,42 @@ TEST_CASE("Http1Session closes a connection idle past its idle_timeout") {
   CHECK(rig.receive_until_eof(3000) == chunked_hello);
   CHECK(rig.eof);
 }
+
+TEST_CASE(
+    "Http1Session drains: between requests it closes, during one it closes after the "
+    "answer, which says connection: close") {
+  {
+    Rig rig;
+    rig.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK(rig.receive_until("grpc-status: 0\r\n\r\n") == chunked_hello);
+    rig.session->drain();
+    CHECK(rig.receive_until_eof() == chunked_hello);
+    CHECK(rig.eof);
+  }
+  Rig rig;
+  rig.configure = [](FakeHandler& h) { h.answer_at_end = false; };
+  rig.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(rig.run_until([&] { return !rig.handlers.empty() && rig.handlers[0]->ended; }));
+  rig.session->drain();
+  // A while: the exchange goes on.
+  rig.run_until([] { return false; }, 100);
+  CHECK_FALSE(rig.eof);
+  rig.handlers[0]->answer();
+  CHECK(rig.receive_until_eof() ==
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n"
+        "connection: close\r\n\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\n\r\n");
+  CHECK(rig.handlers[0]->closed == NGHTTP2_NO_ERROR);
+}
+
+TEST_CASE("Http1Session expires: the handler is told, and an exchange it leaves open is cut") {
+  Rig rig;
+  rig.configure = [](FakeHandler& h) { h.answer_at_end = false; };
+  rig.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(rig.run_until([&] { return !rig.handlers.empty() && rig.handlers[0]->ended; }));
+  rig.session->expire("drain_timeout reached");
+  CHECK(rig.handlers[0]->expired);
+  // This handler does not end its exchange: linger_ms (1 s) later the connection is closed.
+  CHECK(rig.receive_until_eof(3000).empty());
+  CHECK(rig.eof);
+  CHECK(rig.handlers[0]->closed == NGHTTP2_CANCEL);
+}
