@@ -9,6 +9,8 @@ corpus/request_check/: requests in fuzz_request_check's input layout, one per ru
 corpus/response_check/: backend answers in fuzz_response_check's input layout, one per rule.
 corpus/web_codec/: base64 bodies, content-types, CORS origins and Connect timeouts in
 fuzz_web_codec's input layout (a split byte, then the body).
+corpus/request_parser/: HTTP/1.1 client byte streams in fuzz_request_parser's layout (a byte
+for the piece size, then the bytes).
 downstream.dict: HTTP/2 frames and HPACK header fields, a libFuzzer dictionary.
 request_check.dict: header fields in fuzz_request_check's layout.
 response_check.dict: header fields and frames in fuzz_response_check's layout.
@@ -554,6 +556,27 @@ def web_codec_seeds():
         "timeout_max": web_split(b"9999999999", b"100000000"),
         "timeout_small": web_split(b"0", b"99999999"),
         "timeout_bad": web_split(b"12a", b"12345678901"),
+def request_parser_seeds():
+    """HTTP/1.1 requests, each after its piece-size byte: one of each framing, and one of each
+    kind of refusal."""
+    return {
+        "get": b"\x07GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "grpc_web": b"\x03POST /pkg.Svc/M HTTP/1.1\r\nHost: relay.test\r\n"
+                    b"Content-Type: application/grpc-web+proto\r\nContent-Length: 5\r\n\r\nhello",
+        "chunked": b"\x05POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"3\r\nabc\r\n10;x=y\r\n0123456789abcdef\r\n0\r\nT: v\r\n\r\n",
+        "pipelined": b"\x01GET /one HTTP/1.1\r\nHost: h\r\n\r\nPOST /two HTTP/1.1\r\nHost: h\r\n"
+                     b"Content-Length: 2\r\n\r\nhiGET /three HTTP/1.0\r\nConnection: keep-alive\r\n"
+                     b"Host: h\r\n\r\n",
+        "hop_fields": b"\x10GET http://h.test:80/x?y HTTP/1.1\r\nHost: other\r\n"
+                      b"Connection: close, X-Hop\r\nX-Hop: 1\r\nTE: trailers\r\nUpgrade: h2c\r\n"
+                      b"Expect: 100-continue\r\n\r\n",
+        "options": b"\x02OPTIONS * HTTP/1.1\r\nHost: h\r\nX: a \r\n\r\n",
+        "bare_lf": b"\x09GET / HTTP/1.1\nHost: h\r\n\r\n",
+        "obs_fold": b"\x04GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+        "cl_and_te": b"\x06POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "long_line": b"\x20GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: h\r\n\r\n",
     }
 
 
@@ -618,6 +641,11 @@ def main():
         (out / f"seed_{name}").write_bytes(data)
 
     (HERE / "response_check.dict").write_text(response_check_dict())
+
+    out = HERE / "corpus" / "request_parser"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in request_parser_seeds().items():
+        (out / f"seed_{name}").write_bytes(data)
 
     out = HERE / "corpus" / "grpc_timeout"
     out.mkdir(parents=True, exist_ok=True)
