@@ -269,7 +269,7 @@ class Envoy(Target):
     def __init__(self):
         self.binary = shutil.which("envoy")
         if self.binary is None:
-            self.skipped = "no envoy binary"
+            self.skipped = "envoy not on PATH"
 
     def version(self):
         return first_line([self.binary, "--version"])
