@@ -36,6 +36,7 @@ from bench_procs import (Child, busy_processes, cpu_model, first_line, machine_i
 from bench_report import (chart, counts_table, goals, load_note, modes_table,  # noqa: E402
                           workload_table)
 from bench_targets import ALL_TARGETS, make_targets  # noqa: E402
+from bench_web import web_workloads  # noqa: E402
 from bench_workloads import BULK_MODES, BulkMode, HeldMemory, make_workloads  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ class Section:
     extra: list
     counts: list = dataclasses.field(default_factory=list)  # Lines of the counting pass.
     modes: list = dataclasses.field(default_factory=list)  # Lines of the bulk modes.
+    skipped: str = ""  # The workload's targets that could not run at all, and why.
 
 
 @dataclasses.dataclass
@@ -286,11 +288,23 @@ def run_bulk_modes(ctx, workload, targets, backend_binary, main):
     return results
 
 
+def all_workloads(args):
+    """Every workload by name, in report order: bench_workloads.py's, then the web ones."""
+    return {**make_workloads(args), **web_workloads()}
+
+
+def skipped_text(workload, skipped):
+    """One line naming the targets of |workload| that could not run at all, or ""."""
+    mine = [t for t in skipped if t.name in workload.targets]
+    return ("Not run: " + "; ".join(f"{t.name} ({t.skipped})" for t in mine) + "."
+            if mine else "")
+
+
 def main():
-    workloads = make_workloads(argparse.Namespace(idle_connections=2000, open_connections=50,
-                                                  open_streams=100))
+    workloads = all_workloads(argparse.Namespace(idle_connections=2000, open_connections=50,
+                                                 open_streams=100))
     args = parse_args(list(workloads))
-    workloads = make_workloads(args)
+    workloads = all_workloads(args)
     build = Path(args.build)
     if not build.is_absolute():
         build = REPO / build
@@ -324,6 +338,9 @@ def main():
         names.append("grelay-baseline")
     if "unary100" in args.workloads and "grelay" in names:
         names.append("grelay-embedded")
+    if any(w in web_workloads() for w in args.workloads):
+        # Plain gRPC and gRPC-Web calls to the same web-enabled config of each proxy.
+        names += [n + end for n in ("grelay", "envoy") if n in names for end in ("-grpc", "-web")]
     all_targets = make_targets(names, grelay_binary, args.baseline, embed_binary)
     skipped = [t for t in all_targets if t.skipped]
     runnable = [t for t in all_targets if not t.skipped]
@@ -365,9 +382,11 @@ def main():
                 main_mode = BulkMode(count=False, pinned=pins["load"] is not None)
                 modes = modes_table(workload, [(main_mode, None, summaries, runs)] + run_bulk_modes(
                     ctx, workload, targets, backend_binary, main_mode), args.duration)
+            not_run = skipped_text(workload, skipped)
             sections.append(Section(workload, summaries, runs, workload.pinning_text(ctx), extra,
-                                    counts, modes))
+                                    counts, modes, not_run))
             print("\n".join(workload_table(workload, summaries) + [""] + extra
+                            + ([not_run, ""] if not_run else [])
                             + ([""] + counts if counts else [])
                             + ([""] + modes if modes else [])) + "\n", flush=True)
         results = {s.workload.name: {r["target"]: r for r in s.summaries} for s in sections}
@@ -420,6 +439,8 @@ def write_report(args, out, png, chart_problem, command, pin_text, busy, version
                   + workload.description[1:] + f". Load: {workload.tool}. Pinning: "
                   f"{section.pinning}.", ""]
         lines += workload_table(workload, section.summaries)
+        if section.skipped:
+            lines += ["", section.skipped]
         if section.extra:
             lines += [""] + section.extra
         if section.counts:

@@ -22,10 +22,23 @@ def framed_body(message_size, messages):
     return (b"\x00" + message_size.to_bytes(4, "big") + payload) * messages
 
 
+# The request fields of a gRPC call, and of a gRPC-Web call (binary protobuf): a browser
+# sends no "te: trailers", and gRPC-Web clients mark their calls with x-grpc-web.
+GRPC_FIELDS = ("content-type: application/grpc", "te: trailers")
+GRPC_WEB_FIELDS = ("content-type: application/grpc-web+proto", "x-grpc-web: 1")
+
+
 def h2load_argv(port, body_file, path, clients, streams, threads=1, seconds=None,
-                requests=None, log_file=None, scheme="http"):
-    argv = ["h2load", "-d", str(body_file), "-H", "content-type: application/grpc",
-            "-H", "te: trailers", "-c", str(clients), "-m", str(streams), "-t", str(threads)]
+                requests=None, log_file=None, scheme="http", fields=GRPC_FIELDS, h1=False):
+    """h2load sending one gRPC call per request. |fields|: the request fields it adds;
+    |h1|: HTTP/1.1 instead of HTTP/2 (h2load pipelines up to |streams| requests on each
+    connection then)."""
+    argv = ["h2load", "-d", str(body_file)]
+    for field in fields:
+        argv += ["-H", field]
+    if h1:
+        argv.append("--h1")
+    argv += ["-c", str(clients), "-m", str(streams), "-t", str(threads)]
     argv += ["-n", str(requests)] if requests else ["-D", str(seconds)]
     if log_file:
         argv.append(f"--log-file={log_file}")

@@ -52,11 +52,13 @@ def fill_template(name, values):
     return text
 
 
-def grelay_config(port, backend_port, head="", tls=""):
-    """A grelay config: one listener on |port| (with |tls| keys), every call to the backend."""
+def grelay_config(port, backend_port, head="", tls="", web=False):
+    """A grelay config: one listener on |port| (with |tls| keys; with |web|, serving
+    gRPC-Web and Connect too), every call to the backend."""
     return (f"{head}"
             "[[listener]]\n"
-            f'address = "127.0.0.1:{port}"\n{tls}\n'
+            f'address = "127.0.0.1:{port}"\n{tls}'
+            + ("web = true\n" if web else "") + "\n"
             "[[route]]\n"
             "none = true\n"
             'cluster = "echo"\n\n'
@@ -70,6 +72,9 @@ class Target:
     kind = ""  # "direct", "grelay" or the peer's program name.
     workers = 1
     scheme = "http"  # "https": the client side is h2 over TLS (backends stay h2c).
+    # What the load sends: "grpc" calls, or "grpc-web" calls (the web workloads) that the
+    # proxy translates to gRPC toward the backend.
+    protocol = "grpc"
     process = None  # The Child whose CPU and memory are measured; None for direct.
     port = 0
     skipped = None  # Why the target cannot run at all, or None.
@@ -112,9 +117,11 @@ class Grelay(Target):
     kind = "grelay"
     wrapper = []  # A program grelay runs under (bench_heaptrack.py uses heaptrack).
 
-    def __init__(self, binary, workers=1, tls=False, name=None):
+    def __init__(self, binary, workers=1, tls=False, name=None, web=False, protocol="grpc"):
         self.binary = binary
         self.workers = workers
+        self.web = web  # The listener has web = true.
+        self.protocol = protocol
         self.name = name or ("grelay" if workers == 1 else f"grelay-w{workers}")
         if tls:
             self.name += "-tls"
@@ -133,7 +140,8 @@ class Grelay(Target):
             cert, key = tls_files(workdir)
             tls = f'tls = {{ cert = "{cert}", key = "{key}" }}\n'
         self.config_text = grelay_config(self.port, backend_port,
-                                         head=f"workers = {self.workers}\n\n", tls=tls)
+                                         head=f"workers = {self.workers}\n\n", tls=tls,
+                                         web=self.web)
         config = Path(workdir) / f"{self.name}.toml"
         config.write_text(self.config_text)
         self._launch(self.wrapper + [self.binary, "-c", config], cpus,
@@ -265,20 +273,27 @@ class Nginx(Target):
 class Envoy(Target):
     name = kind = "envoy"
     config_lang = "yaml"
+    template = "envoy.yaml"
 
-    def __init__(self):
+    def __init__(self, name=None, web=False, protocol="grpc"):
+        if name:
+            self.name = name
+        # With |web|, the grpc_web filter translates gRPC-Web calls (HTTP/2 or HTTP/1.1).
+        if web:
+            self.template = "envoy-web.yaml"
+        self.protocol = protocol
         self.binary = shutil.which("envoy")
         if self.binary is None:
-            self.skipped = "no envoy binary"
+            self.skipped = "envoy not on PATH"
 
     def version(self):
         return first_line([self.binary, "--version"])
 
     def start(self, backend_port, cpus, workdir, nofile):
         self.port = free_port()
-        self.config_text = fill_template("envoy.yaml", {
+        self.config_text = fill_template(self.template, {
             "PORT": self.port, "BACKEND_PORT": backend_port})
-        config = Path(workdir) / "envoy.yaml"
+        config = Path(workdir) / f"{self.name}.yaml"
         config.write_text(self.config_text)
         self._launch([self.binary, "-c", config, "--concurrency", "1",
                       "--disable-hot-restart", "--log-level", "warn"], cpus)
@@ -299,9 +314,16 @@ def make_targets(names, grelay_binary, baseline_binary=None, embed_binary=None):
         "haproxy": Haproxy,
         "nginx": Nginx,
         "envoy": Envoy,
+        # The web workloads: plain gRPC and gRPC-Web calls to the same web-enabled config.
+        "grelay-grpc": lambda: Grelay(grelay_binary, name="grelay-grpc", web=True),
+        "grelay-web": lambda: Grelay(grelay_binary, name="grelay-web", web=True,
+                                     protocol="grpc-web"),
+        "envoy-grpc": lambda: Envoy("envoy-grpc", web=True),
+        "envoy-web": lambda: Envoy("envoy-web", web=True, protocol="grpc-web"),
     }
     return [makers[name]() for name in names]
 
 
 ALL_TARGETS = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy", "grelay-w2",
-               "nghttpx-w2", "grelay-tls", "nghttpx-tls", "grelay-baseline", "grelay-embedded")
+               "nghttpx-w2", "grelay-tls", "nghttpx-tls", "grelay-baseline", "grelay-embedded",
+               "grelay-grpc", "grelay-web", "envoy-grpc", "envoy-web")
