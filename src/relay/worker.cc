@@ -302,7 +302,10 @@ ServerStreamHandler* Worker::on_new_stream(ServerSession& session, int32_t strea
 
 ServerStreamHandler* Worker::new_web_stream(Downstream& downstream, int32_t stream_id,
                                             bool http1) noexcept {
-  return new WebStream(*this, downstream, stream_id, http1);
+  // An HTTP/1.1 request is a web one or refused; an HTTP/2 stream may be plain gRPC, which a
+  // WebFront hands to a Call once its header block says so.
+  if (http1) return new WebStream(*this, downstream, stream_id);
+  return new WebFront(*this, downstream, stream_id);
 }
 
 ServerStreamHandler* Worker::new_grpc_call(Downstream& downstream, int32_t stream_id) noexcept {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/block_cache.h"
 #include "core/grpc_frame.h"
 #include "core/log.h"
 #include "core/percent.h"
@@ -59,13 +60,23 @@ void append_prefix(ChunkChain& out, uint8_t flags, size_t length) {
   out.append(p, sizeof(p));
 }
 
+using WebStreamBlocks = BlockCache<sizeof(WebStream), 1024>;
+
 }  // namespace
 
-WebStream::WebStream(WebHost& host, Downstream& outer, int32_t stream_id, bool http1) noexcept
+// WebStream is final, so every one is exactly sizeof(WebStream) bytes.
+void* WebStream::operator new(size_t) {
+  return WebStreamBlocks::take();
+}
+
+void WebStream::operator delete(void* p) noexcept {
+  WebStreamBlocks::give(p);
+}
+
+WebStream::WebStream(WebHost& host, Downstream& outer, int32_t stream_id) noexcept
     : host_(host),
       outer_(outer),
       id_(stream_id),
-      http1_(http1),
       decoded_(host.pool()),
       held_request_(host.pool()),
       out_(host.pool()),
@@ -92,7 +103,7 @@ CallProtocol WebStream::protocol() const noexcept {
 }
 
 const std::string& WebStream::keep(std::string_view s) {
-  return kept_.emplace_back(s);
+  return kept_.emplace_front(s);
 }
 
 // --- the request ----------------------------------------------------------------------------
@@ -130,8 +141,22 @@ void WebStream::on_request_headers_end() noexcept {
   if (mode_ == Mode::reading) dispatch();
 }
 
+std::optional<WebContentType> web_call_kind(std::string_view method,
+                                            std::string_view content_type) noexcept {
+  if (method != "POST") return std::nullopt;
+  std::optional<WebContentType> web = parse_web_content_type(content_type);
+  // A Connect unary call names its codec alone (application/proto), so only the protocol's
+  // codecs count: a form or text/plain POST, which a page on any origin may send without a
+  // preflight, is never taken for a call.
+  if (web && web->protocol == WebProtocol::connect_unary && web->codec != "proto" &&
+      web->codec != "json") {
+    return std::nullopt;
+  }
+  return web;
+}
+
 void WebStream::dispatch() noexcept {
-  const std::optional<WebContentType> web = parse_web_content_type(content_type_);
+  const std::optional<WebContentType> web = web_call_kind(method_, content_type_);
   if (!origin_.empty()) {
     cors_ = host_.cors_for(listener(), path_, authority_, outer_.peer_identity());
     if (cors_) {
@@ -147,42 +172,23 @@ void WebStream::dispatch() noexcept {
     answer_preflight(origin_);
     return;
   }
-  // A Connect unary call names its codec alone (application/proto), so only the protocol's
-  // codecs count: a form or text/plain POST, which a page on any origin may send without a
-  // preflight, is never taken for a call.
-  const bool known_codec = !web || web->protocol != WebProtocol::connect_unary ||
-                           web->codec == "proto" || web->codec == "json";
-  if (web && known_codec && method_ == "POST") {
+  if (web_call_kind(method_, content_type_)) {
     protocol_ = web->protocol;
     codec_ = web->codec;
     start_web_call();
     return;
   }
-  if (http1_) {
-    if (starts_with_grpc(content_type_)) {
-      answer_text("505",
-                  "gRPC needs HTTP/2; over HTTP/1.1 this listener serves gRPC-Web and "
-                  "Connect calls");
-    } else if (method_ != "POST") {
-      answer_text("405", "web calls are POST requests");
-    } else {
-      answer_text("415", "not a gRPC-Web or Connect content-type");
-    }
-    return;
+  // What is no web call is not this listener's to serve over HTTP/1.1 (WebFront hands it to a
+  // Call on HTTP/2).
+  if (starts_with_grpc(content_type_)) {
+    answer_text("505",
+                "gRPC needs HTTP/2; over HTTP/1.1 this listener serves gRPC-Web and "
+                "Connect calls");
+  } else if (method_ != "POST") {
+    answer_text("405", "web calls are POST requests");
+  } else {
+    answer_text("415", "not a gRPC-Web or Connect content-type");
   }
-  // Not a web call: the relay's Call answers it on the client's stream, as on a listener
-  // without web protocols.
-  ServerStreamHandler* call = host_.new_grpc_call(outer_, id_);
-  if (!outer_.rebind(id_, *this, *call)) {
-    call->on_downstream_close(NGHTTP2_CANCEL);
-    answer_text("505", "gRPC needs HTTP/2");
-    return;
-  }
-  for (const HeaderList::Field& f : fields_.fields()) {
-    call->on_request_header(f.name_buf, f.value_buf, classify_field(f.name), f.name, f.value);
-  }
-  delete this;
-  call->on_request_headers_end();
 }
 
 void WebStream::start_web_call() noexcept {
@@ -878,6 +884,68 @@ void WebStream::on_downstream_close(uint32_t error_code) noexcept {
   }
   release_request_credit();
   delete this;
+}
+
+// --- WebFront ------------------------------------------------------------------------------
+
+namespace {
+using WebFrontBlocks = BlockCache<sizeof(WebFront), 1024>;
+}  // namespace
+
+void* WebFront::operator new(size_t) {
+  return WebFrontBlocks::take();
+}
+
+void WebFront::operator delete(void* p) noexcept {
+  WebFrontBlocks::give(p);
+}
+
+WebFront::WebFront(WebHost& host, Downstream& outer, int32_t stream_id) noexcept
+    : host_(host), outer_(outer), id_(stream_id) {}
+
+void WebFront::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f,
+                                 std::string_view n, std::string_view v) noexcept {
+  // Past the listener's metadata limit the fields are not kept, as the Call would not keep
+  // them; the handler they are replayed to refuses the request as it would have.
+  header_bytes_ += n.size() + v.size() + 32;
+  if (header_bytes_ > outer_.listener().max_request_metadata + n.size() + v.size() + 32) return;
+  fields_.add(name, value, n, v);
+  switch (f) {
+    case FieldName::method:
+      method_ = v;
+      break;
+    case FieldName::content_type:
+      content_type_ = v;
+      break;
+    default:
+      if (n == "access-control-request-method") preflight_ = true;
+      break;
+  }
+}
+
+void WebFront::on_request_headers_end() noexcept {
+  // A web call or a CORS preflight is the translator's; everything else a Call's, as on a
+  // listener without web protocols.
+  const bool web = preflight_ || web_call_kind(method_, content_type_).has_value();
+  ServerStreamHandler* next =
+      web ? new WebStream(host_, outer_, id_) : host_.new_grpc_call(outer_, id_);
+  outer_.rebind(id_, *this, *next);
+  for (const HeaderList::Field& f : fields_.fields()) {
+    next->on_request_header(f.name_buf, f.value_buf, classify_field(f.name), f.name, f.value);
+  }
+  delete this;
+  next->on_request_headers_end();
+}
+
+void WebFront::on_downstream_close(uint32_t) noexcept {
+  delete this;
+}
+
+ResponsePull WebFront::pull_response(size_t) noexcept {
+  // Nothing is answered before the header block ends, when the stream changes hands.
+  ResponsePull pull;
+  pull.kind = ResponsePull::Kind::wait;
+  return pull;
 }
 
 }  // namespace grelay

@@ -1,7 +1,8 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,10 +38,49 @@ class WebHost {
   ~WebHost() = default;
 };
 
-// One request stream of a listener with web protocols on. It reads the request's header block
-// and then, by its method and content-type:
-//  - plain gRPC (and anything that is not a web call) on HTTP/2: hands the stream to a Call
-//    (Downstream::rebind) and is gone;
+// The web call a POST with |content_type| is, or nullopt when it is none (plain gRPC, other
+// content types, Connect unary codecs other than proto and json).
+std::optional<WebContentType> web_call_kind(std::string_view method,
+                                            std::string_view content_type) noexcept;
+
+// The handler each request stream of an HTTP/2 client of a web listener starts with. It reads
+// the header block, then hands the stream (Downstream::rebind) to a WebStream when it is a web
+// call or a CORS preflight, else to a Call, replays the fields to it, and is gone. It is small
+// and keeps the fields by reference, so a plain gRPC call on a web listener pays little.
+class WebFront final : public ServerStreamHandler {
+ public:
+  WebFront(WebHost& host, Downstream& outer, int32_t stream_id) noexcept;
+
+  static void* operator new(size_t size);
+  static void operator delete(void* p) noexcept;
+
+  void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f, std::string_view n,
+                         std::string_view v) noexcept override;
+  void on_request_headers_end() noexcept override;
+  // The session reports a DATA frame or the end of the request only after the header block.
+  void on_request_data(const uint8_t*, size_t) noexcept override {}
+  void on_request_end() noexcept override {}
+  void on_downstream_close(uint32_t error_code) noexcept override;
+  ResponsePull pull_response(size_t length) noexcept override;
+  void write_response_body(ChunkChain&, size_t) noexcept override {}
+  void on_response_not_sent(int) noexcept override {}
+  // Nothing to end: the stream has no call yet.
+  void on_expire(const char*) noexcept override {}
+
+ private:
+  WebHost& host_;
+  Downstream& outer_;
+  int32_t id_;
+  HeaderList fields_;
+  size_t header_bytes_ = 0;
+  std::string_view method_, content_type_;
+  bool preflight_ = false;
+};
+
+// A web call's stream, or a request a web listener answers itself. It reads the request's
+// header block and then, by its method and content-type:
+//  - not a web call (only on HTTP/1.1; WebFront gives such streams to a Call on HTTP/2):
+//    answers 505 for plain gRPC, 405 or 415 for others;
 //  - a CORS preflight: answers it, no backend involved;
 //  - gRPC-Web (binary or text) or Connect (unary or streaming): stands between the client's
 //    stream and a Call, as the Call's downstream, translating framing both ways without
@@ -52,9 +92,13 @@ class WebHost {
 // stream closed, after the Call it made.
 class WebStream final : public ServerStreamHandler, public Downstream, public Flushable {
  public:
-  // |http1|: |outer| is an HTTP/1.1 connection, which carries web calls only.
-  WebStream(WebHost& host, Downstream& outer, int32_t stream_id, bool http1) noexcept;
+  WebStream(WebHost& host, Downstream& outer, int32_t stream_id) noexcept;
   ~WebStream();
+
+  // From a per-thread cache of WebStream-sized blocks, as Calls are: one is made for every
+  // request stream of a web listener, plain gRPC included.
+  static void* operator new(size_t size);
+  static void operator delete(void* p) noexcept;
 
   // ServerStreamHandler: the client's stream.
   void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldName f, std::string_view n,
@@ -131,7 +175,6 @@ class WebStream final : public ServerStreamHandler, public Downstream, public Fl
   WebHost& host_;
   Downstream& outer_;
   int32_t id_;
-  bool http1_;
   Mode mode_ = Mode::reading;
   Answer answer_ = Answer::none;
   WebProtocol protocol_ = WebProtocol::grpc_web;
@@ -178,8 +221,8 @@ class WebStream final : public ServerStreamHandler, public Downstream, public Fl
   Base64Encoder encoder_;
   HeaderList response_headers_;
   HeaderList response_trailers_;
-  // Stable addresses: fields refer to them.
-  std::deque<std::string> kept_;
+  // Stable addresses: fields refer to them. Empty (no allocation) on the plain gRPC path.
+  std::forward_list<std::string> kept_;
   // The Call's response ended (its last bytes were pulled); the client's answer ends once out_
   // is sent.
   bool call_ended_ = false;
