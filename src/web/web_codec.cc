@@ -316,6 +316,24 @@ bool is_label_sequence(std::string_view labels) noexcept {
 }  // namespace
 
 std::optional<WebContentType> parse_web_content_type(std::string_view content_type) noexcept {
+  // The forms clients send, as they send them: read without folding case or looking for
+  // parameters, since every call on a web listener asks.
+  static constexpr std::pair<std::string_view, WebContentType> common[] = {
+      {"application/grpc-web+proto", {WebProtocol::grpc_web, "proto"}},
+      {"application/grpc-web", {WebProtocol::grpc_web, "proto"}},
+      {"application/grpc-web-text", {WebProtocol::grpc_web_text, "proto"}},
+      {"application/grpc-web-text+proto", {WebProtocol::grpc_web_text, "proto"}},
+      {"application/proto", {WebProtocol::connect_unary, "proto"}},
+      {"application/json", {WebProtocol::connect_unary, "json"}},
+      {"application/connect+proto", {WebProtocol::connect_stream, "proto"}},
+      {"application/connect+json", {WebProtocol::connect_stream, "json"}},
+  };
+  for (const auto& [text, type] : common) {
+    if (content_type == text) return type;
+  }
+  if (content_type == "application/grpc" || content_type == "application/grpc+proto") {
+    return std::nullopt;
+  }
   std::string_view type = content_type.substr(0, content_type.find(';'));
   while (!type.empty() && is_ows(type.front()))
     type.remove_prefix(1);

@@ -8,6 +8,7 @@
 #include "core/grpc_frame.h"
 #include "core/log.h"
 #include "core/percent.h"
+#include "core/small_vector.h"
 
 namespace grelay {
 
@@ -100,6 +101,14 @@ CallProtocol WebStream::protocol() const noexcept {
       break;
   }
   return CallProtocol::connect;
+}
+
+std::string_view WebStream::lasting(const nghttp2_nv& nv, bool name) {
+  // A field the Call keeps (NvArray::add_kept) lives until the Call ends, which is after this
+  // stream is done with it; a relay-made one lives for the send_*() call only.
+  const uint8_t kept = name ? NGHTTP2_NV_FLAG_NO_COPY_NAME : NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  if (nv.flags & kept) return view(nv, name);
+  return keep(view(nv, name));
 }
 
 const std::string& WebStream::keep(std::string_view s) {
@@ -567,7 +576,7 @@ int WebStream::send_response(int32_t, const nghttp2_nv* nva, size_t nvlen,
                              ServerStreamHandler* body) noexcept {
   // The Call's fields are its own until it ends, but a relay-made answer's are not: copy.
   for (size_t i = 0; i < nvlen; ++i) {
-    response_headers_.add(nullptr, nullptr, keep(view(nva[i], true)), keep(view(nva[i], false)));
+    response_headers_.add(nullptr, nullptr, lasting(nva[i], true), lasting(nva[i], false));
   }
   trailers_only_ = body == nullptr;
   if (protocol_ == WebProtocol::connect_unary) {
@@ -623,7 +632,7 @@ int WebStream::send_response(int32_t, const nghttp2_nv* nva, size_t nvlen,
 
 int WebStream::send_trailers(int32_t, const nghttp2_nv* nva, size_t nvlen) noexcept {
   for (size_t i = 0; i < nvlen; ++i) {
-    response_trailers_.add(nullptr, nullptr, keep(view(nva[i], true)), keep(view(nva[i], false)));
+    response_trailers_.add(nullptr, nullptr, lasting(nva[i], true), lasting(nva[i], false));
   }
   return 0;
 }
@@ -710,7 +719,7 @@ void WebStream::pull_from_call(size_t length) noexcept {
 }
 
 void WebStream::append_end(const HeaderList& trailers) noexcept {
-  std::vector<WebField> fields;
+  SmallVector<WebField, 16> fields;
   std::string_view status_text, message, details;
   for (const HeaderList::Field& f : trailers.fields()) {
     if (f.name.empty() || f.name[0] == ':') continue;

@@ -171,6 +171,8 @@ class WebStream final : public ServerStreamHandler, public Downstream, public Fl
 
   // Copies fields the Call hands over for as long as they are needed here.
   const std::string& keep(std::string_view s);
+  // The name or value of |nv| from the Call, copied unless the Call keeps it itself.
+  std::string_view lasting(const nghttp2_nv& nv, bool name);
 
   WebHost& host_;
   Downstream& outer_;
