@@ -338,8 +338,14 @@ def serve(port, name, events_path, host="127.0.0.1", max_age_ms=0, permit_pings=
     bound = server.add_secure_port("%s:%d" % (host, port), credentials)
   else:
     bound = server.add_insecure_port("%s:%d" % (host, port))
+  return run_until_stopped(server, bound, "backend", host, port)
+
+
+def run_until_stopped(server, bound, name, host, port):
+  """Starts |server|, bound to port |bound| (0: the bind failed), prints the port on stdout and
+  serves until SIGTERM or SIGINT. Returns the process's exit status."""
   if bound == 0:
-    print("backend: cannot bind %s:%d" % (host, port), file=sys.stderr)
+    print("%s: cannot bind %s:%d" % (name, host, port), file=sys.stderr)
     return 1
   server.start()
   stop = threading.Event()

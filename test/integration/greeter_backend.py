@@ -35,7 +35,6 @@ The events file gets "started ID" when a call with an id reaches its handler, an
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ import urllib.parse
 from concurrent import futures
 
 import grpc
+from backend import run_until_stopped
 from google.protobuf import descriptor_pb2, json_format, message_factory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -203,19 +203,7 @@ def serve(host, port, events_path):
   server = grpc.server(futures.ThreadPoolExecutor(max_workers=64),
                        handlers=[Greeter(Events(events_path)).handler])
   bound = server.add_insecure_port("%s:%d" % (host, port))
-  if bound == 0:
-    print("greeter_backend: cannot bind %s:%d" % (host, port), file=sys.stderr)
-    return 1
-  server.start()
-  stop = threading.Event()
-  signal.signal(signal.SIGTERM, lambda *_: stop.set())
-  signal.signal(signal.SIGINT, lambda *_: stop.set())
-  sys.stdout.write("%d\n" % bound)
-  sys.stdout.flush()
-  while not stop.wait(0.5):
-    pass
-  server.stop(0).wait(5)
-  return 0
+  return run_until_stopped(server, bound, "greeter_backend", host, port)
 
 
 def main():
