@@ -16,9 +16,9 @@ from h2_client import CANCEL, H2Client, rst_frame
 
 pytestmark = pytest.mark.relay_only
 
-FIELDS = ["time", "peer", "authority", "path", "route", "cluster", "endpoint", "status",
-          "grpc_code", "duration_ms", "request_bytes", "response_bytes", "request_messages",
-          "response_messages", "retries", "error", "message"]
+FIELDS = ["time", "peer", "authority", "path", "protocol", "route", "cluster", "endpoint",
+          "status", "grpc_code", "duration_ms", "request_bytes", "response_bytes",
+          "request_messages", "response_messages", "retries", "error", "message"]
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -79,7 +79,7 @@ def test_one_line_per_call_with_its_outcome(tmp_path, clusters, echo_backend):
       assert line["retries"] == 0
     ok, dead, unrouted, stream, failed = lines
     assert {k: ok[k] for k in FIELDS[3:] if k != "duration_ms"} == {
-        "path": "/test.Echo/Unary", "route": "test.Echo", "cluster": "echo",
+        "path": "/test.Echo/Unary", "protocol": "grpc", "route": "test.Echo", "cluster": "echo",
         "endpoint": echo_backend.address, "status": "OK", "grpc_code": 0,
         "request_bytes": 105, "response_bytes": 105, "request_messages": 1,
         "response_messages": 1, "retries": 0, "error": "", "message": ""}
