@@ -2,9 +2,11 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/percent.h"
 #include "core/small_vector.h"
@@ -22,13 +24,40 @@ inline std::string_view rcbuf_view(nghttp2_rcbuf* buf) noexcept {
 // to bytes the field's downstream keeps until the stream's handler is told of its close.
 class HeaderList {
  public:
+  // A field as the list hands it out.
   struct Field {
     std::string_view name;
     std::string_view value;
-    // The buffers |name| and |value| view, referenced; null for a field whose bytes belong to
-    // its downstream.
+    // The buffers |name| and |value| view, or null for bytes of the field's downstream.
     nghttp2_rcbuf* name_buf;
     nghttp2_rcbuf* value_buf;
+  };
+
+  // The fields in order, each made on access.
+  class Fields {
+   public:
+    class iterator {
+     public:
+      iterator(const HeaderList* list, size_t i) noexcept : list_(list), i_(i) {}
+      Field operator*() const noexcept { return list_->at(i_); }
+      iterator& operator++() noexcept {
+        ++i_;
+        return *this;
+      }
+      bool operator!=(const iterator& other) const noexcept { return i_ != other.i_; }
+
+     private:
+      const HeaderList* list_;
+      size_t i_;
+    };
+    explicit Fields(const HeaderList* list) noexcept : list_(list) {}
+    size_t size() const noexcept { return list_->slots_.size(); }
+    Field operator[](size_t i) const noexcept { return list_->at(i); }
+    iterator begin() const noexcept { return {list_, 0}; }
+    iterator end() const noexcept { return {list_, size()}; }
+
+   private:
+    const HeaderList* list_;
   };
 
   HeaderList() = default;
@@ -37,43 +66,72 @@ class HeaderList {
   HeaderList& operator=(const HeaderList&) = delete;
 
   void add(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
-    add(name, value, rcbuf_view(name), rcbuf_view(value));
+    slots_.push_back({reinterpret_cast<uintptr_t>(name), reinterpret_cast<uintptr_t>(value)});
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
   }
   // |n| and |v| view |name| and |value|, or, where those are null, bytes that outlive the list.
   void add(nghttp2_rcbuf* name, nghttp2_rcbuf* value, std::string_view n, std::string_view v) {
-    fields_.push_back({n, v, name, value});
+    slots_.push_back({side(name, n), side(value, v)});
     if (name) nghttp2_rcbuf_incref(name);
     if (value) nghttp2_rcbuf_incref(value);
   }
 
   void clear() noexcept {
-    for (Field& f : fields_) {
-      if (f.name_buf) nghttp2_rcbuf_decref(f.name_buf);
-      if (f.value_buf) nghttp2_rcbuf_decref(f.value_buf);
+    for (const Slot& s : slots_) {
+      if (!(s.name & 1)) nghttp2_rcbuf_decref(reinterpret_cast<nghttp2_rcbuf*>(s.name));
+      if (!(s.value & 1)) nghttp2_rcbuf_decref(reinterpret_cast<nghttp2_rcbuf*>(s.value));
     }
-    fields_.clear();
+    slots_.clear();
+    views_.clear();
   }
+
+  Field at(size_t i) const noexcept {
+    const Slot& s = slots_.data()[i];
+    return {view(s.name), view(s.value), buf(s.name), buf(s.value)};
+  }
+  Fields fields() const noexcept { return Fields(this); }
 
   // The value of the first field named |name|, or an empty view.
   std::string_view get(std::string_view name) const noexcept {
-    for (const Field& f : fields_) {
-      if (f.name == name) return f.value;
+    for (const Slot& s : slots_) {
+      if (view(s.name) == name) return view(s.value);
     }
     return {};
   }
 
   bool has(std::string_view name) const noexcept {
-    for (const Field& f : fields_) {
-      if (f.name == name) return true;
+    for (const Slot& s : slots_) {
+      if (view(s.name) == name) return true;
     }
     return false;
   }
 
-  bool empty() const noexcept { return fields_.empty(); }
-  const SmallVector<Field, 16>& fields() const noexcept { return fields_; }
+  bool empty() const noexcept { return slots_.empty(); }
 
  private:
-  SmallVector<Field, 16> fields_;
+  // Each side of a field is an nghttp2 buffer's address, or (low bit set: buffers are aligned)
+  // twice an index into |views_| plus one. Fields of nghttp2 buffers, the common case, take
+  // 16 bytes and no allocation.
+  struct Slot {
+    uintptr_t name;
+    uintptr_t value;
+  };
+
+  uintptr_t side(nghttp2_rcbuf* buf, std::string_view bytes) {
+    if (buf) return reinterpret_cast<uintptr_t>(buf);
+    views_.push_back(bytes);
+    return ((views_.size() - 1) << 1) | 1;
+  }
+  std::string_view view(uintptr_t side) const noexcept {
+    return side & 1 ? views_[side >> 1] : rcbuf_view(reinterpret_cast<nghttp2_rcbuf*>(side));
+  }
+  static nghttp2_rcbuf* buf(uintptr_t side) noexcept {
+    return side & 1 ? nullptr : reinterpret_cast<nghttp2_rcbuf*>(side);
+  }
+
+  SmallVector<Slot, 16> slots_;
+  std::vector<std::string_view> views_;
 };
 
 // Builds an nghttp2_nv array. add() fields must outlive the submit call only (nghttp2 copies

@@ -123,7 +123,7 @@ void Call::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, FieldNam
 
 std::string_view Call::request_field(uint16_t index) const noexcept {
   if (index == RequestFieldIndex::none) return {};
-  return request_headers_.fields().data()[index].value;
+  return request_headers_.at(index).value;
 }
 
 RequestHead Call::request_head() const noexcept {
