@@ -404,3 +404,16 @@ def test_drain_lets_the_exchange_in_flight_finish_then_closes(relay_factory,
     assert messages == [(0, support.pattern_message(i, 100)) for i in range(10)]
     assert trailers["grpc-status"] == "0"
     assert conn.read_until_closed(5) == b""
+
+
+def test_closing_the_connection_cancels_the_backend_call(relay_factory, echo_backend):
+  """A browser that navigates away closes its HTTP/1.1 connection: the backend stream of the
+  call in progress is cancelled."""
+  relay, _ = _web(relay_factory, echo_backend)
+  cid = support.call_id()
+  with H1Conn(relay.address) as conn:
+    conn.send(grpc_post(b"", path="/test.Echo/ServerStream",
+                        extra=b"X-Call-Id: %s\r\nX-Count: 1000\r\nX-Interval-Ms: 20\r\n" %
+                        cid.encode()))
+    assert echo_backend.saw_start(cid)
+  assert echo_backend.saw_cancel(cid)
