@@ -26,13 +26,14 @@ TEST_CASE("AccessLog::format writes one JSON line with every field") {
   std::string out;
   // 2026-11-21T07:50:00.123Z
   grelay::AccessLog::format(out, e, 1'795'247'400'123'000'000ull);
-  CHECK(out ==
-        R"({"time":"2026-11-21T07:50:00.123Z","peer":"127.0.0.1:4000","authority":"api\"x\\",)"
-        R"("path":"/a.S/M\u000a\u00ff","protocol":"grpc","route":"a.S","cluster":"c","endpoint":"10.0.0.1:50051",)"
-        R"("status":"UNAVAILABLE","grpc_code":14,"duration_ms":1.235,"request_bytes":10,)"
-        R"("response_bytes":0,"request_messages":1,"response_messages":0,"retries":2,)"
-        R"("error":"no_endpoint","message":"no reachable endpoint"})"
-        "\n");
+  CHECK(
+      out ==
+      R"({"time":"2026-11-21T07:50:00.123Z","peer":"127.0.0.1:4000","authority":"api\"x\\",)"
+      R"("path":"/a.S/M\u000a\u00ff","protocol":"grpc","route":"a.S","cluster":"c","endpoint":"10.0.0.1:50051",)"
+      R"("status":"UNAVAILABLE","grpc_code":14,"duration_ms":1.235,"request_bytes":10,)"
+      R"("response_bytes":0,"request_messages":1,"response_messages":0,"retries":2,)"
+      R"("error":"no_endpoint","message":"no reachable endpoint"})"
+      "\n");
 }
 
 namespace {

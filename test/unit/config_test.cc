@@ -893,8 +893,8 @@ TEST_CASE("web listeners and cors, on listeners and routes") {
            "cors = { allow_origins = [\"https://app.example.com\", \"https://*.example.org\"], "
            "allow_headers = [\"X-Custom\"], expose_headers = [\"x-echo\"], max_age = \"90s\", "
            "allow_credentials = true }",
-           "[[route]]", "none = true", "cluster = \"c\"",
-           "cors = { allow_origins = [\"*\"] }", cluster, cluster_name, cluster_endpoints}),
+           "[[route]]", "none = true", "cluster = \"c\"", "cors = { allow_origins = [\"*\"] }",
+           cluster, cluster_name, cluster_endpoints}),
       "t.toml");
   const grelay::ListenerConfig& l = config->listeners[0];
   CHECK(l.web);
