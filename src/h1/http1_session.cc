@@ -77,7 +77,7 @@ bool Http1Session::may_read() noexcept {
     read_turn_ = turn;
     read_this_turn_ = 0;
   }
-  return read_this_turn_ < read_budget_per_turn;
+  return read_this_turn_ < http1_read_budget;
 }
 
 bool Http1Session::on_read(const uint8_t* data, size_t len) noexcept {

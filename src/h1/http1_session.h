@@ -18,6 +18,10 @@ namespace grelay {
 
 class Http1Session;
 
+// Bytes read from one HTTP/1.1 connection in one loop turn (and in one read): the rest waits
+// for the next turn, after every other connection's.
+inline constexpr size_t http1_read_budget = 64 * 1024;
+
 // Makes the handler of each request of an Http1Session; told when a session is gone.
 class Http1SessionOwner {
  public:
@@ -98,6 +102,7 @@ class Http1Session final : public ConnectionHandler,
 
   bool on_read(const uint8_t* data, size_t len) noexcept override;
   bool may_read() noexcept override;
+  size_t read_size() const noexcept override { return http1_read_budget; }
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;
   void on_timer() noexcept override;

@@ -53,6 +53,7 @@ H2Session::H2Session(uv_loop_t* loop, ChunkPool& pool, FlushQueue& flush_queue, 
 
 H2Session::~H2Session() {
   flush_queue_.remove(*this);
+  drop_kept();
 }
 
 bool H2Session::start_session(bool server, const nghttp2_session_callbacks* callbacks,
@@ -176,23 +177,62 @@ bool H2Session::resume_paused() noexcept {
   return true;
 }
 
-bool H2Session::may_read() noexcept {
+void H2Session::start_turn() noexcept {
   const uint64_t turn = flush_queue_.turn();
   if (turn != read_turn_) {
     read_turn_ = turn;
     read_this_turn_ = 0;
+    frames_this_turn_ = 0;
   }
-  return read_this_turn_ < read_budget_per_turn;
 }
 
-bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
-  read_this_turn_ += len;
-  // Closed for abuse: what the peer still sends is not looked at.
-  if (lingering_) return true;
-  ssize_t rv = receive(data, len);
-  if (rv < 0) {
-    fail_session(static_cast<int>(rv));
-    return true;
+bool H2Session::may_read() noexcept {
+  start_turn();
+  return kept_.empty() && read_this_turn_ < read_budget_per_turn &&
+         frames_this_turn_ < frame_budget_per_turn;
+}
+
+size_t H2Session::feed(const uint8_t* data, size_t len) noexcept {
+  size_t done = 0;
+  while (done < len && frames_this_turn_ < frame_budget_per_turn) {
+    // Closed for abuse: what the peer still sends is not looked at.
+    if (closed()) return len;
+    const size_t n = std::min(len - done, receive_slice);
+    const ssize_t rv = receive(data + done, n);
+    if (rv < 0) {
+      fail_session(static_cast<int>(rv));
+      return len;
+    }
+    done += n;
+  }
+  return closed() ? len : done;
+}
+
+void H2Session::keep(const uint8_t* data, size_t len) {
+  ReadBlock* block = pool_.reading();
+  if (block != nullptr && data >= block->data && data + len <= block->data + read_block_size) {
+    pool_.hold(block);
+  } else {
+    // Not bytes of the read being handled (a connection hands over only those): a copy.
+    block = pool_.get_block();
+    len = std::min(len, read_block_size);
+    std::memcpy(block->data, data, len);
+    data = block->data;
+  }
+  kept_.push_back({block, data, len});
+  flush_queue_.defer_input(*this);
+}
+
+void H2Session::drop_kept() noexcept {
+  for (const Kept& kept : kept_)
+    ChunkPool::release(kept.block);
+  kept_.clear();
+}
+
+void H2Session::after_input() noexcept {
+  if (closed()) {
+    drop_kept();
+    return;
   }
   flush_now();
   // A peer that sends but never reads would make the relay queue answers for it without end:
@@ -200,7 +240,44 @@ bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
   if (!conn_.closing() && !lingering_ && conn_.output().size() >= read_pause_output) {
     conn_.pause_reading();
   }
+}
+
+bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
+  start_turn();
+  read_this_turn_ += len;
+  // Closed for abuse: what the peer still sends is not looked at.
+  if (lingering_) return true;
+  if (!kept_.empty()) {
+    // After input already waiting (a TLS read hands over several blocks): in order.
+    keep(data, len);
+    return true;
+  }
+  const size_t done = feed(data, len);
+  if (done < len) keep(data + done, len - done);
+  after_input();
   return true;
+}
+
+void H2Session::resume_input() noexcept {
+  start_turn();
+  size_t resumed = 0;
+  while (resumed < kept_.size() && !closed()) {
+    Kept& kept = kept_[resumed];
+    pool_.set_reading(kept.block);
+    const size_t done = feed(kept.data, kept.len);
+    pool_.set_reading(nullptr);
+    if (done < kept.len) {
+      kept.data += done;
+      kept.len -= done;
+      break;
+    }
+    ChunkPool::release(kept.block);
+    ++resumed;
+  }
+  kept_.erase(kept_.begin(), kept_.begin() + static_cast<ptrdiff_t>(resumed));
+  if (!kept_.empty() && !closed()) flush_queue_.defer_input(*this);
+  after_input();
+  // All taken: the socket may be read again (the next poll finds what waits there).
 }
 
 int H2Session::abuse(PeerError why, uint32_t code, const char* debug) noexcept {

@@ -40,12 +40,17 @@ inline constexpr uint32_t max_frame_size = 16384;
 inline constexpr size_t output_high_water = 256 * 1024;
 // Output held per connection before the relay stops reading the peer until the socket drains.
 inline constexpr size_t read_pause_output = 1024 * 1024;
-// Most bytes read from one connection in one loop turn; the rest waits for the next turn, after
-// every other connection had its turn. One 64 KiB read of empty or 1-byte DATA frames is
-// about 6,500 frames (~1 ms of work): a flood from one peer, client or backend, delays
-// other connections' calls by about that much instead of by everything libuv would read at
-// once (up to 32 reads of 64 KiB per connection and turn).
-inline constexpr size_t read_budget_per_turn = 64 * 1024;
+// What one loop turn takes from one connection. Reads are large (read_block_size, 256 KiB), so
+// that a stream of large DATA frames costs few syscalls; the work they make is bounded by
+// frames instead: nghttp2 gets a read receive_slice bytes at a time, and once
+// frame_budget_per_turn frames were handled the rest of the read waits for the next turn,
+// after every other connection had its turn (FlushQueue::defer_input), and the socket is not
+// read meanwhile. A flood of empty or 1-byte frames from one peer, client or backend, thus
+// delays other connections' calls by at most about 5,700 frames (under 1 ms of work) a turn,
+// however large the reads.
+inline constexpr size_t read_budget_per_turn = 256 * 1024;
+inline constexpr uint32_t frame_budget_per_turn = 4096;
+inline constexpr size_t receive_slice = 16 * 1024;
 
 // Budgets every connection keeps (docs/config.md, "Budgets at the edge"). Empty DATA frames (no
 // payload, no END_STREAM) in a row: a client or backend has no use for more than a few.
@@ -163,6 +168,7 @@ class H2Session : public ConnectionHandler, public Flushable {
   // row, and SETTINGS and PING frames. Returns 0, or abuse()'s value. A DATA frame with a
   // payload or a HEADERS frame, nearly every frame of a call, only ends a run of empty ones.
   int check_budgets(const nghttp2_frame& frame) noexcept {
+    ++frames_this_turn_;
     if ((frame.hd.type == NGHTTP2_DATA && frame.hd.length > frame.data.padlen) ||
         frame.hd.type == NGHTTP2_HEADERS) {
       empty_frames_ = 0;
@@ -186,6 +192,7 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   bool on_read(const uint8_t* data, size_t len) noexcept override;
   bool may_read() noexcept override;
+  void resume_input() noexcept override;
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;
   void on_closed() noexcept override;
@@ -202,6 +209,16 @@ class H2Session : public ConnectionHandler, public Flushable {
   int check_other_budgets(const nghttp2_frame& frame) noexcept;
   friend struct H2SessionCallbacks;
 
+  // A new loop turn resets the per-turn budgets.
+  void start_turn() noexcept;
+  // Hands nghttp2 up to |len| bytes, a slice at a time, while this turn's frame budget lasts.
+  // Returns the bytes taken (all of them once the session failed or lingers).
+  size_t feed(const uint8_t* data, size_t len) noexcept;
+  // Keeps |len| bytes for a later turn, holding the read block they are in (or a copy).
+  void keep(const uint8_t* data, size_t len);
+  void drop_kept() noexcept;
+  // After input: writes what it made, and stops reading a peer that does not read its answers.
+  void after_input() noexcept;
   // Resumes the streams paused by pause_if_backed_up(). Returns true if there were any.
   bool resume_paused() noexcept;
   // nghttp2 failed with |rv| (reading or writing): closes the connection, with the GOAWAY
@@ -216,9 +233,17 @@ class H2Session : public ConnectionHandler, public Flushable {
   const bool eager_connection_window_;
   int32_t cached_stream_id_ = 0;
   void* cached_stream_data_ = nullptr;
-  // Bytes read in loop turn |read_turn_| (FlushQueue::turn()).
+  // Bytes read and frames received in loop turn |read_turn_| (FlushQueue::turn()).
   uint64_t read_turn_ = 0;
   size_t read_this_turn_ = 0;
+  uint32_t frames_this_turn_ = 0;
+  // Input waiting for a later turn, oldest first.
+  struct Kept {
+    ReadBlock* block;
+    const uint8_t* data;
+    size_t len;
+  };
+  std::vector<Kept> kept_;
   // SETTINGS and PING frames: 1000 at once, 100 a second more, and one more for each DATA
   // frame the relay sends (a gRPC client's flow-control PINGs follow the data it receives).
   TokenBucket<1000, 100> control_budget_;

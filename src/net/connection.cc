@@ -6,7 +6,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include <cstdio>
 
@@ -16,13 +18,6 @@ namespace grelay {
 namespace {
 
 constexpr int max_write_iov = 64;
-
-// Reads land in one buffer per thread: a read is handed to the session before the next
-// one starts, so nothing outlives the callback.
-constexpr size_t read_buffer_size = 64 * 1024;
-thread_local uint8_t read_buffer[read_buffer_size];
-// Plaintext of TLS records, gathered for one hand-over to the session; same lifetime rule.
-thread_local uint8_t plain_buffer[read_buffer_size];
 
 // Ciphertext made per write: plaintext beyond it stays in the output chain, so the sessions'
 // high-water marks see what the socket has not taken yet.
@@ -105,24 +100,46 @@ void Connection::alloc_cb(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
-  buf->base = reinterpret_cast<char*>(read_buffer);
-  buf->len = read_buffer_size;
+  // Each read lands in a block of the pool: the session may keep views of its DATA payloads
+  // (ChunkChain::append_read), and the block goes back once nothing holds it.
+  Connection* self = from(handle);
+  if (self->read_block_ == nullptr) self->read_block_ = self->output_.pool().get_block();
+  buf->base = reinterpret_cast<char*>(self->read_block_->data);
+  buf->len = std::min(self->handler_.read_size(), read_block_size);
+}
+
+bool Connection::deliver(ReadBlock* block, const uint8_t* data, size_t len) noexcept {
+  ChunkPool& pool = output_.pool();
+  pool.set_reading(block);
+  const bool keep = handler_.on_read(data, len);
+  pool.set_reading(nullptr);
+  return keep;
+}
+
+void Connection::drop_read_block() noexcept {
+  if (read_block_ != nullptr) ChunkPool::release(std::exchange(read_block_, nullptr));
 }
 
 void Connection::read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   Connection* self = from(reinterpret_cast<uv_handle_t*>(stream));
-  if (self->closing_) return;
-  if (nread > 0) {
-    if (self->tls_) {
-      self->read_tls(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
-      return;
-    }
-    if (!self->handler_.on_read(reinterpret_cast<const uint8_t*>(buf->base),
-                                static_cast<size_t>(nread))) {
-      self->close();
-    }
+  // The block goes back to the pool after each read (an idle connection holds none), unless
+  // a view of its bytes keeps it.
+  ReadBlock* block = std::exchange(self->read_block_, nullptr);
+  if (self->closing_) {
+    if (block != nullptr) ChunkPool::release(block);
     return;
   }
+  if (nread > 0) {
+    const auto* data = reinterpret_cast<const uint8_t*>(buf->base);
+    if (self->tls_) {
+      self->read_tls(data, static_cast<size_t>(nread));
+    } else if (!self->deliver(block, data, static_cast<size_t>(nread))) {
+      self->close();
+    }
+    ChunkPool::release(block);
+    return;
+  }
+  if (block != nullptr) ChunkPool::release(block);
   // The handler's read budget for this loop turn is spent; the bytes wait in the socket.
   if (nread == UV_ENOBUFS) return;
   if (nread < 0) {
@@ -138,15 +155,19 @@ void Connection::read_tls(const uint8_t* data, size_t len) noexcept {
     tls.set_input(nullptr, 0);
     return;
   }
-  // Records are gathered into one buffer, so the session parses them in one go.
+  // Records are gathered into one block, so the session parses them in one go (and may keep
+  // views of it, as of a cleartext read).
+  const size_t limit = std::min(handler_.read_size(), read_block_size);
   for (bool more = tls.established(); more && !closing_;) {
+    ReadBlock* plain = output_.pool().get_block();
     size_t filled = 0;
     long n = 0;
-    while (filled < read_buffer_size &&
-           (n = tls.read(plain_buffer + filled, read_buffer_size - filled)) > 0) {
+    while (filled < limit && (n = tls.read(plain->data + filled, limit - filled)) > 0) {
       filled += static_cast<size_t>(n);
     }
-    if (filled > 0 && !handler_.on_read(plain_buffer, filled)) {
+    const bool keep = filled == 0 || deliver(plain, plain->data, filled);
+    ChunkPool::release(plain);
+    if (!keep) {
       close();
       break;
     }
@@ -329,6 +350,7 @@ void Connection::close_cb(uv_handle_t* handle) noexcept {
   // A write cancelled by the close has run its callback before this one.
   self->output_.clear();
   if (self->tls_) self->tls_->wire().clear();
+  self->drop_read_block();
   self->handler_.on_closed();
 }
 

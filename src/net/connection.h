@@ -25,6 +25,8 @@ class ConnectionHandler {
   // turn (the socket stays readable, so the next poll returns at once), so that one busy peer
   // cannot hold the loop while others wait.
   virtual bool may_read() noexcept { return true; }
+  // The most bytes one socket read may take (at most read_block_size).
+  virtual size_t read_size() const noexcept { return read_block_size; }
   // The peer closed (UV_EOF) or the socket failed (a negative libuv error).
   virtual void on_read_end(int status) noexcept = 0;
   // A queued write finished and the output is empty: produce more.
@@ -43,6 +45,7 @@ class ConnectionHandler {
 class Connection {
  public:
   Connection(uv_loop_t* loop, ChunkPool& pool, ConnectionHandler& handler) noexcept;
+  ~Connection() { drop_read_block(); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -107,6 +110,10 @@ class Connection {
   // Runs the TLS handshake on the input set; returns false when the connection is done for.
   bool advance_handshake() noexcept;
   bool has_output() const noexcept { return !output_.empty() || (tls_ && !tls_->wire().empty()); }
+  // Hands |len| bytes of |block| to the handler, with the block set as the pool's reading one.
+  bool deliver(ReadBlock* block, const uint8_t* data, size_t len) noexcept;
+  // Lets go of a block taken for a read that never came.
+  void drop_read_block() noexcept;
 
   static void alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
   static void read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -126,6 +133,8 @@ class Connection {
   ConnectionHandler& handler_;
   ChunkChain output_;
   std::unique_ptr<TlsLayer> tls_;
+  // The block of the read libuv is making (from alloc_cb to read_cb), else nullptr.
+  ReadBlock* read_block_ = nullptr;
   size_t in_flight_ = 0;
   int open_handles_ = 2;
   bool writing_ = false;

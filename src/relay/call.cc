@@ -24,23 +24,6 @@ namespace {
 // replayed. A call that sends more before any answer can no longer be replayed.
 constexpr size_t replay_limit = 64 * 1024;
 
-// Copies |length| bytes of |from|, starting |offset| bytes in, to |to|. |offset| + |length| is
-// at most a replay buffer and one DATA frame's payload, far less than 16 chunks.
-void copy_range(const ChunkChain& from, size_t offset, size_t length, ChunkChain& to) noexcept {
-  iovec iov[16];
-  int n = from.peek(iov, 16, offset + length);
-  for (int i = 0; i < n; ++i) {
-    auto* base = static_cast<const uint8_t*>(iov[i].iov_base);
-    size_t len = iov[i].iov_len;
-    if (offset >= len) {
-      offset -= len;
-      continue;
-    }
-    to.append(base + offset, len - offset);
-    offset = 0;
-  }
-}
-
 // Calls come and go by the thousand per second on a worker: their memory is reused.
 using CallBlocks = BlockCache<sizeof(Call), 1024>;
 
@@ -230,7 +213,7 @@ void Call::on_request_data(const uint8_t* data, size_t len) noexcept {
     downstream_->give_credit(stream_id_, len, false);
     return;
   }
-  request_body_.append(data, len);
+  request_body_.append_read(data, len);
   resume_request();
 }
 
@@ -300,13 +283,21 @@ void Call::end_response(ResponsePull& pull) noexcept {
 }
 
 void Call::write_response_body(ChunkChain& out, size_t length) noexcept {
-  iovec iov[16];
-  int n = response_body_.peek(iov, 16, length);
-  for (int i = 0; i < n; ++i) {
-    response_frames_.advance(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len);
+  // The message framing is followed over the bytes as they leave, a peek's worth at a time
+  // (a frame's bytes lie in a few segments: views, chunks, small nodes).
+  for (size_t left = length; left > 0;) {
+    iovec iov[16];
+    const int n = response_body_.peek(iov, 16, left);
+    size_t covered = 0;
+    for (int i = 0; i < n; ++i) {
+      response_frames_.advance(static_cast<const uint8_t*>(iov[i].iov_base), iov[i].iov_len);
+      covered += iov[i].iov_len;
+    }
+    if (covered == 0) break;
+    response_body_.move_to(out, covered);
+    left -= covered;
   }
   response_bytes_ += length;
-  response_body_.move_to(out, length);
   if (attempt_.session)
     attempt_.session->consume(attempt_.stream_id, length,
                               attempt_.answer == Attempt::Answer::ended);
@@ -400,7 +391,7 @@ void Call::write_request_body(ChunkChain& out, size_t length) noexcept {
     }
     return;
   }
-  copy_range(request_body_, attempt_.replay_offset, length, out);
+  out.append_range(request_body_, attempt_.replay_offset, length);
   attempt_.replay_offset += length;
   // The client gets window back once, for bytes a replay sends again too.
   if (attempt_.replay_offset > consumed_prefix_) {

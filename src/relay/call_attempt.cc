@@ -160,7 +160,7 @@ void Call::on_response_data(const uint8_t* data, size_t len) noexcept {
     attempt_.session->consume(attempt_.stream_id, len);
     return;
   }
-  response_body_.append(data, len);
+  response_body_.append_read(data, len);
   resume_response();
 }
 

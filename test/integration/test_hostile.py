@@ -7,7 +7,8 @@ import grpc
 import pytest
 
 import support
-from h2_client import CANCEL, COMPRESSION_ERROR, PREFACE, H2Client, grpc_frame, grpc_unframe
+from h2_client import (CANCEL, COMPRESSION_ERROR, DATA, END_STREAM, PREFACE, H2Client, frame,
+                       grpc_frame, grpc_unframe)
 from support import GUARD_SECONDS
 
 @pytest.fixture(scope="module")
@@ -145,6 +146,22 @@ def test_message_split_into_one_byte_data_frames(relay):
     client.data(sid, b"", end_stream=True)
     r = client.wait_stream(sid)
   assert r.grpc_status() == 0, r.grpc_message()
+  assert grpc_unframe(bytes(r.data)) == [(0, message)]
+
+
+def test_a_message_in_60000_one_byte_frames_written_at_once_arrives_whole(relay):
+  # 600 KB of 10-byte frames in one write: the relay reads up to 256 KiB at once but handles
+  # at most a few thousand frames a loop turn, keeping the rest of a read for the turns after,
+  # in order. The message goes through whole, and another client is served meanwhile.
+  message = bytes(i % 251 for i in range(60000))
+  framed = grpc_frame(message)
+  with H2Client(relay.addr("echo")) as client:
+    sid = client.start("/test.Echo/Unary", end_stream=False)
+    burst = b"".join(frame(DATA, 0, sid, framed[i:i + 1]) for i in range(len(framed)))
+    client.send(burst + frame(DATA, END_STREAM, sid))
+    _normal_call_works(relay)
+    r = client.wait_stream(sid, 30)
+  assert r.grpc_status() == 0, r.describe()
   assert grpc_unframe(bytes(r.data)) == [(0, message)]
 
 

@@ -9,9 +9,13 @@ import ssl
 import time
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
 import support
+from h2_client import grpc_frame, grpc_unframe
 from support import GUARD_SECONDS, metadata_dict
 from tls_support import (RELAY_NAME, Pki, common_name, peer_certificate, q, s_client, sighup,
                          tls_channel, unary)
@@ -190,6 +194,48 @@ def channels():
 
 
 # Listeners.
+
+
+def test_tls_client_message_in_one_byte_frames_written_at_once_arrives_whole(relay, pki,
+                                                                            channels):
+  # About 300 KB of 10-byte frames in one go over TLS: the relay decrypts up to 256 KiB at
+  # once and handles at most a few thousand frames a loop turn, keeping the rest for the
+  # turns after, in order. The message goes through whole, and another client is served.
+  message = bytes(i % 251 for i in range(30000))
+  framed = grpc_frame(message)
+  context = ssl.create_default_context(cafile=pki.ca_main[0])
+  context.set_alpn_protocols(["h2"])
+  host, port = relay.addresses[0].rsplit(":", 1)
+  raw = socket.create_connection((host, int(port)), timeout=GUARD_SECONDS)
+  with context.wrap_socket(raw, server_hostname=RELAY_NAME) as sock:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"),
+                            (":authority", RELAY_NAME), (":path", "/test.Echo/Unary"),
+                            ("content-type", "application/grpc"), ("te", "trailers")])
+    # Within the protocol's initial windows (64 KiB): no need to wait for the relay's.
+    for i in range(len(framed)):
+      conn.send_data(sid, framed[i:i + 1])
+    conn.end_stream(sid)
+    sock.sendall(conn.data_to_send())
+    ch = channels(relay.addresses[0], pki.ca_main[0])
+    assert unary(ch, request=b"meanwhile")[0] == b"meanwhile"
+    body, trailers, ended = bytearray(), {}, False
+    while not ended:
+      chunk = sock.recv(65536)
+      assert chunk, "the relay closed the connection before the answer ended"
+      for event in conn.receive_data(chunk):
+        if isinstance(event, h2.events.DataReceived) and event.stream_id == sid:
+          body += event.data
+          conn.acknowledge_received_data(event.flow_controlled_length, sid)
+        elif isinstance(event, h2.events.TrailersReceived) and event.stream_id == sid:
+          trailers = dict(event.headers)
+        elif isinstance(event, h2.events.StreamEnded) and event.stream_id == sid:
+          ended = True
+      sock.sendall(conn.data_to_send())
+  assert trailers.get(b"grpc-status") == b"0", trailers
+  assert grpc_unframe(bytes(body)) == [(0, message)]
 
 
 def test_tls_client_to_h2c_backend(relay, pki, channels):
