@@ -19,6 +19,16 @@ class GrpcFrameTracker {
         len -= take;
         continue;
       }
+      if (header_len_ == 0 && len >= sizeof(header_)) {
+        // A whole prefix at hand, as nearly always: read it in place.
+        remaining_ = (uint32_t{data[1]} << 24) | (uint32_t{data[2]} << 16) |
+                     (uint32_t{data[3]} << 8) | uint32_t{data[4]};
+        ++messages_;
+        reserved_flags_ |= (data[0] & ~uint8_t{1}) != 0;
+        data += sizeof(header_);
+        len -= sizeof(header_);
+        continue;
+      }
       header_[header_len_++] = *data++;
       --len;
       if (header_len_ == sizeof(header_)) {
