@@ -334,7 +334,9 @@ def main():
         names += [n + "-w2" for n in ("grelay", "nghttpx") if n in names]
     if "unary100tls" in args.workloads:
         names += [n + "-tls" for n in ("grelay", "nghttpx") if n in names]
-    if args.baseline and "unary100" in args.workloads and "grelay" in names:
+    baseline_workloads = ("unary100", "unary64k", "stream1k", "serial1m")
+    if args.baseline and "grelay" in names and any(w in baseline_workloads
+                                                   for w in args.workloads):
         names.append("grelay-baseline")
     if "unary100" in args.workloads and "grelay" in names:
         names.append("grelay-embedded")

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench_load import run_h2load, shown_argv
-from bench_procs import Child, cpu_delta, process_tree, snapshot
+from bench_procs import Child, cpu_delta, process_tree, snapshot, user_system_cpu
 from bench_workloads import backend_counters
 
 COPY_SHIM = "copy_count_preload.so"
@@ -158,10 +158,12 @@ def count_target(ctx, workload, target, copy_shim, frame_shim, requests):
         argv = workload.argv(target.port, None, target.scheme, requests=requests)
         pids = process_tree(target.process.pid)
         before = {"io": read_io(pids), "copies": read_copies(copy_dir, pids),
-                  "backend": backend_counters(ctx.backend), "cpu": snapshot()}
+                  "backend": backend_counters(ctx.backend), "cpu": snapshot(),
+                  "split": user_system_cpu(pids)}
         load = run_h2load(argv, pins["load"], timeout, env=client_env)
         after = {"io": read_io(pids), "copies": read_copies(copy_dir, pids),
-                 "backend": backend_counters(ctx.backend), "cpu": snapshot()}
+                 "backend": backend_counters(ctx.backend), "cpu": snapshot(),
+                 "split": user_system_cpu(pids)}
         if not target.alive():
             raise RuntimeError(f"{target.name} exited: {target.process.tail(3)}")
         client = None
@@ -178,6 +180,8 @@ def count_target(ctx, workload, target, copy_shim, frame_shim, requests):
             "echoed": load["data_bytes"],
             "elapsed": load["elapsed"],
             "proxy_cpu": cpu_delta(before["cpu"], after["cpu"], pids),
+            "proxy_user": after["split"][0] - before["split"][0],
+            "proxy_system": after["split"][1] - before["split"][1],
             "io": delta(after["io"], before["io"]),
             "copies": delta(after["copies"], before["copies"]),
             "backend": {key: backend[key] for key in DATA_KEYS},

@@ -468,6 +468,10 @@ def count_rows(c):
 
     put("MiB echoed (counting run)", mib, 1)
     put("proxy CPU µs per MiB echoed (copy counter loaded)", _per(c["proxy_cpu"] * 1e6, mib), 0)
+    # The kernel's part is the sockets' work (two copies per byte each way, TCP, wake-ups),
+    # the same for every proxy relaying the same bytes; the user part is the proxy's own.
+    put("… of it in user space (utime)", _per(c.get("proxy_user", 0) * 1e6, mib), 0)
+    put("… of it in the kernel (stime)", _per(c.get("proxy_system", 0) * 1e6, mib), 0)
     # /proc/PID/io sees read/readv/write/writev only: a proxy using recv/send shows nothing.
     io_ok = io["rchar"] >= 0.5 * relayed
     put("read, readv calls per MiB (/proc/PID/io)", _per(io["syscr"], mib) if io_ok else None)
@@ -548,6 +552,14 @@ def counts_table(counts, problem=None):
                 cells.append(fmt(ratio(mine, theirs), 2, "x") if meaningful else "—")
             rows.append(cells)
         lines += table_lines(head, rows)
+        if with_ratio:
+            floor = ratio(per["grelay"]["… of it in the kernel (stime)"][0],
+                          per["nghttpx"]["proxy CPU µs per MiB echoed (copy counter loaded)"][0])
+            if floor is not None:
+                lines += ["", f"grelay's kernel time alone is {floor:.2f}x nghttpx's whole CPU "
+                          "per MiB here: the lowest ratio of CPU per MiB grelay could reach "
+                          "if its own (user-space) work cost nothing, with the sockets' work "
+                          "as it is."]
         first = good[0]
         client = ("client side counted in h2load (frame_count_preload.so)" if first["client"]
                   else "client side not counted (no frame_count_preload.so)")

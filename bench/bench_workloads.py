@@ -19,6 +19,9 @@ STANDARD = ("direct", "grelay", "nghttpx", "haproxy", "nginx", "envoy")
 # unary100 also runs the --baseline grelay binary, when one is given, and the embedded relay
 # (examples/embed).
 UNARY100 = STANDARD + ("grelay-baseline", "grelay-embedded")
+# The bulk workloads run the --baseline binary too: a change on the data path shows its CPU
+# per MiB and its counts against the build before it, in the same rounds.
+BULK = STANDARD + ("grelay-baseline",)
 PROXIES = ("grelay", "nghttpx", "haproxy", "nginx", "envoy")
 SCALING = ("direct", "grelay", "grelay-w2", "nghttpx", "nghttpx-w2")
 TLS = ("grelay-tls", "nghttpx-tls")
@@ -699,13 +702,14 @@ def make_workloads(args):
                          targets=UNARY100),
         H2loadThroughput("unary64k", "unary call, 64 KiB message, 4 connections x 8 "
                          "concurrent calls; echoed bytes/s", 65536, 1, 4, 8, "bytes",
-                         bulk=True),
+                         bulk=True, targets=BULK),
         H2loadThroughput("stream1k", "streaming call whose 1 MiB request body is 1,024 gRPC "
                          "messages of 1 KiB, all echoed, 4 connections x 4 concurrent calls; "
                          "echoed bytes/s", 1024, 1024, 4, 4, "bytes", "/bench.Echo/Stream",
-                         bulk=True),
+                         bulk=True, targets=BULK),
         H2loadThroughput("serial1m", "one connection, one call at a time, one 1 MiB message "
-                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes", bulk=True),
+                         "each way; echoed bytes/s", 1 << 20, 1, 1, 1, "bytes", bulk=True,
+                         targets=BULK),
         Latency("latency", "one connection, one unary call in flight, 100 B message; "
                 "per-call latency from h2load --log-file", 100),
         PingPong("pingpong", "one bidi stream on one connection: one 100 B message, wait "
