@@ -154,7 +154,13 @@ void H2Session::flush_now() noexcept {
     break;
   }
   // Reading stopped while the output was piling up; it drained, so read again.
-  if (conn_.output().size() < output_high_water) conn_.resume_reading();
+  if (conn_.output().size() < output_high_water) {
+    conn_.resume_reading();
+    if (input_waits_for_output_) {
+      input_waits_for_output_ = false;
+      flush_queue_.defer_input(*this);
+    }
+  }
   if (!conn_.writing() && conn_.output().empty() &&
       nghttp2_session_want_read(session_.get()) == 0 &&
       nghttp2_session_want_write(session_.get()) == 0) {
@@ -259,6 +265,16 @@ bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
 }
 
 void H2Session::resume_input() noexcept {
+  if (closed()) {
+    drop_kept();
+    return;
+  }
+  if (conn_.output().size() >= read_pause_output) {
+    // The peer does not read its answers: its input waits, as its socket does, until the
+    // output drains (flush_now() resumes it then).
+    input_waits_for_output_ = true;
+    return;
+  }
   start_turn();
   size_t resumed = 0;
   while (resumed < kept_.size() && !closed()) {

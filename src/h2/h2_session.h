@@ -40,8 +40,9 @@ inline constexpr uint32_t max_frame_size = 16384;
 inline constexpr size_t output_high_water = 256 * 1024;
 // Output held per connection before the relay stops reading the peer until the socket drains.
 inline constexpr size_t read_pause_output = 1024 * 1024;
-// What one loop turn takes from one connection. Reads are large (read_block_size, 256 KiB), so
-// that a stream of large DATA frames costs few syscalls; the work they make is bounded by
+// What one loop turn takes from one connection. Reads are large (read_block_size, 256 KiB, on
+// backend connections; ServerSession::read_size() on client ones), so that a stream of large
+// DATA frames costs few syscalls; the work they make is bounded by
 // frames instead: nghttp2 gets a read receive_slice bytes at a time, and once
 // frame_budget_per_turn frames were handled the rest of the read waits for the next turn,
 // after every other connection had its turn (FlushQueue::defer_input), and the socket is not
@@ -244,6 +245,8 @@ class H2Session : public ConnectionHandler, public Flushable {
     size_t len;
   };
   std::vector<Kept> kept_;
+  // Kept input waits for the output to drain below output_high_water, not for the next turn.
+  bool input_waits_for_output_ = false;
   // SETTINGS and PING frames: 1000 at once, 100 a second more, and one more for each DATA
   // frame the relay sends (a gRPC client's flow-control PINGs follow the data it receives).
   TokenBucket<1000, 100> control_budget_;
