@@ -264,7 +264,7 @@ bool H2Session::on_read(const uint8_t* data, size_t len) noexcept {
   return true;
 }
 
-void H2Session::resume_input() noexcept {
+void H2Session::resume_kept_input() noexcept {
   if (closed()) {
     drop_kept();
     return;

@@ -193,7 +193,7 @@ class H2Session : public ConnectionHandler, public Flushable {
 
   bool on_read(const uint8_t* data, size_t len) noexcept override;
   bool may_read() noexcept override;
-  void resume_input() noexcept override;
+  void resume_kept_input() noexcept override;
   void on_read_end(int status) noexcept override;
   void on_write_done() noexcept override;
   void on_closed() noexcept override;

@@ -77,7 +77,7 @@ void FlushQueue::resume_deferred() noexcept {
   }
   // Items are freed only from libuv close callbacks, never while this runs.
   for (Flushable* item : resuming_)
-    item->resume_input();
+    item->resume_kept_input();
   resuming_.clear();
 }
 

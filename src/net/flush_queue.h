@@ -12,7 +12,7 @@ class Flushable {
   virtual void flush_now() noexcept = 0;
   // Input this item kept when its budget for a turn ran out (FlushQueue::defer_input): handle
   // it now, in the new turn.
-  virtual void resume_input() noexcept {}
+  virtual void resume_kept_input() noexcept {}
 
  protected:
   ~Flushable() = default;
@@ -45,7 +45,7 @@ class FlushQueue {
   // Takes |item| out of both lists (the flushes and the deferred input).
   void remove(Flushable& item) noexcept;
   void run() noexcept;
-  // |item|'s resume_input() runs as the next turn starts.
+  // |item|'s resume_kept_input() runs as the next turn starts.
   void defer_input(Flushable& item) noexcept;
 
   // Closes the handles; |done| runs once both are released.

@@ -14,7 +14,7 @@ namespace {
 struct Recorder final : Flushable {
   explicit Recorder(FlushQueue& q) : queue(q) {}
   void flush_now() noexcept override { flushes.push_back(queue.turn()); }
-  void resume_input() noexcept override {
+  void resume_kept_input() noexcept override {
     resumes.push_back(queue.turn());
     if (defer_again > 0) {
       --defer_again;
