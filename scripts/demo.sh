@@ -30,7 +30,9 @@ EOF
 if [ -n "$taken" ]; then
   for port in $taken; do
     who=""
-    command -v ss >/dev/null && who=$(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'users:(([^)]*' | head -1 | cut -d'"' -f2)
+    # A port held by a socket that is not listening (another program's outgoing connection)
+    # names no program; under pipefail grep's no-match must not end the script here.
+    command -v ss >/dev/null && who=$(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'users:(([^)]*' | head -1 | cut -d'"' -f2 || true)
     echo "demo.sh: port $port on 127.0.0.1 is in use${who:+ by $who}." >&2
   done
   echo "demo.sh: it needs 50051 (backend), 50050 (relay) and 9901 (admin); stop what holds them" \

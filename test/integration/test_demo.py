@@ -113,6 +113,30 @@ def test_demo_stops_on_a_taken_port():
   assert "== " not in result.stdout  # nothing was installed, built or started
 
 
+def test_demo_names_a_port_held_by_an_outgoing_connection():
+  # A port in the ephemeral range may be some program's outgoing connection rather than a
+  # listener: the script still says which port, instead of stopping without a word.
+  if not free(50051):
+    pytest.fail("port 50051 is not free here")
+  listener = socket.socket()
+  listener.bind(("127.0.0.1", 0))
+  listener.listen()
+  client = socket.socket()
+  try:
+    client.bind(("127.0.0.1", 50051))
+    client.connect(listener.getsockname())
+    accepted, _ = listener.accept()
+    result = subprocess.run([os.path.join(support.REPO, "scripts", "demo.sh"), "--once"],
+                            capture_output=True, text=True, timeout=60)
+    accepted.close()
+  finally:
+    client.close()
+    listener.close()
+  assert result.returncode == 1
+  assert "port 50051 on 127.0.0.1 is in use." in result.stderr, result.stderr
+  assert "== " not in result.stdout
+
+
 def test_demo_drains_on_one_ctrl_c():
   assert all(free(p) for p in DEMO_PORTS), "the demo's ports %s are not all free here" % (
       DEMO_PORTS,)
