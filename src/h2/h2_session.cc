@@ -218,14 +218,19 @@ void H2Session::keep(const uint8_t* data, size_t len) {
   ReadBlock* block = pool_.reading();
   if (block != nullptr && data >= block->data && data + len <= block->data + read_block_size) {
     pool_.hold(block);
+    kept_.push_back({block, data, len});
   } else {
-    // Not bytes of the read being handled (a connection hands over only those): a copy.
-    block = pool_.get_block();
-    len = std::min(len, read_block_size);
-    std::memcpy(block->data, data, len);
-    data = block->data;
+    // Not bytes of the read being handled (a connection hands over only those): copied, a
+    // block's worth at a time.
+    while (len > 0) {
+      block = pool_.get_block();
+      const size_t n = std::min(len, read_block_size);
+      std::memcpy(block->data, data, n);
+      kept_.push_back({block, block->data, n});
+      data += n;
+      len -= n;
+    }
   }
-  kept_.push_back({block, data, len});
   flush_queue_.defer_input(*this);
 }
 
